@@ -1,0 +1,168 @@
+// Package result holds the Result of a run: the types, their JSON form, the
+// on-disk store under results/, and the summary and JUnit renderings
+// (DESIGN.md §4-5).
+//
+// A failing test or a crashed kernel is a Result, not an error: error values
+// elsewhere in rig mean "could not decide".
+package result
+
+import (
+	"time"
+)
+
+// Status is a cell's or a run's verdict (DESIGN.md §4).
+type Status string
+
+// Verdicts, from best to worst for ranking a run from its cells.
+const (
+	Pass        Status = "pass"
+	Fail        Status = "fail"
+	PatchError  Status = "patch-error"
+	BuildError  Status = "build-error"
+	BootError   Status = "boot-error"
+	Timeout     Status = "timeout"
+	InfraError  Status = "infra-error"
+	Interrupted Status = "interrupted"
+)
+
+// ExitCode maps a run's status to the process exit code of DESIGN.md §4:
+// 0 pass, 1 fail (the kernel or the series is at fault), 3 infrastructure,
+// 130 interrupted. Usage errors (2) never produce a Result.
+func (s Status) ExitCode() int {
+	switch s {
+	case Pass:
+		return 0
+	case Fail, PatchError, BuildError, BootError, Timeout:
+		return 1
+	case Interrupted:
+		return 130
+	}
+	return 3
+}
+
+// rank orders statuses so that a run takes the worst status of its cells.
+var rank = map[Status]int{
+	Pass: 0, Fail: 1, PatchError: 2, BuildError: 3, BootError: 4, Timeout: 5, InfraError: 6, Interrupted: 7,
+}
+
+// Worst returns the worse of two statuses.
+func Worst(a, b Status) Status {
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// Test is one test's verdict inside a cell, as the guest reported it.
+type Test struct {
+	Name     string            `json:"name"`
+	Status   string            `json:"status"` // pass|fail|skip|error
+	Reason   string            `json:"reason,omitempty"`
+	Evidence map[string]string `json:"evidence,omitempty"`
+	Seed     int64             `json:"seed,omitempty"`
+	Seconds  float64           `json:"seconds,omitempty"`
+	// Label compares with a baseline: fixed, regressed, still-failing, passing.
+	Label string `json:"label,omitempty"`
+}
+
+// Oops is one kernel report found on the console.
+type Oops struct {
+	Kind  string `json:"kind"`  // panic, BUG, WARNING, ...
+	Title string `json:"title"` // the report's first line, cleaned
+	Line  int    `json:"line"`  // 1-based line in console.log
+}
+
+// Stage is the timing of one pipeline stage of a cell.
+type Stage struct {
+	Name    string        `json:"name"` // source, apply, config, build, pack, boot, tests, poweroff
+	Start   time.Time     `json:"start"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Cached  bool          `json:"cached,omitempty"` // nothing was rebuilt
+	Note    string        `json:"note,omitempty"`
+}
+
+// Patch records one applied patch of the series.
+type Patch struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject,omitempty"`
+	State   string `json:"state"` // applied, already-applied, failed, not-tried
+}
+
+// Cell is one (arch, accel, config, series) combination, end to end.
+type Cell struct {
+	ID     string `json:"id"` // directory name under the run directory
+	Arch   string `json:"arch"`
+	Accel  string `json:"accel,omitempty"` // the accelerator really used
+	Config string `json:"config"`          // fragment names, joined by '+'
+	Series string `json:"series,omitempty"`
+
+	Status Status `json:"status"`
+	Cause  string `json:"cause,omitempty"` // one line: failing test, oops title, compiler error, patch and hunk
+
+	Tests   []Test  `json:"tests,omitempty"`
+	Oopses  []Oops  `json:"oopses,omitempty"`
+	Stages  []Stage `json:"stages,omitempty"`
+	Patches []Patch `json:"patches,omitempty"`
+
+	// Reproduction data (STYLE.md 11): enough to replay the boot by hand.
+	TreeID        string   `json:"tree_id,omitempty"` // git tree hash of the patched source
+	KernelRelease string   `json:"kernel_release,omitempty"`
+	KernelImage   string   `json:"kernel_image,omitempty"`
+	KernelSize    int64    `json:"kernel_size,omitempty"`
+	Initramfs     string   `json:"initramfs,omitempty"`
+	QEMUArgv      []string `json:"qemu_argv,omitempty"`
+	QEMUVersion   string   `json:"qemu_version,omitempty"`
+	Cmdline       string   `json:"cmdline,omitempty"`
+	Seed          int64    `json:"seed,omitempty"`
+	GuestEvents   int      `json:"guest_events,omitempty"`
+	ConsoleLines  int      `json:"console_lines,omitempty"`
+}
+
+// Run is everything one rig invocation produced; it is run.json.
+type Run struct {
+	ID       string    `json:"id"`
+	Command  []string  `json:"command"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitempty"`
+	Status   Status    `json:"status"`
+	Cause    string    `json:"cause,omitempty"`
+
+	KernelSource string   `json:"kernel_source"`
+	Series       string   `json:"series,omitempty"`
+	Configs      []string `json:"configs,omitempty"`
+	Tests        []string `json:"tests,omitempty"`
+	Seed         int64    `json:"seed,omitempty"`
+	Host         Host     `json:"host"`
+	Cells        []Cell   `json:"cells"`
+}
+
+// Host records the machine and tool versions of a run.
+type Host struct {
+	Hostname  string `json:"hostname,omitempty"`
+	Kernel    string `json:"kernel,omitempty"`
+	CPUs      int    `json:"cpus,omitempty"`
+	GoVersion string `json:"go_version,omitempty"`
+	GCC       string `json:"gcc,omitempty"`
+	RigCommit string `json:"rig_commit,omitempty"`
+}
+
+// Finish sets the run's status to the worst of its cells' (unless it was
+// already interrupted or failed for infrastructure) and stamps the time.
+func (r *Run) Finish(now time.Time) {
+	st := Pass
+	cause := ""
+	for _, c := range r.Cells {
+		if w := Worst(st, c.Status); w != st {
+			st, cause = w, c.Cause
+		}
+	}
+	if r.Status == Interrupted || r.Status == InfraError {
+		st = r.Status
+		cause = r.Cause
+	}
+	if len(r.Cells) == 0 && r.Status == "" {
+		st = InfraError
+	}
+	r.Status, r.Cause = st, cause
+	r.Finished = now
+}
