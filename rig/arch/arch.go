@@ -1,0 +1,63 @@
+// Package arch is the table of per-architecture build facts: the kernel's
+// ARCH, the cross-compiler prefix, the boot image, Go's GOARCH for the guest.
+// (QEMU's per-arch facts live beside the QEMU backend, in rig/machine/qemu.)
+package arch
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Arch is one target architecture.
+type Arch struct {
+	Name       string // rig's name: "x86_64", "arm64"
+	KernelArch string // ARCH= for make
+	Cross      string // CROSS_COMPILE= prefix when the host is another arch
+	Image      string // boot image, relative to the build directory
+	GOARCH     string // for the guest binary
+	Fragment   string // kconfigs/<Fragment>.config, merged after base
+	HostGOARCH string // runtime.GOARCH of a host that builds it natively
+}
+
+// Table holds every supported architecture, one line each.
+var Table = []Arch{
+	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64"},
+	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64"},
+}
+
+// Lookup returns the named architecture, accepting common aliases.
+func Lookup(name string) (Arch, error) {
+	switch name {
+	case "amd64", "x86-64", "x86":
+		name = "x86_64"
+	case "aarch64":
+		name = "arm64"
+	}
+	for _, a := range Table {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return Arch{}, fmt.Errorf("unknown arch %q (known: %s)", name, strings.Join(Names(), ", "))
+}
+
+// Names lists the known architectures.
+func Names() []string {
+	var n []string
+	for _, a := range Table {
+		n = append(n, a.Name)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// CrossPrefix is the CROSS_COMPILE value on this host: empty when building
+// natively.
+func (a Arch) CrossPrefix() string {
+	if runtime.GOARCH == a.HostGOARCH {
+		return ""
+	}
+	return a.Cross
+}

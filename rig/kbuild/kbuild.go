@@ -1,0 +1,224 @@
+// Package kbuild builds a kernel out of tree, reproducibly and with ccache,
+// and names the cause when the build fails.
+//
+// A build directory belongs to one (source repository, arch, config) slot and
+// is reused run after run, so a series that touches one file recompiles one
+// file. Finished images are published into a content-addressed cache keyed by
+// the source tree hash, arch, config and toolchain, so a run with nothing
+// changed does no build work at all.
+package kbuild
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/execx"
+)
+
+// Reproducible build identity (STYLE.md 7): the same source, config and
+// toolchain give the same image, whoever builds it and whenever.
+var ReproEnv = []string{
+	"KBUILD_BUILD_TIMESTAMP=Thu Jan  1 00:00:00 UTC 2026",
+	"KBUILD_BUILD_USER=rig",
+	"KBUILD_BUILD_HOST=rig",
+	"KBUILD_BUILD_VERSION=1",
+	"LC_ALL=C",
+	"CCACHE_NOHASHDIR=1",
+}
+
+// MakeArgs returns the make variables for a: ARCH, CROSS_COMPILE, and
+// compilers wrapped in ccache when it is installed.
+func MakeArgs(a arch.Arch, ccache bool) []string {
+	args := []string{"ARCH=" + a.KernelArch}
+	cross := a.CrossPrefix()
+	if cross != "" {
+		args = append(args, "CROSS_COMPILE="+cross)
+	}
+	if ccache {
+		args = append(args, "CC=ccache "+cross+"gcc", "HOSTCC=ccache gcc")
+	}
+	return args
+}
+
+// Progress is reported as the build goes.
+type Progress struct {
+	Steps int    // compile/link steps done so far
+	Total int    // expected steps (from the slot's last full build), 0 if unknown
+	Last  string // the last step, e.g. "CC kernel/futex/core.o"
+}
+
+// Build is one make invocation in a slot.
+type Build struct {
+	Arch     arch.Arch
+	Src      string // source work tree
+	Dir      string // O= build directory
+	Jobs     int    // 0: runtime.NumCPU()
+	CCache   bool
+	Log      io.Writer      // the whole build log
+	Progress func(Progress) // may be nil
+}
+
+// Error is a failed build: the first compiler (or linker) error.
+type Error struct {
+	First string // "kernel/futex/core.c:123:5: error: 'foo' undeclared"
+	Cause string // the cause class from the table, e.g. "compiler error"
+	Tail  string // the log's last lines
+}
+
+func (e *Error) Error() string {
+	if e.First != "" {
+		return fmt.Sprintf("%s: %s", e.Cause, e.First)
+	}
+	return "kernel build failed:\n" + e.Tail
+}
+
+var stepRe = regexp.MustCompile(`^\s+(CC|LD|AS|AR|OBJCOPY|GEN|HOSTCC|HOSTLD|CALL|UPD|SYNC|WRAP|LDS|KSYMS|VOFFSET|ZOFFSET|MKPIGGY|ZSTD|GZIP|XZKERN|LZ4|RELOCS|MODPOST)\s+(\S+)`)
+
+// Run builds the boot image and returns its path.
+func (b Build) Run(ctx context.Context) (string, error) {
+	jobs := b.Jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	target := filepath.Base(b.Arch.Image)
+	argv := append([]string{"make", "-C", b.Src, "O=" + b.Dir, fmt.Sprintf("-j%d", jobs)}, MakeArgs(b.Arch, b.CCache)...)
+	argv = append(argv, target)
+
+	total := readInt(filepath.Join(b.Dir, ".rig-steps"))
+	var steps atomic.Int64
+	var first atomic.Pointer[string]
+	line := func(s string) {
+		if m := stepRe.FindStringSubmatch(s); m != nil {
+			n := steps.Add(1)
+			if b.Progress != nil {
+				b.Progress(Progress{Steps: int(n), Total: total, Last: m[1] + " " + m[2]})
+			}
+			return
+		}
+		if first.Load() == nil {
+			if c, ok := classify(s); ok {
+				first.Store(&c)
+			}
+		}
+	}
+	err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: ReproEnv, Log: b.Log, Line: line})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("kernel build interrupted: %w", ctx.Err())
+		}
+		be := &Error{Cause: "kernel build failed"}
+		var xe *execx.Error
+		if ok := asExec(err, &xe); ok {
+			be.Tail = xe.Tail
+		} else {
+			return "", fmt.Errorf("running make: %w", err)
+		}
+		if f := first.Load(); f != nil {
+			parts := strings.SplitN(*f, "\x00", 2)
+			be.Cause, be.First = parts[0], parts[1]
+		}
+		return "", be
+	}
+	// A build that did real work teaches the next one its size.
+	if n := steps.Load(); n > 200 {
+		_ = os.WriteFile(filepath.Join(b.Dir, ".rig-steps"), []byte(fmt.Sprint(n)), 0o644)
+	}
+	img := filepath.Join(b.Dir, b.Arch.Image)
+	if _, err := os.Stat(img); err != nil {
+		return "", fmt.Errorf("make succeeded but %s is missing: %w", img, err)
+	}
+	return img, nil
+}
+
+func asExec(err error, target **execx.Error) bool {
+	for e := err; e != nil; {
+		if x, ok := e.(*execx.Error); ok {
+			*target = x
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func readInt(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var n int
+	fmt.Sscan(string(b), &n)
+	return n
+}
+
+// failures is the table of build failure causes, first match wins; each
+// entry quotes the matching line (STYLE.md 4).
+var failures = []struct {
+	cause string
+	re    *regexp.Regexp
+}{
+	{"compiler error", regexp.MustCompile(`^(\S+?:\d+:\d+: (?:fatal )?error: .*)$`)},
+	{"compiler error", regexp.MustCompile(`^(\S+?:\d+: (?:fatal )?error: .*)$`)},
+	{"linker error", regexp.MustCompile(`((?:^|\S+: ?)\S*: undefined reference to .*)$`)},
+	{"linker error", regexp.MustCompile(`^(\S*ld(?:\.\w+)?: .*(?:undefined|multiple definition|cannot find).*)$`)},
+	{"assembler error", regexp.MustCompile(`^(\S+?:\d+: Error: .*)$`)},
+	{"missing file", regexp.MustCompile(`^make\[\d+\]: \*\*\* (No rule to make target .*)$`)},
+	{"objtool", regexp.MustCompile(`^(\S+\.o: (?:error|warning): objtool: .*)$`)},
+	{"missing tool", regexp.MustCompile(`^(/bin/sh: \d+: \S+: not found|.*: (?:command )?not found)$`)},
+}
+
+// classify returns "cause\x00line" for a log line that names a failure.
+func classify(line string) (string, bool) {
+	for _, f := range failures {
+		if m := f.re.FindStringSubmatch(line); m != nil {
+			return f.cause + "\x00" + strings.TrimSpace(m[1]), true
+		}
+	}
+	return "", false
+}
+
+// FirstError scans a finished build log for the first failure line (for
+// logs read back from disk).
+func FirstError(log string) (cause, line string) {
+	for _, l := range strings.Split(log, "\n") {
+		if c, ok := classify(strings.TrimRight(l, "\r")); ok {
+			p := strings.SplitN(c, "\x00", 2)
+			return p[0], p[1]
+		}
+	}
+	return "", ""
+}
+
+// KernelRelease reads include/config/kernel.release from a build directory.
+func KernelRelease(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "include/config/kernel.release"))
+	return strings.TrimSpace(string(b))
+}
+
+// Slot is the persistent place where one (source repository, arch, config)
+// combination is checked out and built.
+type Slot struct {
+	Dir   string // cache/slots/<key>
+	Src   string // Dir/src: the work tree
+	Build string // Dir/out: the O= build directory
+	Lock  string // Dir.lock
+}
+
+// SlotFor returns the slot of a source repository, arch and config key.
+func SlotFor(cacheDir, gitDir, archName, configKey string) Slot {
+	key := slotKey(gitDir, archName, configKey)
+	d := filepath.Join(cacheDir, "slots", key)
+	return Slot{Dir: d, Src: filepath.Join(d, "src"), Build: filepath.Join(d, "out"), Lock: d + ".lock"}
+}

@@ -1,0 +1,301 @@
+// Package source finds or prepares the kernel tree a run builds from, and
+// gives each build slot its own work tree.
+//
+// Every tree becomes a git commit the rig can check out without touching the
+// original: Debian's linux-source-6.12 tarball is unpacked once into the
+// cache and committed there; a user's git checkout is used through its object
+// store (read only); a plain user tree is imported into a cache repository
+// whose index follows the tree by stat, so re-importing an unchanged tree is
+// fast. Work trees are small repositories that borrow those objects through
+// git alternates: checking one out at another commit rewrites only the files
+// that differ (with fresh mtimes, so an incremental make sees exactly them),
+// and the tree hash after applying a series identifies the source content.
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/execx"
+)
+
+// DebianTarball is where Debian's linux-source-6.12 package puts the source.
+const DebianTarball = "/usr/src/linux-source-6.12.tar.xz"
+
+// DebianPackage is the package that provides the default tree.
+const DebianPackage = "linux-source-6.12"
+
+// Tree is a kernel source at one commit.
+type Tree struct {
+	GitDir  string // the repository holding the commit's objects
+	Commit  string // the base commit
+	Desc    string // human description: "Debian linux-source-6.12 6.12.117-1~deb12u1", a path
+	Version string // kernel version from the top Makefile, e.g. "6.12.117"
+	// Notice is a one-line warning for the user, e.g. uncommitted changes
+	// in a git checkout that the run does not include.
+	Notice string
+}
+
+// Error is a tree that cannot be used; it names the path and what to do.
+type Error struct {
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("kernel tree %s: %s", e.Path, e.Msg) }
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	out, err := execx.Output(ctx, execx.Cmd{Argv: append([]string{"git"}, args...), Dir: dir,
+		Env: []string{"GIT_AUTHOR_NAME=rig", "GIT_AUTHOR_EMAIL=rig@localhost", "GIT_COMMITTER_NAME=rig",
+			"GIT_COMMITTER_EMAIL=rig@localhost", "GIT_AUTHOR_DATE=2000-01-01T00:00:00Z",
+			"GIT_COMMITTER_DATE=2000-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C"}})
+	return strings.TrimSpace(string(out)), err
+}
+
+// Default prepares Debian's linux-source-6.12 in the cache (once) and
+// returns it. progress, if not nil, gets one line per step.
+func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree, error) {
+	if _, err := os.Stat(DebianTarball); err != nil {
+		return nil, &Error{Path: DebianTarball, Msg: fmt.Sprintf("not found: install the Debian package %s (run `rig setup`) or pass --kernel-src PATH", DebianPackage)}
+	}
+	pkgVer := debianVersion(ctx)
+	dir := filepath.Join(cacheDir, "src", "debian-"+sanitize(pkgVer))
+	desc := "Debian " + DebianPackage + " " + pkgVer
+	if t, err := openPrepared(ctx, dir, desc); err == nil {
+		return t, nil
+	}
+	lock, err := cache.Acquire(ctx, dir+".lock", func() {
+		say(progress, "waiting for another rig to finish unpacking "+desc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if t, err := openPrepared(ctx, dir, desc); err == nil {
+		return t, nil
+	}
+	// A leftover from an interrupted preparation is replaced.
+	tmp := dir + ".partial"
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	say(progress, "unpacking "+DebianTarball+" (once, about 15 s)")
+	if err := execx.Run(ctx, execx.Cmd{Argv: []string{"tar", "-xf", DebianTarball, "--strip-components=1", "-C", tmp}}); err != nil {
+		return nil, fmt.Errorf("unpacking %s: %w", DebianTarball, err)
+	}
+	say(progress, "committing the pristine tree into the cache (once, about 20 s)")
+	if err := commitAll(ctx, tmp, tmp, "pristine "+desc); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, err
+	}
+	return openPrepared(ctx, dir, desc)
+}
+
+// openPrepared opens a tree prepared by Default.
+func openPrepared(ctx context.Context, dir, desc string) (*Tree, error) {
+	commit, err := git(ctx, dir, "rev-parse", "--verify", "HEAD^{commit}")
+	if err != nil {
+		return nil, err
+	}
+	return &Tree{GitDir: filepath.Join(dir, ".git"), Commit: commit, Desc: desc, Version: makefileVersion(dir)}, nil
+}
+
+// commitAll commits every file of work tree into the repository gitDir
+// (created if needed), ignoring .gitignore (Debian's ignores everything).
+func commitAll(ctx context.Context, gitDir, work, msg string) error {
+	if _, err := os.Stat(filepath.Join(gitDir, ".git")); err != nil {
+		if _, err := git(ctx, gitDir, "init", "-q"); err != nil {
+			return err
+		}
+	}
+	if _, err := git(ctx, work, "--git-dir", filepath.Join(gitDir, ".git"), "--work-tree", work, "add", "-f", "-A", "."); err != nil {
+		return fmt.Errorf("importing %s: %w", work, err)
+	}
+	if _, err := git(ctx, work, "--git-dir", filepath.Join(gitDir, ".git"), "--work-tree", work, "commit", "-q", "--allow-empty", "-m", msg); err != nil {
+		return fmt.Errorf("importing %s: %w", work, err)
+	}
+	return nil
+}
+
+// Open returns the tree at path: a git checkout is used at HEAD (read only);
+// any other kernel tree is imported into the cache.
+func Open(ctx context.Context, path, cacheDir string) (*Tree, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKernelTree(abs); err != nil {
+		return nil, err
+	}
+	t := &Tree{Desc: abs, Version: makefileVersion(abs)}
+	if top, err := git(ctx, abs, "rev-parse", "--show-toplevel"); err == nil && samePath(top, abs) {
+		gd, err := git(ctx, abs, "rev-parse", "--absolute-git-dir")
+		if err != nil {
+			return nil, &Error{Path: abs, Msg: "git: " + err.Error()}
+		}
+		// A git checkout without commits has nothing to check out.
+		commit, err := git(ctx, abs, "rev-parse", "--verify", "HEAD^{commit}")
+		if err != nil {
+			return nil, &Error{Path: abs, Msg: "git checkout without a commit at HEAD: commit the tree first"}
+		}
+		t.GitDir, t.Commit = gd, commit
+		if st, _ := git(ctx, abs, "status", "--porcelain", "--untracked-files=no"); st != "" {
+			t.Notice = fmt.Sprintf("%s has uncommitted changes; the rig tests HEAD (%.12s): commit them to include them", abs, commit)
+		}
+		return t, nil
+	}
+	// A plain tree: import it (the index makes a re-import of an unchanged
+	// tree cost a stat of each file).
+	repo := filepath.Join(cacheDir, "src", "import-"+cache.Key(abs))
+	lock, err := cache.Acquire(ctx, repo+".lock", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		return nil, err
+	}
+	if err := commitAll(ctx, repo, abs, "import of "+abs); err != nil {
+		return nil, &Error{Path: abs, Msg: err.Error()}
+	}
+	commit, err := git(ctx, repo, "rev-parse", "--verify", "HEAD^{commit}")
+	if err != nil {
+		return nil, err
+	}
+	t.GitDir, t.Commit = filepath.Join(repo, ".git"), commit
+	return t, nil
+}
+
+func samePath(a, b string) bool {
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+// checkKernelTree refuses a path that is not a kernel source tree.
+func checkKernelTree(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return &Error{Path: dir, Msg: "does not exist (give --kernel-src a kernel source tree or git checkout)"}
+	}
+	if !st.IsDir() {
+		return &Error{Path: dir, Msg: "is not a directory (give --kernel-src a kernel source tree or git checkout)"}
+	}
+	for _, f := range []string{"Makefile", "Kconfig", "kernel/futex", "arch/x86"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return &Error{Path: dir, Msg: fmt.Sprintf("is not a Linux kernel tree (no %s)", f)}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".config")); err == nil {
+		return &Error{Path: dir, Msg: "has a .config from an in-tree build; the rig builds out of tree: run `make mrproper` there first"}
+	}
+	return nil
+}
+
+var mkVar = regexp.MustCompile(`(?m)^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION) = ?(.*)$`)
+
+// makefileVersion reads VERSION.PATCHLEVEL.SUBLEVEL from the top Makefile.
+func makefileVersion(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "Makefile"))
+	if err != nil {
+		return ""
+	}
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	v := map[string]string{}
+	for _, m := range mkVar.FindAllSubmatch(b, -1) {
+		v[string(m[1])] = strings.TrimSpace(string(m[2]))
+	}
+	if v["VERSION"] == "" {
+		return ""
+	}
+	return v["VERSION"] + "." + v["PATCHLEVEL"] + "." + v["SUBLEVEL"] + v["EXTRAVERSION"]
+}
+
+func debianVersion(ctx context.Context) string {
+	out, err := execx.Output(ctx, execx.Cmd{Argv: []string{"dpkg-query", "-W", "-f=${Version}", DebianPackage}})
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func say(p func(string), s string) {
+	if p != nil {
+		p(s)
+	}
+}
+
+// Worktree is a build slot's private checkout.
+type Worktree struct {
+	Dir string
+}
+
+// Checkout makes dir a work tree of t at t.Commit: created on first use
+// (borrowing t's objects), reset on later uses. Only files that differ from
+// the previous checkout are rewritten; untracked files (a previous series'
+// new files) are removed.
+func (t *Tree) Checkout(ctx context.Context, dir string) (*Worktree, error) {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if _, err := git(ctx, dir, "init", "-q"); err != nil {
+			return nil, err
+		}
+	}
+	alt := filepath.Join(dir, ".git", "objects", "info", "alternates")
+	if err := os.WriteFile(alt, []byte(filepath.Join(t.GitDir, "objects")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	// Remove a leftover lock of an interrupted git command (the slot is
+	// ours: the caller holds the slot lock).
+	_ = os.Remove(filepath.Join(dir, ".git", "index.lock"))
+	if _, err := git(ctx, dir, "checkout", "-q", "-f", "--detach", t.Commit); err != nil {
+		return nil, fmt.Errorf("checking out %.12s in %s: %w", t.Commit, dir, err)
+	}
+	if _, err := git(ctx, dir, "clean", "-q", "-f", "-d", "-x"); err != nil {
+		return nil, fmt.Errorf("cleaning %s: %w", dir, err)
+	}
+	return &Worktree{Dir: dir}, nil
+}
+
+// TreeID returns the git tree hash of the work tree's index: the identity of
+// the source content after a series was applied with `git apply --index`.
+func (w *Worktree) TreeID(ctx context.Context) (string, error) {
+	return git(ctx, w.Dir, "write-tree")
+}
+
+// Git runs git in the work tree (for callers such as rig/patch tests).
+func (w *Worktree) Git(ctx context.Context, args ...string) (string, error) {
+	return git(ctx, w.Dir, args...)
+}
+
+// IsNotFound reports whether err is a missing program.
+func IsNotFound(err error) bool { return errors.Is(err, exec.ErrNotFound) }
