@@ -1,0 +1,208 @@
+// Command rig-guest is the stress guest: booted as /init (PID 1) of the
+// rig's initramfs it sets the system up, reads rig.* options from
+// /proc/cmdline, runs the tests, sends events to the event port, dumps
+// /dev/kmsg and powers off, whatever happens. Run as an ordinary program it
+// takes the same options as flags and exits 0 if every test passed or was
+// skipped, 1 otherwise.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/config"
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/kmsg"
+	"github.com/rig-kernel/rig/guest/port"
+	"github.com/rig-kernel/rig/guest/runner"
+	"github.com/rig-kernel/rig/guest/sysinit"
+	"github.com/rig-kernel/rig/guest/tests"
+)
+
+const version = "0.1"
+
+const maxKmsg = 5000
+
+func main() {
+	tests.ChildMain()
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2) // userfaultfd tests need a second P even on one vCPU
+	}
+	if os.Getpid() == 1 {
+		pid1()
+	}
+	os.Exit(host())
+}
+
+// pid1 never returns: every path ends in PowerOff.
+func pid1() {
+	console := io.Writer(os.Stdout)
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(console, "rig-guest: panic: %v\n%s\n", p, debug.Stack())
+		}
+		sysinit.PowerOff()
+	}()
+	setupErr := sysinit.Setup()
+	if c, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+		console = c
+	}
+	if setupErr != nil {
+		fmt.Fprintf(console, "rig-guest: setup: %v\n", setupErr)
+	}
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		fmt.Fprintf(console, "rig-guest: %v\n", err)
+	}
+	cfg, cfgErr := config.Parse(string(b))
+	evOut, err := port.Open(cfg.Events)
+	if err != nil {
+		fmt.Fprintf(console, "rig-guest: event port %s: %v; sending events to the console\n", cfg.Events, err)
+		evOut = nopCloser{console}
+	}
+	w := event.NewWriter(evOut)
+	s := session{cfg: cfg, cfgErr: cfgErr, w: w, console: console, kmsg: true}
+	s.startWatchdog(func() { sysinit.PowerOff() })
+	s.run()
+	evOut.Close()
+	if cfg.Shell {
+		fmt.Fprintf(console, "rig-guest: starting %s\n", sysinit.Shell)
+		if err := sysinit.RunShell("/dev/console"); err != nil {
+			fmt.Fprintf(console, "rig-guest: shell: %v\n", err)
+		}
+	}
+	fmt.Fprintln(console, "rig-guest: powering off")
+}
+
+func host() int {
+	cfg := config.Default()
+	var testList string
+	fs := flag.NewFlagSet("rig-guest", flag.ContinueOnError)
+	fs.StringVar(&testList, "tests", "", "comma-separated tests to run (default: all: "+strings.Join(tests.Names(), ",")+")")
+	fs.Int64Var(&cfg.Seed, "seed", 0, "seed (default: from the time; always reported)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "duration of each natural test")
+	fs.StringVar(&cfg.Events, "events", "-", `event output path, or "-" for stdout`)
+	fs.DurationVar(&cfg.Watchdog, "watchdog", 0, "give up after this long (default: duration*tests + 60s)")
+	fs.BoolVar(&cfg.Probe, "probe", false, "send hello and done only")
+	dumpKmsg := fs.Bool("kmsg", false, "dump /dev/kmsg as kmsg events at the end")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "seed":
+			cfg.SeedSet = true
+		case "tests":
+			cfg.TestsSet = true
+			for _, t := range strings.Split(testList, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					cfg.Tests = append(cfg.Tests, t)
+				}
+			}
+		}
+	})
+	out, err := port.Open(cfg.Events)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rig-guest:", err)
+		return 2
+	}
+	defer out.Close()
+	s := session{cfg: cfg, w: event.NewWriter(out), console: os.Stderr, kmsg: *dumpKmsg}
+	s.startWatchdog(func() { os.Exit(3) })
+	if !s.run() {
+		return 1
+	}
+	return 0
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// session is one run of the protocol: hello, tests, kmsg, done.
+type session struct {
+	cfg     config.Config
+	cfgErr  error
+	w       *event.Writer
+	console io.Writer
+	kmsg    bool
+}
+
+func (s *session) names() []string {
+	switch {
+	case s.cfg.TestsSet:
+		return append([]string{}, s.cfg.Tests...)
+	case s.cfg.Shell:
+		return []string{}
+	}
+	return tests.Names()
+}
+
+func (s *session) startWatchdog(fire func()) {
+	if s.cfg.Probe {
+		return
+	}
+	d := s.cfg.WatchdogFor(len(s.names()))
+	time.AfterFunc(d, func() {
+		s.w.Send(event.Event{Ev: event.Log, Msg: "watchdog fired"})
+		fmt.Fprintf(s.console, "rig-guest: watchdog fired after %v\n", d)
+		fire()
+	})
+}
+
+func (s *session) hello() string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	rel := unix.ByteSliceToString(u.Release[:])
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" && len(st.Value) >= 12 {
+				v += "+" + st.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("rig-guest %s kernel %s vcpus %d", v, rel, runtime.NumCPU())
+}
+
+// run sends the whole protocol and reports whether every test passed or
+// was skipped.
+func (s *session) run() bool {
+	hello := s.hello()
+	s.w.Send(event.Event{Ev: event.Hello, Msg: hello})
+	fmt.Fprintf(s.console, "rig-guest: %s\n", hello)
+	ok := true
+	if s.cfgErr != nil {
+		msg := "bad kernel command line: " + s.cfgErr.Error()
+		s.w.Send(event.Event{Ev: event.Result, Test: "rig.cmdline", Status: event.Error, Reason: msg})
+		fmt.Fprintf(s.console, "rig-guest: %s\n", msg)
+		ok = false
+	} else if !s.cfg.Probe {
+		seed := s.cfg.Seed
+		if !s.cfg.SeedSet {
+			seed = time.Now().UnixNano()&(1<<53-1) | 1
+		}
+		s.w.Send(event.Event{Ev: event.Log, Msg: fmt.Sprintf("seed %d", seed)})
+		r := runner.Runner{Events: s.w, Console: s.console, Seed: seed, Duration: s.cfg.Duration}
+		_, ok = r.Run(context.Background(), s.names())
+	}
+	if s.kmsg && !s.cfg.Probe {
+		n, err := kmsg.Dump("/dev/kmsg", maxKmsg, func(r kmsg.Record) {
+			s.w.Send(event.Event{Ev: event.Kmsg, Msg: r.String()})
+		})
+		if err != nil {
+			s.w.Send(event.Event{Ev: event.Log, Msg: fmt.Sprintf("kmsg dump stopped after %d records: %v", n, err)})
+		}
+	}
+	s.w.Send(event.Event{Ev: event.Done})
+	return ok
+}

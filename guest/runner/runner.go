@@ -1,0 +1,115 @@
+// Package runner runs the selected guest tests in order and reports them:
+// start/progress/result events on the event port and one human line per
+// result on the console. A panicking or hung test becomes an `error`
+// result; the run goes on.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/tests"
+)
+
+// Runner holds one run's settings.
+type Runner struct {
+	Events   *event.Writer
+	Console  io.Writer // human progress; may be nil
+	Seed     int64
+	Duration time.Duration
+	// Grace is how long past a test's timeout the runner waits for it to
+	// return before reporting it hung (default 10s).
+	Grace time.Duration
+}
+
+// Result is one test's verdict as reported.
+type Result struct {
+	Test    string
+	Outcome tests.Outcome
+	Took    time.Duration
+}
+
+// Run runs names in order (nil: every registered test) and reports whether
+// every test passed or was skipped.
+func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
+	if names == nil {
+		names = tests.Names()
+	}
+	ok := true
+	var results []Result
+	for _, name := range names {
+		res := r.one(ctx, name)
+		results = append(results, res)
+		if res.Outcome.Status != event.Pass && res.Outcome.Status != event.Skip {
+			ok = false
+		}
+	}
+	return results, ok
+}
+
+func (r *Runner) one(ctx context.Context, name string) Result {
+	start := time.Now()
+	r.send(event.Event{Ev: event.Start, Test: name, Seed: r.Seed})
+	var o tests.Outcome
+	t, found := tests.Lookup(name)
+	if !found {
+		o = tests.Outcome{Status: event.Error,
+			Reason: fmt.Sprintf("unknown test %q (valid: %s)", name, strings.Join(tests.Names(), ", "))}
+	} else {
+		o = r.run(ctx, t)
+	}
+	o.Reason = oneLine(o.Reason)
+	res := Result{Test: name, Outcome: o, Took: time.Since(start)}
+	r.send(event.Event{Ev: event.Result, Test: name, Status: o.Status, Reason: o.Reason, Evidence: o.Evidence})
+	if r.Console != nil {
+		fmt.Fprintf(r.Console, "rig-guest: %s: %s (%.2fs) %s\n", name, strings.ToUpper(o.Status), res.Took.Seconds(), o.Reason)
+	}
+	return res
+}
+
+// run runs t with its deadline, turning panics and hangs into errors.
+func (r *Runner) run(parent context.Context, t tests.Test) tests.Outcome {
+	timeout := t.Timeout(r.Duration)
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	defer cancel()
+	env := tests.Env{Seed: r.Seed, Duration: r.Duration, Progress: func(c map[string]int64) {
+		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
+	}}
+	done := make(chan tests.Outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- tests.Outcome{Status: event.Error, Reason: fmt.Sprintf("panic: %v", p),
+					Evidence: map[string]string{"stack": string(debug.Stack())}}
+			}
+		}()
+		done <- t.Run(ctx, env)
+	}()
+	grace := r.Grace
+	if grace == 0 {
+		grace = 10 * time.Second
+	}
+	select {
+	case o := <-done:
+		if o.Status == "" {
+			o.Status = event.Error
+			o.Reason = "test returned no status: " + o.Reason
+		}
+		return o
+	case <-time.After(timeout + grace):
+		return tests.Outcome{Status: event.Error, Reason: fmt.Sprintf("test hung: no verdict %v after its %v deadline", grace, timeout)}
+	}
+}
+
+func (r *Runner) send(e event.Event) {
+	if r.Events != nil {
+		r.Events.Send(e)
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,67 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/tests"
+)
+
+func init() {
+	tests.Register(tests.Test{Name: "zz-panic", Run: func(context.Context, tests.Env) tests.Outcome { panic("boom") }})
+	tests.Register(tests.Test{Name: "zz-hang", MaxTime: 20 * time.Millisecond, Run: func(context.Context, tests.Env) tests.Outcome {
+		select {}
+	}})
+	tests.Register(tests.Test{Name: "zz-ok", Run: func(ctx context.Context, env tests.Env) tests.Outcome {
+		env.Progress(map[string]int64{"n": 1})
+		return tests.Outcome{Status: event.Pass, Reason: "fine\nsecond line"}
+	}})
+}
+
+func TestRunner(t *testing.T) {
+	var evs, con bytes.Buffer
+	r := Runner{Events: event.NewWriter(&evs), Console: &con, Seed: 5, Duration: time.Second, Grace: 20 * time.Millisecond}
+	res, ok := r.Run(context.Background(), []string{"zz-ok", "zz-panic", "zz-hang", "nope"})
+	if ok {
+		t.Fatal("run with failures reported ok")
+	}
+	want := []struct{ status, reason string }{
+		{event.Pass, "fine second line"},
+		{event.Error, "panic: boom"},
+		{event.Error, "test hung"},
+		{event.Error, `unknown test "nope" (valid: `},
+	}
+	for i, w := range want {
+		if res[i].Outcome.Status != w.status || !strings.Contains(res[i].Outcome.Reason, w.reason) {
+			t.Errorf("%s: %s %q, want %s %q", res[i].Test, res[i].Outcome.Status, res[i].Outcome.Reason, w.status, w.reason)
+		}
+	}
+	d := event.NewDecoder(&evs)
+	var kinds []string
+	for {
+		e, _, err := d.Next()
+		if err != nil {
+			break
+		}
+		kinds = append(kinds, e.Ev)
+		if e.Ev == event.Start && e.Seed != 5 {
+			t.Errorf("start without seed: %+v", e)
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "start,progress,result,start,result,start,result,start,result" {
+		t.Errorf("events %s", got)
+	}
+	if d.Skipped != 0 {
+		t.Errorf("%d invalid lines", d.Skipped)
+	}
+	if n := strings.Count(con.String(), "\n"); n != 4 || !strings.Contains(con.String(), "zz-ok: PASS") {
+		t.Errorf("console:\n%s", con.String())
+	}
+	if _, ok := r.Run(context.Background(), []string{"zz-ok"}); !ok {
+		t.Error("all-pass run not ok")
+	}
+}

@@ -1,0 +1,101 @@
+// Package tests holds the guest's tests and their registry: each Test has a
+// stable name (the one rig.tests= selects), runs with a deadline, a seed and
+// a duration, and returns a verdict with one-line reason and evidence.
+//
+// Tests that need another process to kill re-execute the running binary
+// (/proc/self/exe) as a child helper: the guest binary and a `go test`
+// binary both call ChildMain first thing, so the same code runs in a VM, on
+// the host, and under `go test`.
+package tests
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+)
+
+// Env is what a test gets besides its context.
+type Env struct {
+	Seed     int64
+	Duration time.Duration // for natural tests: how long to run
+	// Progress reports counters (may be nil).
+	Progress func(counters map[string]int64)
+}
+
+func (e Env) progress(c map[string]int64) {
+	if e.Progress != nil {
+		e.Progress(c)
+	}
+}
+
+// Outcome is a test's verdict.
+type Outcome struct {
+	Status   string // event.Pass, Fail, Skip or Error
+	Reason   string // one line
+	Evidence map[string]string
+}
+
+// Test is one registered test.
+type Test struct {
+	Name string
+	Doc  string
+	// Natural tests run for Env.Duration; others finish on their own.
+	Natural bool
+	// MaxTime overrides the default timeout when nonzero.
+	MaxTime time.Duration
+	Run     func(ctx context.Context, env Env) Outcome
+}
+
+// Timeout is how long the runner lets t run before it gives up on it.
+func (t Test) Timeout(duration time.Duration) time.Duration {
+	if t.MaxTime > 0 {
+		return t.MaxTime
+	}
+	if t.Natural {
+		return duration + 60*time.Second
+	}
+	return 60 * time.Second
+}
+
+var registry = map[string]Test{}
+
+// Register adds t to the registry; names must be unique.
+func Register(t Test) { register(t) }
+
+func register(t Test) {
+	if _, dup := registry[t.Name]; dup {
+		panic("duplicate test " + t.Name)
+	}
+	registry[t.Name] = t
+}
+
+// Lookup returns the test called name.
+func Lookup(name string) (Test, bool) {
+	t, ok := registry[name]
+	return t, ok
+}
+
+// Names returns every registered test name, sorted.
+func Names() []string {
+	var n []string
+	for k := range registry {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+func pass(reason string, ev map[string]string) Outcome {
+	return Outcome{event.Pass, reason, ev}
+}
+func fail(reason string, ev map[string]string) Outcome {
+	return Outcome{event.Fail, reason, ev}
+}
+func skip(reason string, ev map[string]string) Outcome {
+	return Outcome{event.Skip, reason, ev}
+}
+func errorf(reason string, ev map[string]string) Outcome {
+	return Outcome{event.Error, reason, ev}
+}

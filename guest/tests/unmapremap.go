@@ -1,0 +1,360 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/futex"
+)
+
+// robust-unmap-remap (deterministic): the unlock race of DESIGN.md §1 with
+// the window held open by userfaultfd. T1 unlocks a robust mutex with the
+// classic sequence; its store clearing list_op_pending faults on a
+// write-protected page and parks it after the successful cmpxchg. T2 takes
+// and releases the mutex, unmaps its page and maps a file there whose word
+// at that offset is T1's TID. The process is SIGKILLed; a kernel without the
+// fix ORs OWNER_DIED into the file. The control variant parks T1 only after
+// the unlock is complete, and must never show a change.
+
+func init() {
+	register(Test{
+		Name: "robust-unmap-remap",
+		Doc:  "robust unlock window held by userfaultfd, mutex page remapped to a file, SIGKILL: the file must not change",
+		Run:  runUnmapRemap,
+	})
+	children["robust-race"] = raceChild
+}
+
+const (
+	urTrials   = 5
+	urEntryOff = 0x100 // the mutex's list entry in its page; word at +8
+	urOtherOff = 0x800 // a word of the file holding T1's TID, not the mutex
+	urWindow   = "window"
+	urControl  = "control"
+)
+
+// urTrial is what one trial observed.
+type urTrial struct {
+	Mode                 string
+	Addr                 uint64 // virtual address of the mutex word
+	FileOff              int64
+	TID                  uint32 // T1
+	Before, After        uint32 // the file word at FileOff
+	OtherBefore, OtherAt uint32 // the file word at urOtherOff
+	UffdMode             string
+	Took                 time.Duration
+}
+
+func (t urTrial) changed() bool      { return t.After != t.Before }
+func (t urTrial) otherChanged() bool { return t.OtherAt != t.OtherBefore }
+
+func (t urTrial) evidence() map[string]string {
+	return map[string]string{
+		"mode": t.Mode, "addr": fmt.Sprintf("%#x", t.Addr), "file_offset": strconv.FormatInt(t.FileOff, 10),
+		"tid": strconv.Itoa(int(t.TID)), "before": fmt.Sprintf("%#08x", t.Before), "after": fmt.Sprintf("%#08x", t.After),
+		"other_before": fmt.Sprintf("%#08x", t.OtherBefore), "other_after": fmt.Sprintf("%#08x", t.OtherAt),
+	}
+}
+
+// judgeUnmapRemap turns trials into a verdict. A changed control is the
+// detector's fault (error); a changed window word is the kernel corrupting
+// unrelated memory (fail).
+func judgeUnmapRemap(trials []urTrial) Outcome {
+	var windows, controls, corrupted int
+	var first *urTrial
+	for i := range trials {
+		t := &trials[i]
+		if t.Mode == urControl {
+			controls++
+			if t.changed() || t.otherChanged() {
+				ev := t.evidence()
+				return errorf(fmt.Sprintf("detector is wrong: control trial %d changed the file (%#08x -> %#08x)", i, t.Before, t.After), ev)
+			}
+			continue
+		}
+		windows++
+		if t.otherChanged() {
+			return fail(fmt.Sprintf("a file word the mutex never used changed %#08x -> %#08x", t.OtherBefore, t.OtherAt), t.evidence())
+		}
+		if t.changed() {
+			corrupted++
+			if first == nil {
+				first = t
+			}
+		}
+	}
+	counts := map[string]string{"trials": strconv.Itoa(windows), "controls": strconv.Itoa(controls),
+		"corrupted": strconv.Itoa(corrupted)}
+	if first != nil {
+		ev := first.evidence()
+		for k, v := range counts {
+			ev[k] = v
+		}
+		what := "OWNER_DIED set"
+		if first.After&futex.FUTEX_OWNER_DIED == 0 {
+			what = "changed"
+		}
+		return fail(fmt.Sprintf("kernel corrupted remapped memory: file word at offset %d %s (%#08x -> %#08x) in %d/%d trials; controls clean",
+			first.FileOff, what, first.Before, first.After, corrupted, windows), ev)
+	}
+	if windows == 0 {
+		return errorf("no trials ran", counts)
+	}
+	return pass(fmt.Sprintf("%d window trials and %d controls left the remapped file untouched", windows, controls), counts)
+}
+
+func runUnmapRemap(ctx context.Context, env Env) Outcome {
+	vdso := "no"
+	if names, err := vdsoSymbols(); err != nil {
+		vdso = "unknown: " + oneLine(err.Error())
+	} else if s := vdsoRobustUnlock(names); s != "" {
+		vdso = "yes (" + s + ")"
+	}
+	var trials []urTrial
+	var total time.Duration
+	for i := 0; i < urTrials; i++ {
+		for _, mode := range []string{urWindow, urControl} {
+			if ctx.Err() != nil {
+				return errorf(fmt.Sprintf("deadline after %d trials", len(trials)), nil)
+			}
+			t, skipWhy, err := unmapRemapTrial(ctx, mode)
+			if skipWhy != "" {
+				return skip(skipWhy, map[string]string{"vdso_robust_unlock": vdso})
+			}
+			if err != nil {
+				return errorf(mode+" trial: "+oneLine(err.Error()), map[string]string{"vdso_robust_unlock": vdso})
+			}
+			trials = append(trials, t)
+			total += t.Took
+		}
+		c := map[string]int64{"trials": int64(i + 1)}
+		for _, t := range trials {
+			if t.Mode == urWindow && t.changed() {
+				c["corrupted"]++
+			}
+			if t.Mode == urControl && t.changed() {
+				c["control_changed"]++
+			}
+		}
+		env.progress(c)
+	}
+	o := judgeUnmapRemap(trials)
+	if o.Evidence == nil {
+		o.Evidence = map[string]string{}
+	}
+	o.Evidence["vdso_robust_unlock"] = vdso
+	o.Evidence["uffd"] = trials[0].UffdMode
+	o.Evidence["per_trial"] = (total / time.Duration(len(trials))).Round(time.Microsecond).String()
+	o.Evidence["unlock"] = "classic (user-space cmpxchg + store)"
+	return o
+}
+
+func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy string, err error) {
+	start := time.Now()
+	t.Mode = mode
+	shm, err := newMemfd("rig-robust-remap")
+	if err != nil {
+		return t, "", fmt.Errorf("memfd: %w", err)
+	}
+	defer shm.Close()
+	c, err := startChild("robust-race", shm, mode)
+	if err != nil {
+		return t, "", err
+	}
+	defer c.kill()
+	line, err := c.readLine(ctx, 10*time.Second)
+	if err != nil {
+		return t, "", err
+	}
+	kind, kv := fields(line)
+	switch kind {
+	case "skip":
+		return t, kv["msg"], nil
+	case "ready":
+	default:
+		return t, "", fmt.Errorf("child: %s", line)
+	}
+	tid, _ := strconv.ParseUint(kv["tid"], 10, 32)
+	t.TID = uint32(tid)
+	t.Addr, _ = strconv.ParseUint(kv["addr"], 0, 64)
+	t.FileOff, _ = strconv.ParseInt(kv["off"], 0, 64)
+	t.UffdMode = kv["uffd"]
+	fd := int(shm.Fd())
+	if t.Before, err = preadWord(fd, t.FileOff); err != nil {
+		return t, "", err
+	}
+	if t.OtherBefore, err = preadWord(fd, urOtherOff); err != nil {
+		return t, "", err
+	}
+	if t.Before != t.TID || t.OtherBefore != t.TID {
+		return t, "", fmt.Errorf("file words %#x, %#x before the kill, want T1's TID %d", t.Before, t.OtherBefore, t.TID)
+	}
+	c.kill()
+	if t.After, err = preadWord(fd, t.FileOff); err != nil {
+		return t, "", err
+	}
+	if t.OtherAt, err = preadWord(fd, urOtherOff); err != nil {
+		return t, "", err
+	}
+	t.Took = time.Since(start)
+	return t, "", nil
+}
+
+func preadWord(fd int, off int64) (uint32, error) {
+	var b [4]byte
+	if _, err := unix.Pread(fd, b[:], off); err != nil {
+		return 0, fmt.Errorf("pread: %w", err)
+	}
+	return *(*uint32)(unsafe.Pointer(&b[0])), nil
+}
+
+// raceChild (child helper "robust-race window|control"): see the top of
+// this file. Reports "ready tid= addr= off= uffd=" once T2 has remapped, or
+// "skip REASON" when userfaultfd write-protect is unavailable.
+func raceChild(args []string) error {
+	if len(args) != 1 || (args[0] != urWindow && args[0] != urControl) {
+		return fmt.Errorf("robust-race: want window or control")
+	}
+	mode := args[0]
+	h, err := mmapAnon()
+	if err != nil {
+		return err
+	}
+	m, err := mmapAnon()
+	if err != nil {
+		return err
+	}
+	initHead(h)                       // populates the head page
+	atomic.StoreUint32(word(m, 0), 0) // and the mutex page
+
+	userOnly := os.Geteuid() != 0
+	u, err := futex.OpenUffdWP(userOnly)
+	if err == unix.EPERM && !userOnly {
+		userOnly = true
+		u, err = futex.OpenUffdWP(true)
+	}
+	if err == nil {
+		err = u.RegisterWP(h, pageSize)
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ENOSYS):
+			status("skip userfaultfd not available (ENOSYS: kernel without CONFIG_USERFAULTFD)")
+			return nil
+		case errors.Is(err, unix.EPERM):
+			status("skip userfaultfd not permitted (EPERM; vm.unprivileged_userfaultfd=0 and no UFFD_USER_MODE_ONLY)")
+			return nil
+		case errors.Is(err, futex.ErrNoWP), errors.Is(err, unix.EINVAL):
+			status("skip userfaultfd write-protect mode not supported: " + err.Error())
+			return nil
+		}
+		return fmt.Errorf("userfaultfd: %w", err)
+	}
+	uffdMode := "wp"
+	if userOnly {
+		uffdMode = "wp,user-mode-only"
+	}
+
+	entry := unsafe.Add(m, urEntryOff)
+	mw := word(entry, futexOffset)
+	tidc := make(chan uint32, 1)
+	goUnlock := make(chan struct{})
+	unlocked := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // T1; never unlocked
+		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
+			unlocked <- fmt.Errorf("set_robust_list: %w", err)
+			return
+		}
+		tid := uint32(unix.Gettid())
+		if !robustLock(h, entry, tid) {
+			unlocked <- errors.New("T1 could not lock")
+			return
+		}
+		tidc <- tid
+		<-goUnlock
+		pending := slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, uintptr(entry))                                        // list_op_pending = &mutex
+		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink
+		if mode == urControl {
+			if !atomic.CompareAndSwapUint32(mw, tid, 0) {
+				unlocked <- fmt.Errorf("T1 unlock cmpxchg failed: word %#x", atomic.LoadUint32(mw))
+				return
+			}
+			atomic.StoreUintptr(pending, 0) // the unlock is complete
+			if err := u.WriteProtect(h, pageSize, true); err != nil {
+				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
+				return
+			}
+			unlocked <- nil
+			atomic.StoreUintptr(pending, 0) // faults: T1 parks outside the window
+		} else {
+			if err := u.WriteProtect(h, pageSize, true); err != nil {
+				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
+				return
+			}
+			if !atomic.CompareAndSwapUint32(mw, tid, 0) {
+				unlocked <- fmt.Errorf("T1 unlock cmpxchg failed: word %#x", atomic.LoadUint32(mw))
+				return
+			}
+			unlocked <- nil
+			atomic.StoreUintptr(pending, 0) // faults: T1 parks inside the window
+		}
+		for {
+			time.Sleep(time.Hour) // only if the fault were resolved
+		}
+	}()
+	var tid1 uint32
+	select {
+	case tid1 = <-tidc:
+	case err := <-unlocked:
+		return err
+	}
+	close(goUnlock)
+	if err := <-unlocked; err != nil {
+		return err
+	}
+	msg, err := u.ReadMsg(5 * time.Second)
+	if err != nil {
+		return fmt.Errorf("T1 did not fault on the write-protected head: %w", err)
+	}
+	if msg.Event != futex.UFFD_EVENT_PAGEFAULT || msg.Flags&futex.UFFD_PAGEFAULT_FLAG_WP == 0 ||
+		msg.Address < uint64(uintptr(h)) || msg.Address >= uint64(uintptr(h)+pageSize) {
+		return fmt.Errorf("unexpected uffd message: event %#x flags %#x address %#x", msg.Event, msg.Flags, msg.Address)
+	}
+
+	// T2: take the lock, release it, replace the mutex page by the file.
+	runtime.LockOSThread()
+	tid2 := uint32(unix.Gettid())
+	if !atomic.CompareAndSwapUint32(mw, 0, tid2) {
+		return fmt.Errorf("T2 could not take the lock: word %#x", atomic.LoadUint32(mw))
+	}
+	if !atomic.CompareAndSwapUint32(mw, tid2, 0) {
+		return fmt.Errorf("T2 could not release the lock: word %#x", atomic.LoadUint32(mw))
+	}
+	if err := unix.MunmapPtr(m, pageSize); err != nil {
+		return fmt.Errorf("munmap: %w", err)
+	}
+	p, err := unix.MmapPtr(3, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
+	if err != nil {
+		return fmt.Errorf("mmap file over the mutex page: %w", err)
+	}
+	if p != m {
+		return fmt.Errorf("file mapped at %p, not at the mutex page %p", p, m)
+	}
+	atomic.StoreUint32(word(m, urEntryOff+futexOffset), tid1)
+	atomic.StoreUint32(word(m, urOtherOff), tid1)
+	status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s", tid1, uintptr(m)+urEntryOff+futexOffset, urEntryOff+futexOffset, uffdMode))
+	for {
+		time.Sleep(time.Hour)
+	}
+}

@@ -1,0 +1,80 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+)
+
+// The host kernel (6.18.44) has no fix: the deterministic trials must show
+// the corruption and the controls must stay clean (NOTES.md).
+func TestUnmapRemapHost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	o := runUnmapRemap(ctx, Env{Seed: 1})
+	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
+	if strings.HasPrefix(o.Evidence["vdso_robust_unlock"], "yes") {
+		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO: the classic-sequence expectation does not hold")
+	}
+	if o.Status != event.Fail || o.Evidence["corrupted"] != o.Evidence["trials"] {
+		t.Fatalf("want fail with every window trial corrupted on this kernel, got %s: %s %v", o.Status, o.Reason, o.Evidence)
+	}
+}
+
+// The control variant alone must always be clean.
+func TestUnmapRemapControlHost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		tr, skipWhy, err := unmapRemapTrial(ctx, urControl)
+		if skipWhy != "" || err != nil {
+			t.Fatalf("control trial: skip %q, err %v", skipWhy, err)
+		}
+		if tr.changed() || tr.otherChanged() {
+			t.Fatalf("control trial changed the file: %v", tr.evidence())
+		}
+	}
+}
+
+func TestJudgeUnmapRemap(t *testing.T) {
+	clean := func(mode string) urTrial {
+		return urTrial{Mode: mode, TID: 37, Before: 37, After: 37, OtherBefore: 37, OtherAt: 37, FileOff: 264}
+	}
+	hit := clean(urWindow)
+	hit.After = 0x40000000
+	hitTID := clean(urWindow)
+	hitTID.After = 37 | 0x40000000
+	badCtl := clean(urControl)
+	badCtl.After = 0x40000000
+	stray := clean(urWindow)
+	stray.OtherAt = 0x40000025
+
+	for _, c := range []struct {
+		name   string
+		trials []urTrial
+		status string
+		reason string
+	}{
+		{"all clean", []urTrial{clean(urWindow), clean(urControl)}, event.Pass, "untouched"},
+		{"corrupted", []urTrial{hit, clean(urControl), clean(urWindow)}, event.Fail, "1/2 trials"},
+		{"corrupted keeping tid", []urTrial{hitTID, clean(urControl)}, event.Fail, "OWNER_DIED"},
+		{"control hit", []urTrial{hit, badCtl}, event.Error, "detector is wrong"},
+		{"stray write", []urTrial{stray}, event.Fail, "never used"},
+		{"nothing", nil, event.Error, "no trials"},
+	} {
+		o := judgeUnmapRemap(c.trials)
+		if o.Status != c.status || !strings.Contains(o.Reason, c.reason) {
+			t.Errorf("%s: got %s %q, want %s containing %q", c.name, o.Status, o.Reason, c.status, c.reason)
+		}
+	}
+	o := judgeUnmapRemap([]urTrial{hit})
+	for _, k := range []string{"addr", "file_offset", "before", "after"} {
+		if o.Evidence[k] == "" {
+			t.Errorf("fail evidence lacks %s: %v", k, o.Evidence)
+		}
+	}
+}
