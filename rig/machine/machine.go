@@ -1,0 +1,303 @@
+// Package machine boots a kernel in a virtual machine and reports what
+// happened, as values.
+//
+// A Backend (rig/machine/qemu is the only one) knows how to start one
+// machine, stream its output and stop it; it registers itself with Register
+// from an init function, so a caller imports it for its side effect:
+//
+//	import _ "github.com/rig-kernel/rig/rig/machine/qemu"
+//
+// Boot is the one caller-facing wrapper: it applies defaults, enforces the
+// boot and run timeouts once for every backend, serialises output delivery
+// and fills in the timing fields of the Outcome. Output arrives as tagged
+// chunks: kernel console lines, guest events (decoded from their own port,
+// never parsed out of console noise) and the backend process's own stderr.
+//
+// What the guest did (passed, panicked, hung) is an Outcome, not an error:
+// Boot returns an error only when the machine could not be run at all
+// (missing QEMU, bad option, socket failure), or when ctx was cancelled.
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+)
+
+// Config describes one boot.
+type Config struct {
+	Backend   string // registered backend name; "" means "qemu"
+	Arch      string // "x86_64" or "arm64"
+	Accel     string // "kvm" or "tcg" ("" means tcg; resolve "auto" with ResolveAccel first)
+	CPUs      int    // default 2
+	MemoryMB  int    // default 512
+	Kernel    string // boot image (bzImage, Image)
+	Initramfs string // optional
+	// Cmdline holds extra kernel arguments (the guest's rig.* options); the
+	// backend adds the console, the events port, panic=-1 and the like.
+	Cmdline string
+	// Dir is a private work directory for sockets. "" means a fresh
+	// temporary one, removed afterwards. Unix socket paths must stay under
+	// 108 bytes: a longer Dir is replaced by a temporary one.
+	Dir string
+	// BootTimeout bounds the time from start to the first guest event
+	// (default 2m); RunTimeout bounds the whole run (default 30m).
+	BootTimeout time.Duration
+	RunTimeout  time.Duration
+	// Shell wires the console to the user's terminal (stdin/stdout, raw
+	// mode; Ctrl-] ends the session). Console lines and events are still
+	// delivered.
+	Shell bool
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultBackend     = "qemu"
+	DefaultArch        = "x86_64"
+	DefaultCPUs        = 2
+	DefaultMemoryMB    = 512
+	DefaultBootTimeout = 2 * time.Minute
+	DefaultRunTimeout  = 30 * time.Minute
+	// DoneGrace is how long a machine may live after the guest's "done".
+	DoneGrace = 30 * time.Second
+)
+
+// WithDefaults returns c with its zero fields filled in, or an error naming
+// the first invalid field.
+func (c Config) WithDefaults() (Config, error) {
+	if c.Backend == "" {
+		c.Backend = DefaultBackend
+	}
+	if c.Arch == "" {
+		c.Arch = DefaultArch
+	}
+	switch c.Accel {
+	case "":
+		c.Accel = "tcg"
+	case "kvm", "tcg":
+	case "auto":
+		return c, errors.New(`machine: accel "auto" must be resolved first (ResolveAccel)`)
+	default:
+		return c, fmt.Errorf("machine: unknown accel %q (want kvm or tcg)", c.Accel)
+	}
+	if c.CPUs == 0 {
+		c.CPUs = DefaultCPUs
+	}
+	if c.MemoryMB == 0 {
+		c.MemoryMB = DefaultMemoryMB
+	}
+	if c.CPUs < 0 || c.MemoryMB < 0 {
+		return c, fmt.Errorf("machine: bad size: %d CPUs, %d MB", c.CPUs, c.MemoryMB)
+	}
+	if c.Kernel == "" {
+		return c, errors.New("machine: no kernel image given")
+	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = DefaultBootTimeout
+	}
+	if c.RunTimeout == 0 {
+		c.RunTimeout = DefaultRunTimeout
+	}
+	return c, nil
+}
+
+// Kind tags an Output chunk.
+type Kind int
+
+// Kinds of output.
+const (
+	Console    Kind = iota + 1 // a kernel console line
+	Event                      // a guest event from the events port
+	QEMUStderr                 // a line of the backend process's own stdout/stderr
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Console:
+		return "console"
+	case Event:
+		return "event"
+	case QEMUStderr:
+		return "qemu-stderr"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Output is one chunk of a machine's output.
+type Output struct {
+	Kind Kind
+	// Line is the console or stderr line without its line end (bounded: a
+	// longer line is cut and marked); for an Event, the raw JSON line.
+	Line  string
+	Event event.Event   // Kind == Event
+	Time  time.Duration // since the machine process started
+}
+
+// Outcome is what happened, decided by the backend from its monitor and
+// process state. It carries what is needed to replay the run by hand.
+type Outcome struct {
+	Argv        []string // the exact command line of the machine process
+	QEMUVersion string   // e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
+	Cmdline     string   // the full kernel command line used
+	Accel       string   // "kvm" or "tcg"
+	// Shutdown is the QMP SHUTDOWN reason: "guest-shutdown" (power-off),
+	// "guest-reset" (a panic with panic=-1 and -no-reboot), "host-qmp-quit"
+	// (the rig stopped it), ...; "" if none was seen.
+	Shutdown string
+	// QMPEvents lists the monitor's events in order ("RESUME", "STOP",
+	// "SHUTDOWN guest-shutdown", ...), bounded.
+	QMPEvents []string
+	// Exit is how the process ended: "exited 0", "killed by signal 9".
+	Exit string
+	// BootTimedOut: no guest event within BootTimeout. TimedOut: the run
+	// exceeded RunTimeout. Either way the machine was stopped.
+	BootTimedOut, TimedOut bool
+	// HungAfterDone: the guest sent "done" but the machine did not end
+	// within DoneGrace (a power-off that does not stop the machine, e.g. a
+	// kernel without ACPI); it was stopped.
+	HungAfterDone bool
+	// FirstEvent is the time of the first guest event since the process
+	// started; 0 if none arrived.
+	FirstEvent time.Duration
+	// Wall is how long the machine process lived.
+	Wall time.Duration
+	// EventsSkipped counts lines on the events port that were not events.
+	EventsSkipped int
+	// Stderr is the tail of the process's own stderr.
+	Stderr string
+}
+
+// Backend starts machines. Implementations must be safe for concurrent use.
+type Backend interface {
+	// Run boots cfg (defaults applied) and returns once the machine is gone
+	// and its output drained. Cancelling ctx stops the machine: gracefully
+	// first, then by force; nothing it started may outlive Run. out may be
+	// called from several goroutines. The error is for a machine that could
+	// not be run at all; the Outcome, when not nil, is valid either way.
+	Run(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error)
+	// Version names the program that would run cfg's arch (for results and
+	// the KVM decision cache).
+	Version(ctx context.Context, arch string) (string, error)
+}
+
+var (
+	backendsMu sync.Mutex
+	backends   = map[string]Backend{}
+)
+
+// Register makes a backend available under name; it panics on a duplicate.
+func Register(name string, b Backend) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if _, dup := backends[name]; dup {
+		panic("machine: backend registered twice: " + name)
+	}
+	backends[name] = b
+}
+
+// Lookup returns the named backend ("" means DefaultBackend).
+func Lookup(name string) (Backend, error) {
+	if name == "" {
+		name = DefaultBackend
+	}
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if b, ok := backends[name]; ok {
+		return b, nil
+	}
+	var names []string
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return nil, fmt.Errorf("machine: no backend %q (registered: %s; import rig/machine/qemu)", name, strings.Join(names, ", "))
+}
+
+var doneGrace = DoneGrace // tests shorten it
+
+var (
+	errBootTimeout = errors.New("boot timeout")
+	errRunTimeout  = errors.New("run timeout")
+	errHungDone    = errors.New("machine still running after the guest's done event")
+)
+
+// Boot runs one machine to its end: until it powers off, crashes, exceeds a
+// timeout (then it is stopped and the Outcome says which timeout), or ctx is
+// cancelled (then the Outcome is returned with ctx's error). out, if not nil,
+// receives every output chunk, one call at a time.
+func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b, err := Lookup(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var (
+		mu       sync.Mutex
+		gotEvent bool
+		first    time.Duration
+	)
+	bootTimer := time.AfterFunc(cfg.BootTimeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !gotEvent {
+			cancel(errBootTimeout)
+		}
+	})
+	defer bootTimer.Stop()
+	runTimer := time.AfterFunc(cfg.RunTimeout, func() { cancel(errRunTimeout) })
+	defer runTimer.Stop()
+
+	var doneTimer *time.Timer
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if doneTimer != nil {
+			doneTimer.Stop()
+		}
+	}()
+
+	deliver := func(o Output) {
+		mu.Lock()
+		defer mu.Unlock()
+		if o.Kind == Event && !gotEvent {
+			gotEvent, first = true, o.Time
+			bootTimer.Stop()
+		}
+		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil {
+			doneTimer = time.AfterFunc(doneGrace, func() { cancel(errHungDone) })
+		}
+		if out != nil {
+			out(o)
+		}
+	}
+	o, err := b.Run(runCtx, cfg, deliver)
+	if o != nil {
+		mu.Lock()
+		o.FirstEvent = first
+		mu.Unlock()
+		switch context.Cause(runCtx) {
+		case errBootTimeout:
+			o.BootTimedOut = true
+		case errRunTimeout:
+			o.TimedOut = true
+		case errHungDone:
+			o.HungAfterDone = true
+		}
+	}
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("machine: boot interrupted: %w", context.Cause(ctx))
+	}
+	return o, err
+}

@@ -1,0 +1,128 @@
+package qemu
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rig-kernel/rig/rig/machine"
+)
+
+// archConfig is QEMU's view of one architecture.
+type archConfig struct {
+	Name    string
+	Binary  string // QEMU system emulator
+	Package string // Debian package that has Binary
+	Machine string // -M
+	TCGCPU  string // -cpu under TCG ("" means QEMU's default)
+	KVMCPU  string // -cpu under KVM
+	Console string // console= device in the guest
+	Events  string // the events port in the guest (rig.events=)
+	// VirtioEvents puts the events port on a virtconsole (hvc0) instead of
+	// a second UART.
+	VirtioEvents bool
+	Cmdline      string   // arch-specific kernel arguments
+	Args         []string // arch-specific QEMU arguments
+}
+
+// arches is the per-arch table, one line each.
+var arches = []archConfig{
+	{Name: "x86_64", Binary: "qemu-system-x86_64", Package: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1"},
+	{Name: "arm64", Binary: "qemu-system-aarch64", Package: "qemu-system-arm", Machine: "virt", TCGCPU: "max", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true},
+}
+
+func lookupArch(name string) (archConfig, error) {
+	switch name {
+	case "amd64":
+		name = "x86_64"
+	case "aarch64":
+		name = "arm64"
+	}
+	var names []string
+	for _, a := range arches {
+		if a.Name == name {
+			return a, nil
+		}
+		names = append(names, a.Name)
+	}
+	return archConfig{}, fmt.Errorf("qemu: unknown arch %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Socket names inside the work directory.
+const (
+	qmpSock     = "qmp.sock"
+	consoleSock = "con.sock"
+	eventsSock  = "ev.sock"
+)
+
+// Argv returns QEMU's argv and the full kernel command line for cfg
+// (defaults applied), with its sockets in dir. The console and events
+// chardevs connect to sockets the caller listens on (server=off), so no
+// early output is lost; the machine starts paused (-S), has no network and
+// no host filesystem, and exits instead of rebooting.
+func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
+	a, err := lookupArch(cfg.Arch)
+	if err != nil {
+		return nil, "", err
+	}
+	cmdline = strings.Join(nonEmpty(
+		"console="+a.Console,
+		"panic=-1",
+		"rig.events="+a.Events,
+		a.Cmdline,
+		strings.TrimSpace(cfg.Cmdline),
+	), " ")
+	argv = []string{a.Binary, "-M", a.Machine, "-accel", cfg.Accel}
+	cpu := a.TCGCPU
+	switch cfg.Accel {
+	case "kvm":
+		cpu = a.KVMCPU
+	case "tcg":
+	default:
+		return nil, "", fmt.Errorf("qemu: unknown accel %q", cfg.Accel)
+	}
+	if cpu != "" {
+		argv = append(argv, "-cpu", cpu)
+	}
+	argv = append(argv,
+		"-smp", strconv.Itoa(cfg.CPUs),
+		"-m", strconv.Itoa(cfg.MemoryMB),
+		"-kernel", cfg.Kernel,
+	)
+	if cfg.Initramfs != "" {
+		argv = append(argv, "-initrd", cfg.Initramfs)
+	}
+	argv = append(argv,
+		"-append", cmdline,
+		"-display", "none",
+		"-no-reboot",
+		"-nodefaults",
+		"-S",
+		"-qmp", "unix:"+opt(filepath.Join(dir, qmpSock))+",server=on,wait=off",
+		"-chardev", "socket,id=con,path="+opt(filepath.Join(dir, consoleSock))+",server=off",
+		"-serial", "chardev:con",
+		"-chardev", "socket,id=ev,path="+opt(filepath.Join(dir, eventsSock))+",server=off",
+	)
+	if a.VirtioEvents {
+		argv = append(argv, "-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev")
+	} else {
+		argv = append(argv, "-serial", "chardev:ev")
+	}
+	argv = append(argv, "-nic", "none")
+	argv = append(argv, a.Args...)
+	return argv, cmdline, nil
+}
+
+// opt escapes a value inside a QEMU option list (commas are doubled).
+func opt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+func nonEmpty(s ...string) []string {
+	var r []string
+	for _, x := range s {
+		if x != "" {
+			r = append(r, x)
+		}
+	}
+	return r
+}

@@ -1,0 +1,129 @@
+package qemu
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rig-kernel/rig/rig/machine"
+)
+
+func TestArgv(t *testing.T) {
+	common := func(accel string) machine.Config {
+		return machine.Config{Accel: accel, CPUs: 2, MemoryMB: 512, Kernel: "/k/bzImage", Initramfs: "/k/initrd", Cmdline: "rig.test=all rig.seed=7"}
+	}
+	tests := []struct {
+		name        string
+		arch, accel string
+		want        []string
+	}{
+		{"x86_64 tcg", "x86_64", "tcg", []string{
+			"qemu-system-x86_64", "-M", "pc", "-accel", "tcg",
+			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
+			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 rig.test=all rig.seed=7",
+			"-display", "none", "-no-reboot", "-nodefaults", "-S",
+			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
+			"-chardev", "socket,id=ev,path=/r/ev.sock,server=off", "-serial", "chardev:ev",
+			"-nic", "none",
+		}},
+		{"x86_64 kvm", "x86_64", "kvm", []string{
+			"qemu-system-x86_64", "-M", "pc", "-accel", "kvm", "-cpu", "host",
+			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
+			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 rig.test=all rig.seed=7",
+			"-display", "none", "-no-reboot", "-nodefaults", "-S",
+			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
+			"-chardev", "socket,id=ev,path=/r/ev.sock,server=off", "-serial", "chardev:ev",
+			"-nic", "none",
+		}},
+		{"arm64 tcg", "arm64", "tcg", []string{
+			"qemu-system-aarch64", "-M", "virt", "-accel", "tcg", "-cpu", "max",
+			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
+			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 rig.test=all rig.seed=7",
+			"-display", "none", "-no-reboot", "-nodefaults", "-S",
+			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
+			"-chardev", "socket,id=ev,path=/r/ev.sock,server=off",
+			"-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev",
+			"-nic", "none",
+		}},
+		{"arm64 kvm", "aarch64", "kvm", []string{
+			"qemu-system-aarch64", "-M", "virt", "-accel", "kvm", "-cpu", "host",
+			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
+			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 rig.test=all rig.seed=7",
+			"-display", "none", "-no-reboot", "-nodefaults", "-S",
+			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
+			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
+			"-chardev", "socket,id=ev,path=/r/ev.sock,server=off",
+			"-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev",
+			"-nic", "none",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := common(tt.accel)
+			cfg.Arch = tt.arch
+			got, cmdline, err := Argv(cfg, "/r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("argv:\n got %q\nwant %q", got, tt.want)
+			}
+			if i := slices.Index(got, "-append"); got[i+1] != cmdline {
+				t.Errorf("cmdline %q is not the -append value %q", cmdline, got[i+1])
+			}
+			// Invariants whatever the table says.
+			for _, bad := range []string{"-net", "-netdev", "-virtfs", "-fsdev", "-hda", "-drive", "-nographic"} {
+				if slices.Contains(got, bad) {
+					t.Errorf("argv has %s", bad)
+				}
+			}
+			if !slices.Contains(got, "-no-reboot") || !slices.Contains(got, "-S") {
+				t.Errorf("argv lacks -no-reboot or -S")
+			}
+		})
+	}
+}
+
+func TestArgvNoInitramfsAndCommas(t *testing.T) {
+	cfg := machine.Config{Arch: "x86_64", Accel: "tcg", CPUs: 1, MemoryMB: 256, Kernel: "/k"}
+	got, cmdline, err := Argv(cfg, "/r,x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(got, "-initrd") {
+		t.Errorf("-initrd without an initramfs: %q", got)
+	}
+	if cmdline != "console=ttyS0 panic=-1 rig.events=/dev/ttyS1" {
+		t.Errorf("cmdline %q", cmdline)
+	}
+	if i := slices.Index(got, "-qmp"); got[i+1] != "unix:/r,,x/qmp.sock,server=on,wait=off" {
+		t.Errorf("comma not escaped: %q", got[i+1])
+	}
+}
+
+func TestArgvErrors(t *testing.T) {
+	for _, cfg := range []machine.Config{
+		{Arch: "riscv64", Accel: "tcg", Kernel: "/k"},
+		{Arch: "x86_64", Accel: "hvf", Kernel: "/k"},
+	} {
+		if _, _, err := Argv(cfg, "/r"); err == nil {
+			t.Errorf("Argv(%+v): no error", cfg)
+		}
+	}
+}
+
+func TestArchTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range arches {
+		if seen[a.Name] {
+			t.Errorf("arch %s twice", a.Name)
+		}
+		seen[a.Name] = true
+		if !strings.HasPrefix(a.Binary, "qemu-system-") || a.Machine == "" || a.Console == "" || !strings.HasPrefix(a.Events, "/dev/") || a.KVMCPU == "" || a.Package == "" {
+			t.Errorf("incomplete row %+v", a)
+		}
+	}
+}
