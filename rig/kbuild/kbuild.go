@@ -171,8 +171,8 @@ var failures = []struct {
 }{
 	{"compiler error", regexp.MustCompile(`^(\S+?:\d+:\d+: (?:fatal )?error: .*)$`)},
 	{"compiler error", regexp.MustCompile(`^(\S+?:\d+: (?:fatal )?error: .*)$`)},
-	{"linker error", regexp.MustCompile(`((?:^|\S+: ?)\S*: undefined reference to .*)$`)},
 	{"linker error", regexp.MustCompile(`^(\S*ld(?:\.\w+)?: .*(?:undefined|multiple definition|cannot find).*)$`)},
+	{"linker error", regexp.MustCompile(`((?:^|\S+: ?)\S*: undefined reference to .*)$`)},
 	{"assembler error", regexp.MustCompile(`^(\S+?:\d+: Error: .*)$`)},
 	{"missing file", regexp.MustCompile(`^make\[\d+\]: \*\*\* (No rule to make target .*)$`)},
 	{"objtool", regexp.MustCompile(`^(\S+\.o: (?:error|warning): objtool: .*)$`)},
