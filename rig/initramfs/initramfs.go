@@ -1,0 +1,229 @@
+// Package initramfs packs the guest into a bootable initramfs.
+//
+// The image is deliberately small: the stress guest (guest/cmd/rig-guest,
+// built static for the target arch) is /init, next to the device nodes PID 1
+// needs before devtmpfs is mounted and the mount points it uses. For
+// `rig boot --shell`, u-root's shell and a few core commands are added as
+// plain static binaries. We write the newc archive with u-root's pkg/cpio
+// (which fills in device numbers, unlike cavaliergopher/cpio) rather than
+// going through u-root's mkuimage: mkuimage compiles a gobusybox with
+// `go build -a` on every call (15-30 s here) to produce a multi-call binary
+// we do not need, while one `go build` of the guest is cached by content and
+// the archive itself takes milliseconds.
+package initramfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/execx"
+)
+
+// ModulePath is the rig's Go module; the guest is built from its checkout.
+const ModulePath = "github.com/rig-kernel/rig"
+
+// GuestPackage is the guest's main package.
+const GuestPackage = "./guest/cmd/rig-guest"
+
+// ShellCommands are the u-root commands added for `rig boot --shell`.
+var ShellCommands = []string{"gosh", "ls", "cat", "dmesg", "ps", "mount", "echo", "kill", "sleep", "poweroff", "grep", "mkdir"}
+
+// Root finds the rig's source checkout: $RIG_ROOT, else the nearest parent of
+// the working directory (then of the executable) whose go.mod declares the
+// rig module.
+func Root() (string, error) {
+	if r := os.Getenv("RIG_ROOT"); r != "" {
+		if isRoot(r) {
+			return r, nil
+		}
+		return "", fmt.Errorf("RIG_ROOT=%s is not the rig's source checkout (no go.mod for %s)", r, ModulePath)
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, s := range starts {
+		for d := s; ; d = filepath.Dir(d) {
+			if isRoot(d) {
+				return d, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot find the rig's source checkout (needed to build the guest): run rig from inside it or set RIG_ROOT")
+}
+
+func isRoot(d string) bool {
+	b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+	return err == nil && strings.Contains(string(b), "module "+ModulePath+"\n")
+}
+
+// Builder builds guests and images into the cache.
+type Builder struct {
+	Root  string // the rig's checkout
+	Cache string // the rig's cache directory
+	Log   io.Writer
+}
+
+// Image is a packed initramfs.
+type Image struct {
+	Path   string
+	Guest  string // the guest binary inside
+	Key    string
+	Cached bool // nothing was built
+	Size   int64
+}
+
+// sourceKey hashes everything the guest binary depends on: its sources, the
+// module files and the Go toolchain.
+func (b Builder) sourceKey(ctx context.Context, goarch string, shell bool) (string, error) {
+	parts := []string{"guest-v1", goarch, runtime.Version(), fmt.Sprint(shell)}
+	if v, err := execx.Output(ctx, execx.Cmd{Argv: []string{"go", "version"}}); err == nil {
+		parts = append(parts, strings.TrimSpace(string(v)))
+	} else {
+		return "", fmt.Errorf("go toolchain: %w (the guest is built with go; run `rig setup`)", err)
+	}
+	var files []string
+	err := filepath.WalkDir(filepath.Join(b.Root, "guest"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	files = append(files, filepath.Join(b.Root, "go.mod"), filepath.Join(b.Root, "go.sum"))
+	sort.Strings(files)
+	for _, f := range files {
+		h, err := cache.HashFile(f)
+		if err != nil {
+			return "", err
+		}
+		rel, _ := filepath.Rel(b.Root, f)
+		parts = append(parts, rel, h)
+	}
+	return cache.Key(parts...), nil
+}
+
+// Build returns the image for a, building what is not cached.
+func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, error) {
+	key, err := b.sourceKey(ctx, a.GOARCH, shell)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.Cache, "images", a.Name+"-"+key)
+	img := &Image{Path: filepath.Join(dir, "initramfs.cpio"), Guest: filepath.Join(dir, "rig-guest"), Key: key}
+	if st, err := os.Stat(img.Path); err == nil {
+		img.Cached, img.Size = true, st.Size()
+		return img, nil
+	}
+	lock, err := cache.Acquire(ctx, dir+".lock", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	if st, err := os.Stat(img.Path); err == nil { // built while we waited
+		img.Cached, img.Size = true, st.Size()
+		return img, nil
+	}
+	tmp, err := os.MkdirTemp(b.Cache, ".image-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bins := map[string]string{"init": filepath.Join(tmp, "rig-guest")}
+	if err := b.goBuild(ctx, a, bins["init"], GuestPackage); err != nil {
+		return nil, fmt.Errorf("building the guest for %s: %w", a.Name, err)
+	}
+	if shell {
+		for _, c := range ShellCommands {
+			out := filepath.Join(tmp, c)
+			if err := b.goBuild(ctx, a, out, "github.com/u-root/u-root/cmds/core/"+c); err != nil {
+				return nil, fmt.Errorf("building u-root %s for %s: %w", c, a.Name, err)
+			}
+			bins["bin/"+c] = out
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := cache.WriteWith(img.Path, 0o644, func(w io.Writer) error { return Pack(w, bins) }); err != nil {
+		return nil, fmt.Errorf("packing %s: %w", img.Path, err)
+	}
+	if err := os.Rename(bins["init"], img.Guest); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(img.Path)
+	if err != nil {
+		return nil, err
+	}
+	img.Size = st.Size()
+	return img, nil
+}
+
+func (b Builder) goBuild(ctx context.Context, a arch.Arch, out, pkg string) error {
+	return execx.Run(ctx, execx.Cmd{
+		Argv: []string{"go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, pkg},
+		Dir:  b.Root,
+		Env:  []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + a.GOARCH},
+		Log:  b.Log,
+	})
+}
+
+// Pack writes a newc archive holding the base layout and the given files
+// (archive path -> host path), all executable.
+func Pack(w io.Writer, files map[string]string) error {
+	if _, ok := files["init"]; !ok {
+		return errors.New("initramfs without /init")
+	}
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.CharDev("dev/null", 0o666, 1, 3),
+		cpio.CharDev("dev/ttyS0", 0o600, 4, 64),
+		cpio.CharDev("dev/ttyS1", 0o600, 4, 65),
+		cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755),
+		cpio.Directory("tmp", 0o1777),
+		cpio.Directory("bin", 0o755),
+		cpio.Directory("etc", 0o755),
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data, err := os.ReadFile(files[n])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: n, Mode: cpio.S_IFREG | 0o755}))
+	}
+	rw := cpio.Newc.Writer(w)
+	if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
+		return err
+	}
+	return cpio.WriteTrailer(rw)
+}

@@ -1,0 +1,259 @@
+package initramfs_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cavaliergopher/cpio"
+
+	"github.com/rig-kernel/rig/rig/initramfs"
+)
+
+// newcEntry is one record of a newc archive, parsed by hand from its
+// 110-byte ASCII header (magic + 13 eight-digit hex fields).
+type newcEntry struct {
+	name                 string
+	mode                 uint32
+	size                 int
+	rdevmajor, rdevminor uint32
+	data                 []byte
+}
+
+func parseNewc(t *testing.T, b []byte) []newcEntry {
+	t.Helper()
+	var out []newcEntry
+	off := 0
+	pad := func(n int) int { return (n + 3) &^ 3 }
+	for {
+		if off+110 > len(b) {
+			t.Fatalf("truncated header at %d", off)
+		}
+		h := b[off : off+110]
+		if string(h[:6]) != "070701" {
+			t.Fatalf("bad magic %q at %d", h[:6], off)
+		}
+		field := func(i int) uint32 {
+			v, err := strconv.ParseUint(string(h[6+8*i:6+8*i+8]), 16, 32)
+			if err != nil {
+				t.Fatalf("bad header field %d at %d: %v", i, off, err)
+			}
+			return uint32(v)
+		}
+		// ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
+		e := newcEntry{mode: field(1), size: int(field(6)), rdevmajor: field(9), rdevminor: field(10)}
+		namesize := int(field(11))
+		nameStart := off + 110
+		e.name = string(b[nameStart : nameStart+namesize-1])
+		if b[nameStart+namesize-1] != 0 {
+			t.Fatalf("name of %q not NUL-terminated", e.name)
+		}
+		dataStart := pad(nameStart + namesize)
+		e.data = b[dataStart : dataStart+e.size]
+		off = pad(dataStart + e.size)
+		if e.name == "TRAILER!!!" {
+			return out
+		}
+		out = append(out, e)
+	}
+}
+
+func TestPack(t *testing.T) {
+	dir := t.TempDir()
+	initData := []byte("#!/bin/sh\necho guest\n")
+	shData := bytes.Repeat([]byte{0x7f, 'E', 'L', 'F', 1}, 3) // 15 bytes: exercises padding
+	if err := os.WriteFile(filepath.Join(dir, "guest"), initData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sh"), shData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := initramfs.Pack(&buf, map[string]string{"init": filepath.Join(dir, "guest"), "bin/sh": filepath.Join(dir, "sh")}); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len()%4 != 0 {
+		t.Errorf("archive size %d is not a multiple of 4", buf.Len())
+	}
+
+	// Read back with an independent reader.
+	r := cpio.NewReader(bytes.NewReader(buf.Bytes()))
+	got := map[string]*cpio.Header{}
+	content := map[string][]byte{}
+	for {
+		h, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("cpio reader: %v", err)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h
+		content[h.Name] = b
+	}
+	for name, want := range map[string][]byte{"init": initData, "bin/sh": shData} {
+		h := got[name]
+		if h == nil {
+			t.Errorf("%s missing from the archive", name)
+			continue
+		}
+		if !h.Mode.IsRegular() || h.Mode.Perm() != 0o755 {
+			t.Errorf("%s: mode %v, want a regular file 0755", name, h.Mode)
+		}
+		if !bytes.Equal(content[name], want) {
+			t.Errorf("%s: content %q, want %q", name, content[name], want)
+		}
+	}
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "bin", "etc"} {
+		if h := got[d]; h == nil || !h.Mode.IsDir() {
+			t.Errorf("directory %s missing (%v)", d, h)
+		}
+	}
+	if h := got["tmp"]; h != nil && h.Mode&cpio.ModeSticky == 0 {
+		t.Errorf("tmp mode %v lacks the sticky bit", h.Mode)
+	}
+
+	// Device numbers from the raw headers.
+	entries := parseNewc(t, buf.Bytes())
+	byName := map[string]newcEntry{}
+	for _, e := range entries {
+		if _, dup := byName[e.name]; dup {
+			t.Errorf("%s twice in the archive", e.name)
+		}
+		byName[e.name] = e
+	}
+	for _, tc := range []struct {
+		name         string
+		major, minor uint32
+	}{
+		{"dev/console", 5, 1},
+		{"dev/null", 1, 3},
+		{"dev/ttyS0", 4, 64},
+		{"dev/ttyS1", 4, 65},
+	} {
+		e, ok := byName[tc.name]
+		if !ok {
+			t.Errorf("%s missing", tc.name)
+			continue
+		}
+		if e.mode&cpio.ModeType != cpio.TypeChar {
+			t.Errorf("%s: mode %o, want a character device", tc.name, e.mode)
+		}
+		if e.rdevmajor != tc.major || e.rdevminor != tc.minor {
+			t.Errorf("%s: device %d:%d, want %d:%d", tc.name, e.rdevmajor, e.rdevminor, tc.major, tc.minor)
+		}
+	}
+	if e := byName["init"]; !bytes.Equal(e.data, initData) {
+		t.Errorf("raw init data %q", e.data)
+	}
+	// Parents come before their children (the kernel creates files in order).
+	pos := map[string]int{}
+	for i, e := range entries {
+		pos[e.name] = i
+	}
+	if pos["bin"] > pos["bin/sh"] || pos["dev"] > pos["dev/console"] {
+		t.Errorf("a directory comes after its contents: %v", pos)
+	}
+}
+
+func TestPackWithoutInit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x")
+	if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := initramfs.Pack(&buf, map[string]string{"bin/sh": p}); err == nil || !strings.Contains(err.Error(), "init") {
+		t.Errorf("Pack without init: err = %v", err)
+	}
+	if err := initramfs.Pack(&buf, map[string]string{"init": p + ".missing"}); err == nil {
+		t.Error("Pack of a missing file: no error")
+	}
+}
+
+// checkout is the rig's checkout: two levels above this package.
+func checkout(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestRootFromSubdir(t *testing.T) {
+	root := checkout(t)
+	t.Setenv("RIG_ROOT", "")
+	t.Chdir(filepath.Join(root, "rig", "cache"))
+	got, err := initramfs.Root()
+	if err != nil || got != root {
+		t.Errorf("Root() = %q, %v; want %q", got, err, root)
+	}
+	t.Chdir(filepath.Join(root, "kconfigs"))
+	if got, err := initramfs.Root(); err != nil || got != root {
+		t.Errorf("Root() from kconfigs = %q, %v; want %q", got, err, root)
+	}
+}
+
+func TestRootEnv(t *testing.T) {
+	root := checkout(t)
+	t.Chdir(t.TempDir()) // the env var alone must decide
+	t.Setenv("RIG_ROOT", root)
+	if got, err := initramfs.Root(); err != nil || got != root {
+		t.Errorf("Root() with RIG_ROOT=%s: %q, %v", root, got, err)
+	}
+
+	fake := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fake, "go.mod"), []byte("module "+initramfs.ModulePath+"\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RIG_ROOT", fake)
+	if got, err := initramfs.Root(); err != nil || got != fake {
+		t.Errorf("Root() with a go.mod for the module: %q, %v", got, err)
+	}
+
+	for name, gomod := range map[string]string{
+		"other module":  "module " + initramfs.ModulePath + "x\n",
+		"no go.mod":     "",
+		"prefix module": "module github.com/rig-kernel\n",
+	} {
+		bad := t.TempDir()
+		if gomod != "" {
+			if err := os.WriteFile(filepath.Join(bad, "go.mod"), []byte(gomod), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Setenv("RIG_ROOT", bad)
+		got, err := initramfs.Root()
+		if err == nil {
+			t.Errorf("%s: Root() = %q, want an error", name, got)
+			continue
+		}
+		if !strings.Contains(err.Error(), "RIG_ROOT="+bad) || !strings.Contains(err.Error(), initramfs.ModulePath) {
+			t.Errorf("%s: error %q does not name RIG_ROOT and the module", name, err)
+		}
+	}
+}
+
+func TestRootNotFound(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(exe, checkout(t)+string(filepath.Separator)) {
+		t.Skip("the test binary lives inside the checkout")
+	}
+	t.Setenv("RIG_ROOT", "")
+	t.Chdir(t.TempDir())
+	if got, err := initramfs.Root(); err == nil || !strings.Contains(err.Error(), "RIG_ROOT") {
+		t.Errorf("Root() outside the checkout = %q, %v; want an error mentioning RIG_ROOT", got, err)
+	}
+}

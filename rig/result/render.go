@@ -1,0 +1,278 @@
+package result
+
+import (
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Clean makes untrusted text (it may come from the kernel under test) safe
+// for a terminal, Markdown and XML: invalid UTF-8, control characters and
+// ANSI escapes are replaced, and the text is cut at max runes.
+func Clean(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			r = '?'
+		case r == '\t':
+			r = ' '
+		case r == 0x1b || unicode.IsControl(r) || r == 0xfffe || r == 0xffff:
+			r = '?'
+		}
+		if n >= max {
+			b.WriteString("...")
+			break
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+func dur(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// Screen is the one-screen summary printed at the end of a run.
+func Screen(r *Run, dir string) string {
+	var b strings.Builder
+	for _, c := range r.Cells {
+		fmt.Fprintf(&b, "%s %s [%s] %s\n", c.Arch, c.Accel, c.Config, strings.ToUpper(string(c.Status)))
+		if c.Cause != "" {
+			fmt.Fprintf(&b, "  cause: %s\n", Clean(c.Cause, 300))
+		}
+		var st []string
+		for _, s := range c.Stages {
+			x := s.Name + " " + dur(s.Elapsed)
+			if s.Cached {
+				x += " (cached)"
+			}
+			st = append(st, x)
+		}
+		if len(st) > 0 {
+			fmt.Fprintf(&b, "  stages: %s\n", strings.Join(st, ", "))
+		}
+		for _, t := range c.Tests {
+			line := fmt.Sprintf("  %-24s %-5s", Clean(t.Name, 40), t.Status)
+			if t.Label != "" {
+				line += " (" + t.Label + ")"
+			}
+			if t.Reason != "" {
+				line += "  " + Clean(t.Reason, 160)
+			}
+			b.WriteString(line + "\n")
+		}
+		for _, o := range c.Oopses {
+			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, Clean(o.Title, 200), o.Line)
+		}
+	}
+	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
+	if r.Cause != "" {
+		fmt.Fprintf(&b, ": %s", Clean(r.Cause, 300))
+	}
+	fmt.Fprintf(&b, "\nresults: %s\n", dir)
+	return b.String()
+}
+
+// Markdown renders summary.md.
+func Markdown(r *Run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# rig run %s: %s\n\n", r.ID, r.Status)
+	if r.Cause != "" {
+		fmt.Fprintf(&b, "**Cause:** %s\n\n", md(r.Cause))
+	}
+	fmt.Fprintf(&b, "- kernel source: %s\n", md(r.KernelSource))
+	if r.Series != "" {
+		fmt.Fprintf(&b, "- series: %s\n", md(r.Series))
+	}
+	fmt.Fprintf(&b, "- started: %s\n", r.Started.UTC().Format(time.RFC3339))
+	if !r.Finished.IsZero() {
+		fmt.Fprintf(&b, "- wall time: %s\n", dur(r.Finished.Sub(r.Started)))
+	}
+	b.WriteString("\n| cell | status | cause | tests | stages |\n|---|---|---|---|---|\n")
+	for _, c := range r.Cells {
+		var tests, stages []string
+		for _, t := range c.Tests {
+			tests = append(tests, fmt.Sprintf("%s: %s", md(t.Name), t.Status))
+		}
+		for _, s := range c.Stages {
+			stages = append(stages, fmt.Sprintf("%s %s", s.Name, dur(s.Elapsed)))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), c.Status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
+	}
+	for _, c := range r.Cells {
+		if len(c.QEMUArgv) > 0 {
+			fmt.Fprintf(&b, "\n## %s: reproduce\n\n```\n%s\n```\n", md(c.ID), shellQuote(c.QEMUArgv))
+		}
+	}
+	return b.String()
+}
+
+func md(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(Clean(s, 500))
+}
+
+// shellQuote renders argv for a human to paste (display only: the rig never
+// runs a shell).
+func shellQuote(argv []string) string {
+	var q []string
+	for _, a := range argv {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_=./,:+@", r))
+		}) < 0 {
+			q = append(q, a)
+			continue
+		}
+		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	return strings.Join(q, " ")
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string    `xml:"name,attr"`
+	Classname string    `xml:"classname,attr"`
+	Time      float64   `xml:"time,attr"`
+	Failure   *junitMsg `xml:"failure,omitempty"`
+	Error     *junitMsg `xml:"error,omitempty"`
+	Skipped   *junitMsg `xml:"skipped,omitempty"`
+	SystemOut string    `xml:"system-out,omitempty"`
+}
+
+type junitMsg struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// JUnit renders junit.xml: a suite per cell, a testcase per test, plus a
+// "kernel" testcase that fails on an oops and a "boot" case for cells that
+// never reached the tests. The console tail goes to system-out.
+func JUnit(r *Run, dir string) ([]byte, error) {
+	out := junitSuites{Name: "rig " + r.ID}
+	for _, c := range r.Cells {
+		s := junitSuite{Name: c.ID}
+		for _, st := range c.Stages {
+			s.Time += st.Elapsed.Seconds()
+		}
+		tail := consoleTail(filepath.Join(dir, c.ID, "console.log"), 50)
+		class := "rig." + c.ID
+		add := func(jc junitCase) {
+			s.Cases = append(s.Cases, jc)
+			s.Tests++
+			switch {
+			case jc.Failure != nil:
+				s.Failures++
+			case jc.Error != nil:
+				s.Errors++
+			case jc.Skipped != nil:
+				s.Skipped++
+			}
+		}
+		switch c.Status {
+		case PatchError, BuildError, BootError, Timeout, InfraError, Interrupted:
+			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: Clean(c.Cause, 500), Text: Clean(c.Cause, 2000)}, SystemOut: tail})
+		}
+		for _, t := range c.Tests {
+			jc := junitCase{Name: Clean(t.Name, 100), Classname: class, Time: t.Seconds}
+			msg := Clean(t.Reason, 500)
+			switch t.Status {
+			case "fail":
+				jc.Failure = &junitMsg{Message: msg, Text: evidence(t)}
+				jc.SystemOut = tail
+			case "error":
+				jc.Error = &junitMsg{Message: msg, Text: evidence(t)}
+				jc.SystemOut = tail
+			case "skip":
+				jc.Skipped = &junitMsg{Message: msg}
+			}
+			add(jc)
+		}
+		if len(c.Tests) > 0 || len(c.Oopses) > 0 {
+			jc := junitCase{Name: "kernel-oops", Classname: class}
+			if len(c.Oopses) > 0 {
+				var lines []string
+				for _, o := range c.Oopses {
+					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, Clean(o.Title, 300), o.Line))
+				}
+				jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
+				jc.SystemOut = tail
+			}
+			add(jc)
+		}
+		out.Tests += s.Tests
+		out.Failures += s.Failures
+		out.Errors += s.Errors
+		out.Suites = append(out.Suites, s)
+	}
+	b, err := xml.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
+
+func evidence(t Test) string {
+	var l []string
+	for k, v := range t.Evidence {
+		l = append(l, Clean(k, 60)+": "+Clean(v, 300))
+	}
+	return strings.Join(l, "\n")
+}
+
+// consoleTail returns the last n lines of a console log, cleaned.
+func consoleTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	const max = 64 << 10
+	off := int64(0)
+	if st != nil && st.Size() > max {
+		off = st.Size() - max
+	}
+	buf := make([]byte, max)
+	k, _ := f.ReadAt(buf, off)
+	lines := strings.Split(strings.TrimRight(string(buf[:k]), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for i := range lines {
+		lines[i] = Clean(lines[i], 400)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ConsoleTail is consoleTail for other stages (cause lines, errors).
+func ConsoleTail(path string, n int) string { return consoleTail(path, n) }

@@ -1,0 +1,369 @@
+package result_test
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		s    result.Status
+		want int
+	}{
+		{result.Pass, 0},
+		{result.Fail, 1},
+		{result.PatchError, 1},
+		{result.BuildError, 1},
+		{result.BootError, 1},
+		{result.Timeout, 1},
+		{result.InfraError, 3},
+		{result.Interrupted, 130},
+		{"", 3},
+		{"bogus", 3},
+	} {
+		if got := tc.s.ExitCode(); got != tc.want {
+			t.Errorf("%q.ExitCode() = %d, want %d", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestWorst(t *testing.T) {
+	order := []result.Status{result.Pass, result.Fail, result.PatchError, result.BuildError,
+		result.BootError, result.Timeout, result.InfraError, result.Interrupted}
+	for i, a := range order {
+		for j, b := range order {
+			want := a
+			if j > i {
+				want = b
+			}
+			if got := result.Worst(a, b); got != want {
+				t.Errorf("Worst(%s, %s) = %s, want %s", a, b, got, want)
+			}
+		}
+	}
+}
+
+func TestFinish(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cell := func(s result.Status, cause string) result.Cell { return result.Cell{Status: s, Cause: cause} }
+	for _, tc := range []struct {
+		name      string
+		pre       result.Status
+		preCause  string
+		cells     []result.Cell
+		want      result.Status
+		wantCause string
+	}{
+		{"all pass", "", "", []result.Cell{cell(result.Pass, ""), cell(result.Pass, "")}, result.Pass, ""},
+		{"worst wins", "", "", []result.Cell{cell(result.Pass, ""), cell(result.Fail, "test a failed"),
+			cell(result.BuildError, "compiler error: x.c"), cell(result.Fail, "test b failed")}, result.BuildError, "compiler error: x.c"},
+		{"first of equals", "", "", []result.Cell{cell(result.Fail, "first"), cell(result.Fail, "second")}, result.Fail, "first"},
+		{"interrupted kept", result.Interrupted, "interrupted by signal", []result.Cell{cell(result.BootError, "boot")}, result.Interrupted, "interrupted by signal"},
+		{"infra kept", result.InfraError, "disk full", []result.Cell{cell(result.Pass, "")}, result.InfraError, "disk full"},
+		{"stale status replaced", result.Fail, "old", []result.Cell{cell(result.Pass, "")}, result.Pass, ""},
+		{"no cells", "", "", nil, result.InfraError, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &result.Run{Status: tc.pre, Cause: tc.preCause, Cells: tc.cells}
+			r.Finish(now)
+			if r.Status != tc.want || r.Cause != tc.wantCause {
+				t.Errorf("Finish: %s %q, want %s %q", r.Status, r.Cause, tc.want, tc.wantCause)
+			}
+			if !r.Finished.Equal(now) {
+				t.Errorf("Finished = %v", r.Finished)
+			}
+		})
+	}
+}
+
+func TestNewRunDirUnique(t *testing.T) {
+	results := filepath.Join(t.TempDir(), "results")
+	now := time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC)
+	seen := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		id, dir, err := result.NewRunDir(results, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[dir] {
+			t.Fatalf("NewRunDir returned %s twice", dir)
+		}
+		seen[dir] = true
+		if dir != filepath.Join(results, id) || !strings.HasPrefix(id, "20261125-010203-") {
+			t.Errorf("id %q dir %q", id, dir)
+		}
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, mode %v, want a 0700 directory", dir, err, st.Mode())
+		}
+	}
+	ents, _ := os.ReadDir(results)
+	if len(ents) != 50 {
+		t.Errorf("%d directories, want 50", len(ents))
+	}
+}
+
+func sampleRun() *result.Run {
+	t0 := time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)
+	return &result.Run{
+		ID: "20261125-010000-abcdef", Command: []string{"rig", "run", "--arch", "x86_64"},
+		Started: t0, Finished: t0.Add(90 * time.Second), Status: result.Fail, Cause: "test robust-unlock failed: word corrupted",
+		KernelSource: "Debian linux-source-6.12 6.12.117", Series: "patches/robust", Configs: []string{"base", "x86_64"},
+		Tests: []string{"robust-unlock"}, Seed: 42,
+		Host: result.Host{Hostname: "h", CPUs: 2, GoVersion: "go1.26"},
+		Cells: []result.Cell{{
+			ID: "x86_64-kvm-base", Arch: "x86_64", Accel: "kvm", Config: "base+x86_64", Status: result.Fail,
+			Cause: "test robust-unlock failed: word corrupted",
+			Tests: []result.Test{
+				{Name: "pi-owner", Status: "pass", Seconds: 1.5, Seed: 42},
+				{Name: "robust-unlock", Status: "fail", Reason: "word corrupted", Evidence: map[string]string{"word": "0x40000123"}, Label: "still-failing"},
+			},
+			Oopses:   []result.Oops{{Kind: "WARNING", Title: "WARNING: CPU: 1 PID: 77 at kernel/futex/core.c:100 foo+0x1/0x2", Line: 12}},
+			Stages:   []result.Stage{{Name: "build", Start: t0, Elapsed: 3 * time.Second, Cached: true}},
+			Patches:  []result.Patch{{Name: "0001-x.patch", State: "applied"}},
+			QEMUArgv: []string{"qemu-system-x86_64", "-append", "console=ttyS0 rig.seed=42"},
+			Seed:     42,
+		}},
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	r := sampleRun()
+	if err := result.Save(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := result.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip differs:\n got %+v\nwant %+v", got, r)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "run.json" {
+		t.Errorf("dir holds %v, want run.json only", ents)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := result.Load(dir); err == nil || !strings.Contains(err.Error(), "run.json") {
+		t.Errorf("Load of bad JSON: %v", err)
+	}
+	if _, err := result.Load(t.TempDir()); err == nil {
+		t.Error("Load of an empty dir: no error")
+	}
+}
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain text", 100, "plain text"},
+		{"tab\there", 100, "tab here"},
+		{"nul\x00byte", 100, "nul?byte"},
+		{"\x1b[31mred\x1b[0m", 100, "?[31mred?[0m"},
+		{"bad \xff\xfe utf8", 100, "bad ?? utf8"},
+		{"new\nline\r", 100, "new?line?"},
+		{"héllo wörld", 100, "héllo wörld"},
+		{"abcdef", 3, "abc..."},
+		{"abc", 3, "abc"},
+		{"ééééé", 2, "éé..."},
+	} {
+		got := result.Clean(tc.in, tc.max)
+		if got != tc.want {
+			t.Errorf("Clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+		if !utf8.ValidString(got) || strings.ContainsAny(got, "\x00\x1b\n\r") {
+			t.Errorf("Clean(%q) = %q is not safe", tc.in, got)
+		}
+	}
+	long := strings.Repeat("x", 10000)
+	if got := result.Clean(long, 500); len(got) != 503 {
+		t.Errorf("Clean of 10000 chars to 500: len %d", len(got))
+	}
+}
+
+func TestMarkdownEscapes(t *testing.T) {
+	r := sampleRun()
+	r.Cells[0].Cause = "a | b\nc <d>"
+	r.Cells[0].ID = "cell|id"
+	md := result.Markdown(r)
+	var row string
+	for _, l := range strings.Split(md, "\n") {
+		if strings.HasPrefix(l, "| cell") && strings.Contains(l, "id") {
+			row = l
+		}
+	}
+	if row == "" {
+		t.Fatalf("no table row for the cell in:\n%s", md)
+	}
+	if !strings.Contains(row, `a \| b`) || !strings.Contains(row, `c &lt;d&gt;`) || !strings.Contains(row, `cell\|id`) {
+		t.Errorf("row not escaped: %s", row)
+	}
+	// Exactly six unescaped pipes: five columns.
+	if n := strings.Count(row, "|") - strings.Count(row, `\|`); n != 6 {
+		t.Errorf("row has %d column separators, want 6: %s", n, row)
+	}
+	if !strings.Contains(md, "# rig run "+r.ID+": fail") || !strings.Contains(md, "robust-unlock: fail") {
+		t.Errorf("summary lacks the verdict or tests:\n%s", md)
+	}
+	if !strings.Contains(md, "'console=ttyS0 rig.seed=42'") {
+		t.Errorf("reproduce block does not quote the argv:\n%s", md)
+	}
+}
+
+// Independent JUnit schema for reading the output back.
+type jSuites struct {
+	XMLName  xml.Name `xml:"testsuites"`
+	Tests    int      `xml:"tests,attr"`
+	Failures int      `xml:"failures,attr"`
+	Errors   int      `xml:"errors,attr"`
+	Suites   []struct {
+		Name     string `xml:"name,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Cases    []struct {
+			Name    string `xml:"name,attr"`
+			Failure *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"failure"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"error"`
+			SystemOut string `xml:"system-out"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func TestJUnit(t *testing.T) {
+	dir := t.TempDir()
+	r := sampleRun()
+	r.Cells[0].Tests[1].Reason = "word \x1b[1mcorrupted\x00 <&>"
+	r.Cells = append(r.Cells, result.Cell{ID: "arm64-tcg-base", Arch: "arm64", Status: result.BuildError,
+		Cause: "compiler error: kernel/futex/core.c:746:41: error: 'x' undeclared"})
+	if err := os.MkdirAll(filepath.Join(dir, "x86_64-kvm-base"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	console := "[    0.000000] Linux version 6.12\n[    1.000000] last console line\n"
+	if err := os.WriteFile(filepath.Join(dir, "x86_64-kvm-base", "console.log"), []byte(console), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := result.JUnit(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "<?xml") {
+		t.Errorf("no XML header")
+	}
+	var got jSuites
+	if err := xml.Unmarshal(b, &got); err != nil {
+		t.Fatalf("junit.xml does not parse: %v\n%s", err, b)
+	}
+	if len(got.Suites) != 2 {
+		t.Fatalf("%d suites, want 2", len(got.Suites))
+	}
+	s := got.Suites[0]
+	var names []string
+	for _, c := range s.Cases {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "pi-owner,robust-unlock,kernel-oops" {
+		t.Errorf("cases = %v", names)
+	}
+	if s.Tests != 3 || s.Failures != 2 {
+		t.Errorf("suite counts tests=%d failures=%d, want 3, 2", s.Tests, s.Failures)
+	}
+	if s.Cases[0].Failure != nil || s.Cases[0].SystemOut != "" {
+		t.Errorf("passing case has a failure or output: %+v", s.Cases[0])
+	}
+	f := s.Cases[1].Failure
+	if f == nil || !strings.Contains(f.Message, "corrupted") || strings.ContainsAny(f.Message, "\x1b\x00") {
+		t.Errorf("failing test: failure = %+v", f)
+	} else if !strings.Contains(f.Text, "word: 0x40000123") {
+		t.Errorf("failure text lacks the evidence: %q", f.Text)
+	}
+	if !strings.Contains(s.Cases[1].SystemOut, "last console line") {
+		t.Errorf("failing test's system-out = %q, want the console tail", s.Cases[1].SystemOut)
+	}
+	o := s.Cases[2].Failure
+	if o == nil || !strings.Contains(o.Message, "WARNING") || !strings.Contains(o.Message, "console.log:12") {
+		t.Errorf("kernel-oops case: %+v", o)
+	}
+	if !strings.Contains(s.Cases[2].SystemOut, "last console line") {
+		t.Errorf("kernel-oops system-out = %q", s.Cases[2].SystemOut)
+	}
+
+	be := got.Suites[1]
+	if be.Name != "arm64-tcg-base" || len(be.Cases) != 1 || be.Tests != 1 || be.Failures != 1 {
+		t.Fatalf("build-error suite: %+v", be)
+	}
+	if be.Cases[0].Failure == nil || !strings.Contains(be.Cases[0].Failure.Message, "'x' undeclared") {
+		t.Errorf("build-error case: %+v", be.Cases[0])
+	}
+	if got.Tests != 4 || got.Failures != 3 {
+		t.Errorf("totals tests=%d failures=%d, want 4, 3", got.Tests, got.Failures)
+	}
+}
+
+func TestJUnitCleanKernel(t *testing.T) {
+	r := sampleRun()
+	r.Cells[0].Oopses = nil
+	r.Cells[0].Tests = r.Cells[0].Tests[:1]
+	b, err := result.JUnit(r, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got jSuites
+	if err := xml.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Failures != 0 || got.Tests != 2 {
+		t.Errorf("tests=%d failures=%d, want 2 (test + kernel-oops), 0", got.Tests, got.Failures)
+	}
+}
+
+func TestWriteReports(t *testing.T) {
+	dir := t.TempDir()
+	if err := result.WriteReports(dir, sampleRun()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"summary.md", "junit.xml"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestConsoleTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "console.log")
+	var b strings.Builder
+	for i := 0; i < 100; i++ {
+		b.WriteString("line \x1b")
+		b.WriteString(strings.Repeat("x", i%3))
+		b.WriteString("\n")
+	}
+	b.WriteString("final\n")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tail := result.ConsoleTail(p, 5)
+	lines := strings.Split(tail, "\n")
+	if len(lines) != 5 || lines[4] != "final" || strings.Contains(tail, "\x1b") {
+		t.Errorf("ConsoleTail = %q", tail)
+	}
+	if result.ConsoleTail(p+".missing", 5) != "" {
+		t.Error("tail of a missing file is not empty")
+	}
+}

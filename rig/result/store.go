@@ -1,0 +1,73 @@
+package result
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/cache"
+)
+
+// NewRunDir creates a fresh results/<run-id>/ directory (0700: it holds the
+// console of a kernel under test). Ids are time-ordered and carry random
+// bits, and the directory is created exclusively, so two rigs started in the
+// same second never share one.
+func NewRunDir(results string, now time.Time) (id, dir string, err error) {
+	if err := os.MkdirAll(results, 0o755); err != nil {
+		return "", "", fmt.Errorf("results directory %s: %w", results, err)
+	}
+	for i := 0; i < 10; i++ {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		id = now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+		dir = filepath.Join(results, id)
+		err = os.Mkdir(dir, 0o700)
+		if err == nil {
+			return id, dir, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", "", fmt.Errorf("results directory %s: %w", dir, err)
+		}
+	}
+	return "", "", fmt.Errorf("could not create a unique run directory in %s: %w", results, err)
+}
+
+// Save writes run.json atomically (a reader never sees half a file; an
+// interrupted run keeps the last complete state).
+func Save(dir string, r *Run) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return cache.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
+}
+
+// Load reads a run.json.
+func Load(dir string) (*Run, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return nil, err
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s/run.json: %w", dir, err)
+	}
+	return &r, nil
+}
+
+// WriteReports writes summary.md and junit.xml beside run.json.
+func WriteReports(dir string, r *Run) error {
+	if err := cache.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
+		return err
+	}
+	j, err := JUnit(r, dir)
+	if err != nil {
+		return err
+	}
+	return cache.WriteFile(filepath.Join(dir, "junit.xml"), j, 0o644)
+}

@@ -1,0 +1,183 @@
+// Package setup knows the host tools the rig needs, checks them, and installs
+// what is missing with apt. Every stage asks Require for its tools first, so
+// a missing tool is named (with its Debian package and `rig setup`) before any
+// work starts, never discovered halfway through a build.
+package setup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+
+	"github.com/rig-kernel/rig/rig/execx"
+)
+
+// Tool is one host program and the Debian package that provides it.
+type Tool struct {
+	Name    string   // program on PATH, or an absolute path for a file
+	Package string   // Debian package
+	Version []string // argv printing its version (first line is shown)
+	For     string   // which stage needs it
+}
+
+// Tools is the table of everything the rig uses on the host.
+var Tools = []Tool{
+	{"git", "git", []string{"git", "--version"}, "source"},
+	{"tar", "tar", []string{"tar", "--version"}, "source"},
+	{"xz", "xz-utils", []string{"xz", "--version"}, "source"},
+	{"/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12", nil, "source (default tree)"},
+	{"make", "make", []string{"make", "--version"}, "build"},
+	{"gcc", "gcc", []string{"gcc", "--version"}, "build"},
+	{"flex", "flex", []string{"flex", "--version"}, "build"},
+	{"bison", "bison", []string{"bison", "--version"}, "build"},
+	{"bc", "bc", []string{"bc", "--version"}, "build"},
+	{"/usr/include/libelf.h", "libelf-dev", nil, "build"},
+	{"/usr/include/openssl/ssl.h", "libssl-dev", nil, "build"},
+	{"ccache", "ccache", []string{"ccache", "--version"}, "build"},
+	{"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", []string{"aarch64-linux-gnu-gcc", "--version"}, "build (arm64)"},
+	{"/usr/aarch64-linux-gnu/include/stdio.h", "libc6-dev-arm64-cross", nil, "build (arm64 selftests)"},
+	{"cpio", "cpio", []string{"cpio", "--version"}, "pack"},
+	{"go", "", []string{"go", "version"}, "pack (guest)"},
+	{"qemu-system-x86_64", "qemu-system-x86", []string{"qemu-system-x86_64", "--version"}, "boot (x86_64)"},
+	{"qemu-system-aarch64", "qemu-system-arm", []string{"qemu-system-aarch64", "--version"}, "boot (arm64)"},
+}
+
+// Lookup returns the named tool's table entry.
+func Lookup(name string) (Tool, bool) {
+	for _, t := range Tools {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tool{}, false
+}
+
+// MissingError names the tools that are not installed.
+type MissingError struct{ Tools []Tool }
+
+func (e *MissingError) Error() string {
+	var parts []string
+	for _, t := range e.Tools {
+		if t.Package == "" {
+			parts = append(parts, t.Name)
+		} else {
+			parts = append(parts, fmt.Sprintf("%s (Debian package %s)", t.Name, t.Package))
+		}
+	}
+	return fmt.Sprintf("missing host tool(s): %s: run `rig setup` to install them", strings.Join(parts, ", "))
+}
+
+// lookPath is exec.LookPath, replaceable in tests.
+var lookPath = exec.LookPath
+
+// present reports whether a tool is installed.
+func present(t Tool) bool {
+	if strings.HasPrefix(t.Name, "/") {
+		_, err := os.Stat(t.Name)
+		return err == nil
+	}
+	_, err := lookPath(t.Name)
+	return err == nil
+}
+
+// Require returns a *MissingError naming every missing tool among names.
+func Require(names ...string) error {
+	var miss []Tool
+	for _, n := range names {
+		t, ok := Lookup(n)
+		if !ok {
+			t = Tool{Name: n}
+		}
+		if !present(t) {
+			miss = append(miss, t)
+		}
+	}
+	if len(miss) > 0 {
+		return &MissingError{Tools: miss}
+	}
+	return nil
+}
+
+// Status is one line of `rig setup --check`.
+type Status struct {
+	Tool    Tool
+	OK      bool
+	Version string
+}
+
+// Check reports every tool with its version.
+func Check(ctx context.Context) []Status {
+	var out []Status
+	for _, t := range Tools {
+		s := Status{Tool: t, OK: present(t)}
+		if s.OK && t.Version != nil {
+			b, _ := execx.Output(ctx, execx.Cmd{Argv: t.Version, Env: []string{"LC_ALL=C"}})
+			s.Version = firstLine(string(b))
+		} else if s.OK {
+			s.Version = "present"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Print writes the check as one line per tool.
+func Print(w io.Writer, st []Status) (missing int) {
+	for _, s := range st {
+		mark, ver := "ok  ", s.Version
+		if !s.OK {
+			mark, ver = "MISS", "not installed"
+			if s.Tool.Package != "" {
+				ver += " (apt package " + s.Tool.Package + ")"
+			}
+			missing++
+		}
+		fmt.Fprintf(w, "%s %-40s %s\n", mark, s.Tool.Name, ver)
+	}
+	return missing
+}
+
+// Install installs the Debian packages of missing tools with apt-get.
+func Install(ctx context.Context, log io.Writer) error {
+	set := map[string]bool{}
+	for _, s := range Check(ctx) {
+		if !s.OK {
+			if s.Tool.Package == "" {
+				return fmt.Errorf("%s is missing and has no Debian package here: install it by hand", s.Tool.Name)
+			}
+			set[s.Tool.Package] = true
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	var pkgs []string
+	for p := range set {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("installing %s needs root: run `sudo apt-get install %s` or `sudo rig setup`", strings.Join(pkgs, " "), strings.Join(pkgs, " "))
+	}
+	env := []string{"DEBIAN_FRONTEND=noninteractive"}
+	if err := execx.Run(ctx, execx.Cmd{Argv: []string{"apt-get", "update", "-q"}, Env: env, Log: log}); err != nil {
+		return fmt.Errorf("apt-get update: %w", err)
+	}
+	argv := append([]string{"apt-get", "install", "-y", "-q"}, pkgs...)
+	if err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: env, Log: log}); err != nil {
+		return fmt.Errorf("apt-get install: %w", err)
+	}
+	return nil
+}
