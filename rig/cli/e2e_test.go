@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// The end-to-end tests build a real x86_64 kernel from the default tree
+// (Debian's linux-source-6.12), boot it under QEMU with the real guest, and
+// check the verdicts. They share the rig's cache (~/.cache/rig), so only the
+// first build is cold; `go test -short` skips them. Run them with an explicit
+// timeout: go test -timeout 80m ./rig/cli/
+
+func e2e(t *testing.T) (root, results string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: builds and boots a real kernel (skipped with -short)")
+	}
+	root, err := initramfs.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, t.TempDir()
+}
+
+// rig runs the CLI in-process and returns its exit code and the run record.
+func rig(t *testing.T, args ...string) (int, *result.Run, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := Execute(ctx, args, &stdout, &stderr)
+	t.Logf("rig %s: exit %d in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, time.Since(start).Round(time.Millisecond), stdout.String(), lastN(stderr.String(), 40))
+	dir := ""
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if d, ok := strings.CutPrefix(l, "results: "); ok {
+			dir = d
+		}
+	}
+	var r *result.Run
+	if dir != "" {
+		var err error
+		if r, err = result.Load(dir); err != nil {
+			t.Fatalf("run.json: %v", err)
+		}
+	}
+	return code, r, dir, stderr.String()
+}
+
+func lastN(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func stage(c result.Cell, name string) (result.Stage, bool) {
+	for _, s := range c.Stages {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return result.Stage{}, false
+}
+
+func mustFile(t *testing.T, path, contains string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if !strings.Contains(string(b), contains) {
+		t.Fatalf("%s does not contain %q", path, contains)
+	}
+}
+
+// TestE2ERunExampleSeries is the main job: the example series applied to the
+// default tree, built, booted under QEMU, the guest's tests passing.
+func TestE2ERunExampleSeries(t *testing.T) {
+	root, results := e2e(t)
+	code, r, dir, stderr := rig(t, "run", "--series", filepath.Join(root, "patches/example"), "--results", results,
+		"--tests", "robust-owner-death", "--duration", "3s")
+	if r == nil {
+		t.Fatalf("no run record; exit %d", code)
+	}
+	c := r.Cells[0]
+	if code != 0 || r.Status != result.Pass {
+		t.Fatalf("exit %d, status %s, cause %q", code, r.Status, r.Cause)
+	}
+	if c.Accel != "tcg" && c.Accel != "kvm" {
+		t.Errorf("accelerator not recorded: %q", c.Accel)
+	}
+	if c.Accel == "tcg" && !strings.Contains(stderr, "TCG") {
+		t.Errorf("TCG fallback without a visible notice; stderr:\n%s", stderr)
+	}
+	if len(c.Patches) != 2 || c.Patches[0].State != "applied" || c.Patches[1].State != "applied" {
+		t.Errorf("patches: %+v", c.Patches)
+	}
+	if len(c.Tests) != 1 || c.Tests[0].Name != "robust-owner-death" || c.Tests[0].Status != "pass" {
+		t.Errorf("tests: %+v", c.Tests)
+	}
+	for _, s := range []string{"source", "apply", "build", "pack", "boot", "tests", "poweroff"} {
+		if _, ok := stage(c, s); !ok {
+			t.Errorf("stage %s not recorded: %+v", s, c.Stages)
+		}
+	}
+	if len(c.QEMUArgv) == 0 || c.QEMUVersion == "" || !strings.Contains(c.Cmdline, "rig.seed=") || c.TreeID == "" {
+		t.Errorf("reproduction data missing: argv %v version %q cmdline %q tree %q", c.QEMUArgv, c.QEMUVersion, c.Cmdline, c.TreeID)
+	}
+	cd := filepath.Join(dir, c.ID)
+	mustFile(t, filepath.Join(cd, "console.log"), "Linux version 6.12")
+	mustFile(t, filepath.Join(cd, "kernel.config"), "CONFIG_FUTEX=y")
+	mustFile(t, filepath.Join(cd, "events.jsonl"), `"ev":"done"`)
+	mustFile(t, filepath.Join(cd, "dmesg.txt"), "Linux version")
+	mustFile(t, filepath.Join(dir, "junit.xml"), `<testcase name="robust-owner-death"`)
+	mustFile(t, filepath.Join(dir, "summary.md"), "| pass |")
+
+	// A second run with nothing changed does not rebuild.
+	code, r2, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/example"), "--results", results,
+		"--tests", "robust-owner-death", "--duration", "3s")
+	if code != 0 {
+		t.Fatalf("second run: exit %d", code)
+	}
+	if b, ok := stage(r2.Cells[0], "build"); !ok || !b.Cached {
+		t.Errorf("second run rebuilt the kernel: %+v", r2.Cells[0].Stages)
+	}
+	if r2.Cells[0].TreeID != c.TreeID {
+		t.Errorf("same series gave another tree: %s vs %s", r2.Cells[0].TreeID, c.TreeID)
+	}
+}
+
+// TestE2EPatchError: a patch whose second hunk does not apply stops the run
+// with patch-error naming the patch, the file and the hunk.
+func TestE2EPatchError(t *testing.T) {
+	root, results := e2e(t)
+	code, r, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/broken-apply"), "--results", results)
+	if r == nil || code != 1 || r.Status != result.PatchError {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	for _, want := range []string{"0001-futex-comment-fixes", "kernel/futex/core.c", "#2"} {
+		if !strings.Contains(r.Cause, want) {
+			t.Errorf("cause %q does not name %q", r.Cause, want)
+		}
+	}
+	if _, ok := stage(r.Cells[0], "build"); ok {
+		t.Errorf("a series that does not apply was built")
+	}
+}
+
+// TestE2EBuildError: a patch that breaks the build gives build-error with
+// the compiler's first error; build.log and kernel.config are kept.
+func TestE2EBuildError(t *testing.T) {
+	root, results := e2e(t)
+	code, r, dir, _ := rig(t, "run", "--series", filepath.Join(root, "patches/broken-build"), "--results", results)
+	if r == nil || code != 1 || r.Status != result.BuildError {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	for _, want := range []string{"kernel/futex/core.c:", "error:", "rig_undeclared_symbol"} {
+		if !strings.Contains(r.Cause, want) {
+			t.Errorf("cause %q does not contain %q", r.Cause, want)
+		}
+	}
+	cd := filepath.Join(dir, r.Cells[0].ID)
+	mustFile(t, filepath.Join(cd, "build.log"), "rig_undeclared_symbol")
+	mustFile(t, filepath.Join(cd, "kernel.config"), "CONFIG_FUTEX=y")
+}
+
+// TestE2EWarningFailsCell: a kernel WARNING while the tests run fails the
+// cell even though every test passes.
+func TestE2EWarningFailsCell(t *testing.T) {
+	root, results := e2e(t)
+	code, r, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/warn-on-owner-death"), "--results", results,
+		"--tests", "robust-owner-death", "--duration", "3s")
+	if r == nil || code != 1 || r.Status != result.Fail {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	c := r.Cells[0]
+	for _, tr := range c.Tests {
+		if tr.Status != "pass" {
+			t.Errorf("test %s: %s (%s): the WARNING patch should not break the test itself", tr.Name, tr.Status, tr.Reason)
+		}
+	}
+	if !strings.Contains(r.Cause, "WARNING") || !strings.Contains(r.Cause, "handle_futex_death") {
+		t.Errorf("cause %q does not name the WARNING in handle_futex_death", r.Cause)
+	}
+}
+
+// TestE2EBootLastKernel: `rig boot` boots the last built kernel with the
+// guest and reports its tests.
+func TestE2EBootLastKernel(t *testing.T) {
+	_, results := e2e(t)
+	if code, r, _, _ := rig(t, "run", "--results", results, "--tests", "robust-owner-death", "--duration", "2s"); code != 0 {
+		t.Fatalf("base tree run: exit %d %+v", code, r)
+	}
+	code, r, _, _ := rig(t, "boot", "--results", results, "--tests", "robust-owner-death", "--duration", "2s")
+	if r == nil || code != 0 || r.Status != result.Pass || len(r.Cells[0].Tests) != 1 {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+}

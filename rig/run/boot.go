@@ -1,0 +1,370 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/tests"
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/oops"
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// TestNames lists the guest's tests (the names rig.tests= and --tests take).
+func TestNames() []string { return tests.Names() }
+
+func knownTest(name string) bool {
+	_, ok := tests.Lookup(name)
+	return ok
+}
+
+// Caps on what one boot may write to disk: a flooding kernel must not fill
+// it. Past a cap the file gets a marker line and the rest is counted.
+const (
+	consoleCap = 32 << 20
+	eventsCap  = 8 << 20
+	dmesgCap   = 16 << 20
+)
+
+// capped is a log file that stops at a size and says so.
+type capped struct {
+	f       *os.File
+	n, max  int64
+	dropped int64
+	name    string
+}
+
+func openCapped(path string, max int64) (*capped, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &capped{f: f, max: max, name: filepath.Base(path)}, nil
+}
+
+func (c *capped) line(s string) {
+	if c.n+int64(len(s))+1 > c.max {
+		if c.dropped == 0 {
+			fmt.Fprintf(c.f, "[rig: %s cut at %d bytes: the rest was not kept]\n", c.name, c.n)
+		}
+		c.dropped++
+		return
+	}
+	n, _ := c.f.WriteString(s + "\n")
+	c.n += int64(n)
+}
+
+func (c *capped) close() {
+	if c.dropped > 0 {
+		fmt.Fprintf(c.f, "[rig: %d more lines dropped]\n", c.dropped)
+	}
+	c.f.Close()
+}
+
+// bootState collects what one boot streamed.
+type bootState struct {
+	mu        sync.Mutex
+	console   *capped
+	events    *capped
+	dmesg     *capped
+	scanner   *oops.Scanner
+	lines     int
+	nevents   int
+	hello     bool
+	done      bool
+	helloAt   time.Duration
+	doneAt    time.Duration
+	results   []result.Test
+	started   map[string]event.Event
+	lastLines []string // console tail, for causes
+}
+
+func (b *bootState) out(o machine.Output) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch o.Kind {
+	case machine.Console:
+		b.lines++
+		b.console.line(o.Line)
+		b.scanner.Line(o.Line)
+		b.lastLines = append(b.lastLines, o.Line)
+		if len(b.lastLines) > 30 {
+			b.lastLines = b.lastLines[1:]
+		}
+	case machine.Event:
+		b.nevents++
+		ev := o.Event
+		if ev.Ev != event.Kmsg {
+			b.events.line(o.Line)
+		}
+		switch ev.Ev {
+		case event.Hello:
+			if !b.hello {
+				b.hello, b.helloAt = true, o.Time
+			}
+		case event.Start:
+			b.started[ev.Test] = ev
+		case event.Result:
+			t := result.Test{Name: ev.Test, Status: ev.Status, Reason: ev.Reason, Evidence: ev.Evidence}
+			if st, ok := b.started[ev.Test]; ok {
+				t.Seed = st.Seed
+				t.Seconds = ev.T - st.T
+			}
+			b.results = append(b.results, t)
+		case event.Kmsg:
+			b.dmesg.line(ev.Msg)
+		case event.Done:
+			b.done, b.doneAt = true, o.Time
+		}
+	}
+}
+
+func (c *cell) boot(ctx context.Context, kernel, initrd string) {
+	o := c.opts
+	open := func(name string, max int64) *capped {
+		f, err := openCapped(filepath.Join(c.dir, name), max)
+		if err != nil {
+			c.fail(result.InfraError, err.Error())
+			return nil
+		}
+		return f
+	}
+	st := &bootState{scanner: oops.NewScanner(), started: map[string]event.Event{}}
+	if st.console = open("console.log", consoleCap); st.console == nil {
+		return
+	}
+	defer st.console.close()
+	if st.events = open("events.jsonl", eventsCap); st.events == nil {
+		return
+	}
+	defer st.events.close()
+	if st.dmesg = open("dmesg.txt", dmesgCap); st.dmesg == nil {
+		return
+	}
+	defer st.dmesg.close()
+
+	ntests := len(o.Tests)
+	if ntests == 0 {
+		ntests = len(TestNames())
+	}
+	args := []string{fmt.Sprintf("rig.seed=%d", o.Seed), "rig.duration=" + o.Duration.String()}
+	if len(o.Tests) > 0 || c.shell {
+		args = append(args, "rig.tests="+strings.Join(o.Tests, ","))
+	}
+	if c.shell {
+		args = append(args, "rig.shell=1")
+	}
+	runTimeout := o.RunTimeout
+	if runTimeout == 0 {
+		runTimeout = o.BootTimeout + time.Duration(ntests)*(o.Duration+90*time.Second)
+	}
+	cfg := machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: o.MemoryMB, Kernel: kernel,
+		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: c.shell}
+	if c.shell {
+		cfg.RunTimeout = 24 * time.Hour // a human is at the console
+	}
+
+	var accel string
+	if err := c.stage("accel", func() (bool, string, error) {
+		a, notice, err := machine.ResolveAccel(ctx, o.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
+		if err != nil {
+			return false, "", err
+		}
+		if notice != "" {
+			c.ui.Notice("%s", notice)
+		}
+		accel = a
+		return notice == "" && o.Accel == "auto", a, nil
+	}); err != nil {
+		c.fail(result.InfraError, "accelerator: "+err.Error())
+		return
+	}
+	cfg.Accel = accel
+	c.res.Accel = accel
+	c.res.Seed = o.Seed
+	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), o.Seed, strings.Join(orAll(o.Tests), ",")))
+
+	start := time.Now()
+	outcome, err := machine.Boot(ctx, cfg, st.out)
+	wall := time.Since(start)
+	if outcome != nil {
+		c.res.QEMUArgv, c.res.QEMUVersion, c.res.Cmdline = outcome.Argv, outcome.QEMUVersion, outcome.Cmdline
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c.res.Tests = st.results
+	c.res.GuestEvents, c.res.ConsoleLines = st.nevents, st.lines
+	for _, r := range st.scanner.Reports() {
+		c.res.Oopses = append(c.res.Oopses, result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line})
+	}
+	c.bootStages(start, wall, st)
+	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
+		c.fail(result.InfraError, "machine: "+err.Error())
+		return
+	}
+	if ctx.Err() != nil {
+		return // Run marks the run interrupted
+	}
+	if c.shell {
+		if st.hello {
+			c.fail(result.Pass, "")
+		} else {
+			c.fail(result.BootError, "the guest never started; console ends: "+lastLine(st.lastLines))
+		}
+		return
+	}
+	status, cause := Decide(outcome, Observed{Hello: st.hello, Done: st.done, Results: st.results,
+		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
+	c.fail(status, cause)
+}
+
+func orAll(t []string) []string {
+	if len(t) == 0 {
+		return []string{"all"}
+	}
+	return t
+}
+
+// bootStages splits the machine's life into boot (to the first guest event),
+// tests (to the done event) and poweroff (to QEMU's exit).
+func (c *cell) bootStages(start time.Time, wall time.Duration, st *bootState) {
+	add := func(name string, from, to time.Duration) {
+		if to < from {
+			to = from
+		}
+		c.res.Stages = append(c.res.Stages, result.Stage{Name: name, Start: start.Add(from), Elapsed: to - from})
+	}
+	switch {
+	case st.hello && st.done:
+		add("boot", 0, st.helloAt)
+		add("tests", st.helloAt, st.doneAt)
+		add("poweroff", st.doneAt, wall)
+	case st.hello:
+		add("boot", 0, st.helloAt)
+		add("tests", st.helloAt, wall)
+	default:
+		add("boot", 0, wall)
+	}
+	for _, s := range c.res.Stages[len(c.res.Stages)-2:] {
+		if s.Name == "boot" || s.Name == "tests" || s.Name == "poweroff" {
+			c.ui.Stage(c.res.ID, s.Name, fmt.Sprintf("%.2fs", s.Elapsed.Seconds()))
+		}
+	}
+}
+
+// Observed is what the run stage saw of one boot.
+type Observed struct {
+	Hello, Done bool
+	Results     []result.Test
+	Oopses      []result.Oops
+	ConsoleTail []string
+	BootTimeout time.Duration
+	RunTimeout  time.Duration
+}
+
+// Decide turns a boot's outcome into a cell verdict and a one-line cause
+// (DESIGN.md §4). It is a pure function of what was observed.
+func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
+	firstOops := func() (result.Oops, bool) {
+		// The most telling report first: a panic's cause precedes the panic.
+		if len(ob.Oopses) == 0 {
+			return result.Oops{}, false
+		}
+		for _, o := range ob.Oopses {
+			if o.Kind != oops.KindPanic && o.Kind != oops.KindReboot {
+				return o, true
+			}
+		}
+		return ob.Oopses[0], true
+	}
+	oopsCause := func(o result.Oops) string {
+		if strings.HasPrefix(o.Title, o.Kind) {
+			return fmt.Sprintf("kernel %s (console.log:%d)", o.Title, o.Line)
+		}
+		return fmt.Sprintf("kernel %s: %s (console.log:%d)", o.Kind, o.Title, o.Line)
+	}
+	if !ob.Hello {
+		// The guest never spoke: the kernel did not boot (or not far enough).
+		if o, ok := firstOops(); ok {
+			return result.BootError, oopsCause(o)
+		}
+		if out.BootTimedOut {
+			return result.BootError, fmt.Sprintf("no guest event within the boot timeout (%s); console ends: %s", ob.BootTimeout, lastLine(ob.ConsoleTail))
+		}
+		if out.TimedOut {
+			return result.BootError, fmt.Sprintf("no guest event within the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
+		}
+		return result.BootError, fmt.Sprintf("machine ended (%s, %s) before the guest started; console ends: %s", orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+	}
+	// A failing test is the most specific cause.
+	var failed, errored []result.Test
+	for _, t := range ob.Results {
+		switch t.Status {
+		case event.Fail:
+			failed = append(failed, t)
+		case event.Error:
+			errored = append(errored, t)
+		}
+	}
+	if len(failed) > 0 {
+		t := failed[0]
+		cause := fmt.Sprintf("test %s failed: %s", t.Name, t.Reason)
+		if len(failed) > 1 {
+			cause += fmt.Sprintf(" (and %d more failing)", len(failed)-1)
+		}
+		return result.Fail, cause
+	}
+	if o, ok := firstOops(); ok {
+		return result.Fail, oopsCause(o)
+	}
+	if out.TimedOut {
+		return result.Timeout, fmt.Sprintf("tests still running at the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
+	}
+	if !ob.Done {
+		why := "guest exited without verdict"
+		if out.Shutdown == "guest-reset" {
+			why = "guest exited without verdict: the machine reset (unexpected reboot or panic)"
+			return result.Fail, why + "; console ends: " + lastLine(ob.ConsoleTail)
+		}
+		return result.Fail, fmt.Sprintf("%s (%s, %s); console ends: %s", why, orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+	}
+	if len(errored) > 0 {
+		t := errored[0]
+		return result.InfraError, fmt.Sprintf("test %s could not decide: %s", t.Name, t.Reason)
+	}
+	if len(ob.Results) == 0 {
+		return result.InfraError, "guest finished without running any test"
+	}
+	return result.Pass, ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no shutdown event"
+	}
+	return s
+}
+
+func lastLine(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if s := strings.TrimSpace(lines[i]); s != "" {
+			return s
+		}
+	}
+	return "(no console output)"
+}
+
+// sortTests orders results by name for stable reports.
+func sortTests(t []result.Test) {
+	sort.SliceStable(t, func(i, j int) bool { return t[i].Name < t[j].Name })
+}
+
+var _ = errors.New

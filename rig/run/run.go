@@ -1,0 +1,527 @@
+// Package run takes one (arch, accel, config, series) cell from a patch
+// series to a verdict: source, apply, config, build, pack, boot, tests. Each
+// stage's failure becomes the cell's status with a one-line cause
+// (DESIGN.md §4); an error return means the run could not decide at all.
+//
+// Console monitoring and crash detection happen here, once, for every
+// machine backend (STYLE.md 1): the backend only streams console lines and
+// guest events; this package writes them to disk as they arrive, feeds the
+// oops scanner, and decides.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/kbuild"
+	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/patch"
+	"github.com/rig-kernel/rig/rig/result"
+	"github.com/rig-kernel/rig/rig/setup"
+	"github.com/rig-kernel/rig/rig/source"
+	"github.com/rig-kernel/rig/rig/ui"
+
+	_ "github.com/rig-kernel/rig/rig/machine/qemu" // the QEMU backend
+)
+
+// Options is everything a run needs.
+type Options struct {
+	KernelSrc          string   // "" = Debian's linux-source-6.12
+	Series             string   // "" = the base tree
+	Arch               string   // x86_64
+	Accel              string   // auto|kvm|tcg
+	Configs            []string // extra fragments beyond base and the arch's
+	AllowMissingConfig bool
+	Tests              []string // guest tests; nil = the guest's default
+	Duration           time.Duration
+	Seed               int64
+	CPUs, MemoryMB     int
+	BootTimeout        time.Duration
+	RunTimeout         time.Duration // 0: derived from the tests
+	Jobs               int
+	Results            string // results directory
+	Root               string // the rig's checkout (kconfigs/, guest/)
+	Cache              string
+	Command            []string // recorded in run.json
+	UI                 *ui.UI
+}
+
+// UsageError is bad input detected before any work: exit code 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Cell runs the pipeline for one cell; it is created by Run.
+type cell struct {
+	opts   Options
+	ui     *ui.UI
+	dir    string // results/<run>/<cell>
+	res    *result.Cell
+	run    *result.Run
+	runDir string
+	arch   arch.Arch
+	frags  []kconfig.Fragment
+	shell  bool // rig boot --shell
+}
+
+// Prepare validates the options and resolves defaults; errors are usage
+// errors that name the bad input.
+func Prepare(o *Options) error {
+	if o.UI == nil {
+		o.UI = ui.Discard()
+	}
+	if o.Arch == "" {
+		o.Arch = "x86_64"
+	}
+	if _, err := arch.Lookup(o.Arch); err != nil {
+		return &UsageError{fmt.Errorf("--arch: %w", err)}
+	}
+	switch o.Accel {
+	case "":
+		o.Accel = "auto"
+	case "auto", "kvm", "tcg":
+	default:
+		return &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", o.Accel)}
+	}
+	if o.Duration < 0 {
+		return &UsageError{fmt.Errorf("--duration %s: must not be negative", o.Duration)}
+	}
+	if o.Duration == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Root == "" {
+		r, err := initramfs.Root()
+		if err != nil {
+			return err
+		}
+		o.Root = r
+	}
+	if o.Cache == "" {
+		c, err := cache.Dir()
+		if err != nil {
+			return err
+		}
+		o.Cache = c
+	}
+	if o.Results == "" {
+		o.Results = filepath.Join(o.Root, "results")
+	}
+	if o.BootTimeout == 0 {
+		o.BootTimeout = 90 * time.Second
+	}
+	if o.Seed == 0 {
+		o.Seed = time.Now().UnixNano() & 0x7fffffff
+	}
+	for _, t := range o.Tests {
+		if !knownTest(t) {
+			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(TestNames(), ", "))}
+		}
+	}
+	if o.Series != "" {
+		if _, err := os.Stat(o.Series); err != nil {
+			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
+		}
+	}
+	return nil
+}
+
+// Run executes one cell (the x86_64 pipeline of `rig run`) and returns the
+// Run record and its directory. The Run is on disk, as far as it got, even
+// when ctx is cancelled.
+func Run(ctx context.Context, o Options) (*result.Run, string, error) {
+	if err := Prepare(&o); err != nil {
+		return nil, "", err
+	}
+	a, _ := arch.Lookup(o.Arch)
+	names := append([]string{"base", a.Fragment}, o.Configs...)
+	frags, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), names)
+	if err != nil {
+		return nil, "", &UsageError{err}
+	}
+	var patches []patch.Patch
+	if o.Series != "" {
+		if patches, err = patch.ReadSeries(o.Series); err != nil {
+			return nil, "", &UsageError{fmt.Errorf("--series: %w", err)}
+		}
+	}
+	if err := requireTools(a, o.KernelSrc == ""); err != nil {
+		return nil, "", err
+	}
+	c, err := newCell(o, a, names, "run")
+	if err != nil {
+		return nil, "", err
+	}
+	c.frags = frags
+	c.run.KernelSource = o.KernelSrc
+	if c.run.KernelSource == "" {
+		c.run.KernelSource = "debian:" + source.DebianPackage
+	}
+	c.pipeline(ctx, patches)
+	return c.finish(ctx)
+}
+
+func requireTools(a arch.Arch, debian bool) error {
+	if err := setup.Require(tools(a)...); err != nil {
+		return err
+	}
+	if debian {
+		return setup.Require(source.DebianTarball)
+	}
+	return nil
+}
+
+// sync copies the cell into the run record.
+func (c *cell) sync() { c.run.Cells[0] = *c.res }
+
+// save writes run.json as it stands (each stage calls it).
+func (c *cell) save() {
+	c.sync()
+	if err := result.Save(c.runDir, c.run); err != nil {
+		c.ui.Notice("saving run.json: %v", err)
+	}
+}
+
+// stage times fn and records it.
+func (c *cell) stage(name string, fn func() (cached bool, note string, err error)) error {
+	st := result.Stage{Name: name, Start: time.Now()}
+	cached, note, err := fn()
+	st.Elapsed, st.Cached, st.Note = time.Since(st.Start), cached, note
+	c.res.Stages = append(c.res.Stages, st)
+	msg := fmt.Sprintf("%.1fs", st.Elapsed.Seconds())
+	if cached {
+		msg += " (cached)"
+	}
+	if note != "" {
+		msg += ", " + note
+	}
+	if err == nil {
+		c.ui.Stage(c.res.ID, name, msg)
+	}
+	c.save()
+	return err
+}
+
+// fail sets the cell's verdict.
+func (c *cell) fail(st result.Status, cause string) {
+	c.res.Status, c.res.Cause = st, oneLine(cause)
+	c.ui.Done()
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return result.Clean(s, 400)
+}
+
+func tools(a arch.Arch) []string {
+	t := []string{"git", "tar", "make", "gcc", "flex", "bison", "bc", "go", "ccache"}
+	t = append(t, qemuTool(a))
+	if a.CrossPrefix() != "" {
+		t = append(t, a.CrossPrefix()+"gcc")
+	}
+	return t
+}
+
+func qemuTool(a arch.Arch) string {
+	if a.Name == "arm64" {
+		return "qemu-system-aarch64"
+	}
+	return "qemu-system-x86_64"
+}
+
+func hostInfo(ctx context.Context) result.Host {
+	h := result.Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := execx.Output(ctx, execx.Cmd{Argv: []string{"gcc", "--version"}}); err == nil {
+		h.GCC = strings.SplitN(string(out), "\n", 2)[0]
+	}
+	return h
+}
+
+func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
+	o := c.opts
+	// Source.
+	var tree *source.Tree
+	if err := c.stage("source", func() (bool, string, error) {
+		var err error
+		if o.KernelSrc == "" {
+			tree, err = source.Default(ctx, o.Cache, func(s string) { c.ui.Stage(c.res.ID, "source", s) })
+		} else {
+			tree, err = source.Open(ctx, o.KernelSrc, o.Cache)
+		}
+		if err != nil {
+			return false, "", err
+		}
+		return false, tree.Desc + " " + tree.Version, nil
+	}); err != nil {
+		c.fail(result.InfraError, "kernel source: "+err.Error())
+		return
+	}
+	if tree.Notice != "" {
+		c.ui.Notice("%s", tree.Notice)
+	}
+	c.run.KernelSource = tree.Desc
+
+	configKey := fragmentsKey(c.frags)
+	slot := kbuild.SlotFor(o.Cache, tree.GitDir, c.arch.Name, configKey)
+	lock, err := cache.Acquire(ctx, slot.Lock, func() {
+		c.ui.Notice("waiting for another rig using build slot %s", slot.Dir)
+	})
+	if err != nil {
+		c.fail(result.InfraError, err.Error())
+		return
+	}
+	defer lock.Release()
+
+	// Apply.
+	var wt *source.Worktree
+	if err := c.stage("apply", func() (bool, string, error) {
+		var err error
+		if wt, err = tree.Checkout(ctx, slot.Src); err != nil {
+			return false, "", err
+		}
+		if len(patches) == 0 {
+			return false, "no series: base tree", nil
+		}
+		applied, err := patch.Apply(ctx, wt.Dir, patches, func(i int, p patch.Patch) {
+			c.ui.Live(c.res.ID, "apply", fmt.Sprintf("%d/%d %s", i+1, len(patches), p.Name))
+		})
+		for _, ap := range applied {
+			c.res.Patches = append(c.res.Patches, result.Patch{Name: ap.Patch.Name, Subject: ap.Patch.Subject, State: string(ap.State)})
+			if ap.State == patch.StateAlreadyApplied {
+				c.ui.Notice("%s is already applied to the tree: skipped", ap.Patch.Name)
+			}
+		}
+		return false, fmt.Sprintf("%d patches", len(patches)), err
+	}); err != nil {
+		var pe *patch.PatchError
+		if errors.As(err, &pe) {
+			c.fail(result.PatchError, pe.Error())
+		} else {
+			c.fail(result.InfraError, "applying the series: "+err.Error())
+		}
+		return
+	}
+	treeID, err := wt.TreeID(ctx)
+	if err != nil {
+		c.fail(result.InfraError, "tree id: "+err.Error())
+		return
+	}
+	c.res.TreeID = treeID
+
+	// Config and build, unless this exact kernel is cached.
+	kern, err := c.kernel(ctx, slot, treeID, configKey)
+	if err != nil {
+		if ctx.Err() == nil && c.res.Status == "" {
+			c.fail(result.InfraError, err.Error())
+		}
+		return
+	}
+	if kern == "" {
+		return // the verdict is set
+	}
+
+	// Pack.
+	var img *initramfs.Image
+	if err := c.stage("pack", func() (bool, string, error) {
+		var err error
+		img, err = initramfs.Builder{Root: o.Root, Cache: o.Cache}.Build(ctx, c.arch, false)
+		if err != nil {
+			return false, "", err
+		}
+		return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
+	}); err != nil {
+		c.fail(result.InfraError, "packing the initramfs: "+err.Error())
+		return
+	}
+	c.res.Initramfs = img.Path
+	rememberLast(o.Cache, c.arch.Name, kern, img.Path)
+
+	c.boot(ctx, kern, img.Path)
+}
+
+// fragmentsKey identifies a config: the fragments' content, in order (not
+// their names: a renamed fragment is the same config).
+func fragmentsKey(frags []kconfig.Fragment) string {
+	var parts []string
+	for _, f := range frags {
+		parts = append(parts, string(f.Data))
+	}
+	return cache.Key(parts...)
+}
+
+// kernel returns the boot image for the work tree, from the kernel cache or
+// by configuring and building in the slot. An empty path with a nil error
+// means the cell's verdict was set (build-error, config problem).
+func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey string) (string, error) {
+	o := c.opts
+	gccVer := c.run.Host.GCC
+	key := cache.Key("kernel-v1", treeID, c.arch.Name, configKey, gccVer)
+	kdir := filepath.Join(o.Cache, "kernels", c.arch.Name+"-"+key)
+	image := filepath.Join(kdir, filepath.Base(c.arch.Image))
+	if _, err := os.Stat(image); err == nil {
+		err := c.stage("build", func() (bool, string, error) {
+			copyFile(filepath.Join(kdir, "kernel.config"), filepath.Join(c.dir, "kernel.config"))
+			copyFile(filepath.Join(kdir, "build.log"), filepath.Join(c.dir, "build.log"))
+			return true, "kernel " + key, nil
+		})
+		c.noteKernel(image, kdir)
+		return image, err
+	}
+
+	logf, err := os.Create(filepath.Join(c.dir, "build.log"))
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	mk := kconfig.Make{Src: slot.Src, Build: slot.Build, Args: kbuild.MakeArgs(c.arch, true), Log: logf}
+
+	// Config: generated once per slot, refreshed (olddefconfig) on every
+	// build since a series may touch Kconfig files.
+	var missing []kconfig.Missing
+	stampPath := filepath.Join(slot.Build, ".rig-config-key")
+	err = c.stage("config", func() (bool, string, error) {
+		stamp, _ := os.ReadFile(stampPath)
+		var err error
+		if string(stamp) == configKey {
+			missing, err = kconfig.Refresh(ctx, mk, c.frags)
+			if err != nil {
+				return false, "", err
+			}
+			return true, "", nil
+		}
+		missing, err = kconfig.Generate(ctx, mk, c.frags)
+		if err != nil {
+			return false, "", err
+		}
+		return false, "", os.WriteFile(stampPath, []byte(configKey), 0o644)
+	})
+	copyFile(filepath.Join(slot.Build, ".config"), filepath.Join(c.dir, "kernel.config"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		c.fail(result.BuildError, "kernel config: "+err.Error())
+		return "", nil
+	}
+	if len(missing) > 0 {
+		me := &kconfig.MissingError{Missing: missing}
+		for _, m := range missing {
+			fmt.Fprintf(logf, "rig: missing config: %s\n", m)
+		}
+		if !o.AllowMissingConfig {
+			c.fail(result.BuildError, me.Error())
+			return "", nil
+		}
+		c.ui.Notice("%s", me.Error())
+	}
+
+	var img string
+	err = c.stage("build", func() (bool, string, error) {
+		var err error
+		b := kbuild.Build{Arch: c.arch, Src: slot.Src, Dir: slot.Build, Jobs: o.Jobs, CCache: true, Log: logf,
+			Progress: func(p kbuild.Progress) {
+				msg := p.Last
+				if p.Total > 0 {
+					msg = ui.Bar(float64(p.Steps)/float64(p.Total)) + " " + msg
+				} else {
+					msg = fmt.Sprintf("step %d %s", p.Steps, msg)
+				}
+				c.ui.Live(c.res.ID, "build", msg)
+			}}
+		img, err = b.Run(ctx)
+		c.ui.Done()
+		return false, "", err
+	})
+	if err != nil {
+		var be *kbuild.Error
+		if errors.As(err, &be) {
+			c.fail(result.BuildError, be.Error())
+			return "", nil
+		}
+		return "", err
+	}
+	// Publish the kernel into the cache (atomically: a half-copied kernel
+	// is never seen by another rig).
+	if err := os.MkdirAll(filepath.Dir(kdir), 0o755); err != nil {
+		c.ui.Notice("caching the kernel: %v", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(kdir), ".kernel-*")
+	if err != nil {
+		c.ui.Notice("caching the kernel: %v", err)
+	} else {
+		defer os.RemoveAll(tmp)
+		copyFile(img, filepath.Join(tmp, filepath.Base(img)))
+		copyFile(filepath.Join(slot.Build, ".config"), filepath.Join(tmp, "kernel.config"))
+		copyFile(filepath.Join(c.dir, "build.log"), filepath.Join(tmp, "build.log"))
+		_ = os.WriteFile(filepath.Join(tmp, "kernel.release"), []byte(kbuild.KernelRelease(slot.Build)), 0o644)
+		if err := os.Rename(tmp, kdir); err != nil && !os.IsExist(err) && !errors.Is(err, os.ErrExist) {
+			c.ui.Notice("caching the kernel: %v", err)
+		}
+	}
+	if _, err := os.Stat(image); err != nil {
+		image = img // not cached (another rig won the race, or no space): use the slot's
+	}
+	c.noteKernel(image, kdir)
+	return image, nil
+}
+
+func (c *cell) noteKernel(image, kdir string) {
+	c.res.KernelImage = image
+	if st, err := os.Stat(image); err == nil {
+		c.res.KernelSize = st.Size()
+	}
+	if b, err := os.ReadFile(filepath.Join(kdir, "kernel.release")); err == nil {
+		c.res.KernelRelease = strings.TrimSpace(string(b))
+	}
+}
+
+func copyFile(src, dst string) {
+	in, err := os.Open(src)
+	if err != nil {
+		return
+	}
+	defer in.Close()
+	_ = cache.WriteWith(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+// Last records the last kernel and image built per arch, for `rig boot`.
+func rememberLast(cacheDir, archName, kernel, image string) {
+	_ = cache.WriteFile(filepath.Join(cacheDir, "last-"+archName), []byte(kernel+"\n"+image+"\n"), 0o644)
+}
+
+// Last returns the last kernel and initramfs built for an arch.
+func Last(cacheDir, archName string) (kernel, image string, err error) {
+	b, err := os.ReadFile(filepath.Join(cacheDir, "last-"+archName))
+	if err != nil {
+		return "", "", fmt.Errorf("no kernel built yet for %s: run `rig run` first or give --kernel", archName)
+	}
+	l := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(l) != 2 {
+		return "", "", fmt.Errorf("corrupt %s", filepath.Join(cacheDir, "last-"+archName))
+	}
+	return l[0], l[1], nil
+}
+
+var _ = machine.Boot
