@@ -153,6 +153,7 @@ func (f *runFlags) register(fs *flag.FlagSet, build bool) {
 	fs.Var(&f.tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
 	fs.DurationVar(&f.o.Duration, "duration", 10*time.Second, "duration of each natural (statistical) test")
 	fs.Int64Var(&f.o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
+	fs.IntVar(&f.o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by --duration)")
 	fs.IntVar(&f.o.CPUs, "cpus", 2, "vCPUs")
 	fs.IntVar(&f.o.MemoryMB, "memory", 512, "guest memory in MiB")
 	fs.DurationVar(&f.o.BootTimeout, "boot-timeout", 90*time.Second, "time allowed from QEMU start to the guest's first event")
@@ -164,6 +165,7 @@ func (f *runFlags) register(fs *flag.FlagSet, build bool) {
 		fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
 		fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
 		fs.IntVar(&f.o.Jobs, "j", 0, "make -j (default: number of CPUs)")
+		fs.BoolVar(&f.o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
 	}
 }
 

@@ -49,7 +49,11 @@ func dur(d time.Duration) string {
 func Screen(r *Run, dir string) string {
 	var b strings.Builder
 	for _, c := range r.Cells {
-		fmt.Fprintf(&b, "%s %s [%s] %s\n", c.Arch, c.Accel, c.Config, strings.ToUpper(string(c.Status)))
+		role := ""
+		if c.Role != "" {
+			role = " (" + c.Role + ")"
+		}
+		fmt.Fprintf(&b, "%s %s [%s]%s %s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)))
 		if c.Cause != "" {
 			fmt.Fprintf(&b, "  cause: %s\n", Clean(c.Cause, 300))
 		}
@@ -73,6 +77,9 @@ func Screen(r *Run, dir string) string {
 				line += "  " + Clean(t.Reason, 160)
 			}
 			b.WriteString(line + "\n")
+			if t.Compare != "" {
+				fmt.Fprintf(&b, "  %-24s %s\n", "", Clean(t.Compare, 200))
+			}
 		}
 		for _, o := range c.Oopses {
 			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, Clean(o.Title, 200), o.Line)

@@ -63,6 +63,8 @@ type Test struct {
 	Seconds  float64           `json:"seconds,omitempty"`
 	// Label compares with a baseline: fixed, regressed, still-failing, passing.
 	Label string `json:"label,omitempty"`
+	// Compare states a statistical test's hit rates on both sides.
+	Compare string `json:"compare,omitempty"`
 }
 
 // Oops is one kernel report found on the console.
@@ -95,6 +97,9 @@ type Cell struct {
 	Accel  string `json:"accel,omitempty"` // the accelerator really used
 	Config string `json:"config"`          // fragment names, joined by '+'
 	Series string `json:"series,omitempty"`
+	// Role is "baseline" for the unpatched cell of a --baseline run: it
+	// gives the patched cell's tests their labels and is not the verdict.
+	Role string `json:"role,omitempty"`
 
 	Status Status `json:"status"`
 	Cause  string `json:"cause,omitempty"` // one line: failing test, oops title, compiler error, patch and hunk
@@ -152,6 +157,9 @@ func (r *Run) Finish(now time.Time) {
 	st := Pass
 	cause := ""
 	for _, c := range r.Cells {
+		if c.Role == "baseline" {
+			continue
+		}
 		if w := Worst(st, c.Status); w != st {
 			st, cause = w, c.Cause
 		}

@@ -156,6 +156,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		ntests = len(TestNames())
 	}
 	args := []string{fmt.Sprintf("rig.seed=%d", o.Seed), "rig.duration=" + o.Duration.String()}
+	if o.MinKills > 0 {
+		args = append(args, fmt.Sprintf("rig.min-kills=%d", o.MinKills))
+	}
 	if len(o.Tests) > 0 || c.shell {
 		args = append(args, "rig.tests="+strings.Join(o.Tests, ","))
 	}

@@ -46,7 +46,11 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 			return nil, "", &UsageError{fmt.Errorf("--initramfs %s: %w", b.Initramfs, err)}
 		}
 	}
-	c, err := newCell(o, a, nil, "boot")
+	r, dir, err := newRun(o, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := newCell(o, a, r, dir, nil, a.Name+"-boot")
 	if err != nil {
 		return nil, "", err
 	}
@@ -66,40 +70,54 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 			return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
 		}); err != nil {
 			c.fail(result.InfraError, "packing the initramfs: "+err.Error())
-			return c.finish(ctx)
+			return finishRun(ctx, r, dir, []*cell{c})
 		}
 		b.Initramfs = img.Path
 	}
 	c.res.Initramfs = b.Initramfs
 	c.boot(ctx, b.Kernel, b.Initramfs)
-	return c.finish(ctx)
+	return finishRun(ctx, r, dir, []*cell{c})
 }
 
-// newCell creates the run directory and the single cell of a run.
-func newCell(o Options, a arch.Arch, names []string, kind string) (*cell, error) {
+// newRun creates the run directory and its record.
+func newRun(o Options, names []string) (*result.Run, string, error) {
 	id, dir, err := result.NewRunDir(o.Results, time.Now())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	r := &result.Run{ID: id, Command: o.Command, Started: time.Now(), Series: o.Series,
 		Configs: names, Tests: o.Tests, Seed: o.Seed, Host: hostInfo(context.Background())}
 	r.KernelSource = o.KernelSrc
-	c := &cell{opts: o, ui: o.UI, run: r, runDir: dir, arch: a}
-	cid := a.Name
-	if kind == "boot" {
-		cid += "-boot"
-	} else if len(o.Configs) > 0 {
-		cid += "-" + strings.Join(o.Configs, "+")
+	if err := result.Save(dir, r); err != nil {
+		return nil, "", err
 	}
-	c.res = &result.Cell{ID: sanitizeID(cid), Arch: a.Name, Config: strings.Join(names, "+"), Series: o.Series}
+	o.UI.Printf("run %s: results in %s", id, dir)
+	return r, dir, nil
+}
+
+// newCell adds a cell to the run; id names its directory.
+func newCell(o Options, a arch.Arch, r *result.Run, dir string, names []string, id string) (*cell, error) {
+	c := &cell{opts: o, ui: o.UI, run: r, runDir: dir, arch: a, idx: len(r.Cells)}
+	c.res = &result.Cell{ID: sanitizeID(id), Arch: a.Name, Config: strings.Join(names, "+"), Series: o.Series}
 	c.dir = filepath.Join(dir, c.res.ID)
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
-	r.Cells = []result.Cell{*c.res}
+	r.Cells = append(r.Cells, *c.res)
 	c.save()
-	o.UI.Printf("run %s: results in %s", id, dir)
 	return c, nil
+}
+
+// cellID is the directory name of a cell: arch plus extra fragments.
+func cellID(a arch.Arch, o Options, suffix string) string {
+	id := a.Name
+	if len(o.Configs) > 0 {
+		id += "-" + strings.Join(o.Configs, "+")
+	}
+	if suffix != "" {
+		id += "-" + suffix
+	}
+	return id
 }
 
 // sanitizeID keeps a cell id usable as a directory name.
@@ -112,23 +130,27 @@ func sanitizeID(s string) string {
 	}, s)
 }
 
-// finish closes the run: status, run.json, reports.
-func (c *cell) finish(ctx context.Context) (*result.Run, string, error) {
-	r := c.run
+// finishRun closes the run: status, run.json, reports. Cells still
+// undecided when ctx was cancelled are marked interrupted.
+func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell) (*result.Run, string, error) {
 	if ctx.Err() != nil {
 		r.Status = result.Interrupted
 		r.Cause = "interrupted (" + context.Cause(ctx).Error() + ")"
-		if c.res.Status == "" || c.res.Status == result.InfraError {
-			c.res.Status, c.res.Cause = result.Interrupted, r.Cause
+		for _, c := range cells {
+			if c.res.Status == "" || c.res.Status == result.InfraError {
+				c.res.Status, c.res.Cause = result.Interrupted, r.Cause
+			}
 		}
 	}
-	c.sync()
+	for _, c := range cells {
+		c.sync()
+	}
 	r.Finish(time.Now())
-	if err := result.Save(c.runDir, r); err != nil {
-		return r, c.runDir, err
+	if err := result.Save(dir, r); err != nil {
+		return r, dir, err
 	}
-	if err := result.WriteReports(c.runDir, r); err != nil {
-		return r, c.runDir, err
+	if err := result.WriteReports(dir, r); err != nil {
+		return r, dir, err
 	}
-	return r, c.runDir, nil
+	return r, dir, nil
 }

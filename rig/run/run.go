@@ -46,12 +46,14 @@ type Options struct {
 	AllowMissingConfig bool
 	Tests              []string // guest tests; nil = the guest's default
 	Duration           time.Duration
+	MinKills           int // natural tests: keep going until this many kills (within Duration)
 	Seed               int64
 	CPUs, MemoryMB     int
 	BootTimeout        time.Duration
 	RunTimeout         time.Duration // 0: derived from the tests
 	Jobs               int
 	Results            string // results directory
+	Baseline           bool   // also run the tree without the series and label each test
 	Root               string // the rig's checkout (kconfigs/, guest/)
 	Cache              string
 	Command            []string // recorded in run.json
@@ -75,6 +77,7 @@ type cell struct {
 	arch   arch.Arch
 	frags  []kconfig.Fragment
 	shell  bool // rig boot --shell
+	idx    int  // index in run.Cells
 }
 
 // Prepare validates the options and resolves defaults; errors are usage
@@ -95,6 +98,9 @@ func Prepare(o *Options) error {
 	case "auto", "kvm", "tcg":
 	default:
 		return &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", o.Accel)}
+	}
+	if o.MinKills < 0 {
+		return &UsageError{fmt.Errorf("--min-kills %d: must not be negative", o.MinKills)}
 	}
 	if o.Duration < 0 {
 		return &UsageError{fmt.Errorf("--duration %s: must not be negative", o.Duration)}
@@ -160,17 +166,40 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if err := requireTools(a, o.KernelSrc == ""); err != nil {
 		return nil, "", err
 	}
-	c, err := newCell(o, a, names, "run")
+	r, dir, err := newRun(o, names)
+	if err != nil {
+		return nil, "", err
+	}
+	r.KernelSource = o.KernelSrc
+	if r.KernelSource == "" {
+		r.KernelSource = "debian:" + source.DebianPackage
+	}
+	var cells []*cell
+	if o.Baseline && len(patches) > 0 {
+		// The unpatched tree first: its kernel is usually cached, and its
+		// verdicts label the patched cell's tests.
+		base, err := newCell(o, a, r, dir, names, cellID(a, o, "baseline"))
+		if err != nil {
+			return nil, "", err
+		}
+		base.res.Role, base.res.Series, base.frags = "baseline", "", frags
+		cells = append(cells, base)
+		o.UI.Printf("baseline: the tree without the series")
+		base.pipeline(ctx, nil)
+	}
+	c, err := newCell(o, a, r, dir, names, cellID(a, o, ""))
 	if err != nil {
 		return nil, "", err
 	}
 	c.frags = frags
-	c.run.KernelSource = o.KernelSrc
-	if c.run.KernelSource == "" {
-		c.run.KernelSource = "debian:" + source.DebianPackage
+	cells = append(cells, c)
+	if ctx.Err() == nil {
+		c.pipeline(ctx, patches)
 	}
-	c.pipeline(ctx, patches)
-	return c.finish(ctx)
+	if len(cells) == 2 {
+		Label(&cells[0].res.Tests, &c.res.Tests)
+	}
+	return finishRun(ctx, r, dir, cells)
 }
 
 func requireTools(a arch.Arch, debian bool) error {
@@ -184,7 +213,7 @@ func requireTools(a arch.Arch, debian bool) error {
 }
 
 // sync copies the cell into the run record.
-func (c *cell) sync() { c.run.Cells[0] = *c.res }
+func (c *cell) sync() { c.run.Cells[c.idx] = *c.res }
 
 // save writes run.json as it stands (each stage calls it).
 func (c *cell) save() {
