@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// Arch is one target architecture.
+// Arch is one target architecture: every per-arch fact of the rig, build
+// and boot, in one place.
 type Arch struct {
 	Name       string // rig's name: "x86_64", "arm64"
 	KernelArch string // ARCH= for make
@@ -19,12 +20,27 @@ type Arch struct {
 	GOARCH     string // for the guest binary
 	Fragment   string // kconfigs/<Fragment>.config, merged after base
 	HostGOARCH string // runtime.GOARCH of a host that builds it natively
+
+	QEMU        string // system emulator
+	QEMUPackage string // Debian package that has it
+	Machine     string // -M
+	TCGCPU      string // -cpu under TCG ("" means QEMU's default)
+	KVMCPU      string // -cpu under KVM
+	Console     string // console= device in the guest
+	Events      string // the guest's events port (rig.events=)
+	// VirtioEvents puts the events port on a virtio console (hvc0) instead
+	// of a second UART (arm64's virt machine has one PL011).
+	VirtioEvents bool
 }
 
-// Table holds every supported architecture, one line each.
+// Table holds every supported architecture, one line each. arm64 under TCG
+// uses -cpu max with the cheap pointer-authentication algorithm
+// (pauth-impdef=on): QEMU's default QARMA5 costs a lot in emulation.
 var Table = []Arch{
-	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64"},
-	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64"},
+	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
+		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1"},
+	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64",
+		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", TCGCPU: "max,pauth-impdef=on", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true},
 }
 
 // Lookup returns the named architecture, accepting common aliases.

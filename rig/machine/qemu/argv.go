@@ -6,47 +6,33 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/machine"
 )
 
-// archConfig is QEMU's view of one architecture.
+// archConfig is QEMU's view of one architecture: a row of rig/arch's table,
+// the one place per-arch facts live.
 type archConfig struct {
-	Name    string
-	Binary  string // QEMU system emulator
-	Package string // Debian package that has Binary
-	Machine string // -M
-	TCGCPU  string // -cpu under TCG ("" means QEMU's default)
-	KVMCPU  string // -cpu under KVM
-	Console string // console= device in the guest
-	Events  string // the events port in the guest (rig.events=)
-	// VirtioEvents puts the events port on a virtconsole (hvc0) instead of
-	// a second UART.
-	VirtioEvents bool
+	Name         string
+	Binary       string   // QEMU system emulator
+	Package      string   // Debian package that has Binary
+	Machine      string   // -M
+	TCGCPU       string   // -cpu under TCG ("" means QEMU's default)
+	KVMCPU       string   // -cpu under KVM
+	Console      string   // console= device in the guest
+	Events       string   // the events port in the guest (rig.events=)
+	VirtioEvents bool     // events on a virtconsole (hvc0) instead of a second UART
 	Cmdline      string   // arch-specific kernel arguments
 	Args         []string // arch-specific QEMU arguments
 }
 
-// arches is the per-arch table, one line each.
-var arches = []archConfig{
-	{Name: "x86_64", Binary: "qemu-system-x86_64", Package: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1"},
-	{Name: "arm64", Binary: "qemu-system-aarch64", Package: "qemu-system-arm", Machine: "virt", TCGCPU: "max", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true},
-}
-
 func lookupArch(name string) (archConfig, error) {
-	switch name {
-	case "amd64":
-		name = "x86_64"
-	case "aarch64":
-		name = "arm64"
+	a, err := arch.Lookup(name)
+	if err != nil {
+		return archConfig{}, fmt.Errorf("qemu: %w", err)
 	}
-	var names []string
-	for _, a := range arches {
-		if a.Name == name {
-			return a, nil
-		}
-		names = append(names, a.Name)
-	}
-	return archConfig{}, fmt.Errorf("qemu: unknown arch %q (known: %s)", name, strings.Join(names, ", "))
+	return archConfig{Name: a.Name, Binary: a.QEMU, Package: a.QEMUPackage, Machine: a.Machine, TCGCPU: a.TCGCPU,
+		KVMCPU: a.KVMCPU, Console: a.Console, Events: a.Events, VirtioEvents: a.VirtioEvents}, nil
 }
 
 // Socket names inside the work directory.

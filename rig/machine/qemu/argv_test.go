@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"github.com/rig-kernel/rig/rig/arch"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestArgv(t *testing.T) {
 			"-nic", "none",
 		}},
 		{"arm64 tcg", "arm64", "tcg", []string{
-			"qemu-system-aarch64", "-M", "virt", "-accel", "tcg", "-cpu", "max",
+			"qemu-system-aarch64", "-M", "virt", "-accel", "tcg", "-cpu", "max,pauth-impdef=on",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
 			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",
@@ -117,7 +118,11 @@ func TestArgvErrors(t *testing.T) {
 
 func TestArchTable(t *testing.T) {
 	seen := map[string]bool{}
-	for _, a := range arches {
+	for _, row := range arch.Table {
+		a, err := lookupArch(row.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if seen[a.Name] {
 			t.Errorf("arch %s twice", a.Name)
 		}
