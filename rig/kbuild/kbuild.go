@@ -109,7 +109,10 @@ func (b Build) Run(ctx context.Context) (string, error) {
 			}
 		}
 	}
-	err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: ReproEnv, Log: b.Log, Line: line})
+	// Paths under the slot become relative for ccache, so every slot of
+	// the same tree and config shares cache entries.
+	env := append(append([]string(nil), ReproEnv...), "CCACHE_BASEDIR="+filepath.Dir(b.Dir))
+	err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: env, Log: b.Log, Line: line})
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("kernel build interrupted: %w", ctx.Err())
