@@ -1,0 +1,715 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/futex"
+)
+
+// robust-kill-in-lock and robust-kill-in-unlock (DESIGN.md §1, "Signal-kill
+// during lock and unlock"): a child process is SIGKILLed at a chosen point
+// of the classic robust lock or unlock sequence, deterministically: it
+// performs the steps up to that point and then parks in FUTEX_WAIT on a
+// "go" word of the shared page, which the parent never raises.
+//
+// Lock: list_op_pending = &mutex, cmpxchg(word, 0, tid), park (the mutex is
+// never linked). The kernel's pending-op handling must still treat the word
+// as owned by the dead task: OWNER_DIED set, TID cleared, WAITERS kept, and
+// a waiter woken (PI: the waiter inherits the lock, with OWNER_DIED).
+//
+// Unlock: lock fully, then list_op_pending = &mutex, unlink, xchg(word, 0)
+// (the FUTEX_WAKE for a WAITERS word not yet issued), park with
+// list_op_pending still set. The kernel must wake a waiter (the dead task
+// may have owed it a wakeup) and must never set OWNER_DIED on the word:
+// the dead task no longer owns it, and a live third party may.
+//
+// Both check that the neighbouring words in the page do not change.
+
+func init() {
+	register(Test{
+		Name:    "robust-kill-in-lock",
+		Doc:     "SIGKILL inside the robust lock sequence (pending set, word taken, not linked): OWNER_DIED set, waiter woken",
+		MaxTime: 40 * time.Second,
+		Run:     runKillInLock,
+	})
+	register(Test{
+		Name:    "robust-kill-in-unlock",
+		Doc:     "SIGKILL inside the robust unlock sequence (word released, pending still set): waiter woken, no OWNER_DIED on a word the dead task no longer owns",
+		MaxTime: 40 * time.Second,
+		Run:     runKillInUnlock,
+	})
+	children["robust-kill-lock"] = killLockChild
+	children["robust-kill-unlock"] = killUnlockChild
+}
+
+// Layout of the shared page (the robust_list_head is in it too, so the
+// parent can check the child's state right before the kill).
+const (
+	klEntry     = 0x100                 // the mutex's list entry
+	klWord      = klEntry + futexOffset // its word
+	klNeighbour = klEntry + 12          // the next word: the child's TID, not a mutex
+	klPattern   = 0x200                 // arbitrary data
+	klGo        = 0x300                 // the child parks in FUTEX_WAIT here
+	klHead      = 0x800                 // the child's robust_list_head
+	klWakeBound = 2 * time.Second       // a waiter must wake within this
+	klWaitLimit = 5 * time.Second       // a waiter gives up after this
+	klQuiet     = 100 * time.Millisecond
+	klLock      = "lock"
+	klUnlock    = "unlock"
+)
+
+type klVariant struct {
+	name string
+	pi   bool
+	// waiter: a thread of the parent sleeps on the word (FUTEX_WAIT with
+	// WAITERS set; PI: FUTEX_LOCK_PI). For unlock it sleeps before the
+	// child releases the word.
+	waiter bool
+	// unlock only: a live thread of the parent takes the word after the
+	// child released it (before the kill); waitersBit: and the waiter then
+	// sleeps on that owner's word (WAITERS set, state C).
+	thirdParty, waitersBit bool
+	wantWake               bool
+}
+
+var klLockVariants = []klVariant{
+	{name: "no-waiter"},
+	{name: "waiter", waiter: true, wantWake: true},
+	{name: "pi-no-waiter", pi: true},
+	{name: "pi-waiter", pi: true, waiter: true, wantWake: true},
+}
+
+var klUnlockVariants = []klVariant{
+	{name: "unlocked"},
+	{name: "unlocked-waiter", waiter: true, wantWake: true},
+	{name: "third-party", thirdParty: true},
+	// State B of handle_futex_death's comment: the waiter owed a wakeup by
+	// the dead task sleeps while a live task owns the word without WAITERS.
+	// Kernels with only the original `!uval` special case (6.18 among them)
+	// do not wake it, newer ones do: the wake is recorded, not required.
+	{name: "third-party-waiter", waiter: true, thirdParty: true},
+	{name: "third-party-waiters-bit", thirdParty: true, waitersBit: true},
+	{name: "pi-unlocked", pi: true},
+	{name: "pi-third-party", pi: true, thirdParty: true},
+}
+
+// klObs is what one variant observed; checkKillInLock and
+// checkKillInUnlock judge it.
+type klObs struct {
+	Variant   string
+	ChildTID  uint32
+	OwnerTID  uint32 // a live third party owning the word at the kill (0: none)
+	Mutex     wordObs
+	Others    []wordObs
+	State     string // the child's robust list at the kill
+	PI        bool
+	Waiter    bool
+	WantWake  bool
+	WaiterTID uint32
+	Woken     bool   // FUTEX_WAIT returned 0; FUTEX_LOCK_PI returned 0
+	PIWord    uint32 // PI: the word as the waiter saw it once it owned the lock
+	WaiterErr string
+	WakeAfter time.Duration // kill to wake
+	WakeBound time.Duration
+}
+
+// checkKillInLock: the dead task owned the word (through its pending op),
+// so it must read (WAITERS as before) | OWNER_DIED with the TID cleared; a
+// PI waiter inherits it with OWNER_DIED; nothing else changes; a waiter
+// wakes within the bound.
+func checkKillInLock(o klObs) (bool, string) {
+	w := o.Mutex
+	if o.PI && o.Waiter {
+		if o.Woken && (o.PIWord&futex.FUTEX_TID_MASK != o.WaiterTID || o.PIWord&futex.FUTEX_OWNER_DIED == 0) {
+			return false, fmt.Sprintf("%s: PI word went %#08x -> %#08x at handover, want the waiter's TID %d with OWNER_DIED",
+				o.Variant, w.Before, o.PIWord, o.WaiterTID)
+		}
+	} else if want := w.Before&futex.FUTEX_WAITERS | futex.FUTEX_OWNER_DIED; w.After != want {
+		what := "want"
+		if w.After == w.Before {
+			what = "unchanged: the pending lock was ignored; want"
+		}
+		return false, fmt.Sprintf("%s: word taken by the dead task (pending, not linked) went %#08x -> %#08x, %s %#08x (OWNER_DIED, TID cleared, WAITERS kept)",
+			o.Variant, w.Before, w.After, what, want)
+	}
+	if ok, why := klOthersAndWake(o); !ok {
+		return false, why
+	}
+	return true, ""
+}
+
+// checkKillInUnlock: the dead task had released the word, so the kernel
+// must leave it exactly as it was (never OWNER_DIED, above all not on a
+// word a live task owns), leave the rest alone, and wake a waiter.
+func checkKillInUnlock(o klObs) (bool, string) {
+	w := o.Mutex
+	if w.After != w.Before {
+		switch {
+		case w.After&futex.FUTEX_OWNER_DIED != 0 && o.OwnerTID != 0:
+			return false, fmt.Sprintf("%s: OWNER_DIED set on a word owned by live TID %d: %#08x -> %#08x (dead task %d had released it)",
+				o.Variant, o.OwnerTID, w.Before, w.After, o.ChildTID)
+		case w.After&futex.FUTEX_OWNER_DIED != 0:
+			return false, fmt.Sprintf("%s: OWNER_DIED set on a word the dead task %d had released: %#08x -> %#08x",
+				o.Variant, o.ChildTID, w.Before, w.After)
+		default:
+			return false, fmt.Sprintf("%s: word the dead task %d had released changed %#08x -> %#08x", o.Variant, o.ChildTID, w.Before, w.After)
+		}
+	}
+	return klOthersAndWake(o)
+}
+
+func klOthersAndWake(o klObs) (bool, string) {
+	for _, w := range o.Others {
+		if w.After != w.Before {
+			return false, fmt.Sprintf("%s: neighbouring word %s changed %#08x -> %#08x", o.Variant, w.Name, w.Before, w.After)
+		}
+	}
+	if o.WantWake {
+		if !o.Woken {
+			return false, fmt.Sprintf("%s: waiter not woken within %v of the kill (%s)", o.Variant, o.WakeBound, o.WaiterErr)
+		}
+		if o.WakeAfter > o.WakeBound {
+			return false, fmt.Sprintf("%s: waiter woken %v after the kill, bound %v", o.Variant, o.WakeAfter, o.WakeBound)
+		}
+	}
+	return true, ""
+}
+
+func (o klObs) evidence() map[string]string {
+	ev := map[string]string{"variant": o.Variant, "child_tid": strconv.Itoa(int(o.ChildTID)),
+		"word_before": fmt.Sprintf("%#08x", o.Mutex.Before), "word_after": fmt.Sprintf("%#08x", o.Mutex.After),
+		"state_at_kill": o.State, "pi": strconv.FormatBool(o.PI)}
+	if o.OwnerTID != 0 {
+		ev["live_owner_tid"] = strconv.Itoa(int(o.OwnerTID))
+	}
+	for _, w := range o.Others {
+		ev[w.Name+"_before"] = fmt.Sprintf("%#08x", w.Before)
+		ev[w.Name+"_after"] = fmt.Sprintf("%#08x", w.After)
+	}
+	if o.Waiter {
+		ev["waiter_tid"] = strconv.Itoa(int(o.WaiterTID))
+		ev["waiter_woken"] = strconv.FormatBool(o.Woken)
+		ev["wake_required"] = strconv.FormatBool(o.WantWake)
+		if o.Woken {
+			ev["wake_after"] = o.WakeAfter.String()
+		}
+		if o.WaiterErr != "" {
+			ev["waiter_err"] = o.WaiterErr
+		}
+		if o.PI && o.Woken {
+			ev["word_at_handover"] = fmt.Sprintf("%#08x", o.PIWord)
+		}
+	}
+	return ev
+}
+
+func runKillInLock(ctx context.Context, env Env) Outcome {
+	return runKill(ctx, env, klLock, klLockVariants, checkKillInLock)
+}
+
+func runKillInUnlock(ctx context.Context, env Env) Outcome {
+	return runKill(ctx, env, klUnlock, klUnlockVariants, checkKillInUnlock)
+}
+
+func runKill(ctx context.Context, env Env, mode string, variants []klVariant, check func(klObs) (bool, string)) Outcome {
+	var worst, slowest time.Duration
+	woken := 0
+	optional := map[string]string{} // wakes a kernel may or may not issue
+	var firstFail *Outcome
+	var failed []string
+	for i, v := range variants {
+		if ctx.Err() != nil {
+			return errorf("deadline before variant "+v.name, nil)
+		}
+		start := time.Now()
+		o, err := killVariant(ctx, mode, v)
+		if err != nil {
+			ev := o.evidence()
+			ev["variant"] = v.name
+			return errorf(v.name+": "+oneLine(err.Error()), ev)
+		}
+		if ok, why := check(o); !ok {
+			// Go on: the evidence names every variant that fails.
+			if firstFail == nil {
+				f := fail(why, o.evidence())
+				firstFail = &f
+			}
+			failed = append(failed, v.name)
+			continue
+		}
+		if o.WantWake {
+			woken++
+			if o.WakeAfter > worst {
+				worst = o.WakeAfter
+			}
+		} else if o.Waiter {
+			optional[v.name+"_waiter_woken"] = strconv.FormatBool(o.Woken)
+		}
+		if d := time.Since(start); d > slowest {
+			slowest = d
+		}
+		env.progress(map[string]int64{"variants": int64(i + 1)})
+	}
+	if firstFail != nil {
+		firstFail.Evidence["failed_variants"] = strings.Join(failed, ",")
+		firstFail.Reason += fmt.Sprintf(" (%d/%d variants failed)", len(failed), len(variants))
+		return *firstFail
+	}
+	var what string
+	if mode == klLock {
+		what = "pending lock word marked OWNER_DIED"
+	} else {
+		what = "released word left as it was (no OWNER_DIED)"
+	}
+	ev := map[string]string{"variants": strconv.Itoa(len(variants)), "worst_wake": worst.String(),
+		"slowest_variant": slowest.Round(time.Millisecond).String()}
+	for k, v := range optional {
+		ev[k] = v
+	}
+	return pass(fmt.Sprintf("%d variants: %s, %d waiters woken, neighbours untouched", len(variants), what, woken), ev)
+}
+
+// klWaiterRes is how a waiter's futex call ended.
+type klWaiterRes struct {
+	err  error
+	at   time.Time
+	word uint32 // PI: the word as the new owner saw it
+}
+
+// startKLWaiter puts a pinned thread to sleep on w, which must be owned:
+// non-PI, it sets WAITERS and sleeps in FUTEX_WAIT; PI, it sleeps in
+// FUTEX_LOCK_PI with a timeout (and unlocks at once if it gets the lock).
+// It returns once the thread is seen asleep on w.
+func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err error) {
+	done = make(chan klWaiterRes, 1)
+	tidc := make(chan int, 1)
+	go func() {
+		// The thread blocks every signal and is never unlocked, so it
+		// dies with the goroutine: a signal (the dead child's SIGCHLD)
+		// would restart FUTEX_WAIT after the word changed, an EAGAIN that
+		// would hide a missing wakeup.
+		runtime.LockOSThread()
+		var all unix.Sigset_t
+		for i := range all.Val {
+			all.Val[i] = ^all.Val[i]
+		}
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+			tidc <- unix.Gettid()
+			done <- klWaiterRes{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
+			return
+		}
+		tidc <- unix.Gettid()
+		if pi {
+			ts := unix.NsecToTimespec(time.Now().Add(klWaitLimit).UnixNano()) // absolute, CLOCK_REALTIME
+			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+			r := klWaiterRes{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
+			if err == nil {
+				futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
+			}
+			done <- r
+			return
+		}
+		for {
+			old := atomic.LoadUint32(w)
+			if old&futex.FUTEX_TID_MASK == 0 {
+				done <- klWaiterRes{err: fmt.Errorf("waiter found the lock free (%#x)", old), at: time.Now()}
+				return
+			}
+			if atomic.CompareAndSwapUint32(w, old, old|futex.FUTEX_WAITERS) {
+				// No timeout: the test wakes it itself when done.
+				_, err := futex.Futex(w, futex.FUTEX_WAIT, old|futex.FUTEX_WAITERS, nil, nil, 0)
+				done <- klWaiterRes{err: err, at: time.Now()}
+				return
+			}
+		}
+	}()
+	tid = <-tidc
+	if !waitAsleepOn(tid, uintptr(unsafe.Pointer(w)), time.Second, done) {
+		select {
+		case r := <-done:
+			return tid, nil, fmt.Errorf("waiter returned before sleeping: %v", r.err)
+		default:
+		}
+		return tid, done, fmt.Errorf("waiter %d not seen asleep on the word within 1s", tid)
+	}
+	return tid, done, nil
+}
+
+// waitAsleepOn waits until thread tid of this process sits in futex(2) on
+// addr (the first syscall argument in /proc/self/task/TID/syscall).
+func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan klWaiterRes) bool {
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if len(done) > 0 {
+			return false
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b))
+		if len(f) >= 2 && f[0] == strconv.Itoa(unix.SYS_FUTEX) {
+			if a, err := strconv.ParseUint(f[1], 0, 64); err == nil && uintptr(a) == addr {
+				time.Sleep(5 * time.Millisecond) // from syscall entry to asleep
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// klOwner is a live thread of this process holding the word.
+type klOwner struct {
+	tid     uint32
+	release chan struct{}
+	done    chan struct{}
+}
+
+func takeAsThirdParty(w *uint32) (*klOwner, error) {
+	o := &klOwner{release: make(chan struct{}), done: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(o.done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		o.tid = uint32(unix.Gettid())
+		if !atomic.CompareAndSwapUint32(w, 0, o.tid) {
+			errc <- fmt.Errorf("third party could not take the word: %#x", atomic.LoadUint32(w))
+			return
+		}
+		errc <- nil
+		<-o.release
+		if atomic.SwapUint32(w, 0)&futex.FUTEX_WAITERS != 0 {
+			futex.Futex(w, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
+		}
+	}()
+	if err := <-errc; err != nil {
+		<-o.done
+		return nil, err
+	}
+	return o, nil
+}
+
+// unlock releases the third party's lock.
+func (o *klOwner) unlock() {
+	if o != nil {
+		close(o.release)
+		<-o.done
+	}
+}
+
+// setGo raises the go word to v and wakes the child parked on it.
+func setGo(p *uint32, v uint32) {
+	atomic.StoreUint32(p, v)
+	futex.Futex(p, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
+}
+
+// waitGo parks the calling thread until the go word reaches v.
+func waitGo(p *uint32, v uint32) {
+	for {
+		cur := atomic.LoadUint32(p)
+		if cur >= v {
+			return
+		}
+		futex.Futex(p, futex.FUTEX_WAIT, cur, nil, nil, 0)
+	}
+}
+
+func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err error) {
+	o = klObs{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: klWakeBound}
+	shm, err := newMemfd("rig-robust-kill")
+	if err != nil {
+		return o, fmt.Errorf("memfd: %w", err)
+	}
+	defer shm.Close()
+	mem, err := mmapShared(int(shm.Fd()))
+	if err != nil {
+		return o, fmt.Errorf("mmap: %w", err)
+	}
+	defer unix.MunmapPtr(mem, pageSize)
+	atomic.StoreUint32(word(mem, klPattern), 0x5a5aa5a5)
+	w := word(mem, klWord)
+	goWord := word(mem, klGo)
+
+	var args []string
+	if v.pi {
+		args = append(args, "pi")
+	}
+	helper := "robust-kill-lock"
+	if mode == klUnlock {
+		helper = "robust-kill-unlock"
+	}
+	c, err := startChild(helper, shm, args...)
+	if err != nil {
+		return o, err
+	}
+	defer c.kill()
+	line, err := c.readLine(ctx, 10*time.Second)
+	if err != nil {
+		return o, err
+	}
+	kind, kv := fields(line)
+	want := "parked" // lock: pending set, word taken, not linked
+	if mode == klUnlock {
+		want = "locked" // unlock: lock complete, waiting for go
+	}
+	if kind != want {
+		return o, fmt.Errorf("child: %s", line)
+	}
+	tid, _ := strconv.ParseUint(kv["tid"], 10, 32)
+	base, _ := strconv.ParseUint(kv["base"], 0, 64)
+	o.ChildTID = uint32(tid)
+	if o.ChildTID == 0 || base == 0 {
+		return o, fmt.Errorf("child: bad status %q", line)
+	}
+	if got := atomic.LoadUint32(w); got != o.ChildTID {
+		return o, fmt.Errorf("child reported %s but the word holds %#x, not its TID %d", kind, got, o.ChildTID)
+	}
+
+	var wake chan klWaiterRes
+	defer func() {
+		// Never leave a waiter asleep behind (a PI one times out alone).
+		for i := 0; wake != nil && i < 200; i++ {
+			if !v.pi {
+				futex.Futex(w, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
+			}
+			select {
+			case <-wake:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	if v.waiter && !v.waitersBit {
+		// Lock: sleeps on TID|WAITERS of the parked child. Unlock: sleeps
+		// on the owned word before the child releases it.
+		var wtid int
+		wtid, wake, err = startKLWaiter(w, v.pi)
+		o.WaiterTID = uint32(wtid)
+		if err != nil {
+			return o, err
+		}
+	}
+	var owner *klOwner
+	defer func() { owner.unlock() }()
+	if mode == klUnlock {
+		setGo(goWord, 1)
+		line, err := c.readLine(ctx, 10*time.Second)
+		if err != nil {
+			return o, err
+		}
+		if kind, _ := fields(line); kind != "window" {
+			return o, fmt.Errorf("child: %s", line)
+		}
+		if got := atomic.LoadUint32(w); got != 0 {
+			return o, fmt.Errorf("child in the unlock window but the word holds %#x, not 0", got)
+		}
+		if v.thirdParty {
+			if owner, err = takeAsThirdParty(w); err != nil {
+				return o, err
+			}
+			o.OwnerTID = owner.tid
+		}
+		if v.waitersBit {
+			var wtid int
+			o.Waiter = true
+			wtid, wake, err = startKLWaiter(w, v.pi)
+			o.WaiterTID = uint32(wtid)
+			if err != nil {
+				return o, err
+			}
+		}
+	}
+
+	// The child's state right before the kill, from its robust_list_head.
+	entry := uintptr(base) + klEntry
+	if v.pi {
+		entry |= 1
+	}
+	pending := atomic.LoadUintptr(slot(mem, klHead+futex.HeadPendingOff))
+	next := atomic.LoadUintptr(slot(mem, klHead+futex.HeadListOff))
+	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+klHead)
+	if pending != entry || next != uintptr(base)+klHead {
+		return o, fmt.Errorf("child not in the window: %s", o.State)
+	}
+	if wake != nil && len(wake) > 0 {
+		r := <-wake
+		wake = nil
+		return o, fmt.Errorf("waiter returned before the kill: %v", r.err)
+	}
+
+	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
+	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	for i := range o.Others {
+		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+	}
+	if o.Others[0].Before != o.ChildTID {
+		return o, fmt.Errorf("neighbour word %#x, want the child's TID %d", o.Others[0].Before, o.ChildTID)
+	}
+	killed := time.Now()
+	c.kill() // returns once the child is reaped: its robust list was handled
+	o.Mutex.After = atomic.LoadUint32(w)
+	for i := range o.Others {
+		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+	}
+	if wake != nil {
+		limit := klWakeBound
+		if !v.wantWake {
+			limit = klQuiet // not required: note it, then release the owner
+		}
+		select {
+		case r := <-wake:
+			wake = nil
+			o.WakeAfter = r.at.Sub(killed)
+			o.PIWord = r.word
+			switch {
+			case r.err == nil:
+				o.Woken = true
+			case r.err == unix.EAGAIN:
+				return o, fmt.Errorf("waiter's FUTEX_WAIT returned EAGAIN: it was not asleep when the word changed")
+			default:
+				o.WaiterErr = r.err.Error()
+			}
+		case <-time.After(limit):
+			o.WaiterErr = "still asleep"
+			if v.wantWake {
+				o.WakeAfter = limit
+			}
+		}
+
+	}
+	return o, nil
+}
+
+// klChildSetup maps the shared page, lays out and registers the robust list
+// of the calling (pinned) thread, and writes the neighbour word.
+func klChildSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
+	mem, err = mmapShared(3)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("mmap shared: %w", err)
+	}
+	h = unsafe.Add(mem, klHead)
+	initHead(h)
+	if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
+		return nil, nil, 0, fmt.Errorf("set_robust_list: %w", err)
+	}
+	tid = uint32(unix.Gettid())
+	atomic.StoreUint32(word(mem, klNeighbour), tid)
+	return mem, h, tid, nil
+}
+
+func klChildArgs(name string, args []string) (bool, error) {
+	if len(args) > 1 || len(args) == 1 && args[0] != "pi" {
+		return false, fmt.Errorf("%s: want [pi]", name)
+	}
+	return len(args) == 1, nil
+}
+
+// killLockChild (child helper "robust-kill-lock [pi]"): list_op_pending =
+// &mutex, cmpxchg(word, 0, tid), report "parked tid= base=", and park
+// before linking the mutex until the go word is raised (never, in the
+// test: the parent kills it there).
+func killLockChild(args []string) error {
+	pi, err := klChildArgs("robust-kill-lock", args)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies in the window
+		mem, h, tid, err := klChildSetup()
+		if err != nil {
+			errc <- err
+			return
+		}
+		entry := unsafe.Add(mem, klEntry)
+		ptr := uintptr(entry)
+		if pi {
+			ptr |= 1
+		}
+		pending := slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, ptr)
+		if !atomic.CompareAndSwapUint32(word(entry, futexOffset), 0, tid) {
+			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(word(entry, futexOffset)))
+			return
+		}
+		status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
+		waitGo(word(mem, klGo), 1) // the kill lands here
+		next := slot(h, futex.HeadListOff)
+		atomic.StoreUintptr(slot(entry, 0), atomic.LoadUintptr(next))
+		atomic.StoreUintptr(next, ptr)
+		atomic.StoreUintptr(pending, 0)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}()
+	return <-errc
+}
+
+// killUnlockChild (child helper "robust-kill-unlock [pi]"): take the mutex
+// (linked, pending cleared), report "locked tid= base=", wait for go=1,
+// then list_op_pending = &mutex, unlink, xchg(word, 0) (PI: cmpxchg TID->0,
+// the uncontended PI unlock), report "window old=", and park before the
+// FUTEX_WAKE and before clearing list_op_pending, until go=2 (never, in the
+// test).
+func killUnlockChild(args []string) error {
+	pi, err := klChildArgs("robust-kill-unlock", args)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		mem, h, tid, err := klChildSetup()
+		if err != nil {
+			errc <- err
+			return
+		}
+		entry := unsafe.Add(mem, klEntry)
+		w := word(entry, futexOffset)
+		if !robustLockFlag(h, entry, tid, pi) {
+			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(w))
+			return
+		}
+		status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
+		goWord := word(mem, klGo)
+		waitGo(goWord, 1)
+		ptr := uintptr(entry)
+		if pi {
+			ptr |= 1
+		}
+		pending := slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, ptr)                                                   // list_op_pending = &mutex
+		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink (it is the only entry)
+		var old uint32
+		if pi {
+			if !atomic.CompareAndSwapUint32(w, tid, 0) {
+				errc <- fmt.Errorf("PI unlock cmpxchg failed: word %#x", atomic.LoadUint32(w))
+				return
+			}
+			old = tid
+		} else {
+			old = atomic.SwapUint32(w, 0)
+		}
+		status(fmt.Sprintf("window old=%#x", old))
+		waitGo(goWord, 2) // the kill lands here
+		if !pi && old&futex.FUTEX_WAITERS != 0 {
+			futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
+		}
+		atomic.StoreUintptr(pending, 0)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}()
+	return <-errc
+}
