@@ -86,7 +86,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags go before nothing else; see -h)", fs.Arg(0))
+		err := fmt.Errorf("unexpected argument %q (every input is a flag; see %s -h)", fs.Arg(0), fs.Name())
+		fmt.Fprintln(fs.Output(), err)
+		return err
 	}
 	return nil
 }
@@ -127,14 +129,27 @@ func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return ExitPass
 }
 
-// listFlag is a comma-separated, repeatable flag.
-type listFlag []string
+// listFlag is a comma-separated, repeatable flag; the first use replaces
+// the default.
+type listFlag struct {
+	vals []string
+	set  bool
+}
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.vals, ",")
+}
+
 func (l *listFlag) Set(s string) error {
+	if !l.set {
+		l.vals, l.set = nil, true
+	}
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
+			l.vals = append(l.vals, p)
 		}
 	}
 	return nil
@@ -145,11 +160,20 @@ type runFlags struct {
 	o       run.Options
 	tests   listFlag
 	configs listFlag
+	arches  listFlag
+	accels  listFlag
 }
 
 func (f *runFlags) register(fs *flag.FlagSet, build bool) {
-	fs.StringVar(&f.o.Arch, "arch", "x86_64", "target architecture (x86_64)")
-	fs.StringVar(&f.o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
+	if build {
+		f.arches = listFlag{vals: []string{"x86_64", "arm64"}}
+		f.accels = listFlag{vals: []string{"auto"}}
+		fs.Var(&f.arches, "arch", "target architectures, comma-separated: x86_64, arm64 (default both)")
+		fs.Var(&f.accels, "accel", "accelerators, comma-separated: auto (KVM if a probe boot works, else TCG), kvm, tcg; kvm,tcg runs both")
+	} else {
+		fs.StringVar(&f.o.Arch, "arch", "x86_64", "target architecture: x86_64 or arm64")
+		fs.StringVar(&f.o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
+	}
 	fs.Var(&f.tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
 	fs.DurationVar(&f.o.Duration, "duration", 10*time.Second, "duration of each natural (statistical) test")
 	fs.Int64Var(&f.o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
@@ -176,7 +200,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
-	f.o.Tests, f.o.Configs = f.tests, f.configs
+	f.o.Tests, f.o.Configs = f.tests.vals, f.configs.vals
+	f.o.Arches, f.o.Accels = f.arches.vals, f.accels.vals
 	f.o.Command = append([]string{"rig", "run"}, args...)
 	f.o.UI = ui.New(stderr)
 	r, dir, err := run.Run(ctx, f.o)
@@ -193,7 +218,7 @@ func cmdBoot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
-	f.o.Tests = f.tests
+	f.o.Tests = f.tests.vals
 	f.o.Command = append([]string{"rig", "boot"}, args...)
 	f.o.UI = ui.New(stderr)
 	r, dir, err := run.Boot(ctx, f.o, run.BootOptions{Kernel: *kernel, Initramfs: *initrd, Shell: *shell})

@@ -88,7 +88,7 @@ func mustFile(t *testing.T, path, contains string) {
 // default tree, built, booted under QEMU, the guest's tests passing.
 func TestE2ERunExampleSeries(t *testing.T) {
 	root, results := e2e(t)
-	code, r, dir, stderr := rig(t, "run", "--series", filepath.Join(root, "patches/example"), "--results", results,
+	code, r, dir, stderr := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/example"), "--results", results,
 		"--tests", "robust-owner-death", "--duration", "3s")
 	if r == nil {
 		t.Fatalf("no run record; exit %d", code)
@@ -126,7 +126,7 @@ func TestE2ERunExampleSeries(t *testing.T) {
 	mustFile(t, filepath.Join(dir, "summary.md"), "| pass |")
 
 	// A second run with nothing changed does not rebuild.
-	code, r2, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/example"), "--results", results,
+	code, r2, _, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/example"), "--results", results,
 		"--tests", "robust-owner-death", "--duration", "3s")
 	if code != 0 {
 		t.Fatalf("second run: exit %d", code)
@@ -143,7 +143,7 @@ func TestE2ERunExampleSeries(t *testing.T) {
 // with patch-error naming the patch, the file and the hunk.
 func TestE2EPatchError(t *testing.T) {
 	root, results := e2e(t)
-	code, r, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/broken-apply"), "--results", results)
+	code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/broken-apply"), "--results", results)
 	if r == nil || code != 1 || r.Status != result.PatchError {
 		t.Fatalf("exit %d, run %+v", code, r)
 	}
@@ -161,7 +161,7 @@ func TestE2EPatchError(t *testing.T) {
 // the compiler's first error; build.log and kernel.config are kept.
 func TestE2EBuildError(t *testing.T) {
 	root, results := e2e(t)
-	code, r, dir, _ := rig(t, "run", "--series", filepath.Join(root, "patches/broken-build"), "--results", results)
+	code, r, dir, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/broken-build"), "--results", results)
 	if r == nil || code != 1 || r.Status != result.BuildError {
 		t.Fatalf("exit %d, run %+v", code, r)
 	}
@@ -179,7 +179,7 @@ func TestE2EBuildError(t *testing.T) {
 // cell even though every test passes.
 func TestE2EWarningFailsCell(t *testing.T) {
 	root, results := e2e(t)
-	code, r, _, _ := rig(t, "run", "--series", filepath.Join(root, "patches/warn-on-owner-death"), "--results", results,
+	code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/warn-on-owner-death"), "--results", results,
 		"--tests", "robust-owner-death", "--duration", "3s")
 	if r == nil || code != 1 || r.Status != result.Fail {
 		t.Fatalf("exit %d, run %+v", code, r)
@@ -199,11 +199,46 @@ func TestE2EWarningFailsCell(t *testing.T) {
 // guest and reports its tests.
 func TestE2EBootLastKernel(t *testing.T) {
 	_, results := e2e(t)
-	if code, r, _, _ := rig(t, "run", "--results", results, "--tests", "robust-owner-death", "--duration", "2s"); code != 0 {
+	if code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--results", results, "--tests", "robust-owner-death", "--duration", "2s"); code != 0 {
 		t.Fatalf("base tree run: exit %d %+v", code, r)
 	}
 	code, r, _, _ := rig(t, "boot", "--results", results, "--tests", "robust-owner-death", "--duration", "2s")
 	if r == nil || code != 0 || r.Status != result.Pass || len(r.Cells[0].Tests) != 1 {
 		t.Fatalf("exit %d, run %+v", code, r)
+	}
+}
+
+// TestE2EArm64: the same pipeline cross-built for arm64 and booted under
+// TCG on QEMU's virt machine, with the same test verdict.
+func TestE2EArm64(t *testing.T) {
+	root, results := e2e(t)
+	code, r, dir, _ := rig(t, "run", "--arch", "arm64", "--series", filepath.Join(root, "patches/example"), "--results", results,
+		"--tests", "robust-owner-death", "--duration", "2s")
+	if r == nil || code != 0 || r.Status != result.Pass {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	c := r.Cells[0]
+	if c.Arch != "arm64" || c.Accel != "tcg" || len(c.Tests) != 1 || c.Tests[0].Status != "pass" {
+		t.Errorf("cell %s accel %s tests %+v", c.Arch, c.Accel, c.Tests)
+	}
+	mustFile(t, filepath.Join(dir, c.ID, "console.log"), "Machine model: linux,dummy-virt")
+	if len(c.QEMUArgv) == 0 || c.QEMUArgv[0] != "qemu-system-aarch64" {
+		t.Errorf("argv %v", c.QEMUArgv)
+	}
+}
+
+// TestE2EAccelKVM: an explicit --accel kvm is honoured where KVM works and
+// is a clear error where it does not (as on the rig's own CI machines).
+func TestE2EAccelKVM(t *testing.T) {
+	_, results := e2e(t)
+	code, r, _, stderr := rig(t, "run", "--arch", "x86_64", "--accel", "kvm", "--results", results, "--tests", "robust-owner-death", "--duration", "2s")
+	if code == 0 {
+		if r.Cells[0].Accel != "kvm" {
+			t.Fatalf("--accel kvm passed with accel %q", r.Cells[0].Accel)
+		}
+		return
+	}
+	if code != ExitInfra || r == nil || r.Status != result.InfraError || !strings.Contains(r.Cause, "KVM") || !strings.Contains(r.Cause, "--accel tcg") {
+		t.Fatalf("exit %d, run %+v, stderr %s", code, r, stderr)
 	}
 }

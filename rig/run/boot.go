@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -177,6 +178,11 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 
 	var accel string
 	if err := c.stage("accel", func() (bool, string, error) {
+		if c.arch.HostGOARCH != runtime.GOARCH && o.Accel != "kvm" {
+			// KVM cannot run another arch's guest: no probe needed.
+			accel = "tcg"
+			return false, "tcg", nil
+		}
 		a, notice, err := machine.ResolveAccel(ctx, o.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
 		if err != nil {
 			return false, "", err

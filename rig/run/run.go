@@ -40,8 +40,10 @@ import (
 type Options struct {
 	KernelSrc          string   // "" = Debian's linux-source-6.12
 	Series             string   // "" = the base tree
-	Arch               string   // x86_64
-	Accel              string   // auto|kvm|tcg
+	Arch               string   // the cell's arch (set by Run for each of Arches)
+	Accel              string   // the cell's accel request: auto|kvm|tcg (set by Run for each of Accels)
+	Arches             []string // rig run: one cell per arch (default x86_64 and arm64)
+	Accels             []string // rig run: one cell per accel and arch (default auto)
 	Configs            []string // extra fragments beyond base and the arch's
 	AllowMissingConfig bool
 	Tests              []string // guest tests; nil = the guest's default
@@ -86,19 +88,34 @@ func Prepare(o *Options) error {
 	if o.UI == nil {
 		o.UI = ui.Discard()
 	}
-	if o.Arch == "" {
-		o.Arch = "x86_64"
+	if len(o.Arches) == 0 {
+		if o.Arch == "" {
+			o.Arch = "x86_64"
+		}
+		o.Arches = []string{o.Arch}
 	}
-	if _, err := arch.Lookup(o.Arch); err != nil {
-		return &UsageError{fmt.Errorf("--arch: %w", err)}
+	for i, n := range o.Arches {
+		a, err := arch.Lookup(n)
+		if err != nil {
+			return &UsageError{fmt.Errorf("--arch: %w", err)}
+		}
+		o.Arches[i] = a.Name
 	}
-	switch o.Accel {
-	case "":
-		o.Accel = "auto"
-	case "auto", "kvm", "tcg":
-	default:
-		return &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", o.Accel)}
+	o.Arch = o.Arches[0]
+	if len(o.Accels) == 0 {
+		if o.Accel == "" {
+			o.Accel = "auto"
+		}
+		o.Accels = []string{o.Accel}
 	}
+	for _, acc := range o.Accels {
+		switch acc {
+		case "auto", "kvm", "tcg":
+		default:
+			return &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg (or a list: kvm,tcg)", acc)}
+		}
+	}
+	o.Accel = o.Accels[0]
 	if o.MinKills < 0 {
 		return &UsageError{fmt.Errorf("--min-kills %d: must not be negative", o.MinKills)}
 	}
@@ -144,29 +161,45 @@ func Prepare(o *Options) error {
 	return nil
 }
 
-// Run executes one cell (the x86_64 pipeline of `rig run`) and returns the
-// Run record and its directory. The Run is on disk, as far as it got, even
-// when ctx is cancelled.
+// Run executes `rig run`: one cell per arch and accelerator (and, with
+// Baseline, a baseline cell per arch), sequentially, sharing builds through
+// the slot and kernel caches. It returns the Run record and its directory;
+// the Run is on disk, as far as it got, even when ctx is cancelled.
 func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if err := Prepare(&o); err != nil {
 		return nil, "", err
 	}
-	a, _ := arch.Lookup(o.Arch)
-	names := append([]string{"base", a.Fragment}, o.Configs...)
-	frags, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), names)
-	if err != nil {
-		return nil, "", &UsageError{err}
-	}
 	var patches []patch.Patch
+	var err error
 	if o.Series != "" {
 		if patches, err = patch.ReadSeries(o.Series); err != nil {
 			return nil, "", &UsageError{fmt.Errorf("--series: %w", err)}
 		}
 	}
-	if err := requireTools(a, o.KernelSrc == ""); err != nil {
-		return nil, "", err
+	type archFrags struct {
+		a     arch.Arch
+		names []string
+		frags []kconfig.Fragment
 	}
-	r, dir, err := newRun(o, names)
+	var plan []archFrags
+	for _, n := range o.Arches {
+		a, _ := arch.Lookup(n)
+		names := append([]string{"base", a.Fragment}, o.Configs...)
+		frags, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), names)
+		if err != nil {
+			return nil, "", &UsageError{err}
+		}
+		for _, acc := range o.Accels {
+			if acc == "kvm" && a.HostGOARCH != runtime.GOARCH {
+				return nil, "", &UsageError{fmt.Errorf("--accel kvm: KVM runs %s guests only on a %s host (this host is %s); use --accel tcg", a.Name, a.HostGOARCH, runtime.GOARCH)}
+			}
+		}
+		if err := requireTools(a, o.KernelSrc == ""); err != nil {
+			return nil, "", err
+		}
+		plan = append(plan, archFrags{a, names, frags})
+	}
+	r, dir, err := newRun(o, plan[0].names)
 	if err != nil {
 		return nil, "", err
 	}
@@ -175,29 +208,43 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 		r.KernelSource = "debian:" + source.DebianPackage
 	}
 	var cells []*cell
-	if o.Baseline && len(patches) > 0 {
-		// The unpatched tree first: its kernel is usually cached, and its
-		// verdicts label the patched cell's tests.
-		base, err := newCell(o, a, r, dir, names, cellID(a, o, "baseline"))
-		if err != nil {
-			return nil, "", err
+	for _, p := range plan {
+		co := o
+		co.Arch = p.a.Name
+		var base *cell
+		if o.Baseline && len(patches) > 0 && ctx.Err() == nil {
+			// The unpatched tree first: its kernel is usually cached, and
+			// its verdicts label the patched cells' tests.
+			co.Accel = o.Accels[0]
+			base, err = newCell(co, p.a, r, dir, p.names, cellID(p.a, co, "baseline"))
+			if err != nil {
+				return nil, "", err
+			}
+			base.res.Role, base.res.Series, base.frags = "baseline", "", p.frags
+			cells = append(cells, base)
+			o.UI.Printf("%s: baseline: the tree without the series", p.a.Name)
+			base.pipeline(ctx, nil)
 		}
-		base.res.Role, base.res.Series, base.frags = "baseline", "", frags
-		cells = append(cells, base)
-		o.UI.Printf("baseline: the tree without the series")
-		base.pipeline(ctx, nil)
-	}
-	c, err := newCell(o, a, r, dir, names, cellID(a, o, ""))
-	if err != nil {
-		return nil, "", err
-	}
-	c.frags = frags
-	cells = append(cells, c)
-	if ctx.Err() == nil {
-		c.pipeline(ctx, patches)
-	}
-	if len(cells) == 2 {
-		Label(&cells[0].res.Tests, &c.res.Tests)
+		for _, acc := range o.Accels {
+			if ctx.Err() != nil {
+				break
+			}
+			co.Accel = acc
+			suffix := ""
+			if len(o.Accels) > 1 {
+				suffix = acc
+			}
+			c, err := newCell(co, p.a, r, dir, p.names, cellID(p.a, co, suffix))
+			if err != nil {
+				return nil, "", err
+			}
+			c.frags = p.frags
+			cells = append(cells, c)
+			c.pipeline(ctx, patches)
+			if base != nil {
+				Label(&base.res.Tests, &c.res.Tests)
+			}
+		}
 	}
 	return finishRun(ctx, r, dir, cells)
 }
