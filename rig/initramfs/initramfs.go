@@ -227,3 +227,67 @@ func Pack(w io.Writer, files map[string]string) error {
 	}
 	return cpio.WriteTrailer(rw)
 }
+
+// WithOverlay returns an image holding base followed by a second newc
+// archive of files (archive path -> host path): the kernel unpacks
+// concatenated archives in order. The result is cached under key (which
+// must identify the files' content), so the guest image and, say, the
+// kernel selftests are each built once and combined for free.
+func WithOverlay(cacheDir, base string, files map[string]string, key string) (string, error) {
+	st, err := os.Stat(base)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(cacheDir, "images", "overlay-"+cache.Key(base, fmt.Sprint(st.Size(), st.ModTime().UnixNano()), key)+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	err = cache.WriteWith(out, 0o644, func(w io.Writer) error {
+		in, err := os.Open(base)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		n, err := io.Copy(w, in)
+		if err != nil {
+			return err
+		}
+		// newc archives are 4-byte aligned; a second one must start so.
+		if pad := (4 - n%4) % 4; pad != 0 {
+			if _, err := w.Write(make([]byte, pad)); err != nil {
+				return err
+			}
+		}
+		return packFiles(w, files)
+	})
+	if err != nil {
+		return "", fmt.Errorf("initramfs overlay: %w", err)
+	}
+	return out, nil
+}
+
+// packFiles writes files (and their parent directories) as one archive.
+func packFiles(w io.Writer, files map[string]string) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var recs []cpio.Record
+	for _, n := range names {
+		data, err := os.ReadFile(files[n])
+		if err != nil {
+			return err
+		}
+		mode := uint64(0o644)
+		if st, err := os.Stat(files[n]); err == nil && st.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: n, Mode: cpio.S_IFREG | mode}))
+	}
+	rw := cpio.Newc.Writer(w)
+	if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
+		return err
+	}
+	return cpio.WriteTrailer(rw)
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -255,5 +256,56 @@ func TestRootNotFound(t *testing.T) {
 	t.Chdir(t.TempDir())
 	if got, err := initramfs.Root(); err == nil || !strings.Contains(err.Error(), "RIG_ROOT") {
 		t.Errorf("Root() outside the checkout = %q, %v; want an error mentioning RIG_ROOT", got, err)
+	}
+}
+
+// TestWithOverlay: the overlay image is the base archive followed by a
+// second one; cavaliergopher/cpio reads the first, and the second starts
+// 4-byte aligned with the overlay's files; a second call is cached.
+func TestWithOverlay(t *testing.T) {
+	dir := t.TempDir()
+	initBin := filepath.Join(dir, "init")
+	os.WriteFile(initBin, []byte("#!init"), 0o755)
+	base := filepath.Join(dir, "base.cpio")
+	f, _ := os.Create(base)
+	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	extra := filepath.Join(dir, "futex_wait")
+	os.WriteFile(extra, []byte("ELF-ish"), 0o755)
+	out, err := initramfs.WithOverlay(dir, base, map[string]string{"kselftest/futex/futex_wait": extra}, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	bb, _ := os.ReadFile(base)
+	if !bytes.HasPrefix(b, bb) {
+		t.Fatal("overlay does not start with the base archive")
+	}
+	rest := b[len(bb)+(4-len(bb)%4)%4:]
+	r := cpio.NewReader(bytes.NewReader(rest))
+	var names []string
+	for {
+		h, err := r.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+		if h.Name == "kselftest/futex/futex_wait" {
+			data, _ := io.ReadAll(r)
+			if string(data) != "ELF-ish" || h.Mode.Perm() != 0o755 {
+				t.Errorf("overlay file: %q mode %v", data, h.Mode)
+			}
+		}
+	}
+	if !slices.Contains(names, "kselftest/futex/futex_wait") || !slices.Contains(names, "kselftest/futex") {
+		t.Errorf("second archive holds %v", names)
+	}
+	st1, _ := os.Stat(out)
+	out2, err := initramfs.WithOverlay(dir, base, map[string]string{"kselftest/futex/futex_wait": extra}, "k1")
+	st2, _ := os.Stat(out2)
+	if err != nil || out2 != out || !st1.ModTime().Equal(st2.ModTime()) {
+		t.Errorf("second call not cached: %v %s", err, out2)
 	}
 }
