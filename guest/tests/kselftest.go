@@ -1,0 +1,437 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+)
+
+// kselftest-futex: the kernel's own futex selftests (DESIGN.md §1 "The
+// kernel's own tests"), built statically on the host by rig/kselftest and
+// packed into the image under kselftestDir with a run.list manifest: one
+// command line per line ("futex_requeue_pi -b -l -t 500000"), in the order
+// of the tree's functional/run.sh; '#' lines are comments, except
+// "# not built: NAME: REASON" for a test the host could not compile.
+// Each line runs in turn with its own timeout; its TAP output decides it.
+
+// kselftestDir is where the image holds the binaries (tests override it).
+var kselftestDir = "/kselftest/futex"
+
+// kselftestTimeout bounds one binary (the slowest, futex_requeue_pi with a
+// 2 s timeout, takes about 2 s; all 29 lines take about 9 s under TCG).
+var kselftestTimeout = 30 * time.Second
+
+// kselftestNotBuilt mirrors rig/kselftest.NotBuilt.
+const kselftestNotBuilt = "# not built: "
+
+func init() {
+	register(Test{
+		Name:    "kselftest-futex",
+		Doc:     "the tree's tools/testing/selftests/futex, run as functional/run.sh runs them; TAP decides",
+		MaxTime: 5 * time.Minute,
+		Run:     runKselftestFutex,
+	})
+}
+
+// ksftCase is one line of run.list.
+type ksftCase struct {
+	Key      string   // binary + " " + args, made unique
+	Argv     []string // nil for a test that was not built
+	NotBuilt string   // why it was not built
+}
+
+// readRunList reads dir's run.list; without one, every executable in dir
+// runs without arguments.
+func readRunList(dir string) ([]ksftCase, error) {
+	var cases []ksftCase
+	seen := map[string]int{}
+	add := func(c ksftCase) {
+		seen[c.Key]++
+		if n := seen[c.Key]; n > 1 { // run.sh repeats some lines
+			c.Key = fmt.Sprintf("%s #%d", c.Key, n)
+		}
+		cases = append(cases, c)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "run.list"))
+	if errors.Is(err, os.ErrNotExist) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+				add(ksftCase{Key: e.Name(), Argv: []string{e.Name()}})
+			}
+		}
+		return cases, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, kselftestNotBuilt); ok {
+			name, why, _ := strings.Cut(rest, ": ")
+			add(ksftCase{Key: name, NotBuilt: why})
+			continue
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		argv := strings.Fields(line)
+		add(ksftCase{Key: strings.Join(argv, " "), Argv: argv})
+	}
+	return cases, nil
+}
+
+func runKselftestFutex(ctx context.Context, env Env) Outcome {
+	dir := kselftestDir
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return skip("no selftests in the image ("+dir+" is absent)", nil)
+	}
+	cases, err := readRunList(dir)
+	if err != nil {
+		return errorf("reading the selftests' run list: "+err.Error(), nil)
+	}
+	runnable := 0
+	for _, c := range cases {
+		if c.Argv != nil {
+			runnable++
+		}
+	}
+	if runnable == 0 {
+		return skip("no selftests in the image (run.list in "+dir+" lists none)", nil)
+	}
+	work, err := os.MkdirTemp("", "kselftest-")
+	if err != nil {
+		return errorf("work directory: "+err.Error(), nil)
+	}
+	defer os.RemoveAll(work)
+
+	ev := map[string]string{}
+	var failed, skipped, notBuilt []string
+	passed, done := 0, 0
+	for _, c := range cases {
+		if c.Argv == nil {
+			ev[c.Key] = "skip: not built on the host: " + c.NotBuilt
+			notBuilt = append(notBuilt, c.Key)
+			continue
+		}
+		var r ksftRun
+		if ctx.Err() != nil {
+			r = ksftRun{Status: event.Fail, Reason: "not run: the test's deadline passed"}
+		} else {
+			r = runKselftest(ctx, dir, work, c.Argv, kselftestTimeout)
+		}
+		done++
+		ev[c.Key] = r.Status + ": " + r.Reason
+		switch r.Status {
+		case event.Pass:
+			passed++
+		case event.Skip:
+			skipped = append(skipped, c.Key)
+		default:
+			failed = append(failed, c.Key+" ("+r.Reason+")")
+			if r.Output != "" {
+				ev[c.Key+" output"] = r.Output
+			}
+		}
+		env.progress(map[string]int64{"done": int64(done), "total": int64(runnable),
+			"pass": int64(passed), "fail": int64(len(failed)), "skip": int64(len(skipped))})
+	}
+	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, len(failed), len(skipped))
+	if len(notBuilt) > 0 {
+		summary += fmt.Sprintf(", %d not built (%s)", len(notBuilt), strings.Join(notBuilt, ", "))
+	}
+	switch {
+	case len(failed) > 0:
+		return fail(fmt.Sprintf("%d of %d futex selftests failed: %s; %s", len(failed), runnable, listSome(failed, 3), summary), ev)
+	case passed == 0:
+		return skip("every futex selftest skipped: "+summary, ev)
+	}
+	return pass(summary, ev)
+}
+
+// listSome joins the first n items and counts the rest.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, "; ")
+	}
+	return strings.Join(items[:n], "; ") + fmt.Sprintf("; and %d more", len(items)-n)
+}
+
+// ksftRun is one binary's verdict.
+type ksftRun struct {
+	Status string // event.Pass, Fail or Skip
+	Reason string
+	Output string // the output's tail, for failures
+}
+
+// Exit codes of kselftest.h.
+const (
+	ksftPass = 0
+	ksftSkip = 4
+)
+
+// runKselftest runs one command line of dir's binaries in work (some tests
+// create files in their working directory) and judges it.
+func runKselftest(ctx context.Context, dir, work string, argv []string, timeout time.Duration) ksftRun {
+	bin := filepath.Join(dir, argv[0])
+	if _, err := os.Stat(bin); err != nil {
+		return ksftRun{Status: event.Fail, Reason: "missing binary: " + err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, argv[1:]...)
+	cmd.Dir = work
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stray threads' children
+	}
+	rep := ParseTAPReport(bytes.NewReader(stdout.Bytes()))
+	r := judgeKselftest(rep, err, ctx.Err() != nil, timeout)
+	if r.Status == event.Fail {
+		r.Output = tailOf(stdout.String()+stderr.String(), 20, 2048)
+	}
+	if r.Status == event.Pass {
+		r.Reason += fmt.Sprintf(" in %.2fs", time.Since(start).Seconds())
+	}
+	return r
+}
+
+// judgeKselftest turns a binary's TAP report and exit into a verdict:
+// a `not ok`, a Bail out!, a failure count in its Totals, a timeout, a
+// signal or an exit status other than 0 and 4 (KSFT_SKIP) fail it; skip
+// when every result was skipped (or it exited with KSFT_SKIP).
+func judgeKselftest(rep TAPReport, runErr error, timedOut bool, timeout time.Duration) ksftRun {
+	var fails, skips []string
+	passes := 0
+	for _, r := range rep.Results {
+		switch r.Status {
+		case event.Fail:
+			fails = append(fails, r.String())
+		case event.Skip:
+			skips = append(skips, r.String())
+		default:
+			passes++
+		}
+	}
+	if timedOut {
+		why := fmt.Sprintf("timed out after %v", timeout)
+		if len(fails) > 0 {
+			why += "; " + listSome(fails, 2)
+		}
+		return ksftRun{Status: event.Fail, Reason: why}
+	}
+	if len(fails) > 0 {
+		return ksftRun{Status: event.Fail, Reason: listSome(fails, 2)}
+	}
+	code := 0
+	if runErr != nil {
+		var ee *exec.ExitError
+		if !errors.As(runErr, &ee) {
+			return ksftRun{Status: event.Fail, Reason: runErr.Error()}
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("killed by signal %v after %d results", ws.Signal(), len(rep.Results))}
+		}
+		code = ee.ExitCode()
+	}
+	if n := rep.Totals["fail"] + rep.Totals["error"]; n > 0 {
+		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("Totals report %d failures (exit status %d)", n, code)}
+	}
+	switch {
+	case code == ksftSkip || (code == ksftPass && passes == 0 && len(skips) > 0):
+		why := "skipped"
+		if len(skips) > 0 {
+			why = listSome(skips, 2)
+		}
+		return ksftRun{Status: event.Skip, Reason: why}
+	case code != ksftPass:
+		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("exit status %d after %d results", code, len(rep.Results))}
+	case len(rep.Results) == 0:
+		return ksftRun{Status: event.Fail, Reason: "no TAP results"}
+	case rep.Plan > 0 && len(rep.Results) < rep.Plan:
+		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("ran %d of %d planned tests", len(rep.Results), rep.Plan)}
+	}
+	why := fmt.Sprintf("%d/%d ok", passes, len(rep.Results))
+	if len(skips) > 0 {
+		why += ", skipped " + listSome(skips, 2)
+	}
+	return ksftRun{Status: event.Pass, Reason: why}
+}
+
+// tailOf keeps the last lines (at most max bytes) of s.
+func tailOf(s string, lines, max int) string {
+	s = strings.TrimRight(s, "\n")
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	s = strings.Join(l, "\n")
+	if len(s) > max {
+		s = s[len(s)-max:]
+	}
+	return s
+}
+
+// TAPResult is one test point of a TAP stream.
+type TAPResult struct {
+	Num       int    // the test number (0 for a "1..0 # SKIP" plan or a Bail out!)
+	Name      string // the description; "" when kselftest printed only a directive
+	Status    string // event.Pass, event.Fail or event.Skip
+	Directive string // "SKIP", "XFAIL", "TODO", "error", "Bail out!" or ""
+	Reason    string // the directive's text, or the message after " # " (kselftest's "ok 5 name #  msg")
+	Line      string // the line as printed
+}
+
+// String is the result's line without its status: "3 futex_wake shared
+// (file backed) returned: 22 Invalid argument", "2 # SKIP no futex_waitv".
+func (r TAPResult) String() string {
+	s := strconv.Itoa(r.Num)
+	if r.Directive == "Bail out!" {
+		return strings.TrimSpace("Bail out! " + r.Reason)
+	}
+	if r.Num == 0 && r.Name == "" && r.Directive == "SKIP" { // a "1..0 # SKIP" plan
+		return strings.TrimSpace("1..0 # SKIP " + r.Reason)
+	}
+	if r.Name != "" {
+		s += " " + r.Name
+	}
+	if r.Directive != "" || r.Reason != "" {
+		s += " # " + strings.TrimSpace(r.Directive+" "+r.Reason)
+	}
+	return s
+}
+
+// TAPReport is everything ParseTAPReport understood of a TAP stream.
+type TAPReport struct {
+	Plan    int // the N of "1..N"; -1 without a plan
+	Results []TAPResult
+	// Totals holds kselftest's "# Totals: pass:N fail:N xfail:N xpass:N
+	// skip:N error:N" counts (nil without that line).
+	Totals map[string]int
+}
+
+// ParseTAP returns the test points of a TAP stream, as kselftest prints it:
+// "ok N desc", "not ok N desc", "ok N # SKIP reason", "ok N desc # SKIP
+// reason", "ok N # XFAIL reason" (a pass), "not ok N # error reason",
+// "1..0 # SKIP reason" and "Bail out! reason" (a failure). Indented lines
+// (nested subtests, whose parent line sums them up) and comments are
+// ignored.
+func ParseTAP(r io.Reader) []TAPResult { return ParseTAPReport(r).Results }
+
+// ParseTAPReport is ParseTAP with the plan and kselftest's Totals line.
+func ParseTAPReport(r io.Reader) TAPReport {
+	rep := TAPReport{Plan: -1}
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		line = strings.TrimRight(line, "\r\n")
+		if line != "" {
+			parseTAPLine(&rep, line)
+		}
+		if err != nil {
+			return rep
+		}
+	}
+}
+
+func parseTAPLine(rep *TAPReport, line string) {
+	switch {
+	case strings.HasPrefix(line, "ok") || strings.HasPrefix(line, "not ok"):
+		if res, ok := parseTestPoint(line); ok {
+			rep.Results = append(rep.Results, res)
+		}
+	case strings.HasPrefix(line, "1.."):
+		plan, dir, _ := strings.Cut(line[3:], "#")
+		n, err := strconv.Atoi(strings.TrimSpace(plan))
+		if err != nil {
+			return
+		}
+		rep.Plan = n
+		if kw, reason := directive(dir); n == 0 && kw == "SKIP" {
+			rep.Results = append(rep.Results, TAPResult{Status: event.Skip, Directive: kw, Reason: reason, Line: line})
+		}
+	case strings.HasPrefix(line, "Bail out!"):
+		rep.Results = append(rep.Results, TAPResult{Status: event.Fail, Directive: "Bail out!",
+			Reason: strings.TrimSpace(strings.TrimPrefix(line, "Bail out!")), Line: line})
+	case strings.HasPrefix(line, "# Totals:"):
+		rep.Totals = map[string]int{}
+		for _, f := range strings.Fields(strings.TrimPrefix(line, "# Totals:")) {
+			k, v, ok := strings.Cut(f, ":")
+			if n, err := strconv.Atoi(v); ok && err == nil {
+				rep.Totals[k] = n
+			}
+		}
+	}
+}
+
+// parseTestPoint parses "ok|not ok [N] [desc] [# DIRECTIVE reason]".
+func parseTestPoint(line string) (TAPResult, bool) {
+	res := TAPResult{Line: line, Status: event.Pass}
+	rest, ok := strings.CutPrefix(line, "ok")
+	if !ok {
+		rest, _ = strings.CutPrefix(line, "not ok")
+		res.Status = event.Fail
+	}
+	if rest != "" && rest[0] != ' ' { // "okay", "ok_foo": not a test point
+		return TAPResult{}, false
+	}
+	rest = strings.TrimSpace(rest)
+	num, after, _ := strings.Cut(rest, " ")
+	if n, err := strconv.Atoi(num); err == nil {
+		res.Num, rest = n, strings.TrimSpace(after)
+	}
+	desc, dir := rest, ""
+	if strings.HasPrefix(rest, "#") {
+		desc, dir = "", rest[1:]
+	} else if i := strings.Index(rest, " # "); i >= 0 {
+		desc, dir = rest[:i], rest[i+3:]
+	}
+	res.Name = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(desc), "- "))
+	kw, reason := directive(dir)
+	res.Directive, res.Reason = kw, reason
+	switch kw {
+	case "SKIP", "TODO":
+		res.Status = event.Skip // TAP: neither counts as a failure
+	case "error":
+		res.Status = event.Fail
+	}
+	return res, true
+}
+
+// directive splits "SKIP reason" into its keyword and text; kw is "" when
+// the text starts with no known keyword.
+func directive(s string) (kw, reason string) {
+	s = strings.TrimSpace(s)
+	word, text, _ := strings.Cut(s, " ")
+	word = strings.TrimRight(word, ":")
+	if strings.HasPrefix(strings.ToUpper(word), "SKIP") { // SKIP, skipped
+		return "SKIP", strings.TrimSpace(text)
+	}
+	for _, k := range []string{"TODO", "XFAIL", "XPASS", "error"} {
+		if strings.EqualFold(word, k) {
+			return k, strings.TrimSpace(text)
+		}
+	}
+	return "", s
+}

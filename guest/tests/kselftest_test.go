@@ -1,0 +1,273 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/kselftest"
+)
+
+func parseFile(t *testing.T, name string) TAPReport {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata/kselftest", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return ParseTAPReport(f)
+}
+
+func statuses(rs []TAPResult) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, r.Status)
+	}
+	return strings.Join(s, ",")
+}
+
+// The testdata are real outputs of the 6.12 futex selftests, built by
+// rig/kselftest and run on a 6.18 host; the *-notok ones ran under
+// `strace -e inject=...` so that a futex call failed.
+func TestParseTAPReal(t *testing.T) {
+	for _, tc := range []struct {
+		file     string
+		plan     int
+		statuses string
+		totals   string // "pass fail error"
+	}{
+		{"futex_requeue_pi.tap", 1, "pass", "1 0 0"},
+		{"futex_wait_timeout.tap", 9, "pass,pass,pass,pass,pass,pass,pass,pass,pass", "9 0 0"},
+		{"futex_waitv.tap", 7, "pass,pass,pass,pass,pass,pass,pass", "7 0 0"},
+		{"futex_wait_wouldblock.tap", 2, "pass,pass", "2 0 0"},
+		{"futex_wait-notok.tap", 3, "pass,pass,fail", "2 1 0"},
+		{"futex_waitv-notok.tap", 7, "fail,fail,fail,fail,pass,pass,pass,pass,pass", "5 4 0"},
+		{"futex_requeue_pi_mismatched_ops-error.tap", 1, "fail", "0 0 1"},
+	} {
+		rep := parseFile(t, tc.file)
+		if rep.Plan != tc.plan || statuses(rep.Results) != tc.statuses {
+			t.Errorf("%s: plan %d statuses %s, want %d %s", tc.file, rep.Plan, statuses(rep.Results), tc.plan, tc.statuses)
+		}
+		if got := strings.Join([]string{itoa(rep.Totals["pass"]), itoa(rep.Totals["fail"]), itoa(rep.Totals["error"])}, " "); got != tc.totals {
+			t.Errorf("%s: totals %s, want %s", tc.file, got, tc.totals)
+		}
+	}
+	rs := parseFile(t, "futex_wait-notok.tap").Results
+	if r := rs[2]; r.Num != 3 || r.Name != "futex_wake shared (file backed) returned: 22 Invalid argument" {
+		t.Errorf("not ok line parsed as %+v", r)
+	}
+	if r := parseFile(t, "futex_requeue_pi.tap").Results[0]; r.Num != 1 || r.Name != "futex-requeue-pi broadcast=1 locked=1 owner=0 timeout=500000ns" {
+		t.Errorf("ok line parsed as %+v", r)
+	}
+	r := parseFile(t, "futex_requeue_pi_mismatched_ops-error.tap").Results[0]
+	if r.Directive != "error" || r.Reason != "futex-requeue-pi-mismatched-ops" || r.String() != "1 # error futex-requeue-pi-mismatched-ops" {
+		t.Errorf("error line parsed as %+v (%s)", r, r)
+	}
+	if rs := ParseTAP(strings.NewReader("ok 1 a\n")); len(rs) != 1 {
+		t.Errorf("ParseTAP: %v", rs)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+func TestParseTAPForms(t *testing.T) {
+	in := "TAP version 13\r\n" +
+		"1..6\r\n" +
+		"# a comment\n" +
+		"ok 1 # SKIP futex_waitv not supported\n" + // ksft_test_result_skip
+		"ok 2 name here # skip no reason\n" +
+		"ok 3 # XFAIL expected\n" +
+		"not ok 4 broken thing\n" +
+		"    not ok 1 nested subtest (summed up by its parent)\n" +
+		"# ok 9 from a nested kselftest runner\n" +
+		"okay this is not a test point\n" +
+		"ok 5 name #  message\n" +
+		"not ok 6 something # TODO later\n" +
+		"Bail out! cannot continue\n" +
+		"# Totals: pass:2 fail:1 xfail:1 xpass:0 skip:2 error:0\n"
+	rep := ParseTAPReport(strings.NewReader(in))
+	want := []TAPResult{
+		{Num: 1, Status: event.Skip, Directive: "SKIP", Reason: "futex_waitv not supported"},
+		{Num: 2, Name: "name here", Status: event.Skip, Directive: "SKIP", Reason: "no reason"},
+		{Num: 3, Status: event.Pass, Directive: "XFAIL", Reason: "expected"},
+		{Num: 4, Name: "broken thing", Status: event.Fail},
+		{Num: 5, Name: "name", Status: event.Pass, Reason: "message"},
+		{Num: 6, Name: "something", Status: event.Skip, Directive: "TODO", Reason: "later"},
+		{Status: event.Fail, Directive: "Bail out!", Reason: "cannot continue"},
+	}
+	if rep.Plan != 6 || len(rep.Results) != len(want) {
+		t.Fatalf("plan %d, %d results: %+v", rep.Plan, len(rep.Results), rep.Results)
+	}
+	for i, w := range want {
+		g := rep.Results[i]
+		g.Line = ""
+		if g != w {
+			t.Errorf("result %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if rep.Totals["skip"] != 2 || rep.Totals["xfail"] != 1 {
+		t.Errorf("totals %v", rep.Totals)
+	}
+	all := ParseTAPReport(strings.NewReader("TAP version 13\n1..0 # SKIP no futex2 in this kernel\n"))
+	if all.Plan != 0 || len(all.Results) != 1 || all.Results[0].Status != event.Skip || all.Results[0].Reason != "no futex2 in this kernel" {
+		t.Errorf("1..0 # SKIP: %+v", all)
+	}
+	if got := rep.Results[6].String(); got != "Bail out! cannot continue" {
+		t.Errorf("Bail out String = %q", got)
+	}
+}
+
+func TestJudgeKselftest(t *testing.T) {
+	exitErr := func(code int) error {
+		err := exec.Command("sh", "-c", "exit "+string(rune('0'+code))).Run()
+		return err
+	}
+	sig := exec.Command("sh", "-c", "kill -SEGV $$").Run()
+	ok := ParseTAPReport(strings.NewReader("1..2\nok 1 a\nok 2 b\n# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:0 error:0\n"))
+	bad := parseFile(t, "futex_wait-notok.tap")
+	skipped := ParseTAPReport(strings.NewReader("1..1\nok 1 # SKIP not here\n"))
+	for _, tc := range []struct {
+		name     string
+		rep      TAPReport
+		err      error
+		timedOut bool
+		status   string
+		reason   string
+	}{
+		{"pass", ok, nil, false, event.Pass, "2/2 ok"},
+		{"not ok", bad, exitErr(1), false, event.Fail, "3 futex_wake shared (file backed) returned: 22 Invalid argument"},
+		{"skip", skipped, exitErr(4), false, event.Skip, "1 # SKIP not here"},
+		{"skip exit 0", skipped, nil, false, event.Skip, "1 # SKIP not here"},
+		{"exit status", ok, exitErr(1), false, event.Fail, "exit status 1 after 2 results"},
+		{"signal", ok, sig, false, event.Fail, "killed by signal segmentation fault after 2 results"},
+		{"timeout", ok, errors.New("signal: killed"), true, event.Fail, "timed out after 30s"},
+		{"no output", TAPReport{Plan: -1}, nil, false, event.Fail, "no TAP results"},
+		{"short", ParseTAPReport(strings.NewReader("1..3\nok 1 a\n")), nil, false, event.Fail, "ran 1 of 3 planned tests"},
+		{"totals", ParseTAPReport(strings.NewReader("ok 1 a\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:1\n")), nil, false, event.Fail, "Totals report 1 failures (exit status 0)"},
+	} {
+		r := judgeKselftest(tc.rep, tc.err, tc.timedOut, 30*time.Second)
+		if r.Status != tc.status || r.Reason != tc.reason {
+			t.Errorf("%s: %s %q, want %s %q", tc.name, r.Status, r.Reason, tc.status, tc.reason)
+		}
+	}
+}
+
+func writeScript(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withKselftestDir(t *testing.T, dir string) {
+	old, oldT := kselftestDir, kselftestTimeout
+	kselftestDir = dir
+	t.Cleanup(func() { kselftestDir, kselftestTimeout = old, oldT })
+}
+
+// TestKselftestFutexFake runs the guest test on scripts that print TAP:
+// the verdict, the evidence and the progress events.
+func TestKselftestFutexFake(t *testing.T) {
+	dir := t.TempDir()
+	writeScript(t, dir, "good", "echo 1..1; echo \"ok 1 args $*\"; touch created_in_cwd\n")
+	writeScript(t, dir, "bad", "echo 1..2; echo 'ok 1 a'; echo 'not ok 2 futex_wake returned: 22 Invalid argument'; echo oops >&2; exit 1\n")
+	writeScript(t, dir, "slow", "echo 1..1; exec sleep 20\n")
+	writeScript(t, dir, "skipper", "echo '1..0 # SKIP no support'; exit 4\n")
+	os.WriteFile(filepath.Join(dir, "run.list"), []byte("# header\ngood -b\ngood -b\nbad\nslow -t 5\nskipper\n"+
+		kselftest.NotBuilt+"futex_waitv: futex_waitv.c:1: error: boom\n"), 0o644)
+	withKselftestDir(t, dir)
+	kselftestTimeout = 500 * time.Millisecond
+	var progress []map[string]int64
+	o := runKselftestFutex(context.Background(), Env{Progress: func(c map[string]int64) { progress = append(progress, c) }})
+	t.Logf("%s: %s", o.Status, o.Reason)
+	for k, v := range o.Evidence {
+		t.Logf("  %s = %q", k, v)
+	}
+	if o.Status != event.Fail || !strings.HasPrefix(o.Reason, "2 of 5 futex selftests failed: bad (2 futex_wake returned: 22 Invalid argument); slow -t 5 (timed out after 500ms)") ||
+		!strings.HasSuffix(o.Reason, "2 passed, 2 failed, 1 skipped, 1 not built (futex_waitv)") {
+		t.Errorf("verdict %s: %s", o.Status, o.Reason)
+	}
+	for k, want := range map[string]string{
+		"good -b":     "pass: 1/1 ok in ",
+		"good -b #2":  "pass: 1/1 ok in ",
+		"bad":         "fail: 2 futex_wake returned: 22 Invalid argument",
+		"bad output":  "1..2\nok 1 a\nnot ok 2 futex_wake returned: 22 Invalid argument\noops",
+		"slow -t 5":   "fail: timed out after 500ms",
+		"skipper":     "skip: 1..0 # SKIP no support",
+		"futex_waitv": "skip: not built on the host: futex_waitv.c:1: error: boom",
+	} {
+		if got := o.Evidence[k]; !strings.HasPrefix(got, want) {
+			t.Errorf("evidence[%q] = %q, want %q...", k, got, want)
+		}
+	}
+	if len(progress) != 5 || progress[4]["done"] != 5 || progress[4]["fail"] != 2 || progress[4]["total"] != 5 {
+		t.Errorf("progress %v", progress)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "created_in_cwd")); err == nil {
+		t.Errorf("tests ran in the selftests' directory, not a work directory")
+	}
+}
+
+func TestKselftestFutexAbsent(t *testing.T) {
+	withKselftestDir(t, filepath.Join(t.TempDir(), "none"))
+	o := runKselftestFutex(context.Background(), Env{})
+	if o.Status != event.Skip || !strings.HasPrefix(o.Reason, "no selftests in the image") {
+		t.Fatalf("%s: %s", o.Status, o.Reason)
+	}
+}
+
+// TestKselftestFutexHost builds the real x86_64 selftests of the default
+// tree with rig/kselftest and runs them on the host kernel.
+func TestKselftestFutexHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the kernel's futex selftests (about 30 s)")
+	}
+	a, _ := arch.Lookup("x86_64")
+	if a.CrossPrefix() != "" {
+		t.Skip("the host is not x86_64")
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "src", "debian-6.12*", "tools/testing/selftests/futex/functional"))
+	if len(m) == 0 {
+		t.Skip("no default kernel tree (run `rig run` once)")
+	}
+	src := strings.TrimSuffix(m[0], "/tools/testing/selftests/futex/functional")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var log strings.Builder
+	bins, err := kselftest.Build(ctx, a, src, t.TempDir(), t.TempDir(), &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	files := kselftest.ImageFiles(bins)
+	withKselftestDir(t, filepath.Dir(files[kselftest.ImageDir+"/"+kselftest.RunList]))
+	start := time.Now()
+	progress := 0
+	o := runKselftestFutex(ctx, Env{Progress: func(map[string]int64) { progress++ }})
+	t.Logf("%s in %v: %s", o.Status, time.Since(start), o.Reason)
+	for _, k := range sortedKeys(o.Evidence) {
+		t.Logf("  %s = %s", k, o.Evidence[k])
+	}
+	if o.Status != event.Pass {
+		t.Fatalf("kselftest-futex on the host: %s: %s", o.Status, o.Reason)
+	}
+	if len(o.Evidence) != 29 || progress != 29 || !strings.HasPrefix(o.Reason, "29 passed, 0 failed, 0 skipped") {
+		t.Errorf("%d evidence lines, %d progress events, reason %q; want 29", len(o.Evidence), progress, o.Reason)
+	}
+}
