@@ -26,6 +26,7 @@ import (
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/kselftest"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
@@ -365,7 +366,7 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 		c.fail(result.InfraError, err.Error())
 		return
 	}
-	defer lock.Release()
+	defer lock.Release() // released early once the tree is no longer needed
 
 	// Apply.
 	var wt *source.Worktree
@@ -415,23 +416,73 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 		return // the verdict is set
 	}
 
+	// The tree's own futex selftests, built in the slot (they need its
+	// UAPI headers) when the guest will run them.
+	var selftests map[string]string
+	if c.wants(kselftestTest) {
+		_ = c.stage("kselftest", func() (bool, string, error) {
+			logf, err := os.OpenFile(filepath.Join(c.dir, "build.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return false, "", err
+			}
+			defer logf.Close()
+			bins, err := kselftest.Build(ctx, c.arch, slot.Src, slot.Build, o.Cache, logf)
+			if err != nil {
+				// Not fatal: the guest reports kselftest-futex as skipped.
+				c.ui.Notice("futex selftests not built (%v): %s will be skipped", err, kselftestTest)
+				return false, "not built", nil
+			}
+			selftests = bins
+			return false, fmt.Sprintf("%d binaries", len(bins)), nil
+		})
+	}
+	lock.Release() // the slot is free for other cells: the rest needs no tree
+
 	// Pack.
 	var img *initramfs.Image
+	initrd := ""
 	if err := c.stage("pack", func() (bool, string, error) {
 		var err error
 		img, err = initramfs.Builder{Root: o.Root, Cache: o.Cache}.Build(ctx, c.arch, false)
 		if err != nil {
 			return false, "", err
 		}
-		return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
+		initrd = img.Path
+		if len(selftests) > 0 {
+			key := ""
+			for _, p := range selftests {
+				key = filepath.Base(filepath.Dir(p)) // the selftests' content key
+				break
+			}
+			if initrd, err = initramfs.WithOverlay(o.Cache, img.Path, kselftest.ImageFiles(selftests), key); err != nil {
+				return false, "", err
+			}
+		}
+		return img.Cached, fmt.Sprintf("%d KiB guest", img.Size>>10), nil
 	}); err != nil {
 		c.fail(result.InfraError, "packing the initramfs: "+err.Error())
 		return
 	}
-	c.res.Initramfs = img.Path
-	rememberLast(o.Cache, c.arch.Name, kern, img.Path)
+	c.res.Initramfs = initrd
+	rememberLast(o.Cache, c.arch.Name, kern, initrd)
 
-	c.boot(ctx, kern, img.Path)
+	c.boot(ctx, kern, initrd)
+}
+
+// kselftestTest is the guest test that runs the tree's futex selftests.
+const kselftestTest = "kselftest-futex"
+
+// wants reports whether the cell's guest runs the named test.
+func (c *cell) wants(test string) bool {
+	if len(c.opts.Tests) == 0 {
+		return knownTest(test)
+	}
+	for _, t := range c.opts.Tests {
+		if t == test {
+			return true
+		}
+	}
+	return false
 }
 
 // fragmentsKey identifies a config: the fragments' content, in order (not
