@@ -38,6 +38,8 @@ commands:
   setup    install (or with --check, only report) the host tools and the default kernel tree
   run      apply a series, build, pack, boot, test, report
   boot     boot a kernel (default: the last built) with the guest; --shell for a shell
+  matrix   PLAN [--shard i/n] [--list]: expand a plan into cells and run them in parallel
+  report   html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR...: reports from run directories
   tests    list the guest's tests
 
 Run 'rig <command> -h' for its flags. Exit codes: 0 pass, 1 fail, 2 usage, 3 infrastructure, 130 interrupted.
@@ -57,6 +59,10 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "boot":
 		return cmdBoot(ctx, args[1:], stdout, stderr)
+	case "report":
+		return cmdReport(ctx, args[1:], stdout, stderr)
+	case "matrix":
+		return cmdMatrix(ctx, args[1:], stdout, stderr)
 	case "tests":
 		for _, n := range run.TestNames() {
 			fmt.Fprintln(stdout, n)
@@ -96,17 +102,18 @@ func parse(fs *flag.FlagSet, args []string) error {
 func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("setup", stderr, "[--check]")
 	check := fs.Bool("check", false, "only report, one line per tool with its version; install nothing")
+	testTools := fs.Bool("test-tools", false, "also the tools the rig's own tests need (chromium, for report.html)")
 	if err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
 	if !*check {
 		fmt.Fprintln(stdout, "rig setup: installing missing host tools with apt-get")
-		if err := setup.Install(ctx, stdout); err != nil {
+		if err := setup.Install(ctx, stdout, *testTools); err != nil {
 			fmt.Fprintf(stderr, "rig setup: %v\n", err)
 			return ExitInfra
 		}
 	}
-	missing := setup.Print(stdout, setup.Check(ctx))
+	missing := setup.Print(stdout, setup.Check(ctx, *testTools))
 	if missing > 0 {
 		fmt.Fprintf(stderr, "rig setup: %d tool(s) missing: run `rig setup` (as root) to install them\n", missing)
 		return ExitInfra

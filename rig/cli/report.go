@@ -21,6 +21,7 @@ commands:
                     from pass to fail/error, or a cell from pass to fail, patch-, build- or boot-error or
                     timeout), else 0
   kcidb DIR         write DIR/kcidb.json in KernelCI's KCIDB v4 schema (see 'rig report kcidb -h')
+  merge OUT DIR...  join the run directories of matrix shards into one run in OUT
 
 Exit codes: 0 done (diff: no regression), 1 diff: regression, 2 usage or a bad run directory,
 3 a report could not be written.
@@ -40,12 +41,12 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return reportDiff(args[1:], stdout, stderr)
 	case "kcidb":
 		return reportKCIDB(args[1:], stdout, stderr)
+	case "merge":
+		return cmdReportMerge(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, reportUsage)
 		return ExitPass
 	}
-	// "merge" (joining --shard runs, DESIGN.md §6) belongs to the matrix
-	// work and is dispatched here when it lands.
 	fmt.Fprintf(stderr, "rig report: unknown command %q\n\n%s", args[0], reportUsage)
 	return ExitUsage
 }

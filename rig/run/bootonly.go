@@ -10,6 +10,8 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/patch"
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
 )
@@ -70,13 +72,13 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 			return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
 		}); err != nil {
 			c.fail(result.InfraError, "packing the initramfs: "+err.Error())
-			return finishRun(ctx, r, dir, []*cell{c})
+			return finishRun(ctx, r, dir, []*cell{c}, nil)
 		}
 		b.Initramfs = img.Path
 	}
 	c.res.Initramfs = b.Initramfs
 	c.boot(ctx, b.Kernel, b.Initramfs)
-	return finishRun(ctx, r, dir, []*cell{c})
+	return finishRun(ctx, r, dir, []*cell{c}, nil)
 }
 
 // newRun creates the run directory and its record.
@@ -132,7 +134,7 @@ func sanitizeID(s string) string {
 
 // finishRun closes the run: status, run.json, reports. Cells still
 // undecided when ctx was cancelled are marked interrupted.
-func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell) (*result.Run, string, error) {
+func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell, patches []patch.Patch) (*result.Run, string, error) {
 	if ctx.Err() != nil {
 		r.Status = result.Interrupted
 		r.Cause = "interrupted (" + context.Cause(ctx).Error() + ")"
@@ -150,6 +152,12 @@ func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell) (*
 		return r, dir, err
 	}
 	if err := result.WriteReports(dir, r); err != nil {
+		return r, dir, err
+	}
+	if err := report.WriteHTML(dir, r); err != nil {
+		return r, dir, err
+	}
+	if err := report.WriteKCIDB(dir, r, report.KCIDBOptions{Patches: report.PatchFiles(patches), Dir: dir}); err != nil {
 		return r, dir, err
 	}
 	return r, dir, nil

@@ -81,6 +81,9 @@ type cell struct {
 	frags  []kconfig.Fragment
 	shell  bool // rig boot --shell
 	idx    int  // index in run.Cells
+	// detached cells (matrix) keep their record to themselves: the
+	// matrix owns run.json.
+	detached bool
 }
 
 // Prepare validates the options and resolves defaults; errors are usage
@@ -247,7 +250,7 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 			}
 		}
 	}
-	return finishRun(ctx, r, dir, cells)
+	return finishRun(ctx, r, dir, cells, patches)
 }
 
 func requireTools(a arch.Arch, debian bool) error {
@@ -261,10 +264,17 @@ func requireTools(a arch.Arch, debian bool) error {
 }
 
 // sync copies the cell into the run record.
-func (c *cell) sync() { c.run.Cells[c.idx] = *c.res }
+func (c *cell) sync() {
+	if !c.detached {
+		c.run.Cells[c.idx] = *c.res
+	}
+}
 
 // save writes run.json as it stands (each stage calls it).
 func (c *cell) save() {
+	if c.detached {
+		return
+	}
 	c.sync()
 	if err := result.Save(c.runDir, c.run); err != nil {
 		c.ui.Notice("saving run.json: %v", err)

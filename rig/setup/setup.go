@@ -22,28 +22,30 @@ type Tool struct {
 	Package string   // Debian package
 	Version []string // argv printing its version (first line is shown)
 	For     string   // which stage needs it
+	Test    bool     // needed only by the rig's own tests (rig setup --test-tools)
 }
 
 // Tools is the table of everything the rig uses on the host.
 var Tools = []Tool{
-	{"git", "git", []string{"git", "--version"}, "source"},
-	{"tar", "tar", []string{"tar", "--version"}, "source"},
-	{"xz", "xz-utils", []string{"xz", "--version"}, "source"},
-	{"/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12", nil, "source (default tree)"},
-	{"make", "make", []string{"make", "--version"}, "build"},
-	{"gcc", "gcc", []string{"gcc", "--version"}, "build"},
-	{"flex", "flex", []string{"flex", "--version"}, "build"},
-	{"bison", "bison", []string{"bison", "--version"}, "build"},
-	{"bc", "bc", []string{"bc", "--version"}, "build"},
-	{"/usr/include/libelf.h", "libelf-dev", nil, "build"},
-	{"/usr/include/openssl/ssl.h", "libssl-dev", nil, "build"},
-	{"ccache", "ccache", []string{"ccache", "--version"}, "build"},
-	{"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", []string{"aarch64-linux-gnu-gcc", "--version"}, "build (arm64)"},
-	{"/usr/aarch64-linux-gnu/include/stdio.h", "libc6-dev-arm64-cross", nil, "build (arm64 selftests)"},
-	{"cpio", "cpio", []string{"cpio", "--version"}, "pack"},
-	{"go", "", []string{"go", "version"}, "pack (guest)"},
-	{"qemu-system-x86_64", "qemu-system-x86", []string{"qemu-system-x86_64", "--version"}, "boot (x86_64)"},
-	{"qemu-system-aarch64", "qemu-system-arm", []string{"qemu-system-aarch64", "--version"}, "boot (arm64)"},
+	{"git", "git", []string{"git", "--version"}, "source", false},
+	{"tar", "tar", []string{"tar", "--version"}, "source", false},
+	{"xz", "xz-utils", []string{"xz", "--version"}, "source", false},
+	{"/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12", nil, "source (default tree)", false},
+	{"make", "make", []string{"make", "--version"}, "build", false},
+	{"gcc", "gcc", []string{"gcc", "--version"}, "build", false},
+	{"flex", "flex", []string{"flex", "--version"}, "build", false},
+	{"bison", "bison", []string{"bison", "--version"}, "build", false},
+	{"bc", "bc", []string{"bc", "--version"}, "build", false},
+	{"/usr/include/libelf.h", "libelf-dev", nil, "build", false},
+	{"/usr/include/openssl/ssl.h", "libssl-dev", nil, "build", false},
+	{"ccache", "ccache", []string{"ccache", "--version"}, "build", false},
+	{"aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", []string{"aarch64-linux-gnu-gcc", "--version"}, "build (arm64)", false},
+	{"/usr/aarch64-linux-gnu/include/stdio.h", "libc6-dev-arm64-cross", nil, "build (arm64 selftests)", false},
+	{"cpio", "cpio", []string{"cpio", "--version"}, "pack", false},
+	{"go", "", []string{"go", "version"}, "pack (guest)", false},
+	{"qemu-system-x86_64", "qemu-system-x86", []string{"qemu-system-x86_64", "--version"}, "boot (x86_64)", false},
+	{"qemu-system-aarch64", "qemu-system-arm", []string{"qemu-system-aarch64", "--version"}, "boot (arm64)", false},
+	{"chromium", "chromium", []string{"chromium", "--version"}, "tests (report.html in a real browser)", true},
 }
 
 // Lookup returns the named tool's table entry.
@@ -109,10 +111,13 @@ type Status struct {
 	Version string
 }
 
-// Check reports every tool with its version.
-func Check(ctx context.Context) []Status {
+// Check reports every tool with its version (test-only tools when tests).
+func Check(ctx context.Context, tests bool) []Status {
 	var out []Status
 	for _, t := range Tools {
+		if t.Test && !tests {
+			continue
+		}
 		s := Status{Tool: t, OK: present(t)}
 		if s.OK && t.Version != nil {
 			b, _ := execx.Output(ctx, execx.Cmd{Argv: t.Version, Env: []string{"LC_ALL=C"}})
@@ -149,10 +154,11 @@ func Print(w io.Writer, st []Status) (missing int) {
 	return missing
 }
 
-// Install installs the Debian packages of missing tools with apt-get.
-func Install(ctx context.Context, log io.Writer) error {
+// Install installs the Debian packages of missing tools with apt-get
+// (test-only tools too when tests).
+func Install(ctx context.Context, log io.Writer, tests bool) error {
 	set := map[string]bool{}
-	for _, s := range Check(ctx) {
+	for _, s := range Check(ctx, tests) {
 		if !s.OK {
 			if s.Tool.Package == "" {
 				return fmt.Errorf("%s is missing and has no Debian package here: install it by hand", s.Tool.Name)

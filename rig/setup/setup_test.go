@@ -110,9 +110,14 @@ func TestPrint(t *testing.T) {
 // program as missing.
 func TestCheckNothingOnPath(t *testing.T) {
 	fakePath(t)
-	st := Check(context.Background())
+	st := Check(context.Background(), true)
 	if len(st) != len(Tools) {
 		t.Fatalf("%d statuses, want %d", len(st), len(Tools))
+	}
+	for _, s := range Check(context.Background(), false) {
+		if s.Tool.Test {
+			t.Errorf("test-only tool %s checked without test tools", s.Tool.Name)
+		}
 	}
 	for _, s := range st {
 		if !strings.HasPrefix(s.Tool.Name, "/") && (s.OK || s.Version != "") {

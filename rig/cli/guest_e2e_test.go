@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// TestE2EBreakPatches: each series in patches/ that breaks one futex
+// property must make `rig run` FAIL naming the test that checks it, while
+// the kernel itself stays healthy enough to boot.
+func TestE2EBreakPatches(t *testing.T) {
+	root, results := e2e(t)
+	for _, tc := range []struct{ series, test string }{
+		{"break-owner-death", "robust-owner-death"},
+		{"break-kill-in-lock", "robust-kill-in-lock"},
+		{"break-kill-in-unlock", "robust-kill-in-unlock"},
+		{"break-pi-owner", "pi-consistency"},
+	} {
+		t.Run(tc.series, func(t *testing.T) {
+			code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches", tc.series),
+				"--results", results, "--tests", tc.test, "--duration", "5s")
+			if r == nil || code != 1 || r.Status != result.Fail {
+				t.Fatalf("exit %d, run %+v", code, r)
+			}
+			if want := "test " + tc.test + " failed"; !strings.Contains(r.Cause, want) {
+				t.Errorf("cause %q does not say %q", r.Cause, want)
+			}
+		})
+	}
+}
+
+// TestE2EBaseTreeVerdicts: on the unpatched default tree every test passes
+// except robust-unmap-remap, which reproduces the corruption (the tree has
+// no FUTEX_ROBUST_UNLOCK fix) with its evidence.
+func TestE2EBaseTreeVerdicts(t *testing.T) {
+	_, results := e2e(t)
+	code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--results", results, "--duration", "5s")
+	if r == nil || code != 1 || r.Status != result.Fail {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	c := r.Cells[0]
+	if len(c.Tests) < 5 {
+		t.Errorf("only %d tests ran: %+v", len(c.Tests), c.Tests)
+	}
+	for _, tr := range c.Tests {
+		switch {
+		case tr.Name == "robust-unmap-remap":
+			if tr.Status != "fail" || tr.Evidence["det_corrupted"] == "" || tr.Evidence["det_corrupted"] != tr.Evidence["det_trials"] {
+				t.Errorf("robust-unmap-remap: %s (%s) evidence %v; want every deterministic trial corrupted", tr.Status, tr.Reason, tr.Evidence)
+			}
+		case tr.Status != "pass" && tr.Status != "skip":
+			t.Errorf("%s: %s (%s)", tr.Name, tr.Status, tr.Reason)
+		}
+	}
+	if !strings.Contains(r.Cause, "robust-unmap-remap") {
+		t.Errorf("cause %q does not name robust-unmap-remap", r.Cause)
+	}
+	if len(c.Oopses) > 0 {
+		t.Errorf("kernel reports on the base tree: %+v", c.Oopses)
+	}
+}
+
+// TestE2EBaselineLabels: --baseline runs the tree without the series too
+// and labels each test.
+func TestE2EBaselineLabels(t *testing.T) {
+	root, results := e2e(t)
+	code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--baseline", "--series", filepath.Join(root, "patches/break-kill-in-lock"),
+		"--results", results, "--tests", "robust-kill-in-lock,robust-owner-death", "--duration", "3s")
+	if r == nil || code != 1 || len(r.Cells) != 2 {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	if r.Cells[0].Role != "baseline" || r.Cells[0].Status != result.Pass {
+		t.Errorf("baseline cell: role %q status %s (%s)", r.Cells[0].Role, r.Cells[0].Status, r.Cells[0].Cause)
+	}
+	labels := map[string]string{}
+	for _, tr := range r.Cells[1].Tests {
+		labels[tr.Name] = tr.Label
+	}
+	if labels["robust-kill-in-lock"] != "regressed" || labels["robust-owner-death"] != "passing" {
+		t.Errorf("labels %v", labels)
+	}
+}
