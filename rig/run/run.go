@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
@@ -211,12 +212,24 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if r.KernelSource == "" {
 		r.KernelSource = "debian:" + source.DebianPackage
 	}
+	// Every arch's cells are prepared (source to image) in parallel: the
+	// arches use different build slots, and a cold two-arch run is then
+	// bounded by the slower build, not their sum. Boots run one at a time
+	// afterwards, so concurrent QEMUs do not distort the race tests.
+	type job struct {
+		c            *cell
+		patches      []patch.Patch
+		kern, initrd string
+		ok           bool
+		labelFrom    *cell // the baseline whose tests label this cell's
+	}
 	var cells []*cell
-	for _, p := range plan {
+	perArch := make([][]*job, len(plan))
+	for i, p := range plan {
 		co := o
 		co.Arch = p.a.Name
 		var base *cell
-		if o.Baseline && len(patches) > 0 && ctx.Err() == nil {
+		if o.Baseline && len(patches) > 0 {
 			// The unpatched tree first: its kernel is usually cached, and
 			// its verdicts label the patched cells' tests.
 			co.Accel = o.Accels[0]
@@ -226,13 +239,9 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 			}
 			base.res.Role, base.res.Series, base.frags = "baseline", "", p.frags
 			cells = append(cells, base)
-			o.UI.Printf("%s: baseline: the tree without the series", p.a.Name)
-			base.pipeline(ctx, nil)
+			perArch[i] = append(perArch[i], &job{c: base})
 		}
 		for _, acc := range o.Accels {
-			if ctx.Err() != nil {
-				break
-			}
 			co.Accel = acc
 			suffix := ""
 			if len(o.Accels) > 1 {
@@ -244,9 +253,30 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 			}
 			c.frags = p.frags
 			cells = append(cells, c)
-			c.pipeline(ctx, patches)
-			if base != nil {
-				Label(&base.res.Tests, &c.res.Tests)
+			perArch[i] = append(perArch[i], &job{c: c, patches: patches, labelFrom: base})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, jobs := range perArch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range jobs {
+				if ctx.Err() != nil {
+					return
+				}
+				j.kern, j.initrd, j.ok = j.c.prepare(ctx, j.patches)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, jobs := range perArch {
+		for _, j := range jobs {
+			if j.ok && ctx.Err() == nil {
+				j.c.boot(ctx, j.kern, j.initrd)
+			}
+			if j.labelFrom != nil {
+				Label(&j.labelFrom.res.Tests, &j.c.res.Tests)
 			}
 		}
 	}
@@ -263,11 +293,17 @@ func requireTools(a arch.Arch, debian bool) error {
 	return nil
 }
 
+// runMu guards run records shared by cells prepared in parallel.
+var runMu sync.Mutex
+
 // sync copies the cell into the run record.
 func (c *cell) sync() {
-	if !c.detached {
-		c.run.Cells[c.idx] = *c.res
+	if c.detached {
+		return
 	}
+	runMu.Lock()
+	defer runMu.Unlock()
+	c.run.Cells[c.idx] = *c.res
 }
 
 // save writes run.json as it stands (each stage calls it).
@@ -276,6 +312,8 @@ func (c *cell) save() {
 		return
 	}
 	c.sync()
+	runMu.Lock()
+	defer runMu.Unlock()
 	if err := result.Save(c.runDir, c.run); err != nil {
 		c.ui.Notice("saving run.json: %v", err)
 	}
@@ -343,7 +381,17 @@ func hostInfo(ctx context.Context) result.Host {
 	return h
 }
 
+// pipeline runs the whole cell: prepare, then boot.
 func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
+	if kern, initrd, ok := c.prepare(ctx, patches); ok {
+		c.boot(ctx, kern, initrd)
+	}
+}
+
+// prepare takes the cell from source to a packed image: source, apply,
+// config, build, selftests, pack. ok is false when the cell's verdict is
+// already decided (patch-error, build-error, ...) or ctx was cancelled.
+func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd string, ok bool) {
 	o := c.opts
 	// Source.
 	var tree *source.Tree
@@ -360,12 +408,14 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 		return false, tree.Desc + " " + tree.Version, nil
 	}); err != nil {
 		c.fail(result.InfraError, "kernel source: "+err.Error())
-		return
+		return "", "", false
 	}
 	if tree.Notice != "" {
 		c.ui.Notice("%s", tree.Notice)
 	}
+	runMu.Lock()
 	c.run.KernelSource = tree.Desc
+	runMu.Unlock()
 
 	configKey := fragmentsKey(c.frags)
 	slot := kbuild.SlotFor(o.Cache, tree.GitDir, c.arch.Name, configKey)
@@ -374,7 +424,7 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 	})
 	if err != nil {
 		c.fail(result.InfraError, err.Error())
-		return
+		return "", "", false
 	}
 	defer lock.Release() // released early once the tree is no longer needed
 
@@ -405,25 +455,25 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 		} else {
 			c.fail(result.InfraError, "applying the series: "+err.Error())
 		}
-		return
+		return "", "", false
 	}
 	treeID, err := wt.TreeID(ctx)
 	if err != nil {
 		c.fail(result.InfraError, "tree id: "+err.Error())
-		return
+		return "", "", false
 	}
 	c.res.TreeID = treeID
 
 	// Config and build, unless this exact kernel is cached.
-	kern, err := c.kernel(ctx, slot, treeID, configKey)
+	kern, err = c.kernel(ctx, slot, treeID, configKey)
 	if err != nil {
 		if ctx.Err() == nil && c.res.Status == "" {
 			c.fail(result.InfraError, err.Error())
 		}
-		return
+		return "", "", false
 	}
 	if kern == "" {
-		return // the verdict is set
+		return "", "", false // the verdict is set
 	}
 
 	// The tree's own futex selftests, built in the slot (they need its
@@ -450,7 +500,7 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 
 	// Pack.
 	var img *initramfs.Image
-	initrd := ""
+	initrd = ""
 	if err := c.stage("pack", func() (bool, string, error) {
 		var err error
 		img, err = initramfs.Builder{Root: o.Root, Cache: o.Cache}.Build(ctx, c.arch, false)
@@ -471,12 +521,11 @@ func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
 		return img.Cached, fmt.Sprintf("%d KiB guest", img.Size>>10), nil
 	}); err != nil {
 		c.fail(result.InfraError, "packing the initramfs: "+err.Error())
-		return
+		return "", "", false
 	}
 	c.res.Initramfs = initrd
 	rememberLast(o.Cache, c.arch.Name, kern, initrd)
-
-	c.boot(ctx, kern, initrd)
+	return kern, initrd, true
 }
 
 // kselftestTest is the guest test that runs the tree's futex selftests.
