@@ -275,7 +275,9 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 			gotEvent, first = true, o.Time
 			bootTimer.Stop()
 		}
-		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil {
+		// In shell mode the guest says done before starting the shell: the
+		// machine then lives as long as the human wants it.
+		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil && !cfg.Shell {
 			doneTimer = time.AfterFunc(doneGrace, func() { cancel(errHungDone) })
 		}
 		if out != nil {

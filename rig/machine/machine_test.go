@@ -227,3 +227,21 @@ func TestHungAfterDone(t *testing.T) {
 		t.Errorf("outcome %+v", o)
 	}
 }
+
+// In shell mode "done" comes before the shell starts: the machine lives on
+// until the guest ends it (here after 200 ms), never cut at doneGrace.
+func TestShellIgnoresDoneGrace(t *testing.T) {
+	defer func(d time.Duration) { doneGrace = d }(doneGrace)
+	doneGrace = 50 * time.Millisecond
+	f := &fakeBackend{outputs: []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "done")}, life: 200 * time.Millisecond, exit: "exited 0"}
+	cfg := register(t, f)
+	cfg.Shell = true
+	start := time.Now()
+	o, err := Boot(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.HungAfterDone || time.Since(start) < 150*time.Millisecond {
+		t.Errorf("shell session cut short: %+v", o)
+	}
+}
