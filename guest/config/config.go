@@ -2,7 +2,8 @@
 // (rig.* keys), so one image serves every run (DESIGN.md §3).
 //
 // Keys: rig.tests=a,b  rig.seed=N  rig.duration=10s  rig.events=/dev/ttyS1
-// rig.watchdog=120s  rig.probe=1  rig.shell=1. Other words are ignored.
+// rig.watchdog=120s  rig.min-kills=N  rig.probe=1  rig.shell=1. Other
+// words are ignored.
 package config
 
 import (
@@ -25,6 +26,7 @@ type Config struct {
 	Seed     int64         // valid when SeedSet
 	SeedSet  bool          //
 	Duration time.Duration // per natural test
+	MinKills int           // natural kill tests: kills wanted (bounded by Duration); 0: the test's default
 	Events   string        // event port path, "-" for stdout
 	Watchdog time.Duration // 0: derive with DefaultWatchdog
 	Probe    bool          // hello + done, then power off
@@ -95,6 +97,12 @@ func (c *Config) set(key, val string, hasVal bool) error {
 		} else {
 			c.Watchdog = d
 		}
+	case "rig.min-kills":
+		n, err := strconv.ParseUint(val, 10, 31)
+		if err != nil {
+			return fmt.Errorf("%s=%q: not a non-negative integer", key, val)
+		}
+		c.MinKills = int(n)
 	case "rig.events":
 		if val == "" {
 			return fmt.Errorf("%s: empty path", key)
@@ -114,7 +122,7 @@ func (c *Config) set(key, val string, hasVal bool) error {
 			c.Shell = b
 		}
 	default:
-		return fmt.Errorf("unknown option %s (known: rig.tests, rig.seed, rig.duration, rig.events, rig.watchdog, rig.probe, rig.shell)", key)
+		return fmt.Errorf("unknown option %s (known: rig.tests, rig.seed, rig.duration, rig.events, rig.watchdog, rig.min-kills, rig.probe, rig.shell)", key)
 	}
 	return nil
 }

@@ -151,10 +151,8 @@ func readBounded(r *bufio.Reader, max int) ([]byte, error) {
 			continue
 		}
 		if tooLong {
-			if err == nil {
-				return []byte{' '}, nil // a placeholder: counted as skipped
-			}
-			return nil, err
+			// A placeholder, counted as skipped (a last line without '\n' too).
+			return []byte{' '}, err
 		}
 		for len(buf) > 0 && (buf[len(buf)-1] == '\n' || buf[len(buf)-1] == '\r') {
 			buf = buf[:len(buf)-1]

@@ -22,6 +22,7 @@ type Runner struct {
 	Console  io.Writer // human progress; may be nil
 	Seed     int64
 	Duration time.Duration
+	MinKills int // natural kill tests: kills wanted (rig.min-kills); 0: the test's default
 	// Grace is how long past a test's timeout the runner waits for it to
 	// return before reporting it hung (default 10s).
 	Grace time.Duration
@@ -77,7 +78,7 @@ func (r *Runner) run(parent context.Context, t tests.Test) tests.Outcome {
 	timeout := t.Timeout(r.Duration)
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	env := tests.Env{Seed: r.Seed, Duration: r.Duration, Progress: func(c map[string]int64) {
+	env := tests.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
 		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
 	}}
 	done := make(chan tests.Outcome, 1)

@@ -20,6 +20,10 @@ import (
 type Env struct {
 	Seed     int64
 	Duration time.Duration // for natural tests: how long to run
+	// MinKills (rig.min-kills) asks a natural kill test for this many
+	// kills, bounded by Duration: it stops once it has them, and a pass
+	// with fewer is not claimed. 0: the test's own default.
+	MinKills int
 	// Progress reports counters (may be nil).
 	Progress func(counters map[string]int64)
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
 )
 
@@ -28,8 +29,10 @@ import (
 func init() {
 	register(Test{
 		Name: "robust-unmap-remap",
-		Doc:  "robust unlock window held by userfaultfd, mutex page remapped to a file, SIGKILL: the file must not change",
-		Run:  runUnmapRemap,
+		Doc: "robust unlock window held by userfaultfd (deterministic), then the real unlock in a loop killed at random " +
+			"times (natural, for the duration); mutex page remapped to a file, SIGKILL: the file must not change",
+		Natural: true,
+		Run:     runUnmapRemap,
 	})
 	children["robust-race"] = raceChild
 }
@@ -92,8 +95,8 @@ func judgeUnmapRemap(trials []urTrial) Outcome {
 			}
 		}
 	}
-	counts := map[string]string{"trials": strconv.Itoa(windows), "controls": strconv.Itoa(controls),
-		"corrupted": strconv.Itoa(corrupted)}
+	counts := map[string]string{"det_trials": strconv.Itoa(windows), "det_controls": strconv.Itoa(controls),
+		"det_corrupted": strconv.Itoa(corrupted)}
 	if first != nil {
 		ev := first.evidence()
 		for k, v := range counts {
@@ -112,7 +115,29 @@ func judgeUnmapRemap(trials []urTrial) Outcome {
 	return pass(fmt.Sprintf("%d window trials and %d controls left the remapped file untouched", windows, controls), counts)
 }
 
+// runUnmapRemap runs the deterministic mode, then the natural mode
+// (unmapnatural.go), and reports one verdict with both modes' evidence.
 func runUnmapRemap(ctx context.Context, env Env) Outcome {
+	det := runDeterministic(ctx, env)
+	if det.Evidence == nil {
+		det.Evidence = map[string]string{}
+	}
+	det.Evidence["seed"] = strconv.FormatInt(env.Seed, 10)
+	var detPart string
+	switch det.Status {
+	case event.Error:
+		return errorf("deterministic: "+det.Reason, det.Evidence)
+	case event.Skip:
+		detPart = "deterministic: skipped (" + det.Reason + ")"
+	default:
+		detPart = fmt.Sprintf("deterministic: %s/%s trials corrupted", det.Evidence["det_corrupted"], det.Evidence["det_trials"])
+	}
+	return judgeBoth(det, detPart, runNatural(ctx, env))
+}
+
+// runDeterministic is the userfaultfd mode: urTrials window trials, each
+// with a control.
+func runDeterministic(ctx context.Context, env Env) Outcome {
 	vdso := "no"
 	if names, err := vdsoSymbols(); err != nil {
 		vdso = "unknown: " + oneLine(err.Error())
@@ -136,13 +161,13 @@ func runUnmapRemap(ctx context.Context, env Env) Outcome {
 			trials = append(trials, t)
 			total += t.Took
 		}
-		c := map[string]int64{"trials": int64(i + 1)}
+		c := map[string]int64{"det_trials": int64(i + 1)}
 		for _, t := range trials {
 			if t.Mode == urWindow && t.changed() {
-				c["corrupted"]++
+				c["det_corrupted"]++
 			}
 			if t.Mode == urControl && t.changed() {
-				c["control_changed"]++
+				c["det_control_changed"]++
 			}
 		}
 		env.progress(c)
@@ -153,8 +178,8 @@ func runUnmapRemap(ctx context.Context, env Env) Outcome {
 	}
 	o.Evidence["vdso_robust_unlock"] = vdso
 	o.Evidence["uffd"] = trials[0].UffdMode
-	o.Evidence["per_trial"] = (total / time.Duration(len(trials))).Round(time.Microsecond).String()
-	o.Evidence["unlock"] = "classic (user-space cmpxchg + store)"
+	o.Evidence["det_per_trial"] = (total / time.Duration(len(trials))).Round(time.Microsecond).String()
+	o.Evidence["det_unlock"] = "classic (user-space cmpxchg + store)"
 	return o
 }
 

@@ -15,13 +15,40 @@ func TestUnmapRemapHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runUnmapRemap(ctx, Env{Seed: 1})
+	o := runDeterministic(ctx, Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if strings.HasPrefix(o.Evidence["vdso_robust_unlock"], "yes") {
 		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO: the classic-sequence expectation does not hold")
 	}
-	if o.Status != event.Fail || o.Evidence["corrupted"] != o.Evidence["trials"] {
+	if o.Status != event.Fail || o.Evidence["det_corrupted"] != o.Evidence["det_trials"] {
 		t.Fatalf("want fail with every window trial corrupted on this kernel, got %s: %s %v", o.Status, o.Reason, o.Evidence)
+	}
+}
+
+// The whole test (both modes, a short natural run) on this kernel: one
+// fail naming both modes' counts.
+func TestUnmapRemapBothHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the natural mode")
+	}
+	if vdsoTryUnlockAddr() != 0 {
+		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	o := runUnmapRemap(ctx, Env{Seed: 7, Duration: 3 * time.Second})
+	t.Logf("%s: %s", o.Status, o.Reason)
+	if o.Status != event.Fail || !strings.Contains(o.Reason, "deterministic: 5/5 trials corrupted; natural: ") {
+		t.Fatalf("got %s %q %v", o.Status, o.Reason, o.Evidence)
+	}
+	for _, k := range []string{"det_trials", "det_corrupted", "natural_kills", "natural_corruptions", "natural_iterations",
+		"natural_control_kills", "natural_control_corruptions", "unlock_impl", "seed"} {
+		if o.Evidence[k] == "" {
+			t.Errorf("evidence lacks %s: %v", k, o.Evidence)
+		}
+	}
+	if o.Evidence["natural_control_corruptions"] != "0" {
+		t.Errorf("natural control corrupted: %v", o.Evidence)
 	}
 }
 

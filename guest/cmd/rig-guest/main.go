@@ -90,6 +90,7 @@ func host() int {
 	fs.StringVar(&testList, "tests", "", "comma-separated tests to run (default: all: "+strings.Join(tests.Names(), ",")+")")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed (default: from the time; always reported)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "duration of each natural test")
+	fs.IntVar(&cfg.MinKills, "min-kills", 0, "natural kill tests keep going until this many kills (bounded by -duration)")
 	fs.StringVar(&cfg.Events, "events", "-", `event output path, or "-" for stdout`)
 	fs.DurationVar(&cfg.Watchdog, "watchdog", 0, "give up after this long (default: duration*tests + 60s)")
 	fs.BoolVar(&cfg.Probe, "probe", false, "send hello and done only")
@@ -192,7 +193,7 @@ func (s *session) run() bool {
 			seed = time.Now().UnixNano()&(1<<53-1) | 1
 		}
 		s.w.Send(event.Event{Ev: event.Log, Msg: fmt.Sprintf("seed %d", seed)})
-		r := runner.Runner{Events: s.w, Console: s.console, Seed: seed, Duration: s.cfg.Duration}
+		r := runner.Runner{Events: s.w, Console: s.console, Seed: seed, Duration: s.cfg.Duration, MinKills: s.cfg.MinKills}
 		_, ok = r.Run(context.Background(), s.names())
 	}
 	if s.kmsg && !s.cfg.Probe {
