@@ -222,7 +222,7 @@ func TestE2EArm64(t *testing.T) {
 		t.Errorf("cell %s accel %s tests %+v", c.Arch, c.Accel, c.Tests)
 	}
 	mustFile(t, filepath.Join(dir, c.ID, "console.log"), "Machine model: linux,dummy-virt")
-	if len(c.QEMUArgv) == 0 || c.QEMUArgv[0] != "qemu-system-aarch64" {
+	if len(c.QEMUArgv) == 0 || filepath.Base(c.QEMUArgv[0]) != "qemu-system-aarch64" {
 		t.Errorf("argv %v", c.QEMUArgv)
 	}
 }
