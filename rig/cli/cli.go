@@ -39,6 +39,8 @@ commands:
   run      apply a series, build, pack, boot, test, report
   boot     boot a kernel (default: the last built) with the guest; --shell for a shell
   matrix   PLAN [--shard i/n] [--list]: expand a plan into cells and run them in parallel
+  bisect   --series DIR [--tests X] [--bad-if test=X|oops=TEXT] [--repeat N]: the first patch that goes bad
+  bisect-step  [run flags]: one "git bisect run" step (exit 0 good, 1 bad, 125 skip, >=128 abort)
   report   html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR...: reports from run directories
   tests    list the guest's tests
 
@@ -63,6 +65,10 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdReport(ctx, args[1:], stdout, stderr)
 	case "matrix":
 		return cmdMatrix(ctx, args[1:], stdout, stderr)
+	case "bisect":
+		return cmdBisect(ctx, args[1:], stdout, stderr)
+	case "bisect-step":
+		return cmdBisectStep(ctx, args[1:], stdout, stderr)
 	case "tests":
 		for _, n := range run.TestNames() {
 			fmt.Fprintln(stdout, n)

@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/bisect"
+	"github.com/rig-kernel/rig/rig/result"
+	"github.com/rig-kernel/rig/rig/run"
+	"github.com/rig-kernel/rig/rig/setup"
+	"github.com/rig-kernel/rig/rig/ui"
+)
+
+// Exit codes of `rig bisect-step`, for `git bisect run`: 0 good, 1 bad,
+// 125 skip (the commit does not apply, build or boot). Anything the rig
+// itself could not decide exits >= 128, which makes git abort the
+// bisection instead of marking the commit.
+const (
+	StepGood        = 0
+	StepBad         = 1
+	StepSkip        = 125
+	StepUsage       = 129 // bad flags (git's own usage exit code)
+	StepInterrupted = 130
+	StepInfra       = 131
+)
+
+// bisectFlags are run's flags for one arch plus the bisection's own.
+type bisectFlags struct {
+	runFlags
+	badIf     listFlag
+	repeat    int
+	calibrate int
+}
+
+func (f *bisectFlags) register(fs *flag.FlagSet, step bool) {
+	f.runFlags.register(fs, false) // one --arch and one --accel
+	fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout, used at HEAD (default: Debian's linux-source-6.12, unpacked into the cache)")
+	fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
+	fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
+	fs.IntVar(&f.o.Jobs, "j", 0, "make -j (default: number of CPUs)")
+	fs.Var(&f.badIf, "bad-if", "what counts as bad (repeatable, any matches): test=NAME, oops=TEXT (title or kind contains TEXT, e.g. oops=WARNING), timeout; default: any failing test or kernel report")
+	if step {
+		fs.StringVar(&f.o.Series, "series", "", "patch series applied on top of the commit under test (default: none)")
+		fs.IntVar(&f.repeat, "repeat", 1, "runs of the commit: bad if any run is bad, good only if all are good")
+	} else {
+		fs.StringVar(&f.o.Series, "series", "", "the patch series to bisect: a directory of *.patch, an mbox, or a quilt series file")
+		fs.IntVar(&f.repeat, "repeat", 0, "runs per step: bad if any run shows the failure, good only if all pass (default: chosen from the full series' hit rate, see --calibrate)")
+		fs.IntVar(&f.calibrate, "calibrate", 3, "without --repeat: runs of the full series that measure the hit rate p; then each step runs N times, the least N with (1-p)^N < 0.05 (at most 20)")
+	}
+}
+
+// options turns the flags into run options and the decision rule.
+func (f *bisectFlags) options(name string, args []string, stderr io.Writer) (run.Options, bisect.Rule, error) {
+	o := f.o
+	o.Tests, o.Configs = f.tests.vals, f.configs.vals
+	o.Command = append([]string{"rig", name}, args...)
+	o.UI = ui.New(stderr)
+	var rule bisect.Rule
+	for _, s := range f.badIf.vals {
+		c, err := bisect.ParseCriterion(s)
+		if err != nil {
+			return o, rule, &run.UsageError{Err: err}
+		}
+		if c.Kind == "test" && !contains(run.TestNames(), c.Value) {
+			return o, rule, &run.UsageError{Err: fmt.Errorf("--bad-if %s: unknown test (known: %s)", s, strings.Join(run.TestNames(), ", "))}
+		}
+		rule.BadIf = append(rule.BadIf, c)
+	}
+	if f.repeat < 0 || f.repeat > 1000 {
+		return o, rule, &run.UsageError{Err: fmt.Errorf("--repeat %d: want 1..1000", f.repeat)}
+	}
+	if err := run.Prepare(&o); err != nil {
+		return o, rule, err
+	}
+	return o, rule, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// openBisectDir makes results/<id>/ and its log (tee'd to stderr).
+func openBisectDir(results string, stderr io.Writer) (dir string, log io.Writer, closeLog func(), err error) {
+	_, dir, err = result.NewRunDir(results, time.Now())
+	if err != nil {
+		return "", nil, nil, err
+	}
+	lf, err := os.Create(filepath.Join(dir, "bisect.log"))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return dir, io.MultiWriter(lf, stderr), func() { lf.Close() }, nil
+}
+
+// cmdBisect is `rig bisect`: the first patch of a series that goes bad.
+func cmdBisect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bisect", stderr, "--series DIR [--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...")
+	var f bisectFlags
+	f.register(fs, false)
+	if err := parse(fs, args); err != nil {
+		return ExitUsage
+	}
+	if f.o.Series == "" {
+		fmt.Fprintln(stderr, "rig bisect: --series is required (the series to bisect)")
+		return ExitUsage
+	}
+	o, rule, err := f.options("bisect", args, stderr)
+	if err != nil {
+		return bisectErr(err, stderr, false)
+	}
+	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rig bisect: %v\n", err)
+		return ExitInfra
+	}
+	defer closeLog()
+	env, err := bisect.NewRunner(o, dir)
+	if err != nil {
+		return bisectErr(err, stderr, false)
+	}
+	fmt.Fprintf(log, "rig bisect: %s, series %s (%d patches), arch %s; results in %s\n", strings.Join(o.Command, " "), o.Series, len(env.Patches()), o.Arch, dir)
+	res, err := bisect.Bisect(ctx, env, bisect.Config{Patches: env.Patches(), Repeat: f.repeat, Calibrate: f.calibrate, Rule: rule, Log: log})
+	if serr := bisect.Save(dir, res); serr != nil {
+		fmt.Fprintf(stderr, "rig bisect: saving bisect.json: %v\n", serr)
+	}
+	printBisect(stdout, res, dir)
+	if err != nil {
+		return bisectErr(err, stderr, false)
+	}
+	if res.Outcome == bisect.Found {
+		return ExitPass
+	}
+	return ExitFail
+}
+
+// printBisect is the one-screen summary of a bisection.
+func printBisect(w io.Writer, r *bisect.Result, dir string) {
+	fmt.Fprintf(w, "bisect: %s\n", r.Summary)
+	if r.Outcome == bisect.Found {
+		fmt.Fprintf(w, "culprit: %s\nsubject: %s\nfailure: %s\nevidence: %s\n", r.Patch.Name, r.Patch.Subject, r.Title, r.Evidence)
+		if r.EvidenceIn != "" {
+			fmt.Fprintf(w, "evidence run: %s\n", r.EvidenceIn)
+		}
+	}
+	fmt.Fprintf(w, "bad means: %s; runs per step: %d (%s)\n", r.Rule, r.Repeat, r.RepeatWhy)
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "  %d/%d patches: %s\n", s.K, len(r.Patches), s.Why)
+	}
+	fmt.Fprintf(w, "elapsed: %s\nresults: %s\n", r.Elapsed.Round(time.Second), dir)
+}
+
+// bisectErr reports an error and maps it to an exit code; step selects
+// the >= 128 codes of bisect-step.
+func bisectErr(err error, stderr io.Writer, step bool) int {
+	var ue *run.UsageError
+	var me *setup.MissingError
+	var ae *bisect.AbortError
+	name := "bisect"
+	if step {
+		name = "bisect-step"
+	}
+	code := func(normal, forStep int) int {
+		if step {
+			return forStep
+		}
+		return normal
+	}
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "rig %s: %v\n", name, result.Clean(err.Error(), 2000))
+		return code(ExitUsage, StepUsage)
+	case errors.As(err, &me):
+		fmt.Fprintf(stderr, "rig %s: %v\n", name, err)
+		return code(ExitInfra, StepInfra)
+	case errors.As(err, &ae) && ae.Status == result.Interrupted, errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "rig %s: interrupted: %v\n", name, err)
+		return code(ExitInterrupted, StepInterrupted)
+	}
+	if step {
+		fmt.Fprintf(stderr, "rig bisect-step: the rig could not judge this commit, aborting the bisection (exit %d): %v\n", StepInfra, err)
+		return StepInfra
+	}
+	fmt.Fprintf(stderr, "rig bisect: %v\n", err)
+	return ExitInfra
+}
+
+// cmdBisectStep is `rig bisect-step`, for `git bisect run rig bisect-step
+// --kernel-src . --tests X`: one commit (HEAD of --kernel-src, plus
+// --series if given) judged good (0), bad (1) or skip (125).
+func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bisect-step", stderr, "--kernel-src . [--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...")
+	var f bisectFlags
+	f.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return StepUsage
+	}
+	o, rule, err := f.options("bisect-step", args, stderr)
+	if err != nil {
+		return bisectErr(err, stderr, true)
+	}
+	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rig bisect-step: %v (aborting the bisection)\n", err)
+		return StepInfra
+	}
+	defer closeLog()
+	env, err := bisect.NewRunner(o, dir)
+	if err != nil {
+		return bisectErr(err, stderr, true)
+	}
+	src := o.KernelSrc
+	if abs, err := filepath.Abs(src); err == nil {
+		src = abs
+	}
+	what := "HEAD of " + src
+	if o.KernelSrc == "" {
+		what = "the default tree"
+	}
+	if o.Series != "" {
+		what += " with " + o.Series
+	}
+	st, err := bisect.Judge(ctx, env, len(env.Patches()), f.repeat, what, bisect.Config{Patches: env.Patches(), Rule: rule, Log: log})
+	if serr := bisect.Save(dir, &bisect.Result{Rule: ruleText(rule), Repeat: f.repeat, Patches: env.Patches(), Steps: []bisect.Step{st}, Summary: st.Why}); serr != nil {
+		fmt.Fprintf(stderr, "rig bisect-step: saving bisect.json: %v\n", serr)
+	}
+	if err != nil {
+		return bisectErr(err, stderr, true)
+	}
+	fmt.Fprintf(stdout, "bisect-step: %s is %s\nresults: %s\n", what, st.Why, dir)
+	switch st.Verdict {
+	case bisect.Good:
+		return StepGood
+	case bisect.Bad:
+		return StepBad
+	}
+	return StepSkip
+}
+
+func ruleText(r bisect.Rule) string {
+	var s []string
+	for _, c := range r.BadIf {
+		s = append(s, c.String())
+	}
+	if len(s) == 0 {
+		return "any failure"
+	}
+	return strings.Join(s, " or ")
+}
