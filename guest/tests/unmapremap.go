@@ -366,10 +366,10 @@ func raceChild(args []string) error {
 	if !atomic.CompareAndSwapUint32(mw, tid2, 0) {
 		return fmt.Errorf("T2 could not release the lock: word %#x", atomic.LoadUint32(mw))
 	}
-	if err := unix.MunmapPtr(m, pageSize); err != nil {
-		return fmt.Errorf("munmap: %w", err)
-	}
-	p, err := unix.MmapPtr(3, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
+	// MAP_FIXED replaces the mutex page in one step (the kernel unmaps it
+	// as part of the call): a separate munmap would leave a hole that
+	// another thread of this process (the Go runtime) may map into first.
+	p, err := unix.MmapPtr(3, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
 	if err != nil {
 		return fmt.Errorf("mmap file over the mutex page: %w", err)
 	}
