@@ -590,9 +590,9 @@ func (p *nmPair) t2() error {
 			return fmt.Errorf("T2 could not release: word %#x", atomic.LoadUint32(mw))
 		}
 		if inWindow {
-			if err := unix.MunmapPtr(m, pageSize); err != nil {
-				return fmt.Errorf("munmap: %w", err)
-			}
+			// One mmap(MAP_FIXED) unmaps and maps in a single step: a
+			// separate munmap would leave a hole the Go runtime could map
+			// into, and MAP_FIXED would then clobber it.
 			if q, err := unix.MmapPtr(3, fileOff, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil || q != m {
 				return fmt.Errorf("mmap file over the mutex page: %p, %v", q, err)
 			}
