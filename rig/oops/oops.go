@@ -295,6 +295,9 @@ func (s *Scanner) Line(text string) []Report {
 			} else {
 				r.Title = cleanTitle(what)
 			}
+			if r.Title == "" { // nothing but punctuation before the code
+				what, r.Title = "Oops", cleanTitle(m[0])
+			}
 			if len(s.open) >= maxOpen {
 				out = s.finish(out, 0)
 			}

@@ -52,7 +52,7 @@ func openCapped(path string, max int64) (*capped, error) {
 }
 
 func (c *capped) line(s string) {
-	if c.n+int64(len(s))+1 > c.max {
+	if c.dropped > 0 || c.n+int64(len(s))+1 > c.max { // once cut, keep nothing more
 		if c.dropped == 0 {
 			fmt.Fprintf(c.f, "[rig: %s cut at %d bytes: the rest was not kept]\n", c.name, c.n)
 		}
@@ -336,6 +336,10 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 	}
 	if out.TimedOut {
 		return result.Timeout, fmt.Sprintf("tests still running at the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
+	}
+	if !ob.Done && (strings.HasPrefix(out.Exit, "killed by signal") || out.Shutdown == "host-signal") {
+		// Not the guest's doing: the rig sends signals only past a timeout.
+		return result.InfraError, fmt.Sprintf("machine killed from outside while tests ran (%s, %s); console ends: %s", orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
 	}
 	if !ob.Done {
 		why := "guest exited without verdict"

@@ -163,6 +163,9 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
 		}
 	}
+	if o.CPUs < 0 || o.MemoryMB < 0 {
+		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
+	}
 	return nil
 }
 

@@ -291,9 +291,15 @@ func (r *run) boot(ctx context.Context, dir string) error {
 		}
 		r.o.Wall = time.Since(r.start)
 		r.o.Exit = exitString(cmd.ProcessState)
-		if qmpDone != nil {
+		r.mu.Lock()
+		seen := r.shutdown != ""
+		r.mu.Unlock()
+		if qmpDone != nil && !seen {
 			// QEMU is gone, so its QMP connection is closing: let the
 			// event pump deliver the SHUTDOWN it sent before exiting.
+			// (After a read error go-qemu's reader blocks until Close,
+			// so the pump may never end by itself: do not wait once
+			// SHUTDOWN is in.)
 			select {
 			case <-qmpDone:
 			case <-time.After(drainTimeout):
@@ -358,7 +364,10 @@ func (r *run) startError(err error) error {
 	if err != errExited {
 		msg += ": " + err.Error()
 	}
-	if t := r.stderr.String(); t != "" {
+	if t := strings.TrimSpace(r.stderr.String()); t != "" {
+		// QEMU's last word names the problem: keep it on the first line,
+		// which is what a one-line cause shows.
+		msg += ": " + t[strings.LastIndexByte(t, '\n')+1:]
 		msg += "\n" + t
 	}
 	return errors.New(msg)
