@@ -128,16 +128,13 @@ func badInputs() []badInput {
 		{name: "quilt series escaping its directory", args: withDir(func(t *testing.T, dir string) []string {
 			return []string{"--series", write(t, filepath.Join(dir, "q", "series"), "../../etc/passwd\n")}
 		}), code: ExitUsage, want: []string{"../../etc/passwd", "outside the series directory"}},
-		// Judged by the source stage: a named infrastructure error in a run
-		// record (arguably usage errors, but bisect-step relies on exit 3
-		// for a tree that is gone).
-		{name: "missing kernel tree", args: run("--kernel-src", "/nonexistent/linux"), code: ExitInfra, status: result.InfraError,
+		{name: "missing kernel tree", args: run("--kernel-src", "/nonexistent/linux"), code: ExitUsage,
 			want: []string{"kernel tree /nonexistent/linux: does not exist"}},
 		{name: "tree that is not a kernel", args: withDir(func(t *testing.T, dir string) []string {
 			d := filepath.Join(dir, "notlinux")
 			write(t, filepath.Join(d, "README"), "not a kernel\n")
 			return []string{"--kernel-src", d}
-		}), code: ExitInfra, status: result.InfraError, want: []string{"kernel tree $DIR/notlinux: is not a Linux kernel tree (no Makefile)"}},
+		}), code: ExitUsage, want: []string{"kernel tree $DIR/notlinux: is not a Linux kernel tree (no Makefile)"}},
 		{name: "kvm for a foreign arch", args: run("--arch", "arm64", "--accel", "kvm"), code: ExitUsage, want: []string{"KVM runs arm64 guests only on a arm64 host"}},
 		{name: "boot: missing kernel image", args: func(t *testing.T, dir, results string) []string {
 			return []string{"boot", "--results", results, "--kernel", "/nonexistent/bzImage"}

@@ -43,7 +43,7 @@ func TestBisectStepExitCodes(t *testing.T) {
 		{[]string{"bisect-step", "--bad-if", "cause=x"}, StepUsage},
 		{[]string{"bisect-step", "--bad-if", "test=no-such-test"}, StepUsage},
 		{[]string{"bisect-step", "--tests", "no-such-test"}, StepUsage},
-		{[]string{"bisect-step", "--arch", "x86_64", "--kernel-src", filepath.Join(results, "missing"), "--results", results}, StepInfra},
+		{[]string{"bisect-step", "--arch", "x86_64", "--kernel-src", filepath.Join(results, "missing"), "--results", results}, StepUsage},
 		{[]string{"bisect"}, ExitUsage},
 		{[]string{"bisect", "--series", filepath.Join(results, "missing")}, ExitUsage},
 	} {

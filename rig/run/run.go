@@ -163,6 +163,11 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
 		}
 	}
+	if o.KernelSrc != "" {
+		if err := source.Check(o.KernelSrc); err != nil {
+			return &UsageError{fmt.Errorf("--kernel-src: %w", err)}
+		}
+	}
 	if o.CPUs < 0 || o.MemoryMB < 0 {
 		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
 	}

@@ -185,6 +185,16 @@ func samePath(a, b string) bool {
 	return err1 == nil && err2 == nil && ra == rb
 }
 
+// Check reports whether path is a usable kernel source tree, before any
+// work starts (an *Error naming the path and what to do).
+func Check(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return checkKernelTree(abs)
+}
+
 // checkKernelTree refuses a path that is not a kernel source tree.
 func checkKernelTree(dir string) error {
 	st, err := os.Stat(dir)
