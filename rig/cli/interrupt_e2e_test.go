@@ -182,3 +182,85 @@ func procNames(pids []int) string {
 	}
 	return strings.Join(n, ",")
 }
+
+// TestE2ETerminateDuringTests sends SIGTERM to a real rig while the guest's
+// tests run in QEMU: QEMU must be gone, the exit code 130, run.json
+// interrupted, and the console captured so far kept.
+func TestE2ETerminateDuringTests(t *testing.T) {
+	root, results := e2e(t)
+	bin := filepath.Join(t.TempDir(), "rig")
+	gb := exec.Command("go", "build", "-o", bin, "./cmd/rig")
+	gb.Dir = root
+	if out, err := gb.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// pi-consistency runs for --duration: long enough to interrupt.
+	cmd := exec.Command(bin, "run", "--arch", "x86_64", "--results", results, "--tests", "pi-consistency", "--duration", "120s")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CI=true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	sc := bufio.NewScanner(stderr)
+	booted := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "x86_64: boot: tcg") || strings.Contains(sc.Text(), "x86_64: boot: kvm") {
+			booted = true
+			break
+		}
+	}
+	if !booted {
+		t.Fatal("rig never reached the boot stage")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	time.Sleep(4 * time.Second) // the guest is up and testing
+	kids := descendants(cmd.Process.Pid)
+	if !strings.Contains(procNames(kids), "qemu-system") {
+		t.Fatalf("no QEMU under rig: %s", procNames(kids))
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("rig still running 30 s after SIGTERM")
+	}
+	t.Logf("rig stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
+	}
+	for _, p := range kids {
+		if alive(p) {
+			t.Errorf("process %d (%s) outlived the rig", p, procNames([]int{p}))
+		}
+	}
+	ents, _ := os.ReadDir(results)
+	if len(ents) != 1 {
+		t.Fatalf("want one run directory, got %d", len(ents))
+	}
+	dir := filepath.Join(results, ents[0].Name())
+	r, err := result.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != result.Interrupted {
+		t.Errorf("run.json status %s, want interrupted", r.Status)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, r.Cells[0].ID, "console.log"))
+	if err != nil || !strings.Contains(string(b), "Linux version") {
+		t.Errorf("console.log not kept: %v", err)
+	}
+}
