@@ -43,6 +43,7 @@ commands:
   bisect-step  [run flags]: one "git bisect run" step (exit 0 good, 1 bad, 125 skip, >=128 abort)
   report   html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR...: reports from run directories
   tests    list the guest's tests
+  bench    measure boot, build, pack and a whole run against plain QEMU and make (ratios, JSON)
 
 Run 'rig <command> -h' for its flags. Exit codes: 0 pass, 1 fail, 2 usage, 3 infrastructure, 130 interrupted.
 `
@@ -65,6 +66,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdReport(ctx, args[1:], stdout, stderr)
 	case "matrix":
 		return cmdMatrix(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "bisect":
 		return cmdBisect(ctx, args[1:], stdout, stderr)
 	case "bisect-step":

@@ -21,7 +21,7 @@ func TestArgv(t *testing.T) {
 		{"x86_64 tcg", "x86_64", "tcg", []string{
 			"qemu-system-x86_64", "-M", "pc", "-accel", "tcg",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
-			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 rig.test=all rig.seed=7",
+			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",
 			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
 			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
@@ -31,7 +31,7 @@ func TestArgv(t *testing.T) {
 		{"x86_64 kvm", "x86_64", "kvm", []string{
 			"qemu-system-x86_64", "-M", "pc", "-accel", "kvm", "-cpu", "host",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
-			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 rig.test=all rig.seed=7",
+			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",
 			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
 			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
@@ -41,7 +41,7 @@ func TestArgv(t *testing.T) {
 		{"arm64 tcg", "arm64", "tcg", []string{
 			"qemu-system-aarch64", "-M", "virt", "-accel", "tcg", "-cpu", "max,pauth-impdef=on",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
-			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 rig.test=all rig.seed=7",
+			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 pty.legacy_count=0 rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",
 			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
 			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
@@ -52,7 +52,7 @@ func TestArgv(t *testing.T) {
 		{"arm64 kvm", "aarch64", "kvm", []string{
 			"qemu-system-aarch64", "-M", "virt", "-accel", "kvm", "-cpu", "host",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
-			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 rig.test=all rig.seed=7",
+			"-append", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 pty.legacy_count=0 rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",
 			"-qmp", "unix:/r/qmp.sock,server=on,wait=off",
 			"-chardev", "socket,id=con,path=/r/con.sock,server=off", "-serial", "chardev:con",
@@ -97,7 +97,7 @@ func TestArgvNoInitramfsAndCommas(t *testing.T) {
 	if slices.Contains(got, "-initrd") {
 		t.Errorf("-initrd without an initramfs: %q", got)
 	}
-	if cmdline != "console=ttyS0 panic=-1 rig.events=/dev/ttyS1" {
+	if cmdline != "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd" {
 		t.Errorf("cmdline %q", cmdline)
 	}
 	if i := slices.Index(got, "-qmp"); got[i+1] != "unix:/r,,x/qmp.sock,server=on,wait=off" {

@@ -1,0 +1,180 @@
+// Package bench measures the rig against the physical limits of this
+// machine, side by side in one run: boot to the first guest event against a
+// hand-written QEMU command, the incremental kernel rebuild against plain
+// make, the initramfs build cold and cached, and a whole warm `rig run`
+// with the share of each stage. Numbers are medians of interleaved
+// repetitions, reported as ratios (rig / limit) and as JSON.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Sample is a series of timings of one thing.
+type Sample struct {
+	Name   string          `json:"name"`
+	Runs   []time.Duration `json:"runs_ns"`
+	Errors []string        `json:"errors,omitempty"`
+}
+
+// Median is the median run (0 when there is none).
+func (s Sample) Median() time.Duration {
+	if len(s.Runs) == 0 {
+		return 0
+	}
+	r := append([]time.Duration(nil), s.Runs...)
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
+}
+
+// Min is the fastest run (0 when there is none): on a loaded host the
+// least disturbed one.
+func (s Sample) Min() time.Duration {
+	var m time.Duration
+	for _, r := range s.Runs {
+		if m == 0 || r < m {
+			m = r
+		}
+	}
+	return m
+}
+
+// Pair is the rig against its limit.
+type Pair struct {
+	What  string  `json:"what"` // "boot x86_64", "build x86_64", ...
+	Rig   Sample  `json:"rig"`
+	Limit Sample  `json:"limit"`
+	Ratio float64 `json:"ratio"` // median(rig) / median(limit)
+	Goal  float64 `json:"goal,omitempty"`
+	Note  string  `json:"note,omitempty"`
+}
+
+func (p *Pair) finish() {
+	if l := p.Limit.Median(); l > 0 {
+		p.Ratio = float64(p.Rig.Median()) / float64(l)
+	}
+}
+
+// StageShare is one stage of a whole run.
+type StageShare struct {
+	Name    string        `json:"name"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Share   float64       `json:"share"` // of the wall time
+	Cached  bool          `json:"cached,omitempty"`
+}
+
+// Whole is one warm `rig run`.
+type Whole struct {
+	Arch    string        `json:"arch"`
+	Series  string        `json:"series"`
+	Tests   []string      `json:"tests"`
+	Status  string        `json:"status"`
+	Wall    time.Duration `json:"wall_ns"`
+	Stages  []StageShare  `json:"stages"`
+	Error   string        `json:"error,omitempty"`
+	Command string        `json:"command"`
+}
+
+// Report is everything one `rig bench` measured.
+type Report struct {
+	Start   time.Time `json:"start"`
+	Host    string    `json:"host"`
+	Pairs   []Pair    `json:"pairs"`
+	Singles []Sample  `json:"singles,omitempty"` // pack cold/cached, cold build, ...
+	Whole   []Whole   `json:"whole,omitempty"`
+	// Reliability counts clean rig boots (first event and power-off) per arch.
+	Reliability map[string][2]int `json:"reliability,omitempty"` // arch -> {passed, tried}
+	Commands    map[string]string `json:"commands,omitempty"`    // what was run, for replay
+}
+
+// BootPair boots img n times the rig's way and n times the raw way,
+// interleaved so load changes hit both alike.
+func BootPair(ctx context.Context, img Image, n int, progress func(string)) Pair {
+	p := Pair{What: "boot " + img.Arch, Rig: Sample{Name: "rig: machine.Boot to first event"},
+		Limit: Sample{Name: "raw qemu to first byte on the events port"}, Goal: 1.10}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		first, _, err := RawBoot(ctx, img, Variant{}, "")
+		record(&p.Limit, first, err)
+		d, err := RigBoot(ctx, img)
+		record(&p.Rig, d, err)
+		if progress != nil {
+			progress(fmt.Sprintf("boot %s %d/%d: raw %s rig %s", img.Arch, i+1, n, ms(first), ms(d)))
+		}
+	}
+	p.finish()
+	return p
+}
+
+func record(s *Sample, d time.Duration, err error) {
+	if err != nil {
+		s.Errors = append(s.Errors, err.Error())
+		return
+	}
+	s.Runs = append(s.Runs, d)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/1e6) }
+
+func secs(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// Print writes the report as a table.
+func (r *Report) Print(w io.Writer) {
+	if len(r.Pairs) > 0 {
+		fmt.Fprintf(w, "%-16s %8s %8s %7s %6s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "goal", "rig min", "lim min", "n / errors")
+		for _, p := range r.Pairs {
+			goal := ""
+			if p.Goal > 0 {
+				goal = fmt.Sprintf("<=%.2f", p.Goal)
+			}
+			errs := fmt.Sprintf("%d+%d / %d+%d", len(p.Rig.Runs), len(p.Limit.Runs), len(p.Rig.Errors), len(p.Limit.Errors))
+			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %6s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, goal,
+				secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
+			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
+				fmt.Fprintf(w, "    error: %s\n", firstLine(e))
+			}
+			if p.Note != "" {
+				fmt.Fprintf(w, "    %s\n", p.Note)
+			}
+		}
+	}
+	for _, s := range r.Singles {
+		fmt.Fprintf(w, "%-40s %8s  (min %s, n=%d)\n", s.Name, secs(s.Median()), secs(s.Min()), len(s.Runs))
+		for _, e := range s.Errors {
+			fmt.Fprintf(w, "    error: %s\n", firstLine(e))
+		}
+	}
+	for _, wh := range r.Whole {
+		fmt.Fprintf(w, "whole %s, series %s (%s): %s, %s\n", wh.Arch, wh.Series, wh.Command, secs(wh.Wall), wh.Status)
+		if wh.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", firstLine(wh.Error))
+		}
+		for _, s := range wh.Stages {
+			c := ""
+			if s.Cached {
+				c = " (cached)"
+			}
+			fmt.Fprintf(w, "    %-10s %8s %5.1f%%%s\n", s.Name, secs(s.Elapsed), 100*s.Share, c)
+		}
+	}
+	for a, c := range r.Reliability {
+		fmt.Fprintf(w, "reliability %s: %d/%d clean boots\n", a, c[0], c[1])
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/machine/qemu" // also registers the QEMU backend
+)
+
+// Image is a kernel and initramfs to boot.
+type Image struct {
+	Arch      string
+	Kernel    string
+	Initramfs string
+}
+
+// probeCmdline makes the guest send hello and done, then power off.
+const probeCmdline = machine.ProbeCmdline
+
+// RigBoot boots img through machine.Boot (the rig's own path: QMP, -S,
+// sockets) with the probe guest, and returns the time to the first guest
+// event. A boot that sends no event, or does not end in a guest power-off,
+// is an error.
+func RigBoot(ctx context.Context, img Image) (time.Duration, error) {
+	o, err := machine.Boot(ctx, machine.Config{Arch: img.Arch, Accel: "tcg", Kernel: img.Kernel,
+		Initramfs: img.Initramfs, Cmdline: probeCmdline, BootTimeout: 60 * time.Second, RunTimeout: 2 * time.Minute}, nil)
+	if err != nil {
+		return 0, err
+	}
+	if o.FirstEvent == 0 {
+		return 0, fmt.Errorf("no guest event (%s, %s)", o.Exit, o.Shutdown)
+	}
+	if o.Shutdown != "guest-shutdown" {
+		return o.FirstEvent, fmt.Errorf("machine did not power off cleanly (shutdown %q, %s)", o.Shutdown, o.Exit)
+	}
+	return o.FirstEvent, nil
+}
+
+// Variant changes the raw command, to try boot options without touching
+// the rig: a machine or CPU other than the arch table's, extra QEMU
+// arguments, extra kernel arguments.
+type Variant struct {
+	Machine, CPU, Accel string
+	Cmdline             string // replaces the rig's kernel command line
+	Args                []string
+	Append              string
+}
+
+// RawArgv is the hand-written minimal QEMU command for img: the same
+// machine, CPU, size and kernel command line as the rig, but no QMP, no
+// -S and no sockets. The console goes to consoleLog; the guest's events
+// port is QEMU's stdout.
+func RawArgv(img Image, v Variant, consoleLog string) ([]string, error) {
+	a, err := arch.Lookup(img.Arch)
+	if err != nil {
+		return nil, err
+	}
+	// The rig's own kernel command line, so the kernel does the same work.
+	_, cmdline, err := qemu.Argv(machine.Config{Arch: a.Name, Accel: "tcg", Kernel: img.Kernel, Cmdline: probeCmdline}, os.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	if v.Cmdline != "" {
+		cmdline = v.Cmdline
+	}
+	if v.Append != "" {
+		cmdline += " " + v.Append
+	}
+	m, cpu, accel := a.Machine, a.TCGCPU, "tcg"
+	if v.Machine != "" {
+		m = v.Machine
+	}
+	if v.CPU != "" {
+		cpu = v.CPU
+	}
+	if v.Accel != "" {
+		accel = v.Accel
+	}
+	argv := []string{a.QEMU, "-M", m, "-accel", accel}
+	if cpu != "" {
+		argv = append(argv, "-cpu", cpu)
+	}
+	argv = append(argv, "-smp", strconv.Itoa(machine.DefaultCPUs), "-m", strconv.Itoa(machine.DefaultMemoryMB),
+		"-kernel", img.Kernel, "-initrd", img.Initramfs, "-append", cmdline,
+		"-display", "none", "-no-reboot", "-nodefaults",
+		"-chardev", "file,id=con,path="+consoleLog, "-serial", "chardev:con",
+		"-chardev", "stdio,id=ev,signal=off")
+	if a.VirtioEvents {
+		argv = append(argv, "-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev")
+	} else {
+		argv = append(argv, "-serial", "chardev:ev")
+	}
+	argv = append(argv, "-nic", "none")
+	return append(argv, v.Args...), nil
+}
+
+// RawBoot runs RawArgv and returns the time from process start to the
+// first byte on the events port, and the process's whole life.
+// A non-empty consoleLog keeps the console there.
+func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (first, wall time.Duration, err error) {
+	if consoleLog == "" {
+		dir, err := os.MkdirTemp("", "rig-bench-")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer os.RemoveAll(dir)
+		consoleLog = filepath.Join(dir, "console.log")
+	}
+	argv, err := RawArgv(img, v, consoleLog)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	r := bufio.NewReader(out)
+	if _, err := r.ReadByte(); err == nil {
+		first = time.Since(start)
+		lastCPU = procCPU(cmd.Process.Pid)
+	}
+	rest, _ := r.ReadString(0) // drain to EOF: hello, done
+	err = cmd.Wait()
+	wall = time.Since(start)
+	switch {
+	case err != nil:
+		return first, wall, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	case first == 0:
+		return 0, wall, errors.New("no output on the events port")
+	case !strings.Contains(rest, `"done"`):
+		return first, wall, errors.New("no done event on the events port")
+	}
+	return first, wall, nil
+}
+
+// lastCPU is the CPU time QEMU had used at the first event of the last
+// RawBoot (a load-independent view of the work, for exploring options).
+var lastCPU time.Duration
+
+// procCPU returns a process's user+system CPU time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+2:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}

@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/run"
+)
+
+// Options selects what Run measures.
+type Options struct {
+	Root, Cache string
+	Arches      []string
+	What        map[string]bool // boot, build, pack, whole
+	N           int             // boots per side
+	BuildN      int             // rebuilds per side
+	PackN       int
+	Jobs        int  // make -j (0: number of CPUs, as the rig)
+	Cold        bool // also a cold build and a fresh build with warm ccache
+	Reliability int  // extra rig boots per arch, counted clean or not
+	// The whole run: a warm `rig run --arch x86_64` of a one-patch series.
+	Series   string
+	Tests    []string
+	Duration time.Duration
+	Progress func(string)
+}
+
+// Run measures what o selects, in order boot, reliability, build, pack,
+// whole; a part that cannot run records its error and the rest goes on.
+func Run(ctx context.Context, o Options) *Report {
+	r := &Report{Start: time.Now(), Commands: map[string]string{}}
+	r.Host, _ = os.Hostname()
+	r.Host += fmt.Sprintf(" (%d CPUs, %s)", runtime.NumCPU(), runtime.Version())
+	say := o.Progress
+	if say == nil {
+		say = func(string) {}
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	for _, name := range o.Arches {
+		a, err := arch.Lookup(name)
+		if err != nil {
+			r.Pairs = append(r.Pairs, Pair{What: name, Rig: Sample{Errors: []string{err.Error()}}})
+			continue
+		}
+		if o.What["boot"] || o.Reliability > 0 {
+			k, i, err := run.Last(o.Cache, a.Name)
+			img := Image{Arch: a.Name, Kernel: k, Initramfs: i}
+			if err != nil {
+				r.Pairs = append(r.Pairs, Pair{What: "boot " + a.Name, Rig: Sample{Errors: []string{err.Error()}}})
+			} else {
+				if argv, err := RawArgv(img, Variant{}, "console.log"); err == nil {
+					r.Commands["boot "+a.Name+" raw"] = shellQuote(argv)
+				}
+				if o.What["boot"] {
+					r.Pairs = append(r.Pairs, BootPair(ctx, img, o.N, say))
+				}
+				if o.Reliability > 0 {
+					if r.Reliability == nil {
+						r.Reliability = map[string][2]int{}
+					}
+					r.Reliability[a.Name] = Reliability(ctx, img, o.Reliability, say)
+				}
+			}
+		}
+		if o.What["build"] {
+			p, cmd := BuildPair(ctx, o.Root, o.Cache, a, o.BuildN, o.Jobs, say)
+			r.Pairs = append(r.Pairs, p)
+			if cmd != "" {
+				r.Commands["rebuild "+a.Name+" plain"] = "touch " + TouchFile + " && " + cmd
+			}
+			if o.Cold {
+				r.Singles = append(r.Singles, ColdBuild(ctx, o.Root, o.Cache, a, o.Jobs, say)...)
+			}
+		}
+		if o.What["pack"] {
+			r.Singles = append(r.Singles, Pack(ctx, o.Root, o.Cache, a, o.PackN, say)...)
+		}
+	}
+	if o.What["whole"] {
+		// A new patch (never cached: apply, config, incremental build),
+		// then the series given (run twice: the second is warm).
+		ro := run.Options{Arches: []string{"x86_64"}, Accels: []string{"tcg"}, Tests: o.Tests, Duration: o.Duration,
+			Root: o.Root, Cache: o.Cache, Results: filepath.Join(o.Cache, "bench", "results")}
+		if dir, err := os.MkdirTemp("", "rig-bench-series-"); err != nil {
+			r.Whole = append(r.Whole, Whole{Error: err.Error()})
+		} else {
+			if ro.Series, err = NewPatch(ctx, o.Cache, dir); err != nil {
+				r.Whole = append(r.Whole, Whole{Error: err.Error()})
+			} else {
+				w := WholeRun(ctx, ro)
+				w.Series = "(a new one-line patch to " + TouchFile + ")"
+				say(fmt.Sprintf("whole run, new patch: %s %s", secs(w.Wall), w.Status))
+				r.Whole = append(r.Whole, w)
+			}
+			os.RemoveAll(dir)
+		}
+		ro.Series = o.Series
+		for i := 0; i < 2 && ctx.Err() == nil; i++ {
+			w := WholeRun(ctx, ro)
+			say(fmt.Sprintf("whole run %d, %s: %s %s", i+1, o.Series, secs(w.Wall), w.Status))
+			if i == 1 {
+				r.Whole = append(r.Whole, w)
+			}
+		}
+	}
+	return r
+}
+
+// Reliability boots img n times the rig's way and counts the clean boots
+// (a first event and a guest power-off).
+func Reliability(ctx context.Context, img Image, n int, say func(string)) [2]int {
+	var c [2]int
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		c[1]++
+		if _, err := RigBoot(ctx, img); err == nil {
+			c[0]++
+		} else {
+			say(fmt.Sprintf("reliability %s boot %d: %v", img.Arch, i+1, firstLine(err.Error())))
+		}
+		if (i+1)%10 == 0 {
+			say(fmt.Sprintf("reliability %s: %d/%d clean", img.Arch, c[0], c[1]))
+		}
+	}
+	return c
+}
+
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if strings.ContainsAny(a, " \t'\"$,=") && !strings.HasPrefix(a, "-") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/bench"
+	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/initramfs"
+)
+
+// cmdBench runs `rig bench`: the rig against this machine's physical limits,
+// printed as ratios and written as JSON.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bench", stderr, "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE]")
+	arches := listFlag{vals: []string{"x86_64", "arm64"}}
+	what := listFlag{vals: []string{"boot", "build", "pack", "whole"}}
+	tests := listFlag{vals: []string{"robust-unmap-remap"}}
+	fs.Var(&arches, "arch", "architectures, comma-separated")
+	fs.Var(&what, "what", "what to measure, comma-separated: boot, build, pack, whole")
+	n := fs.Int("n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
+	buildN := fs.Int("build-n", 3, "incremental rebuilds per side (rig and plain make)")
+	packN := fs.Int("pack-n", 2, "image builds per kind (cold and cached)")
+	jobs := fs.Int("j", 0, "make -j for the builds (default: number of CPUs, as `rig run`)")
+	cold := fs.Bool("cold", false, "also a cold kernel build without ccache and a fresh one with warm ccache (minutes of CPU per arch)")
+	rel := fs.Int("reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
+	series := fs.String("series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
+	fs.Var(&tests, "tests", "guest tests of the whole run")
+	duration := fs.Duration("duration", 10*time.Second, "duration of each natural test in the whole run")
+	jsonOut := fs.String("json", "bench.json", `where the numbers go ("" for nowhere)`)
+	if err := parse(fs, args); err != nil {
+		return ExitUsage
+	}
+	o := bench.Options{Arches: arches.vals, What: map[string]bool{}, N: *n, BuildN: *buildN, PackN: *packN, Jobs: *jobs,
+		Cold: *cold, Reliability: *rel, Series: *series, Tests: tests.vals, Duration: *duration,
+		Progress: func(s string) { fmt.Fprintln(stderr, "bench: "+s) }}
+	for _, w := range what.vals {
+		switch w {
+		case "boot", "build", "pack", "whole":
+			o.What[w] = true
+		default:
+			fmt.Fprintf(stderr, "rig bench: --what %q: want boot, build, pack or whole\n", w)
+			return ExitUsage
+		}
+	}
+	for _, a := range arches.vals {
+		if _, err := arch.Lookup(a); err != nil {
+			fmt.Fprintf(stderr, "rig bench: --arch: %v\n", err)
+			return ExitUsage
+		}
+	}
+	if *n < 1 || *buildN < 1 || *packN < 1 {
+		fmt.Fprintln(stderr, "rig bench: --n, --build-n and --pack-n must be at least 1")
+		return ExitUsage
+	}
+	var err error
+	if o.Root, err = initramfs.Root(); err != nil {
+		fmt.Fprintf(stderr, "rig bench: %v\n", err)
+		return ExitInfra
+	}
+	if o.Cache, err = cache.Dir(); err != nil {
+		fmt.Fprintf(stderr, "rig bench: %v\n", err)
+		return ExitInfra
+	}
+	if o.Series == "" {
+		o.Series = defaultBenchSeries(o.Root)
+	}
+	r := bench.Run(ctx, o)
+	r.Print(stdout)
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err == nil {
+			err = cache.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "rig bench: %v\n", err)
+			return ExitInfra
+		}
+		fmt.Fprintf(stdout, "numbers: %s\n", *jsonOut)
+	}
+	if ctx.Err() != nil {
+		return ExitInterrupted
+	}
+	return ExitPass
+}
+
+// benchSeries is the whole run's default: the first patch of
+// patches/example, a one-patch series.
+const benchSeries = "patches/example/0001-futex-note-why-handle_futex_death-must-not-store-to-.patch"
+
+// defaultBenchSeries returns benchSeries in the checkout, or "" (the base
+// tree) without it.
+func defaultBenchSeries(root string) string {
+	p := root + "/" + benchSeries
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
