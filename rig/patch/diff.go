@@ -396,3 +396,23 @@ func hasDiff(data []byte) bool {
 	}
 	return len(parseDiff(data)) > 0
 }
+
+// TouchesKconfig reports whether any patch adds, removes or changes a
+// Kconfig file (Kconfig, Kconfig.debug, ...), which can change what the
+// kernel's config tools make of a config fragment.
+func TouchesKconfig(patches []Patch) bool {
+	for _, p := range patches {
+		for _, f := range parseDiff(p.Data) {
+			for _, n := range f.names() {
+				base := n.name
+				if i := strings.LastIndexByte(base, '/'); i >= 0 {
+					base = base[i+1:]
+				}
+				if strings.HasPrefix(base, "Kconfig") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -559,3 +559,23 @@ func TestQuotedPrintableMail(t *testing.T) {
 		t.Error("the decoded patch was not applied")
 	}
 }
+
+func TestTouchesKconfig(t *testing.T) {
+	mk := func(path string) Patch {
+		return Patch{Strip: 1, Data: []byte("diff --git a/" + path + " b/" + path + "\n--- a/" + path + "\n+++ b/" + path + "\n@@ -1 +1 @@\n-x\n+y\n")}
+	}
+	for _, tc := range []struct {
+		patches []Patch
+		want    bool
+	}{
+		{nil, false},
+		{[]Patch{mk("kernel/futex/core.c")}, false},
+		{[]Patch{mk("kernel/futex/core.c"), mk("init/Kconfig")}, true},
+		{[]Patch{mk("lib/Kconfig.debug")}, true},
+		{[]Patch{mk("Documentation/kbuild/kconfig-language.rst")}, false},
+	} {
+		if got := TouchesKconfig(tc.patches); got != tc.want {
+			t.Errorf("TouchesKconfig(%d patches) = %v, want %v", len(tc.patches), got, tc.want)
+		}
+	}
+}

@@ -473,7 +473,7 @@ func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd
 	c.res.TreeID = treeID
 
 	// Config and build, unless this exact kernel is cached.
-	kern, err = c.kernel(ctx, slot, treeID, configKey)
+	kern, err = c.kernel(ctx, slot, treeID, configKey, patches)
 	if err != nil {
 		if ctx.Err() == nil && c.res.Status == "" {
 			c.fail(result.InfraError, err.Error())
@@ -565,7 +565,7 @@ func fragmentsKey(frags []kconfig.Fragment) string {
 // kernel returns the boot image for the work tree, from the kernel cache or
 // by configuring and building in the slot. An empty path with a nil error
 // means the cell's verdict was set (build-error, config problem).
-func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey string) (string, error) {
+func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey string, patches []patch.Patch) (string, error) {
 	o := c.opts
 	gccVer := c.run.Host.GCC
 	key := cache.Key("kernel-v1", treeID, c.arch.Name, configKey, gccVer)
@@ -592,19 +592,43 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey s
 	// build since a series may touch Kconfig files.
 	var missing []kconfig.Missing
 	stampPath := filepath.Join(slot.Build, ".rig-config-key")
+	// A series that touches Kconfig files can change what olddefconfig
+	// makes of the fragments; so can switching back from such a series.
+	// Otherwise the slot's .config is current and refreshing it costs 2-3 s
+	// of every warm run for nothing.
+	dirtyPath := filepath.Join(slot.Build, ".rig-kconfig-touched")
+	touched := patch.TouchesKconfig(patches)
 	err = c.stage("config", func() (bool, string, error) {
 		stamp, _ := os.ReadFile(stampPath)
 		var err error
 		if string(stamp) == configKey {
-			missing, err = kconfig.Refresh(ctx, mk, c.frags)
-			if err != nil {
+			_, wasTouched := os.Stat(dirtyPath)
+			if !touched && wasTouched != nil {
+				final, err := os.ReadFile(filepath.Join(slot.Build, ".config"))
+				if err != nil {
+					return false, "", err
+				}
+				missing = kconfig.Check(final, kconfig.Requested(c.frags))
+				return true, "", nil
+			}
+			if missing, err = kconfig.Refresh(ctx, mk, c.frags); err != nil {
 				return false, "", err
 			}
-			return true, "", nil
+			if touched {
+				err = os.WriteFile(dirtyPath, nil, 0o644)
+			} else {
+				err = os.Remove(dirtyPath)
+			}
+			return false, "olddefconfig: the series touches Kconfig", err
 		}
 		missing, err = kconfig.Generate(ctx, mk, c.frags)
 		if err != nil {
 			return false, "", err
+		}
+		if touched {
+			if err := os.WriteFile(dirtyPath, nil, 0o644); err != nil {
+				return false, "", err
+			}
 		}
 		return false, "", os.WriteFile(stampPath, []byte(configKey), 0o644)
 	})
