@@ -76,6 +76,7 @@ func faultConfig(t *testing.T, mode string) machine.Config {
 	return machine.Config{
 		Arch:        "x86_64",
 		Accel:       "tcg",
+		CPUs:        1, // see e2eConfig: Debian's kernel under 2-vCPU TCG
 		Kernel:      k,
 		Initramfs:   faultInitramfs(t, mode),
 		Dir:         dir,
