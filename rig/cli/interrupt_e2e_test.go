@@ -63,12 +63,7 @@ func alive(pid int) bool {
 // slot must work without any cleanup.
 func TestE2EInterruptDuringBuild(t *testing.T) {
 	root, results := e2e(t)
-	bin := filepath.Join(t.TempDir(), "rig")
-	gb := exec.Command("go", "build", "-o", bin, "./cmd/rig")
-	gb.Dir = root
-	if out, err := gb.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRig(t, root)
 	cmd := exec.Command(bin, "run", "--series", filepath.Join(root, "patches/long-build"), "--results", results,
 		"--tests", "robust-owner-death")
 	cmd.Dir = root
@@ -188,12 +183,7 @@ func procNames(pids []int) string {
 // interrupted, and the console captured so far kept.
 func TestE2ETerminateDuringTests(t *testing.T) {
 	root, results := e2e(t)
-	bin := filepath.Join(t.TempDir(), "rig")
-	gb := exec.Command("go", "build", "-o", bin, "./cmd/rig")
-	gb.Dir = root
-	if out, err := gb.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRig(t, root)
 	// pi-consistency runs for --duration: long enough to interrupt.
 	cmd := exec.Command(bin, "run", "--arch", "x86_64", "--results", results, "--tests", "pi-consistency", "--duration", "120s")
 	cmd.Dir = root
@@ -263,4 +253,17 @@ func TestE2ETerminateDuringTests(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "Linux version") {
 		t.Errorf("console.log not kept: %v", err)
 	}
+}
+
+// buildRig builds the rig binary from the checkout at root, for tests that
+// need a real process to signal.
+func buildRig(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rig")
+	gb := exec.Command("go", "build", "-o", bin, "./cmd/rig")
+	gb.Dir = root
+	if out, err := gb.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
