@@ -32,9 +32,11 @@ import (
 // keeps it there until T1 clears list_op_pending; then it maps fresh
 // anonymous memory back. A gate keeps T1 from starting a lock while T2 may
 // be remapping, so the file is mapped with list_op_pending == &mutex only
-// while T1 is in the real window. The parent SIGKILLs the child after a
-// random delay (0-20 ms from the seed) and reads the file: a kernel without
-// the fix may OR OWNER_DIED into it.
+// while T1 is in the real window. The parent SIGKILLs the child as soon as
+// a shared counter shows that T2 has caught T1 in its window and mapped the
+// file (or, when no window opens, after a random 0-20 ms from the seed plus
+// a bounded wait) and reads the file: a kernel without the fix may OR
+// OWNER_DIED into it.
 //
 // Every nmControlEvery-th kill is a control: the same child and loop, but
 // the file word is nmControlPattern, never a TID, so the kernel must leave
@@ -53,6 +55,7 @@ func init() {
 const (
 	nmControlEvery   = 4
 	nmMaxDelay       = 20 * time.Millisecond
+	nmWindowWait     = 200 * time.Millisecond // beyond the random delay, how long the killer waits for a window
 	nmDefaultMin     = 30
 	nmControlPattern = 0x2b2b2b2b // not a TID (> pid_max), no FUTEX_* bit
 	// The memfd: page p is pair p's file page; page nmMaxPairs holds, per
@@ -375,12 +378,25 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 			return k, "", fmt.Errorf("pair %d: file words %#x, %#x before the race, want %#x, %#x", p, before[p].w, before[p].other, want, tids[p])
 		}
 	}
-	t := time.NewTimer(delay)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		return k, "", ctx.Err()
+	// The killer watches the pairs' window counters: as soon as a remapper
+	// has caught its unlocker inside the window (naturally preempted
+	// there) and mapped the file, it kills, while the window is open. With
+	// no window by delay+nmWindowWait it kills anyway. (Killing blindly
+	// after 0-20 ms mostly landed during the child's start-up: about 1% of
+	// kills corrupted under TCG, against several windows a second.)
+	openSum := func() (n uint64) {
+		for p := 0; p < k.Pairs; p++ {
+			n += atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16+8])))
+		}
+		return n
+	}
+	open0 := openSum()
+	deadline := time.Now().Add(delay + nmWindowWait)
+	for openSum() == open0 && time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return k, "", ctx.Err()
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 	c.kill()
 	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {

@@ -51,6 +51,11 @@ func TestE2EBaseTreeVerdicts(t *testing.T) {
 			if tr.Status != "fail" || tr.Evidence["det_corrupted"] == "" || tr.Evidence["det_corrupted"] != tr.Evidence["det_trials"] {
 				t.Errorf("robust-unmap-remap: %s (%s) evidence %v; want every deterministic trial corrupted", tr.Status, tr.Reason, tr.Evidence)
 			}
+			// The natural mode (the real unlock, no window held open) hits
+			// within about a second here; 5 s without one is a regression.
+			if c := tr.Evidence["natural_corruptions"]; c == "" || c == "0" || tr.Evidence["natural_control_corruptions"] != "0" {
+				t.Errorf("robust-unmap-remap natural mode: %s corruptions, controls %s; want >0 and 0", c, tr.Evidence["natural_control_corruptions"])
+			}
 		case tr.Status != "pass" && tr.Status != "skip":
 			t.Errorf("%s: %s (%s)", tr.Name, tr.Status, tr.Reason)
 		}
