@@ -155,22 +155,16 @@ func TestE2EGitBisectRun(t *testing.T) {
 	git(repo, append([]string{"am", "-q"}, patches...)...)
 	culprit := git(repo, "rev-parse", "HEAD~1")
 
-	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "tmp", "rig")
-	gb := exec.Command("go", "build", "-o", bin, "./cmd/rig")
-	gb.Dir = root
-	if out, err := gb.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRig(t, root)
 
 	git(repo, "bisect", "start", "HEAD", "HEAD~5")
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "git", "bisect", "run", bin, "bisect-step", "--kernel-src", ".", "--arch", "x86_64",
 		"--tests", "robust-kill-in-lock", "--duration", "2s", "--results", results)
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CI=true")
+	// The binary lives outside the checkout and runs in the kernel clone:
+	// RIG_ROOT tells it where the guest's sources are.
+	cmd.Env = append(os.Environ(), "CI=true", "RIG_ROOT="+root)
 	out, err := cmd.CombinedOutput()
 	t.Logf("git bisect run: %v in %s\n%s", err, time.Since(start).Round(time.Second), lastN(string(out), 80))
 	if err != nil {
