@@ -2,12 +2,10 @@ package run
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -374,10 +372,3 @@ func lastLine(lines []string) string {
 	}
 	return "(no console output)"
 }
-
-// sortTests orders results by name for stable reports.
-func sortTests(t []result.Test) {
-	sort.SliceStable(t, func(i, j int) bool { return t[i].Name < t[j].Name })
-}
-
-var _ = errors.New

@@ -28,7 +28,6 @@ import (
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/kselftest"
-	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
@@ -741,5 +740,3 @@ func Last(cacheDir, archName string) (kernel, image string, err error) {
 	}
 	return l[0], l[1], nil
 }
-
-var _ = machine.Boot

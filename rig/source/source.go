@@ -15,10 +15,8 @@ package source
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -306,6 +304,3 @@ func (w *Worktree) TreeID(ctx context.Context) (string, error) {
 func (w *Worktree) Git(ctx context.Context, args ...string) (string, error) {
 	return git(ctx, w.Dir, args...)
 }
-
-// IsNotFound reports whether err is a missing program.
-func IsNotFound(err error) bool { return errors.Is(err, exec.ErrNotFound) }

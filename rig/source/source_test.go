@@ -353,13 +353,3 @@ func TestTreeIDFollowsIndex(t *testing.T) {
 		t.Errorf("TreeID after re-checkout = %s, want %s", id, id1)
 	}
 }
-
-func TestIsNotFound(t *testing.T) {
-	_, err := exec.LookPath("rig-no-such-program")
-	if !IsNotFound(err) {
-		t.Errorf("IsNotFound(%v) = false", err)
-	}
-	if IsNotFound(errors.New("other")) {
-		t.Error("IsNotFound(other) = true")
-	}
-}

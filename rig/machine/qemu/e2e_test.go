@@ -270,29 +270,10 @@ func assertGone(t *testing.T, o *machine.Outcome) {
 		return
 	}
 	i := slices.Index(o.Argv, "-qmp")
-	for _, p := range processesRunning(o.Argv[0]) {
-		// Only ours: its QMP socket is in a unique directory.
-		if strings.Contains(p, o.Argv[i+1]) {
-			t.Errorf("QEMU still running: %s", p)
-		}
+	// Only ours: its QMP socket is in a unique directory.
+	for _, pid := range qemuPIDs(o.Argv[i+1]) {
+		t.Errorf("QEMU still running: pid %d", pid)
 	}
-}
-
-func processesRunning(bin string) []string {
-	var r []string
-	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range m {
-		b, err := os.ReadFile(f)
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if args[0] == bin {
-			// A zombie has an empty cmdline; a live one is listed.
-			r = append(r, strings.Join(args, " "))
-		}
-	}
-	return r
 }
 
 func TestBootPowerOff(t *testing.T) {
