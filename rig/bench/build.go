@@ -56,7 +56,7 @@ func plainMake(a arch.Arch, src, dir string, jobs int) []string {
 
 func runPlain(ctx context.Context, argv []string, dir string) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), kbuild.ReproEnv...), "CCACHE_BASEDIR="+filepath.Dir(dir))
+	cmd.Env = append(os.Environ(), kbuild.Env(filepath.Dir(dir))...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &out
 	if err := cmd.Run(); err != nil {
@@ -123,12 +123,14 @@ func BuildPair(ctx context.Context, root, cacheDir string, a arch.Arch, n, jobs 
 	return p, shellQuote(argv)
 }
 
-// ColdBuild builds a's default config from scratch: once without ccache (a
-// true cold build), once with a warm ccache. The tree is checked out like a
-// slot's (dir/src, dir/out), so ccache shares the slots' entries. It costs
-// minutes of CPU.
+// ColdBuild builds a's default config from scratch three times: without
+// ccache (a true cold build), through an empty ccache (the rig's first run on
+// a new machine: every compile is a miss), and with the warm ccache. The tree
+// is checked out like a slot's (dir/src, dir/out), so ccache shares the
+// slots' entries. It costs minutes of CPU.
 func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int, progress func(string)) []Sample {
 	cold := Sample{Name: "cold build " + a.Name + " (no ccache)"}
+	empty := Sample{Name: "cold build " + a.Name + " (empty ccache)"}
 	warm := Sample{Name: "fresh build " + a.Name + " (warm ccache)"}
 	slot, tree, _, err := slotOf(ctx, root, cacheDir, a)
 	if err != nil {
@@ -147,8 +149,17 @@ func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int
 		cold.Errors = append(cold.Errors, err.Error())
 		return []Sample{cold}
 	}
-	for _, s := range []*Sample{&cold, &warm} {
-		withCCache := s == &warm
+	emptyDir := filepath.Join(dir, "ccache")
+	for _, s := range []*Sample{&cold, &empty, &warm} {
+		withCCache := s != &cold
+		var env []string
+		if s == &empty {
+			if err := os.RemoveAll(emptyDir); err != nil {
+				s.Errors = append(s.Errors, err.Error())
+				continue
+			}
+			env = []string{"CCACHE_DIR=" + emptyDir}
+		}
 		err := func() error {
 			if err := os.RemoveAll(out); err != nil {
 				return err
@@ -165,7 +176,7 @@ func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int
 			}
 			progress(s.Name + "...")
 			t0 := time.Now()
-			_, err := kbuild.Build{Arch: a, Src: src, Dir: out, Jobs: jobs, CCache: withCCache, Log: io.Discard}.Run(ctx)
+			_, err := kbuild.Build{Arch: a, Src: src, Dir: out, Jobs: jobs, CCache: withCCache, Env: env, Log: io.Discard}.Run(ctx)
 			if err == nil {
 				s.Runs = append(s.Runs, time.Since(t0))
 				progress(fmt.Sprintf("%s: %s", s.Name, secs(s.Runs[0])))
@@ -177,5 +188,6 @@ func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int
 		}
 	}
 	_ = os.RemoveAll(out)
-	return []Sample{cold, warm}
+	_ = os.RemoveAll(emptyDir)
+	return []Sample{cold, empty, warm}
 }

@@ -22,7 +22,7 @@ type Options struct {
 	BuildN      int             // rebuilds per side
 	PackN       int
 	Jobs        int  // make -j (0: number of CPUs, as the rig)
-	Cold        bool // also a cold build and a fresh build with warm ccache
+	Cold        bool // also cold builds (no ccache, empty ccache) and one with warm ccache
 	Reliability int  // extra rig boots per arch, counted clean or not
 	// The whole run: a warm `rig run --arch x86_64` of a one-patch series.
 	Series   string

@@ -31,7 +31,25 @@ var ReproEnv = []string{
 	"KBUILD_BUILD_HOST=rig",
 	"KBUILD_BUILD_VERSION=1",
 	"LC_ALL=C",
+}
+
+// CCacheEnv configures ccache for kernel builds. NOHASHDIR: with
+// CCACHE_BASEDIR, slots of the same tree share entries. DEPEND: take the
+// headers from the compiler's -MMD output instead of running the
+// preprocessor a second time; on a miss (every file of a cold build) the
+// default mode cost 55% over plain gcc here (93 s vs 60 s for kernel/ mm/
+// fs/ lib/ of the x86_64 config), depend mode 8%, and warm hits are the same.
+var CCacheEnv = []string{
 	"CCACHE_NOHASHDIR=1",
+	"CCACHE_DEPEND=1",
+}
+
+// Env is the environment every kernel make gets on top of the rig's: the
+// reproducible identity and the ccache settings, with paths under the
+// slots directory slotsDir made relative for ccache.
+func Env(slotsDir string) []string {
+	env := append(append([]string(nil), ReproEnv...), CCacheEnv...)
+	return append(env, "CCACHE_BASEDIR="+slotsDir)
 }
 
 // MakeArgs returns the make variables for a: ARCH, CROSS_COMPILE, and
@@ -62,6 +80,7 @@ type Build struct {
 	Dir      string // O= build directory
 	Jobs     int    // 0: runtime.NumCPU()
 	CCache   bool
+	Env      []string       // extra environment, e.g. CCACHE_DIR for a benchmark
 	Log      io.Writer      // the whole build log
 	Progress func(Progress) // may be nil
 }
@@ -111,7 +130,7 @@ func (b Build) Run(ctx context.Context) (string, error) {
 	}
 	// Paths under the slot become relative for ccache, so every slot of
 	// the same tree and config shares cache entries.
-	env := append(append([]string(nil), ReproEnv...), "CCACHE_BASEDIR="+filepath.Dir(b.Dir))
+	env := append(Env(filepath.Dir(b.Dir)), b.Env...)
 	err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: env, Log: b.Log, Line: line})
 	if err != nil {
 		if ctx.Err() != nil {

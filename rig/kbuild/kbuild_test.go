@@ -226,7 +226,7 @@ exit 2
 		t.Errorf("make argv = %q, want %q", args, want)
 	}
 	env, _ := os.ReadFile(argvFile + ".env")
-	for _, e := range ReproEnv {
+	for _, e := range append(append(ReproEnv, CCacheEnv...), "CCACHE_DEPEND=1") {
 		if !strings.Contains(string(env), e+"\n") {
 			t.Errorf("make's environment lacks %q", e)
 		}
