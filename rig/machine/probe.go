@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +17,12 @@ import (
 
 // DefaultProbeTimeout bounds the KVM probe boot.
 const DefaultProbeTimeout = 20 * time.Second
+
+// DefaultProbeSilence bounds the wait for the kernel's first console line
+// in a probe boot. Under KVM it comes well within a second; a vCPU that
+// cannot run (this machine's paravirtual KVM hangs after the firmware)
+// never prints one, so the probe need not wait for DefaultProbeTimeout.
+const DefaultProbeSilence = 6 * time.Second
 
 // probeCacheTTL is how long a cached KVM decision is trusted.
 const probeCacheTTL = 24 * time.Hour
@@ -32,6 +40,7 @@ type prober struct {
 	release func() string
 	now     func() time.Time
 	timeout time.Duration // of the probe boot in ResolveAccel
+	silence time.Duration // for the kernel's first console line
 }
 
 func defaultProber() *prober {
@@ -48,6 +57,7 @@ func defaultProber() *prober {
 		release: hostRelease,
 		now:     time.Now,
 		timeout: DefaultProbeTimeout,
+		silence: DefaultProbeSilence,
 	}
 }
 
@@ -92,8 +102,22 @@ func (p *prober) probe(ctx context.Context, base Config, timeout time.Duration) 
 	defer cancel(nil)
 	var errLine string
 	hello := errors.New("guest event arrived")
+	silent := errors.New("kernel silent")
+	var kernelSpoke atomic.Bool
+	if p.silence > 0 && p.silence < timeout {
+		t := time.AfterFunc(p.silence, func() {
+			if !kernelSpoke.Load() {
+				cancel(silent)
+			}
+		})
+		defer t.Stop()
+	}
 	o, err := p.boot(pctx, cfg, func(out Output) {
 		switch out.Kind {
+		case Console:
+			if !kernelSpoke.Load() && kernelLine(out.Line) {
+				kernelSpoke.Store(true)
+			}
 		case Event:
 			cancel(hello) // KVM works: no need to wait for the rest
 		case QEMUStderr:
@@ -110,6 +134,9 @@ func (p *prober) probe(ctx context.Context, base Config, timeout time.Duration) 
 	}
 	if ctx.Err() != nil {
 		return "tcg", "KVM probe interrupted", false
+	}
+	if context.Cause(pctx) == silent {
+		return "tcg", fmt.Sprintf("KVM probe: no kernel console output within %v (the vCPU does not run)", p.silence), true
 	}
 	switch {
 	case errLine != "":
@@ -129,6 +156,14 @@ func (p *prober) probe(ctx context.Context, base Config, timeout time.Duration) 
 	}
 	return "tcg", "KVM probe: " + why + " before any guest event", true
 }
+
+// kernelLine reports whether a console line is the kernel's (a printk time
+// stamp, or the banner when time stamps are off), not the firmware's.
+func kernelLine(line string) bool {
+	return printkStamp.MatchString(line) || strings.Contains(line, "Linux version ")
+}
+
+var printkStamp = regexp.MustCompile(`^\[\s*\d+\.\d+\]`)
 
 // kvmFailure reports whether a QEMU stderr line means the vCPU cannot run.
 func kvmFailure(line string) bool {

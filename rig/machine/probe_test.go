@@ -26,6 +26,7 @@ func testProber(t *testing.T, f *fakeBackend) (*prober, Config) {
 		release: func() string { return "6.18.44" },
 		now:     func() time.Time { return now },
 		timeout: 300 * time.Millisecond,
+		silence: 150 * time.Millisecond,
 	}
 	return p, base
 }
@@ -53,8 +54,16 @@ func TestProbe(t *testing.T) {
 			wantAccel: "tcg", wantReason: "qemu failed: qemu-system-x86_64: error: failed to set MSR 0x10a", wantRuns: 1, cacheable: true},
 		{name: "dies unexplained", f: &fakeBackend{life: 10 * time.Millisecond, exit: "killed by signal 6 (aborted)"},
 			wantAccel: "tcg", wantReason: "qemu killed by signal 6 (aborted) before any guest event", wantRuns: 1, cacheable: true},
-		{name: "hangs", f: &fakeBackend{outputs: []Output{{Kind: Console, Line: "Booting from ROM.."}}},
+		{name: "hangs in firmware", f: &fakeBackend{outputs: []Output{{Kind: Console, Line: "Booting from ROM.."}}},
+			wantAccel: "tcg", wantReason: "no kernel console output within 150ms", wantRuns: 1, cacheable: true},
+		{name: "kernel hangs", f: &fakeBackend{outputs: []Output{{Kind: Console, Line: "[    0.000000] Linux version 6.12.117 (rig@rig)", Time: 50 * time.Millisecond}}},
 			wantAccel: "tcg", wantReason: "no guest event within 300ms", wantRuns: 1, cacheable: true},
+		{name: "kernel without time stamps hangs", f: &fakeBackend{outputs: []Output{{Kind: Console, Line: "Linux version 6.12.117 (rig@rig)", Time: 50 * time.Millisecond}}},
+			wantAccel: "tcg", wantReason: "no guest event within 300ms", wantRuns: 1, cacheable: true},
+		{name: "slow but working", f: &fakeBackend{outputs: []Output{
+			{Kind: Console, Line: "[    0.000000] Linux version 6.12.117", Time: 100 * time.Millisecond},
+			ev(250*time.Millisecond, "hello")}, life: time.Hour},
+			wantAccel: "kvm", wantRuns: 1, cacheable: true},
 		{name: "cannot start", f: &fakeBackend{err: errorString("qemu: qemu-system-x86_64 failed to start (exited 1)\nqemu-system-x86_64: Could not access KVM kernel module")},
 			wantAccel: "tcg", wantReason: "KVM probe: qemu: qemu-system-x86_64 failed to start (exited 1)", wantRuns: 1, cacheable: true},
 	}
@@ -123,8 +132,8 @@ func TestResolveAccel(t *testing.T) {
 		{"auto works", "auto", works(), "kvm", "", ""},
 		{"empty is auto", "", works(), "kvm", "", ""},
 		{"kvm works", "kvm", works(), "kvm", "", ""},
-		{"auto fails", "auto", hang(), "tcg", "KVM unusable here (KVM probe: no guest event within 300ms); using TCG (slower)", ""},
-		{"kvm fails", "kvm", hang(), "", "", "KVM requested but unusable: KVM probe: no guest event within 300ms; use --accel tcg"},
+		{"auto fails", "auto", hang(), "tcg", "KVM unusable here (KVM probe: no kernel console output within 150ms (the vCPU does not run)); using TCG (slower)", ""},
+		{"kvm fails", "kvm", hang(), "", "", "KVM requested but unusable: KVM probe: no kernel console output within 150ms (the vCPU does not run); use --accel tcg"},
 		{"bad request", "hvf", hang(), "", "", `unknown accel "hvf"`},
 	}
 	for _, tt := range tests {
