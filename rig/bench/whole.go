@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -21,13 +22,12 @@ func NewPatch(ctx context.Context, cacheDir, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.Open(filepath.Join(filepath.Dir(tree.GitDir), TouchFile))
+	text, err := tree.ReadFile(ctx, TouchFile)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	var head []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(text))
 	for len(head) < 3 && sc.Scan() {
 		head = append(head, sc.Text())
 	}

@@ -150,7 +150,7 @@ func TestE2EGitBisectRun(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	git(filepath.Dir(repo), "clone", "--shared", "-q", filepath.Dir(tree.GitDir), repo)
+	git(filepath.Dir(repo), "clone", "--shared", "-q", tree.GitDir, repo)
 	patches, _ := filepath.Glob(filepath.Join(root, "patches/bisect-5/*.patch"))
 	git(repo, append([]string{"am", "-q"}, patches...)...)
 	culprit := git(repo, "rev-parse", "HEAD~1")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/source"
 )
 
 const runSh612 = `#!/bin/sh
@@ -64,21 +65,25 @@ func TestMakefileLibs(t *testing.T) {
 	}
 }
 
-// defaultTree is the Debian tree `rig run` unpacks (read only here: the
-// build writes only to O= and the cache directory of the test).
+// defaultTree is a checkout of the Debian tree `rig run` uses, kept in the
+// cache's test directory (read only here: the build writes only to O= and
+// the cache directory of the test).
 func defaultTree(t *testing.T) string {
 	dir, err := cache.Dir()
 	if err != nil {
 		t.Skip(err)
 	}
-	m, _ := filepath.Glob(filepath.Join(dir, "src", "debian-6.12*"))
-	for _, d := range m {
-		if st, err := os.Stat(filepath.Join(d, "tools/testing/selftests/futex/functional")); err == nil && st.IsDir() {
-			return d
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tree, err := source.Default(ctx, dir, func(s string) { t.Log(s) })
+	if err != nil {
+		t.Skipf("no default kernel tree: %v", err)
 	}
-	t.Skipf("no default kernel tree under %s/src (run `rig run` once)", dir)
-	return ""
+	w, err := tree.Checkout(ctx, filepath.Join(dir, "test", "kselftest-src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.Dir
 }
 
 // snapshot lists the tree's entries under a few directories with their

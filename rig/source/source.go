@@ -2,8 +2,8 @@
 // gives each build slot its own work tree.
 //
 // Every tree becomes a git commit the rig can check out without touching the
-// original: Debian's linux-source-6.12 tarball is unpacked once into the
-// cache and committed there; a user's git checkout is used through its object
+// original: Debian's linux-source-6.12 tarball is streamed once into a bare
+// repository in the cache; a user's git checkout is used through its object
 // store (read only); a plain user tree is imported into a cache repository
 // whose index follows the tree by stat, so re-importing an unchanged tree is
 // fast. Work trees are small repositories that borrow those objects through
@@ -50,11 +50,13 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("kernel tree %s: %s", e.Path, e.Msg) }
 
+// gitEnv makes the rig's commits the same whoever makes them and whenever.
+var gitEnv = []string{"GIT_AUTHOR_NAME=rig", "GIT_AUTHOR_EMAIL=rig@localhost", "GIT_COMMITTER_NAME=rig",
+	"GIT_COMMITTER_EMAIL=rig@localhost", "GIT_AUTHOR_DATE=2000-01-01T00:00:00Z",
+	"GIT_COMMITTER_DATE=2000-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C"}
+
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	out, err := execx.Output(ctx, execx.Cmd{Argv: append([]string{"git"}, args...), Dir: dir,
-		Env: []string{"GIT_AUTHOR_NAME=rig", "GIT_AUTHOR_EMAIL=rig@localhost", "GIT_COMMITTER_NAME=rig",
-			"GIT_COMMITTER_EMAIL=rig@localhost", "GIT_AUTHOR_DATE=2000-01-01T00:00:00Z",
-			"GIT_COMMITTER_DATE=2000-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C"}})
+	out, err := execx.Output(ctx, execx.Cmd{Argv: append([]string{"git"}, args...), Dir: dir, Env: gitEnv})
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -65,13 +67,14 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 		return nil, &Error{Path: DebianTarball, Msg: fmt.Sprintf("not found: install the Debian package %s (run `rig setup`) or pass --kernel-src PATH", DebianPackage)}
 	}
 	pkgVer := debianVersion(ctx)
-	dir := filepath.Join(cacheDir, "src", "debian-"+sanitize(pkgVer))
+	// A bare repository: slots check the tree out, nothing else reads it.
+	dir := filepath.Join(cacheDir, "src", "debian-"+sanitize(pkgVer)+".git")
 	desc := "Debian " + DebianPackage + " " + pkgVer
 	if t, err := openPrepared(ctx, dir, desc); err == nil {
 		return t, nil
 	}
 	lock, err := cache.Acquire(ctx, dir+".lock", func() {
-		say(progress, "waiting for another rig to finish unpacking "+desc)
+		say(progress, "waiting for "+desc+" to be imported (by this run's other arch or another rig)")
 	})
 	if err != nil {
 		return nil, err
@@ -85,15 +88,11 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	if err := os.RemoveAll(tmp); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	say(progress, "importing "+DebianTarball+" into the cache (once, about 20 s)")
+	if err := importTarball(ctx, DebianTarball, tmp, "pristine", "pristine "+desc); err != nil {
 		return nil, err
 	}
-	say(progress, "unpacking "+DebianTarball+" (once, about 15 s)")
-	if err := execx.Run(ctx, execx.Cmd{Argv: []string{"tar", "-xf", DebianTarball, "--strip-components=1", "-C", tmp}}); err != nil {
-		return nil, fmt.Errorf("unpacking %s: %w", DebianTarball, err)
-	}
-	say(progress, "committing the pristine tree into the cache (once, about 20 s)")
-	if err := commitAll(ctx, tmp, tmp, "pristine "+desc); err != nil {
+	if _, err := git(ctx, "", "--git-dir", tmp, "symbolic-ref", "HEAD", "refs/heads/pristine"); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -102,13 +101,26 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	return openPrepared(ctx, dir, desc)
 }
 
-// openPrepared opens a tree prepared by Default.
-func openPrepared(ctx context.Context, dir, desc string) (*Tree, error) {
-	commit, err := git(ctx, dir, "rev-parse", "--verify", "HEAD^{commit}")
+// openPrepared opens the bare repository prepared by Default.
+func openPrepared(ctx context.Context, gitDir, desc string) (*Tree, error) {
+	commit, err := git(ctx, "", "--git-dir", gitDir, "rev-parse", "--verify", "HEAD^{commit}")
 	if err != nil {
 		return nil, err
 	}
-	return &Tree{GitDir: filepath.Join(dir, ".git"), Commit: commit, Desc: desc, Version: makefileVersion(dir)}, nil
+	t := &Tree{GitDir: gitDir, Commit: commit, Desc: desc}
+	mk, _ := t.ReadFile(ctx, "Makefile")
+	t.Version = parseMakefileVersion(mk)
+	return t, nil
+}
+
+// ReadFile returns the content of path (relative to the tree's top) at the
+// tree's commit.
+func (t *Tree) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	out, err := execx.Output(ctx, execx.Cmd{Argv: []string{"git", "--git-dir", t.GitDir, "cat-file", "blob", t.Commit + ":" + path}, Env: gitEnv})
+	if err != nil {
+		return nil, fmt.Errorf("%s at %.12s: %w", path, t.Commit, err)
+	}
+	return out, nil
 }
 
 // commitAll commits every file of work tree into the repository gitDir
@@ -221,6 +233,11 @@ func makefileVersion(dir string) string {
 	if err != nil {
 		return ""
 	}
+	return parseMakefileVersion(b)
+}
+
+// parseMakefileVersion reads the version from the top Makefile's text.
+func parseMakefileVersion(b []byte) string {
 	if len(b) > 4096 {
 		b = b[:4096]
 	}
