@@ -27,7 +27,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	buildN := fs.Int("build-n", 3, "incremental rebuilds per side (rig and plain make)")
 	packN := fs.Int("pack-n", 2, "image builds per kind (cold and cached)")
 	jobs := fs.Int("j", 0, "make -j for the builds (default: number of CPUs, as `rig run`)")
-	cold := fs.Bool("cold", false, "also a cold kernel build without ccache and a fresh one with warm ccache (minutes of CPU per arch)")
+	cold := fs.Bool("cold", false, "also cold kernel builds (without ccache, through an empty ccache) and a fresh one with warm ccache (minutes of CPU per arch)")
 	rel := fs.Int("reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
 	series := fs.String("series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
 	fs.Var(&tests, "tests", "guest tests of the whole run")
