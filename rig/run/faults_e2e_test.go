@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/rig-kernel/rig/rig/internal/testkernel"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
@@ -29,29 +29,7 @@ import (
 
 func e2eKernel(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test (-short)")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
-	if k := os.Getenv("RIG_TEST_KERNEL"); k != "" {
-		return k
-	}
-	root := os.Getenv("RIG_CACHE")
-	if root == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			t.Skip(err)
-		}
-		root = filepath.Join(d, "rig")
-	}
-	m, _ := filepath.Glob(filepath.Join(root, "testkernel", "*", "boot", "vmlinuz-*"))
-	if len(m) == 0 {
-		t.Skip("no test kernel in the cache (run the rig/machine/qemu end-to-end tests once)")
-	}
-	sort.Strings(m)
-	return m[len(m)-1]
+	return testkernel.Get(t)
 }
 
 // faultInitramfs builds faultinit with mode linked in, packed as /init.

@@ -2,8 +2,7 @@ package qemu
 
 // End-to-end tests: real QEMU (TCG) booting Debian's prebuilt 6.12 kernel
 // with a tiny static Go /init (testdata/init). Skipped with -short. The
-// kernel comes from $RIG_TEST_KERNEL, or is fetched once with apt-get into
-// the rig cache (<cache>/testkernel/<version>/boot/vmlinuz-*).
+// kernel comes from rig/internal/testkernel.
 
 import (
 	"context"
@@ -11,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -22,120 +19,14 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/rig/internal/testkernel"
 	"github.com/rig-kernel/rig/rig/machine"
-)
-
-// testKernelPackage matches the Debian kernel packages the tests can use.
-var testKernelPackage = regexp.MustCompile(`^linux-image-(6\.12\.[0-9]+)\+deb12-amd64-unsigned$`)
-
-func cacheRoot() (string, error) {
-	if d := os.Getenv("RIG_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "rig"), nil
-}
-
-var (
-	kernelOnce sync.Once
-	kernelPath string
-	kernelErr  error
 )
 
 // testKernel returns a bootable x86_64 kernel or skips the test.
 func testKernel(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test (-short)")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
-	kernelOnce.Do(func() { kernelPath, kernelErr = findTestKernel() })
-	if kernelErr != nil {
-		t.Skipf("no test kernel: %v", kernelErr)
-	}
-	return kernelPath
-}
-
-func findTestKernel() (string, error) {
-	if k := os.Getenv("RIG_TEST_KERNEL"); k != "" {
-		return k, nil
-	}
-	root, err := cacheRoot()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(root, "testkernel")
-	if m, _ := filepath.Glob(filepath.Join(dir, "*", "boot", "vmlinuz-*")); len(m) > 0 {
-		sort.Strings(m)
-		return m[len(m)-1], nil
-	}
-	// Fetch the newest 6.12 image once: apt-get download, then unpack /boot.
-	out, err := exec.Command("apt-cache", "search", "--names-only", `^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$`).Output()
-	if err != nil {
-		return "", err
-	}
-	var pkg, ver string
-	for _, l := range strings.Split(string(out), "\n") {
-		name, _, _ := strings.Cut(l, " ")
-		if m := testKernelPackage.FindStringSubmatch(name); m != nil && versionLess(ver, m[1]) {
-			pkg, ver = name, m[1]
-		}
-	}
-	if pkg == "" {
-		return "", errors.New("no linux-image-6.12.*-amd64-unsigned package known to apt")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	dl := exec.Command("apt-get", "download", pkg)
-	dl.Dir = dir
-	if b, err := dl.CombinedOutput(); err != nil {
-		return "", errors.New("apt-get download " + pkg + ": " + string(b))
-	}
-	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(debs) == 0 {
-		return "", errors.New("downloaded .deb not found")
-	}
-	tmp, err := os.MkdirTemp(dir, ".unpack-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	x := exec.Command("sh", "-c", `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./boot`, "sh", debs[0], tmp)
-	if b, err := x.CombinedOutput(); err != nil {
-		return "", errors.New("unpack: " + string(b))
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, ver)); err != nil {
-		return "", err
-	}
-	os.Remove(debs[0])
-	m, _ := filepath.Glob(filepath.Join(dir, ver, "boot", "vmlinuz-*"))
-	if len(m) == 0 {
-		return "", errors.New("no vmlinuz in " + pkg)
-	}
-	return m[0], nil
-}
-
-// versionLess compares dotted numeric versions ("" is lowest).
-func versionLess(a, b string) bool {
-	if a == "" {
-		return true
-	}
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		if len(pa[i]) != len(pb[i]) {
-			return len(pa[i]) < len(pb[i])
-		}
-		if pa[i] != pb[i] {
-			return pa[i] < pb[i]
-		}
-	}
-	return len(pa) < len(pb)
+	return testkernel.Get(t)
 }
 
 var (
