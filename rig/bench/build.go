@@ -89,7 +89,7 @@ func BuildPair(ctx context.Context, root, cacheDir string, a arch.Arch, n, jobs 
 		p.Rig.Errors = append(p.Rig.Errors, err.Error())
 		return p, ""
 	}
-	lock, err := cache.Acquire(ctx, slot.Lock, func() { progress("waiting for build slot " + slot.Dir) })
+	lock, err := slot.Acquire(ctx, func() { progress("waiting for build slot " + slot.Dir) })
 	if err != nil {
 		p.Rig.Errors = append(p.Rig.Errors, err.Error())
 		return p, ""

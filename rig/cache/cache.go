@@ -4,14 +4,21 @@
 // run never leaves a stale lock) and atomic publication (write to a temporary
 // name in the same directory, then rename), so a half-written entry is never
 // picked up by another process.
+//
+// It also keeps the cache from growing without bound (prune.go): List shows
+// what the cache holds, and Prune removes build slots nobody used for a
+// while, the source trees of an obsolete layout and the slots that borrow
+// from them, never touching an entry whose lock another rig holds.
 package cache
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,19 +53,16 @@ func Acquire(ctx context.Context, path string, wait func()) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
 	told := false
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return &Lock{f: f}, nil
-		}
-		if err != unix.EWOULDBLOCK {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+		l, err := tryLock(path)
+		switch {
+		case err == nil:
+			return l, nil
+		case errors.Is(err, errStale):
+			continue // the file was replaced under us: lock the new one
+		case !errors.Is(err, errBusy):
+			return nil, err
 		}
 		if !told && wait != nil {
 			wait()
@@ -66,11 +70,69 @@ func Acquire(ctx context.Context, path string, wait func()) (*Lock, error) {
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
 			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+var (
+	// errBusy: another process holds the lock.
+	errBusy = errors.New("lock busy")
+	// errStale: the lock was taken on a file that is no longer at its path.
+	errStale = errors.New("lock file replaced")
+)
+
+// tryLock opens (creating) the lock file at path and takes its lock without
+// waiting.
+func tryLock(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := lockOpened(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Lock{f: f}, nil
+}
+
+// lockOpened flocks f, opened from path. Prune removes the lock file of
+// what it deleted while holding the lock, so a process that opened the file
+// before the removal gets the lock on an unlinked file, which excludes
+// nobody who opens path afterwards: that lock is errStale, and the caller
+// opens path again.
+func lockOpened(f *os.File, path string) error {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == unix.EWOULDBLOCK {
+		return errBusy
+	}
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := stillAt(f, path); err != nil {
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return err
+	}
+	return nil
+}
+
+// stillAt returns errStale if f is no longer the file at path.
+func stillAt(f *os.File, path string) error {
+	held, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	cur, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errStale
+	case err != nil:
+		return fmt.Errorf("lock %s: %w", path, err)
+	case !os.SameFile(held, cur):
+		return errStale
+	}
+	return nil
 }
 
 // Release drops the lock.

@@ -44,6 +44,7 @@ commands:
   report   html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR...: reports from run directories
   tests    list the guest's tests
   bench    measure boot, build, pack and a whole run against plain QEMU and make (ratios, JSON)
+  cache    [prune [--older-than 336h] [--dry-run]]: the cache's build slots and sizes; prune removes unused ones
 
 Run 'rig <command> -h' for its flags. Exit codes: 0 pass, 1 fail, 2 usage, 3 infrastructure, 130 interrupted.
 `
@@ -72,6 +73,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdBisect(ctx, args[1:], stdout, stderr)
 	case "bisect-step":
 		return cmdBisectStep(ctx, args[1:], stdout, stderr)
+	case "cache":
+		return cmdCache(ctx, args[1:], stdout, stderr)
 	case "tests":
 		for _, n := range run.TestNames() {
 			fmt.Fprintln(stdout, n)

@@ -3,23 +3,28 @@
 //
 // A build directory belongs to one (source repository, arch, config) slot and
 // is reused run after run, so a series that touches one file recompiles one
-// file. Finished images are published into a content-addressed cache keyed by
-// the source tree hash, arch, config and toolchain, so a run with nothing
-// changed does no build work at all.
+// file; taking a slot (Slot.Acquire) stamps it as used, so `rig cache prune`
+// can remove the slots nobody uses any more. Finished images are published
+// into a content-addressed cache keyed by the source tree hash, arch, config
+// and toolchain, so a run with nothing changed does no build work at all.
 package kbuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
 )
 
@@ -243,4 +248,34 @@ func SlotFor(cacheDir, gitDir, archName, configKey string) Slot {
 	key := slotKey(gitDir, archName, configKey)
 	d := filepath.Join(cacheDir, "slots", key)
 	return Slot{Dir: d, Src: filepath.Join(d, "src"), Build: filepath.Join(d, "out"), Lock: d + ".lock"}
+}
+
+// Acquire takes the slot's lock to use the slot, waiting until ctx is done
+// (wait as for cache.Acquire), and stamps the slot as used now: `rig cache
+// prune` removes the slots whose stamp is old, never one whose lock is held.
+func (s Slot) Acquire(ctx context.Context, wait func()) (*cache.Lock, error) {
+	lock, err := cache.Acquire(ctx, s.Lock, wait)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.markUsed(); err != nil {
+		lock.Release()
+		return nil, fmt.Errorf("build slot %s: %w", s.Dir, err)
+	}
+	return lock, nil
+}
+
+// markUsed sets the mtime of the slot's cache.LastUsedFile to now, creating
+// the file (and the slot) on first use.
+func (s Slot) markUsed() error {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return err
+	}
+	stamp := filepath.Join(s.Dir, cache.LastUsedFile)
+	now := time.Now()
+	err := os.Chtimes(stamp, now, now)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.WriteFile(stamp, nil, 0o644)
+	}
+	return err
 }

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
 )
 
 func TestClassify(t *testing.T) {
@@ -312,5 +314,45 @@ func TestKernelRelease(t *testing.T) {
 	}
 	if got := KernelRelease(d); got != "6.12.1" {
 		t.Errorf("KernelRelease = %q", got)
+	}
+}
+
+func TestSlotAcquireStampsLastUse(t *testing.T) {
+	s := SlotFor(t.TempDir(), "/repo/.git", "x86_64", "cfg1")
+	stamp := filepath.Join(s.Dir, cache.LastUsedFile)
+	lock, err := s.Acquire(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(stamp)
+	if err != nil {
+		t.Fatalf("no stamp after the first Acquire: %v", err)
+	}
+	if time.Since(st.ModTime()) > time.Minute {
+		t.Errorf("stamp mtime %v, want now", st.ModTime())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if l, err := cache.Acquire(ctx, s.Lock, nil); err == nil {
+		l.Release()
+		t.Error("the slot's lock was not held after Acquire")
+	}
+	lock.Release()
+
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	if err := os.Chtimes(stamp, old, old); err != nil {
+		t.Fatal(err)
+	}
+	lock, err = s.Acquire(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Release()
+	st, err = os.Stat(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(st.ModTime()) > time.Minute {
+		t.Errorf("stamp mtime %v: not renewed by a later Acquire", st.ModTime())
 	}
 }

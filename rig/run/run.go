@@ -426,7 +426,7 @@ func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd
 
 	configKey := fragmentsKey(c.frags)
 	slot := kbuild.SlotFor(o.Cache, tree.GitDir, c.arch.Name, configKey)
-	lock, err := cache.Acquire(ctx, slot.Lock, func() {
+	lock, err := slot.Acquire(ctx, func() {
 		c.ui.Notice("waiting for another rig using build slot %s", slot.Dir)
 	})
 	if err != nil {
