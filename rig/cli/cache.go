@@ -17,8 +17,8 @@ const cacheUsage = `usage: rig cache [prune [--older-than 336h] [--dry-run]]
 commands:
   (none)   list the cache: each build slot with its size, when a rig last used it and whether one
            uses it now; obsolete source trees; everything else; totals
-  prune    remove build slots unused for --older-than, slots that can never be used again (their
-           source repository is gone or obsolete) and obsolete source trees; whatever a rig holds
+  prune    remove build slots unused for --older-than, slots that can never be used again (they
+           borrow from an obsolete source tree) and obsolete source trees; whatever a rig holds
            is skipped (see 'rig cache prune -h')
 
 Exit codes: 0 done, 2 usage, 3 the cache could not be read or an entry could not be removed,
