@@ -90,7 +90,10 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	}
 	say(progress, "importing "+DebianTarball+" into the cache (once, about 20 s)")
 	if err := importTarball(ctx, DebianTarball, tmp, "pristine", "pristine "+desc); err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &Error{Path: DebianTarball, Msg: fmt.Sprintf("cannot be imported: %v (reinstall it: apt-get install --reinstall %s)", err, DebianPackage)}
 	}
 	if _, err := git(ctx, "", "--git-dir", tmp, "symbolic-ref", "HEAD", "refs/heads/pristine"); err != nil {
 		return nil, err
