@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/u-root/u-root/pkg/cpio"
-
 	"github.com/rig-kernel/rig/rig/internal/testkernel"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/result"
@@ -30,43 +28,6 @@ import (
 func e2eKernel(t *testing.T) string {
 	t.Helper()
 	return testkernel.Get(t)
-}
-
-// faultInitramfs builds faultinit with mode linked in, packed as /init.
-func faultInitramfs(t *testing.T, mode string) string {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "init")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.mode="+mode, "-o", bin, "../machine/qemu/testdata/faultinit")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build faultinit: %v\n%s", err, b)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "initramfs-"+mode+".cpio")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := cpio.Newc.Writer(f)
-	if err := cpio.WriteRecordsAndDirs(w, []cpio.Record{
-		cpio.Directory("dev", 0o755),
-		cpio.Directory("proc", 0o755),
-		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", string(data), 0o755),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // qemuOf lists the live QEMU processes whose argv mentions s.
@@ -109,7 +70,7 @@ type faultResult struct {
 func bootFault(t *testing.T, fc faultCase) faultResult {
 	t.Helper()
 	kernel := e2eKernel(t)
-	initrd := faultInitramfs(t, fc.mode)
+	initrd := testkernel.FaultInitramfs(t, fc.mode)
 	results, cacheDir := t.TempDir(), t.TempDir()
 	tmp, err := os.MkdirTemp("/tmp", "rt-")
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package testkernel gives end-to-end tests a bootable x86_64 kernel that
 // the rig did not build: Debian's prebuilt 6.12 image, fetched once with
 // apt-get into the rig cache (<cache>/testkernel/<version>/boot/vmlinuz-*),
-// or $RIG_TEST_KERNEL. Tests of the machine layer and of the run stage's
-// fault handling boot it, so they need no kernel build of their own.
+// or $RIG_TEST_KERNEL, and a minimal Go /init to boot it with (InitImage,
+// FaultInitramfs). Tests of the machine layer and of the run stage's fault
+// handling boot them, so they need no kernel build of their own.
 package testkernel
 
 import (

@@ -8,15 +8,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/rig/internal/testkernel"
@@ -54,36 +51,11 @@ func testInitramfs(t *testing.T) string {
 }
 
 func buildInitramfs(dir string) (string, error) {
-	bin := filepath.Join(dir, "init")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/init")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		return "", errors.New("build init: " + string(b))
-	}
-	data, err := os.ReadFile(bin)
+	pkg, err := filepath.Abs("testdata/init")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	w := cpio.Newc.Writer(f)
-	recs := []cpio.Record{
-		cpio.Directory("dev", 0o755),
-		cpio.Directory("proc", 0o755),
-		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", string(data), 0o755),
-	}
-	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
-		return "", err
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		return "", err
-	}
-	return path, f.Close()
+	return testkernel.InitImage(dir, pkg, "")
 }
 
 func TestMain(m *testing.M) {

@@ -18,50 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/u-root/u-root/pkg/cpio"
-
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/rig/internal/testkernel"
 	"github.com/rig-kernel/rig/rig/machine"
 )
-
-// faultInitramfs builds testdata/faultinit with its mode linked in and
-// packs it as /init.
-func faultInitramfs(t *testing.T, mode string) string {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "init")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.mode="+mode, "-o", bin, "./testdata/faultinit")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build faultinit: %v\n%s", err, b)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "initramfs-"+mode+".cpio")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := cpio.Newc.Writer(f)
-	recs := []cpio.Record{
-		cpio.Directory("dev", 0o755),
-		cpio.Directory("proc", 0o755),
-		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", string(data), 0o755),
-	}
-	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
-		t.Fatal(err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // faultConfig is a boot of faultinit in mode, its sockets in a private
 // directory (so its QEMU process can be told apart from any other).
@@ -78,7 +38,7 @@ func faultConfig(t *testing.T, mode string) machine.Config {
 		Accel:       "tcg",
 		CPUs:        1, // see e2eConfig: Debian's kernel under 2-vCPU TCG
 		Kernel:      k,
-		Initramfs:   faultInitramfs(t, mode),
+		Initramfs:   testkernel.FaultInitramfs(t, mode),
 		Dir:         dir,
 		BootTimeout: 60 * time.Second,
 		RunTimeout:  120 * time.Second,
