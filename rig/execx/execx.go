@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,8 @@ type Cmd struct {
 	Argv []string
 	Dir  string
 	Env  []string // added to os.Environ(); later entries win
+	// Unset names variables removed from the environment (after Env).
+	Unset []string
 	// Stdin, if set, feeds the process.
 	Stdin io.Reader
 	// Log, if set, receives every output byte (stdout and stderr merged).
@@ -33,6 +36,22 @@ type Cmd struct {
 	Line func(string)
 	// Grace is how long SIGTERM has before SIGKILL on cancellation (default 3s).
 	Grace time.Duration
+}
+
+// environ is os.Environ() plus env, without the variables named in unset.
+func environ(env, unset []string) []string {
+	all := append(os.Environ(), env...)
+	if len(unset) == 0 {
+		return all
+	}
+	out := all[:0:0]
+	for _, kv := range all {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(unset, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Error is a subprocess that ran and failed; it keeps its output's tail.
@@ -73,7 +92,7 @@ func run(ctx context.Context, c Cmd, wantStdout bool) ([]byte, error) {
 	}
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Dir = c.Dir
-	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = environ(c.Env, c.Unset)
 	cmd.Stdin = c.Stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	grace := c.Grace
