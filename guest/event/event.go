@@ -27,6 +27,12 @@ const (
 	Kmsg     = "kmsg"     // one /dev/kmsg record, dumped before power-off: Msg
 )
 
+// Keys of a Hello event's Evidence: the running kernel's identity.
+const (
+	KernelRelease = "kernel_release" // uname -r
+	KernelVersion = "kernel_version" // uname -v: "#<build id> SMP ..."
+)
+
 // Test statuses carried by Result events.
 const (
 	Pass  = "pass"

@@ -80,12 +80,16 @@ type Progress struct {
 
 // Build is one make invocation in a slot.
 type Build struct {
-	Arch     arch.Arch
-	Src      string // source work tree
-	Dir      string // O= build directory
-	Jobs     int    // 0: runtime.NumCPU()
-	CCache   bool
-	Env      []string       // extra environment, e.g. CCACHE_DIR for a benchmark
+	Arch   arch.Arch
+	Src    string // source work tree
+	Dir    string // O= build directory
+	Jobs   int    // 0: runtime.NumCPU()
+	CCache bool
+	Env    []string // extra environment, e.g. CCACHE_DIR for a benchmark
+	// Version, if set, is the build id: `uname -v` of the kernel starts
+	// with "#<Version> " (KBUILD_BUILD_VERSION), so a booted guest can say
+	// which build it runs. Only init/version*.o depend on it.
+	Version  string
 	Log      io.Writer      // the whole build log
 	Progress func(Progress) // may be nil
 }
@@ -136,6 +140,9 @@ func (b Build) Run(ctx context.Context) (string, error) {
 	// Paths under the slot become relative for ccache, so every slot of
 	// the same tree and config shares cache entries.
 	env := append(Env(filepath.Dir(b.Dir)), b.Env...)
+	if b.Version != "" {
+		env = append(env, "KBUILD_BUILD_VERSION="+b.Version)
+	}
 	err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: env, Log: b.Log, Line: line})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -264,6 +271,54 @@ func (s Slot) Acquire(ctx context.Context, wait func()) (*cache.Lock, error) {
 	}
 	return lock, nil
 }
+
+// Files in the build dir that record what it was built from.
+const (
+	builtFile   = ".rig-built-tree"    // the tree of the last verified build
+	pendingFile = ".rig-pending-trees" // trees built (or tried) since then
+)
+
+// NotePending records that the build dir is about to hold objects of tree.
+func (s Slot) NotePending(tree string) error {
+	f, err := os.OpenFile(filepath.Join(s.Build, pendingFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) { // a new slot: nothing was built
+			return nil
+		}
+		return fmt.Errorf("build slot %s: %w", s.Dir, err)
+	}
+	defer f.Close()
+	_, err = fmt.Fprintln(f, tree)
+	return err
+}
+
+// NoteBuilt records tree as the build dir's last verified build.
+func (s Slot) NoteBuilt(tree string) error {
+	if err := cache.WriteFile(filepath.Join(s.Build, builtFile), []byte(tree+"\n"), 0o644); err != nil {
+		return fmt.Errorf("build slot %s: %w", s.Dir, err)
+	}
+	return os.WriteFile(filepath.Join(s.Build, pendingFile), nil, 0o644)
+}
+
+// Previous returns the trees whose objects the build dir may hold besides
+// the current one: the last verified build and every build tried since.
+func (s Slot) Previous() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range []string{builtFile, pendingFile} {
+		b, _ := os.ReadFile(filepath.Join(s.Build, name))
+		for _, t := range strings.Fields(string(b)) {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// BuildID is the build id of the kernel with cache key key.
+func BuildID(key string) string { return "rig-" + key[:12] }
 
 // markUsed sets the mtime of the slot's cache.LastUsedFile to now, creating
 // the file (and the slot) on first use.

@@ -121,6 +121,27 @@ type Cell struct {
 	Seed          int64    `json:"seed,omitempty"`
 	GuestEvents   int      `json:"guest_events,omitempty"`
 	ConsoleLines  int      `json:"console_lines,omitempty"`
+
+	// Identity of what was booted: the image's and the config's SHA-256,
+	// the build id the kernel was built with (its `uname -v` starts with
+	// "#<build id> "), and the `uname -v` the guest reported.
+	KernelSHA256  string `json:"kernel_sha256,omitempty"`
+	ConfigSHA256  string `json:"config_sha256,omitempty"`
+	BuildID       string `json:"build_id,omitempty"`
+	BootedVersion string `json:"booted_version,omitempty"`
+	// ObjectCheck is the build's object verification (absent when the
+	// kernel came from the kernel cache: it was verified when built).
+	ObjectCheck *ObjectCheck `json:"object_check,omitempty"`
+}
+
+// ObjectCheck records which objects a build compared with a fresh compile
+// that bypassed ccache, and what it found.
+type ObjectCheck struct {
+	Checked  []string `json:"checked,omitempty"`  // sources whose objects were compared
+	Stale    []string `json:"stale,omitempty"`    // sources whose objects did not match
+	Repaired []string `json:"repaired,omitempty"` // stale objects rebuilt without the cache
+	Skipped  []string `json:"skipped,omitempty"`  // changed files not checked, with why
+	Seconds  float64  `json:"seconds"`
 }
 
 // Run is everything one rig invocation produced; it is run.json.

@@ -78,6 +78,7 @@ type bootState struct {
 	lines     int
 	nevents   int
 	hello     bool
+	booted    string // uname -v the guest reported in its hello
 	done      bool
 	helloAt   time.Duration
 	doneAt    time.Duration
@@ -108,6 +109,7 @@ func (b *bootState) out(o machine.Output) {
 		case event.Hello:
 			if !b.hello {
 				b.hello, b.helloAt = true, o.Time
+				b.booted = ev.Evidence[event.KernelVersion]
 			}
 		case event.Start:
 			b.started[ev.Test] = ev
@@ -228,7 +230,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		}
 		return
 	}
+	c.res.BootedVersion = st.booted
 	status, cause := Decide(outcome, Observed{Hello: st.hello, Done: st.done, Results: st.results,
+		WantBuildID: c.res.BuildID, BootedVersion: st.booted,
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
 	c.fail(status, cause)
 }
@@ -270,11 +274,15 @@ func (c *cell) bootStages(start time.Time, wall time.Duration, st *bootState) {
 // Observed is what the run stage saw of one boot.
 type Observed struct {
 	Hello, Done bool
-	Results     []result.Test
-	Oopses      []result.Oops
-	ConsoleTail []string
-	BootTimeout time.Duration
-	RunTimeout  time.Duration
+	// WantBuildID, if set, is the build id of the image the rig meant to
+	// boot; BootedVersion is the `uname -v` the guest reported.
+	WantBuildID   string
+	BootedVersion string
+	Results       []result.Test
+	Oopses        []result.Oops
+	ConsoleTail   []string
+	BootTimeout   time.Duration
+	RunTimeout    time.Duration
 }
 
 // Decide turns a boot's outcome into a cell verdict and a one-line cause
@@ -310,6 +318,11 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 			return result.BootError, fmt.Sprintf("no guest event within the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
 		}
 		return result.BootError, fmt.Sprintf("machine ended (%s, %s) before the guest started; console ends: %s", orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+	}
+	if ob.WantBuildID != "" && !strings.HasPrefix(ob.BootedVersion, "#"+ob.WantBuildID+" ") {
+		// Nothing this guest reported is about the kernel the cell names.
+		return result.InfraError, fmt.Sprintf("booted the wrong kernel: the guest runs %q, the image this cell built is #%s; its test results were discarded",
+			ob.BootedVersion, ob.WantBuildID)
 	}
 	// A failing test is the most specific cause.
 	var failed, errored []result.Test

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -33,12 +34,19 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	if err := setup.Require("go", qemuTool(a)); err != nil {
 		return nil, "", err
 	}
+	buildID := ""
 	if b.Kernel == "" {
 		k, _, err := Last(o.Cache, a.Name)
 		if err != nil {
 			return nil, "", &UsageError{err}
 		}
 		b.Kernel = k
+		// A kernel from the kernel cache knows its build id: the boot is
+		// refused if the guest reports another.
+		if id, err := os.ReadFile(filepath.Join(filepath.Dir(k), "build-id")); err == nil {
+			buildID = strings.TrimSpace(string(id))
+		}
+		o.UI.Printf("booting the last kernel built for %s: %s", a.Name, k)
 	}
 	if _, err := os.Stat(b.Kernel); err != nil {
 		return nil, "", &UsageError{fmt.Errorf("--kernel %s: %w", b.Kernel, err)}
@@ -57,7 +65,9 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 		return nil, "", err
 	}
 	c.shell = b.Shell
+	c.res.BuildID = buildID
 	c.res.KernelImage = b.Kernel
+	c.res.KernelSHA256, _ = kbuild.FileSHA256(b.Kernel)
 	if st, err := os.Stat(b.Kernel); err == nil {
 		c.res.KernelSize = st.Size()
 	}

@@ -55,6 +55,26 @@ func TestDecide(t *testing.T) {
 			want:   []string{"kernel BUG", "kernel NULL pointer dereference", "console.log:20"},
 		},
 		{
+			name:   "the guest runs another build than the one the cell built",
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab", BootedVersion: "#rig-ba9876543210 SMP Thu Jan  1 00:00:00 UTC 2026"},
+			status: result.InfraError,
+			want:   []string{"booted the wrong kernel", "#rig-ba9876543210 SMP", "#rig-0123456789ab"},
+		},
+		{
+			name:   "a guest that reports no kernel version is refused when a build id is expected",
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab"},
+			status: result.InfraError,
+			want:   []string{"booted the wrong kernel"},
+		},
+		{
+			name:   "the right build passes",
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab", BootedVersion: "#rig-0123456789ab SMP Thu Jan  1 00:00:00 UTC 2026"},
+			status: result.Pass,
+		},
+		{
 			name:   "no hello, run timeout",
 			out:    machine.Outcome{TimedOut: true},
 			ob:     run.Observed{ConsoleTail: tail},

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,10 @@ import (
 
 // Options is everything a run needs.
 type Options struct {
-	KernelSrc          string   // "" = Debian's linux-source-6.12
+	KernelSrc string // "" = the kernel tree enclosing the working directory, else Debian's linux-source-6.12 (source.DefaultName: Debian's always)
+	// TreeFromCwd is set by Prepare when KernelSrc was found around the
+	// working directory rather than given.
+	TreeFromCwd        bool
 	Series             string   // "" = the base tree
 	Arch               string   // the cell's arch (set by Run for each of Arches)
 	Accel              string   // the cell's accel request: auto|kvm|tcg (set by Run for each of Accels)
@@ -162,8 +166,23 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
 		}
 	}
+	// A run started inside a kernel tree tests that tree: testing Debian's
+	// tree instead, silently, would answer a question nobody asked.
+	switch o.KernelSrc {
+	case source.DefaultName:
+		o.KernelSrc = ""
+	case "":
+		if wd, err := os.Getwd(); err == nil {
+			if top := source.Enclosing(wd); top != "" {
+				o.KernelSrc, o.TreeFromCwd = top, true
+			}
+		}
+	}
 	if o.KernelSrc != "" {
 		if err := source.Check(o.KernelSrc); err != nil {
+			if o.TreeFromCwd {
+				return &UsageError{fmt.Errorf("the kernel tree you are in: %w (or pass --kernel-src %s for Debian's tree)", err, source.DefaultName)}
+			}
 			return &UsageError{fmt.Errorf("--kernel-src: %w", err)}
 		}
 	}
@@ -216,6 +235,9 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 		return nil, "", err
 	}
 	r.KernelSource = o.KernelSrc
+	if o.TreeFromCwd {
+		o.UI.Printf("kernel tree: %s (the tree you are in; --kernel-src %s tests Debian's %s instead)", o.KernelSrc, source.DefaultName, source.DebianPackage)
+	}
 	if r.KernelSource == "" {
 		r.KernelSource = "debian:" + source.DebianPackage
 	}
@@ -472,7 +494,7 @@ func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd
 	c.res.TreeID = treeID
 
 	// Config and build, unless this exact kernel is cached.
-	kern, err = c.kernel(ctx, slot, treeID, configKey, patches)
+	kern, err = c.kernel(ctx, slot, tree.Commit, treeID, configKey, patches)
 	if err != nil {
 		if ctx.Err() == nil && c.res.Status == "" {
 			c.fail(result.InfraError, err.Error())
@@ -564,12 +586,16 @@ func fragmentsKey(frags []kconfig.Fragment) string {
 // kernel returns the boot image for the work tree, from the kernel cache or
 // by configuring and building in the slot. An empty path with a nil error
 // means the cell's verdict was set (build-error, config problem).
-func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey string, patches []patch.Patch) (string, error) {
+func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID, configKey string, patches []patch.Patch) (string, error) {
 	o := c.opts
 	gccVer := c.run.Host.GCC
-	key := cache.Key("kernel-v1", treeID, c.arch.Name, configKey, gccVer)
+	// v2: kernels are published only after their objects were verified
+	// (kbuild.Build.Verify) and carry their build id; v1 kernels were not.
+	key := cache.Key("kernel-v2", treeID, c.arch.Name, configKey, gccVer)
 	kdir := filepath.Join(o.Cache, "kernels", c.arch.Name+"-"+key)
 	image := filepath.Join(kdir, filepath.Base(c.arch.Image))
+	buildID := kbuild.BuildID(key)
+	c.res.BuildID = buildID
 	if _, err := os.Stat(image); err == nil {
 		err := c.stage("build", func() (bool, string, error) {
 			copyFile(filepath.Join(kdir, "kernel.config"), filepath.Join(c.dir, "kernel.config"))
@@ -651,10 +677,15 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey s
 		c.ui.Notice("%s", me.Error())
 	}
 
+	// Until this tree's build is verified, the build dir may hold objects
+	// of it: the next verification covers what changed since then too.
+	if err := slot.NotePending(treeID); err != nil {
+		return "", err
+	}
 	var img string
 	err = c.stage("build", func() (bool, string, error) {
 		var err error
-		b := kbuild.Build{Arch: c.arch, Src: slot.Src, Dir: slot.Build, Jobs: o.Jobs, CCache: true, Log: logf,
+		b := kbuild.Build{Arch: c.arch, Src: slot.Src, Dir: slot.Build, Jobs: o.Jobs, CCache: true, Log: logf, Version: buildID,
 			Progress: func(p kbuild.Progress) {
 				msg := p.Last
 				if p.Total > 0 {
@@ -676,6 +707,41 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey s
 		}
 		return "", err
 	}
+	// Nothing is booted or cached on make's and ccache's word alone.
+	var stale *kbuild.StaleError
+	err = c.stage("verify", func() (bool, string, error) {
+		b := kbuild.Build{Arch: c.arch, Src: slot.Src, Dir: slot.Build, Jobs: o.Jobs, CCache: true, Log: logf, Version: buildID}
+		rep, err := c.verifyObjects(ctx, b, slot, baseCommit, treeID)
+		if rep != nil {
+			c.res.ObjectCheck = &result.ObjectCheck{Stale: rep.Stale(), Repaired: rep.Repaired, Skipped: rep.Skipped, Seconds: rep.Seconds}
+			for _, ch := range rep.Checked {
+				c.res.ObjectCheck.Checked = append(c.res.ObjectCheck.Checked, ch.Source)
+			}
+		}
+		if err != nil {
+			return false, "", err
+		}
+		note := fmt.Sprintf("%d objects match a fresh compile", len(rep.Checked))
+		if len(rep.Repaired) > 0 {
+			c.ui.Notice("stale object(s) built from %s did not match a fresh compile: rebuilt without the cache and relinked", strings.Join(rep.Repaired, ", "))
+			if img, err = b.Run(ctx); err != nil {
+				return false, "", fmt.Errorf("relinking after rebuilding stale objects: %w", err)
+			}
+			note += fmt.Sprintf(" after rebuilding %d stale", len(rep.Repaired))
+		}
+		return false, note, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if errors.As(err, &stale) {
+			c.fail(result.InfraError, err.Error())
+			return "", nil
+		}
+		c.fail(result.InfraError, "verifying the build: "+err.Error())
+		return "", nil
+	}
 	// Publish the kernel into the cache (atomically: a half-copied kernel
 	// is never seen by another rig).
 	if err := os.MkdirAll(filepath.Dir(kdir), 0o755); err != nil {
@@ -690,6 +756,7 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey s
 		copyFile(filepath.Join(slot.Build, ".config"), filepath.Join(tmp, "kernel.config"))
 		copyFile(filepath.Join(c.dir, "build.log"), filepath.Join(tmp, "build.log"))
 		_ = os.WriteFile(filepath.Join(tmp, "kernel.release"), []byte(kbuild.KernelRelease(slot.Build)), 0o644)
+		_ = os.WriteFile(filepath.Join(tmp, "build-id"), []byte(buildID), 0o644)
 		if err := os.Rename(tmp, kdir); err != nil && !os.IsExist(err) && !errors.Is(err, os.ErrExist) {
 			c.ui.Notice("caching the kernel: %v", err)
 		}
@@ -701,11 +768,48 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, treeID, configKey s
 	return image, nil
 }
 
+// verifyObjects compares with a fresh compile the objects built from the
+// files the series changed and from the files that changed since the
+// slot's last verified build (and any build attempted since), then records
+// the tree as the slot's verified build.
+func (c *cell) verifyObjects(ctx context.Context, b kbuild.Build, slot kbuild.Slot, baseCommit, treeID string) (*kbuild.VerifyReport, error) {
+	set := map[string]bool{}
+	add := func(from string) error {
+		files, err := kbuild.ChangedSources(ctx, slot.Src, from, treeID)
+		for _, f := range files {
+			set[f] = true
+		}
+		return err
+	}
+	if err := add(baseCommit + "^{tree}"); err != nil {
+		return nil, err
+	}
+	for _, t := range slot.Previous() {
+		if err := add(t); err != nil {
+			// A tree the slot's git no longer has (pruned): the series'
+			// own files are still checked.
+			c.ui.Notice("build slot %s: %v", slot.Dir, err)
+		}
+	}
+	files := make([]string, 0, len(set))
+	for f := range set {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	rep, err := b.Verify(ctx, files)
+	if err != nil {
+		return rep, err
+	}
+	return rep, slot.NoteBuilt(treeID)
+}
+
 func (c *cell) noteKernel(image, kdir string) {
 	c.res.KernelImage = image
 	if st, err := os.Stat(image); err == nil {
 		c.res.KernelSize = st.Size()
 	}
+	c.res.KernelSHA256, _ = kbuild.FileSHA256(image)
+	c.res.ConfigSHA256, _ = kbuild.FileSHA256(filepath.Join(c.dir, "kernel.config"))
 	if b, err := os.ReadFile(filepath.Join(kdir, "kernel.release")); err == nil {
 		c.res.KernelRelease = strings.TrimSpace(string(b))
 	}

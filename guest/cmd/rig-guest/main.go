@@ -175,11 +175,24 @@ func (s *session) hello() string {
 	return fmt.Sprintf("rig-guest %s kernel %s vcpus %d", v, rel, runtime.NumCPU())
 }
 
+// kernelIdentity is what the running kernel says it is: the host compares
+// uts_version with the build id of the image it meant to boot.
+func kernelIdentity() map[string]string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return nil
+	}
+	return map[string]string{
+		event.KernelRelease: unix.ByteSliceToString(u.Release[:]),
+		event.KernelVersion: unix.ByteSliceToString(u.Version[:]),
+	}
+}
+
 // run sends the whole protocol and reports whether every test passed or
 // was skipped.
 func (s *session) run() bool {
 	hello := s.hello()
-	s.w.Send(event.Event{Ev: event.Hello, Msg: hello})
+	s.w.Send(event.Event{Ev: event.Hello, Msg: hello, Evidence: kernelIdentity()})
 	fmt.Fprintf(s.console, "rig-guest: %s\n", hello)
 	ok := true
 	if s.cfgErr != nil {
