@@ -48,10 +48,14 @@ func slotOf(ctx context.Context, root, cacheDir string, a arch.Arch) (kbuild.Slo
 // plainMake is the make command a person would type in the slot: the same
 // make variables as the rig (a different CC would make Kbuild rebuild
 // everything), without the rig's log capture and progress parsing.
-func plainMake(a arch.Arch, src, dir string, jobs int) []string {
+func plainMake(a arch.Arch, src, dir string, jobs int) ([]string, error) {
+	launcher, err := kbuild.Launcher()
+	if err != nil {
+		return nil, err
+	}
 	argv := []string{"make", "-C", src, "O=" + dir, fmt.Sprintf("-j%d", jobs)}
-	argv = append(argv, kbuild.MakeArgs(a, true)...)
-	return append(argv, filepath.Base(a.Image))
+	argv = append(argv, kbuild.MakeArgs(a, launcher)...)
+	return append(argv, filepath.Base(a.Image)), nil
 }
 
 func runPlain(ctx context.Context, argv []string, dir string) error {
@@ -96,7 +100,11 @@ func BuildPair(ctx context.Context, root, cacheDir string, a arch.Arch, n, jobs 
 	}
 	defer lock.Release()
 	b := kbuild.Build{Arch: a, Src: slot.Src, Dir: slot.Build, Jobs: jobs, CCache: true, Log: io.Discard}
-	argv := plainMake(a, slot.Src, slot.Build, jobs)
+	argv, err := plainMake(a, slot.Src, slot.Build, jobs)
+	if err != nil {
+		p.Rig.Errors = append(p.Rig.Errors, err.Error())
+		return p, ""
+	}
 	// Bring the slot up to date first: whatever the last run left.
 	if _, err := b.Run(ctx); err != nil {
 		p.Rig.Errors = append(p.Rig.Errors, "warm-up build: "+err.Error())
@@ -170,7 +178,14 @@ func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int
 			if err := os.WriteFile(filepath.Join(out, ".config"), config, 0o644); err != nil {
 				return err
 			}
-			argv := append([]string{"make", "-C", src, "O=" + out}, kbuild.MakeArgs(a, withCCache)...)
+			launcher := ""
+			if withCCache {
+				var err error
+				if launcher, err = kbuild.Launcher(); err != nil {
+					return err
+				}
+			}
+			argv := append([]string{"make", "-C", src, "O=" + out}, kbuild.MakeArgs(a, launcher)...)
 			if err := runPlain(ctx, append(argv, "olddefconfig"), out); err != nil {
 				return err
 			}

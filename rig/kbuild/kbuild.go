@@ -57,16 +57,16 @@ func Env(slotsDir string) []string {
 	return append(env, "CCACHE_BASEDIR="+slotsDir)
 }
 
-// MakeArgs returns the make variables for a: ARCH, CROSS_COMPILE, and
-// compilers wrapped in ccache when it is installed.
-func MakeArgs(a arch.Arch, ccache bool) []string {
+// MakeArgs returns the make variables for a: ARCH, CROSS_COMPILE, and,
+// with a launcher (see Launcher; "" for none), compilers run through it.
+func MakeArgs(a arch.Arch, launcher string) []string {
 	args := []string{"ARCH=" + a.KernelArch}
 	cross := a.CrossPrefix()
 	if cross != "" {
 		args = append(args, "CROSS_COMPILE="+cross)
 	}
-	if ccache {
-		args = append(args, "CC=ccache "+cross+"gcc", "HOSTCC=ccache gcc")
+	if launcher != "" {
+		args = append(args, "CC="+launcher+" "+cross+"gcc", "HOSTCC="+launcher+" gcc")
 	}
 	return args
 }
@@ -117,7 +117,14 @@ func (b Build) Run(ctx context.Context) (string, error) {
 		jobs = runtime.NumCPU()
 	}
 	target := filepath.Base(b.Arch.Image)
-	argv := append([]string{"make", "-C", b.Src, "O=" + b.Dir, fmt.Sprintf("-j%d", jobs)}, MakeArgs(b.Arch, b.CCache)...)
+	launcher := ""
+	if b.CCache {
+		var err error
+		if launcher, err = Launcher(); err != nil {
+			return "", err
+		}
+	}
+	argv := append([]string{"make", "-C", b.Src, "O=" + b.Dir, fmt.Sprintf("-j%d", jobs)}, MakeArgs(b.Arch, launcher)...)
 	argv = append(argv, target)
 
 	total := readInt(filepath.Join(b.Dir, ".rig-steps"))

@@ -119,18 +119,18 @@ func TestMakeArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		a      arch.Arch
-		ccache bool
-		want   []string
+		a        arch.Arch
+		launcher string
+		want     []string
 	}{
-		{x86, true, []string{"ARCH=x86_64", "CC=ccache gcc", "HOSTCC=ccache gcc"}},
-		{x86, false, []string{"ARCH=x86_64"}},
-		{arm, true, []string{"ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "CC=ccache aarch64-linux-gnu-gcc", "HOSTCC=ccache gcc"}},
-		{arm, false, []string{"ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"}},
+		{x86, "/c/bin/cc-launcher", []string{"ARCH=x86_64", "CC=/c/bin/cc-launcher gcc", "HOSTCC=/c/bin/cc-launcher gcc"}},
+		{x86, "", []string{"ARCH=x86_64"}},
+		{arm, "/c/bin/cc-launcher", []string{"ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "CC=/c/bin/cc-launcher aarch64-linux-gnu-gcc", "HOSTCC=/c/bin/cc-launcher gcc"}},
+		{arm, "", []string{"ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"}},
 	} {
-		got := MakeArgs(tc.a, tc.ccache)
+		got := MakeArgs(tc.a, tc.launcher)
 		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("MakeArgs(%s, %v) = %q, want %q", tc.a.Name, tc.ccache, got, tc.want)
+			t.Errorf("MakeArgs(%s, %q) = %q, want %q", tc.a.Name, tc.launcher, got, tc.want)
 		}
 	}
 }
@@ -222,7 +222,7 @@ exit 2
 		t.Fatal(err)
 	}
 	args := strings.Split(strings.TrimSpace(string(argv)), "\n")
-	want := append([]string{"-C", src, "O=" + out, "-j3"}, MakeArgs(a, false)...)
+	want := append([]string{"-C", src, "O=" + out, "-j3"}, MakeArgs(a, "")...)
 	want = append(want, "bzImage")
 	if strings.Join(args, "|") != strings.Join(want, "|") {
 		t.Errorf("make argv = %q, want %q", args, want)

@@ -2,6 +2,7 @@ package kbuild
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,14 +65,19 @@ func (r *VerifyReport) Stale() []string {
 	return s
 }
 
-// StaleError is a build whose objects still do not match a fresh compile
-// after the rig rebuilt them without the cache: the rig cannot produce a
-// kernel it can vouch for.
+// StaleError is a build the rig cannot vouch for: objects that still do
+// not match a fresh compile after a rebuild without ccache, or an image that
+// does not hold the vmlinux it was built from.
 type StaleError struct {
-	Sources []string
+	Sources []string // sources whose objects do not match
+	Image   string   // or: the image that does not hold its build
+	BuildID string
 }
 
 func (e *StaleError) Error() string {
+	if e.Image != "" {
+		return fmt.Sprintf("stale image: %s does not hold the kernel of this build (#%s): a boot wrapper packed an earlier kernel", e.Image, e.BuildID)
+	}
 	return fmt.Sprintf("stale object: %s does not match a fresh compile of %s even after a rebuild without ccache",
 		objectOf(e.Sources[0]), e.Sources[0])
 }
@@ -396,3 +402,56 @@ func fileHash(path string) (string, error) {
 
 // FileSHA256 returns the hex SHA-256 of a file (the identity of an image).
 func FileSHA256(path string) (string, error) { return fileHash(path) }
+
+// ImageHasBuildID reports whether the boot image at path holds the kernel
+// built with build id id (its UTS version "#<id> "), looking in the image
+// itself and in every gzip stream inside it (x86's bzImage carries vmlinux
+// compressed). It catches a boot wrapper that packed an earlier kernel.
+func ImageHasBuildID(path, id string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	want := []byte("#" + id + " ")
+	if bytes.Contains(data, want) {
+		return true, nil
+	}
+	magic := []byte{0x1f, 0x8b, 0x08}
+	for off := 0; ; {
+		i := bytes.Index(data[off:], magic)
+		if i < 0 {
+			return false, nil
+		}
+		off += i
+		if zr, err := gzip.NewReader(bytes.NewReader(data[off:])); err == nil {
+			zr.Multistream(false)
+			if found, _ := containsStream(zr, want); found {
+				return true, nil
+			}
+		}
+		off++
+	}
+}
+
+// containsStream reports whether r's bytes contain want (reading at most
+// 256 MiB).
+func containsStream(r io.Reader, want []byte) (bool, error) {
+	buf := make([]byte, 0, 1<<20)
+	chunk := make([]byte, 1<<20)
+	total := 0
+	for total < 256<<20 {
+		n, err := r.Read(chunk)
+		total += n
+		buf = append(buf, chunk[:n]...)
+		if bytes.Contains(buf, want) {
+			return true, nil
+		}
+		if keep := len(want) - 1; len(buf) > keep {
+			buf = append(buf[:0], buf[len(buf)-keep:]...)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}

@@ -2,6 +2,7 @@ package kbuild
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -271,5 +272,39 @@ func TestRetarget(t *testing.T) {
 	}
 	if strings.Contains(got, " kernel/futex/core.o") {
 		t.Errorf("retarget left the object path: %q", got)
+	}
+}
+
+// The image check finds the build id in a plain image and inside a gzip
+// stream after a header (the shape of x86's bzImage), and not elsewhere.
+func TestImageHasBuildID(t *testing.T) {
+	dir := t.TempDir()
+	banner := []byte("Linux version 6.12.118+ (rig@rig) #rig-0123456789ab SMP Thu Jan  1 00:00:00 UTC 2026\n")
+	plain := filepath.Join(dir, "Image")
+	os.WriteFile(plain, append(bytes.Repeat([]byte{0}, 4096), banner...), 0o644)
+
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(bytes.Repeat([]byte("kernel text "), 100000))
+	zw.Write(banner)
+	zw.Close()
+	bz := filepath.Join(dir, "bzImage")
+	// A setup header that happens to contain the gzip magic first.
+	os.WriteFile(bz, append(append([]byte("HdrS\x1f\x8b\x08junk"), z.Bytes()...), 0x55, 0xaa), 0o644)
+
+	for _, c := range []struct {
+		path, id string
+		want     bool
+	}{
+		{plain, "rig-0123456789ab", true},
+		{plain, "rig-ba9876543210", false},
+		{bz, "rig-0123456789ab", true},
+		{bz, "rig-ba9876543210", false},
+		{bz, "rig-0123456789a", false}, // a prefix is not the id
+	} {
+		got, err := ImageHasBuildID(c.path, c.id)
+		if err != nil || got != c.want {
+			t.Errorf("ImageHasBuildID(%s, %s) = %v, %v; want %v", filepath.Base(c.path), c.id, got, err, c.want)
+		}
 	}
 }

@@ -313,7 +313,7 @@ func headers(ctx context.Context, a arch.Arch, src, buildDir, hdrKey string, log
 	if err := os.MkdirAll(buildDir, 0o755); err != nil {
 		return err
 	}
-	argv := append([]string{"make", "-C", src, "O=" + buildDir}, kbuild.MakeArgs(a, false)...)
+	argv := append([]string{"make", "-C", src, "O=" + buildDir}, kbuild.MakeArgs(a, "")...)
 	argv = append(argv, "headers")
 	compilerCalls.Add(1)
 	if err := execx.Run(ctx, execx.Cmd{Argv: argv, Env: []string{"LC_ALL=C"}, Log: log}); err != nil {

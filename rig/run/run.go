@@ -611,7 +611,11 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID,
 		return "", err
 	}
 	defer logf.Close()
-	mk := kconfig.Make{Src: slot.Src, Build: slot.Build, Args: kbuild.MakeArgs(c.arch, true), Log: logf}
+	launcher, err := kbuild.Launcher()
+	if err != nil {
+		return "", err
+	}
+	mk := kconfig.Make{Src: slot.Src, Build: slot.Build, Args: kbuild.MakeArgs(c.arch, launcher), Log: logf}
 
 	// Config: generated once per slot, refreshed (olddefconfig) on every
 	// build since a series may touch Kconfig files.
@@ -729,7 +733,16 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID,
 			}
 			note += fmt.Sprintf(" after rebuilding %d stale", len(rep.Repaired))
 		}
-		return false, note, nil
+		// The image must hold this build's vmlinux: a boot wrapper that
+		// packed an earlier kernel would otherwise be published.
+		ok, err := kbuild.ImageHasBuildID(img, buildID)
+		if err != nil {
+			return false, "", err
+		}
+		if !ok {
+			return false, "", &kbuild.StaleError{Image: img, BuildID: buildID}
+		}
+		return false, note + "; the image holds build " + buildID, nil
 	})
 	if err != nil {
 		if ctx.Err() != nil {
