@@ -26,6 +26,7 @@ const (
 	StepGood        = 0
 	StepBad         = 1
 	StepSkip        = 125
+	StepWrongTree   = 128 // the step would judge a tree other than the one being bisected
 	StepUsage       = 129 // bad flags (git's own usage exit code)
 	StepInterrupted = 130
 	StepInfra       = 131
@@ -41,7 +42,11 @@ type bisectFlags struct {
 
 func (f *bisectFlags) register(fs *flag.FlagSet, step bool) {
 	f.runFlags.register(fs, false) // one --arch and one --accel
-	fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout, used at HEAD (default: Debian's linux-source-6.12, unpacked into the cache)")
+	if step {
+		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "the git checkout being bisected (default: the one the step runs in; no other tree is accepted)")
+	} else {
+		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout, used at HEAD (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)")
+	}
 	fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
 	fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
 	fs.IntVar(&f.o.Jobs, "j", 0, "make -j (default: number of CPUs)")
@@ -197,10 +202,11 @@ func bisectErr(err error, stderr io.Writer, step bool) int {
 }
 
 // cmdBisectStep is `rig bisect-step`, for `git bisect run rig bisect-step
-// --kernel-src . --tests X`: one commit (HEAD of --kernel-src, plus
-// --series if given) judged good (0), bad (1) or skip (125).
+// --tests X` run inside the kernel checkout being bisected: its HEAD (plus
+// --series if given) judged good (0), bad (1) or skip (125). A step that
+// would judge any other tree aborts the bisection (StepWrongTree).
 func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bisect-step", stderr, "--kernel-src . [--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...")
+	fs := newFlags("bisect-step", stderr, "[--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...  (run by `git bisect run` inside the kernel checkout)")
 	var f bisectFlags
 	f.register(fs, true)
 	if err := parse(fs, args); err != nil {
@@ -210,6 +216,26 @@ func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return bisectErr(err, stderr, true)
 	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepInfra)
+		return StepInfra
+	}
+	tree, err := bisect.ResolveStepTree(ctx, cwd, o.KernelSrc)
+	if err != nil {
+		var wt *bisect.WrongTreeError
+		if errors.As(err, &wt) {
+			fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepWrongTree)
+			return StepWrongTree
+		}
+		return bisectErr(err, stderr, true)
+	}
+	o.KernelSrc = tree.Path
+	if !tree.Bisecting {
+		fmt.Fprintf(stderr, "rig bisect-step: note: no git bisection is in progress in %s; judging its HEAD anyway\n", tree.Path)
+	}
+	what := fmt.Sprintf("commit %.12s (\"%s\") of %s", tree.Commit, tree.Subject, tree.Path)
+	fmt.Fprintf(stderr, "rig bisect-step: testing %s\n", what)
 	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig bisect-step: %v (aborting the bisection)\n", err)
@@ -219,14 +245,6 @@ func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer)
 	env, err := bisect.NewRunner(o, dir)
 	if err != nil {
 		return bisectErr(err, stderr, true)
-	}
-	src := o.KernelSrc
-	if abs, err := filepath.Abs(src); err == nil {
-		src = abs
-	}
-	what := "HEAD of " + src
-	if o.KernelSrc == "" {
-		what = "the default tree"
 	}
 	if o.Series != "" {
 		what += " with " + o.Series

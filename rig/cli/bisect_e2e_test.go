@@ -44,6 +44,9 @@ func TestBisectStepExitCodes(t *testing.T) {
 		{[]string{"bisect-step", "--bad-if", "test=no-such-test"}, StepUsage},
 		{[]string{"bisect-step", "--tests", "no-such-test"}, StepUsage},
 		{[]string{"bisect-step", "--arch", "x86_64", "--kernel-src", filepath.Join(results, "missing"), "--results", results}, StepUsage},
+		// The test runs in the rig's own checkout: no kernel tree here, so
+		// the step must not judge the default tree instead.
+		{[]string{"bisect-step", "--arch", "x86_64", "--results", results}, StepWrongTree},
 		{[]string{"bisect"}, ExitUsage},
 		{[]string{"bisect", "--series", filepath.Join(results, "missing")}, ExitUsage},
 	} {
@@ -116,11 +119,13 @@ func TestE2EBisectSeries(t *testing.T) {
 
 // TestE2EGitBisectRun: `git bisect run rig bisect-step` on a small git
 // repository of the default tree with the bisect-5 patches as commits
-// lands on the 4th commit. The repository is made at a fixed place in the
+// lands on the 4th commit. It runs as the README shows it: from inside the
+// checkout, with no --kernel-src, no RIG_ROOT and no --results, the rig
+// binary built from the clone and living elsewhere. The repository is made at a fixed place in the
 // cache so that its build slot (keyed by the repository's path) is reused
 // by the next run of this test: every step is an incremental build.
 func TestE2EGitBisectRun(t *testing.T) {
-	root, results := e2e(t)
+	root, _ := e2e(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	cacheDir, err := cache.Dir()
@@ -159,12 +164,14 @@ func TestE2EGitBisectRun(t *testing.T) {
 
 	git(repo, "bisect", "start", "HEAD", "HEAD~5")
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "git", "bisect", "run", bin, "bisect-step", "--kernel-src", ".", "--arch", "x86_64",
-		"--tests", "robust-kill-in-lock", "--duration", "2s", "--results", results)
+	cmd := exec.CommandContext(ctx, "git", "bisect", "run", bin, "bisect-step", "--arch", "x86_64", "--tests", "robust-kill-in-lock")
 	cmd.Dir = repo
-	// The binary lives outside the checkout and runs in the kernel clone:
-	// RIG_ROOT tells it where the guest's sources are.
-	cmd.Env = append(os.Environ(), "CI=true", "RIG_ROOT="+root)
+	cmd.Env = append(os.Environ(), "CI=true")
+	for _, kv := range cmd.Env {
+		if strings.HasPrefix(kv, "RIG_ROOT=") {
+			t.Fatalf("the test must run without %s, as a user does", kv)
+		}
+	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("git bisect run: %v in %s\n%s", err, time.Since(start).Round(time.Second), lastN(string(out), 80))
 	if err != nil {
@@ -173,10 +180,30 @@ func TestE2EGitBisectRun(t *testing.T) {
 	if !strings.Contains(string(out), culprit+" is the first bad commit") {
 		t.Fatalf("git bisect did not land on %s (futex: skip a pending robust entry on exit)", culprit)
 	}
+	// Every step named the commit it tested, and only commits of the
+	// bisected checkout were tested.
+	tested := regexp.MustCompile(`rig bisect-step: testing commit ([0-9a-f]{12}) .* of (\S+)`).FindAllStringSubmatch(string(out), -1)
+	if len(tested) < 2 {
+		t.Fatalf("steps did not print the commit they tested (%d lines)", len(tested))
+	}
+	for _, m := range tested {
+		if !samePathT(m[2], repo) {
+			t.Errorf("a step tested %s, not the bisected checkout %s", m[2], repo)
+		}
+		if !strings.HasPrefix(git(repo, "rev-parse", m[1]), m[1]) {
+			t.Errorf("a step tested %s, which is no commit of the checkout", m[1])
+		}
+	}
 	t.Logf("bisect log:\n%s", git(repo, "bisect", "log"))
 	git(repo, "bisect", "reset")
 	// The checkout goes (1.7 GB); its build slot stays for the next run.
 	if err := os.RemoveAll(repo); err != nil {
 		t.Error(err)
 	}
+}
+
+func samePathT(a, b string) bool {
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
 }

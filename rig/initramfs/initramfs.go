@@ -41,8 +41,10 @@ const GuestPackage = "./guest/cmd/rig-guest"
 var ShellCommands = []string{"gosh", "ls", "cat", "dmesg", "ps", "mount", "echo", "kill", "sleep", "poweroff", "grep", "mkdir"}
 
 // Root finds the rig's source checkout: $RIG_ROOT, else the nearest parent of
-// the working directory (then of the executable) whose go.mod declares the
-// rig module.
+// the working directory, of the executable, or of the directory this file
+// was compiled from, whose go.mod declares the rig module. The last one lets
+// a rig built from a clone (`go build -o ~/bin/rig ./cmd/rig`) run from
+// inside a kernel tree, as `git bisect run` does, with no setting.
 func Root() (string, error) {
 	if r := os.Getenv("RIG_ROOT"); r != "" {
 		if isRoot(r) {
@@ -57,6 +59,9 @@ func Root() (string, error) {
 	if exe, err := os.Executable(); err == nil {
 		starts = append(starts, filepath.Dir(exe))
 	}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) { // not under -trimpath
+		starts = append(starts, filepath.Dir(file))
+	}
 	for _, s := range starts {
 		for d := s; ; d = filepath.Dir(d) {
 			if isRoot(d) {
@@ -67,7 +72,7 @@ func Root() (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("cannot find the rig's source checkout (needed to build the guest): run rig from inside it or set RIG_ROOT")
+	return "", fmt.Errorf("cannot find the rig's source checkout (needed to build the guest): build rig from a clone without -trimpath, run it from inside the clone, or set RIG_ROOT")
 }
 
 func isRoot(d string) bool {

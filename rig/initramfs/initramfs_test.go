@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -244,18 +245,36 @@ func TestRootEnv(t *testing.T) {
 	}
 }
 
-func TestRootNotFound(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.HasPrefix(exe, checkout(t)+string(filepath.Separator)) {
-		t.Skip("the test binary lives inside the checkout")
-	}
+// A rig built from the clone finds the clone from anywhere, RIG_ROOT unset:
+// from inside a kernel tree under `git bisect run`, for one.
+func TestRootFromWhereItWasCompiled(t *testing.T) {
+	want := checkout(t)
 	t.Setenv("RIG_ROOT", "")
 	t.Chdir(t.TempDir())
-	if got, err := initramfs.Root(); err == nil || !strings.Contains(err.Error(), "RIG_ROOT") {
-		t.Errorf("Root() outside the checkout = %q, %v; want an error mentioning RIG_ROOT", got, err)
+	got, err := initramfs.Root()
+	if err != nil || got != want {
+		t.Fatalf("Root() from a temp dir = %q, %v; want the checkout %s", got, err, want)
+	}
+}
+
+// A binary built with -trimpath and run outside the clone cannot know
+// where the clone is: the error says what to do.
+func TestRootNotFound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the rig")
+	}
+	bin := filepath.Join(t.TempDir(), "rig")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/rig")
+	build.Dir = checkout(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "boot", "--arch", "x86_64")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "RIG_ROOT=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "RIG_ROOT") || !strings.Contains(string(out), "-trimpath") {
+		t.Errorf("rig boot outside the checkout: %v\n%s\nwant an error naming RIG_ROOT and -trimpath", err, out)
 	}
 }
 
