@@ -203,7 +203,7 @@ func (f *runFlags) register(fs *flag.FlagSet, build bool) {
 	fs.DurationVar(&f.o.RunTimeout, "run-timeout", 0, "time allowed for the whole boot (default: from the tests and duration)")
 	fs.StringVar(&f.o.Results, "results", "", "results directory (default: results/ in the rig checkout)")
 	if build {
-		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout (default: Debian's linux-source-6.12, unpacked into the cache)")
+		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)")
 		fs.StringVar(&f.o.Series, "series", "", "patch series: a directory of *.patch, an mbox, or a quilt series file (default: none, test the base tree)")
 		fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
 		fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")

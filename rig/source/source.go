@@ -198,6 +198,34 @@ func samePath(a, b string) bool {
 	return err1 == nil && err2 == nil && ra == rb
 }
 
+// DefaultName is the --kernel-src value that names Debian's tree
+// explicitly, for a run started inside another kernel tree.
+const DefaultName = "debian"
+
+// Enclosing returns the top of the kernel source tree that contains dir (dir
+// itself or a parent), or "" when dir is in none. It only looks: whether the
+// tree is usable is Check's business, so a tree with a problem is reported,
+// never silently replaced by the default tree.
+func Enclosing(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if looksLikeKernel(d) {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+func looksLikeKernel(d string) bool {
+	for _, f := range []string{"Makefile", "Kconfig", "kernel", "arch", "include/linux"} {
+		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Check reports whether path is a usable kernel source tree, before any
 // work starts (an *Error naming the path and what to do).
 func Check(path string) error {
