@@ -17,9 +17,12 @@ const (
 	UFFDIO_REGISTER_MODE_MISSING   = 1 << 0
 	UFFDIO_REGISTER_MODE_WP        = 1 << 1
 	UFFDIO_WRITEPROTECT_MODE_WP    = 1 << 0
-	UFFD_EVENT_PAGEFAULT           = 0x12
-	UFFD_PAGEFAULT_FLAG_WRITE      = 1 << 0
-	UFFD_PAGEFAULT_FLAG_WP         = 1 << 1
+	// UFFDIO_WRITEPROTECT_MODE_DONTWAKE: lifting the protection does not
+	// wake the threads parked on it (include/uapi/linux/userfaultfd.h).
+	UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 1 << 1
+	UFFD_EVENT_PAGEFAULT              = 0x12
+	UFFD_PAGEFAULT_FLAG_WRITE         = 1 << 0
+	UFFD_PAGEFAULT_FLAG_WP            = 1 << 1
 
 	_UFFDIO_REGISTER     = 0x00
 	_UFFDIO_UNREGISTER   = 0x01
@@ -163,6 +166,15 @@ func (u *Uffd) WriteProtect(addr unsafe.Pointer, length uintptr, on bool) error 
 	if on {
 		wp.Mode = UFFDIO_WRITEPROTECT_MODE_WP
 	}
+	return ioctl(u.Fd, UFFDIO_WRITEPROTECT, unsafe.Pointer(&wp))
+}
+
+// Unprotect lifts write protection from [addr, addr+length) without waking
+// the threads parked on a write fault there: they stay parked until a
+// signal or UFFDIO_WAKE, but the kernel's own stores to the range no
+// longer fault.
+func (u *Uffd) Unprotect(addr unsafe.Pointer, length uintptr) error {
+	wp := UffdioWriteprotect{Range: UffdioRange{Start: uint64(uintptr(addr)), Len: uint64(length)}, Mode: UFFDIO_WRITEPROTECT_MODE_DONTWAKE}
 	return ioctl(u.Fd, UFFDIO_WRITEPROTECT, unsafe.Pointer(&wp))
 }
 

@@ -54,6 +54,7 @@ type urTrial struct {
 	Before, After        uint32 // the file word at FileOff
 	OtherBefore, OtherAt uint32 // the file word at urOtherOff
 	UffdMode             string
+	Unlock               string // "vdso" or "classic": how T1 unlocked
 	Took                 time.Duration
 }
 
@@ -179,7 +180,12 @@ func runDeterministic(ctx context.Context, env Env) Outcome {
 	o.Evidence["vdso_robust_unlock"] = vdso
 	o.Evidence["uffd"] = trials[0].UffdMode
 	o.Evidence["det_per_trial"] = (total / time.Duration(len(trials))).Round(time.Microsecond).String()
-	o.Evidence["det_unlock"] = "classic (user-space cmpxchg + store)"
+	switch trials[0].Unlock {
+	case "vdso":
+		o.Evidence["det_unlock"] = "vdso (__vdso_futex_robust_list64_try_unlock, window inside the vDSO)"
+	default:
+		o.Evidence["det_unlock"] = "classic (user-space cmpxchg + store)"
+	}
 	return o
 }
 
@@ -213,6 +219,7 @@ func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy strin
 	t.Addr, _ = strconv.ParseUint(kv["addr"], 0, 64)
 	t.FileOff, _ = strconv.ParseInt(kv["off"], 0, 64)
 	t.UffdMode = kv["uffd"]
+	t.Unlock = kv["unlock"]
 	fd := int(shm.Fd())
 	if t.Before, err = preadWord(fd, t.FileOff); err != nil {
 		return t, "", err
@@ -291,6 +298,24 @@ func raceChild(args []string) error {
 
 	entry := unsafe.Add(m, urEntryOff)
 	mw := word(entry, futexOffset)
+	// On a kernel whose vDSO has the robust try-unlock, T1 unlocks through
+	// it, so the window held open is the vDSO's own and the kernel's fixup
+	// is what gets tested; otherwise the classic cmpxchg and store.
+	vdsoFn := vdsoTryUnlockAddr()
+	unlock := func(tid uint32, pending *uintptr) bool {
+		if vdsoFn != 0 {
+			return futex.CallTryUnlock(vdsoFn, mw, tid, pending) == tid
+		}
+		if !atomic.CompareAndSwapUint32(mw, tid, 0) {
+			return false
+		}
+		atomic.StoreUintptr(pending, 0)
+		return true
+	}
+	unlockHow := "classic"
+	if vdsoFn != 0 {
+		unlockHow = "vdso"
+	}
 	tidc := make(chan uint32, 1)
 	goUnlock := make(chan struct{})
 	unlocked := make(chan error, 1)
@@ -311,11 +336,10 @@ func raceChild(args []string) error {
 		atomic.StoreUintptr(pending, uintptr(entry))                                        // list_op_pending = &mutex
 		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink
 		if mode == urControl {
-			if !atomic.CompareAndSwapUint32(mw, tid, 0) {
-				unlocked <- fmt.Errorf("T1 unlock cmpxchg failed: word %#x", atomic.LoadUint32(mw))
+			if !unlock(tid, pending) { // the whole unlock, pending cleared
+				unlocked <- fmt.Errorf("T1 unlock (%s) failed: word %#x", unlockHow, atomic.LoadUint32(mw))
 				return
 			}
-			atomic.StoreUintptr(pending, 0) // the unlock is complete
 			if err := u.WriteProtect(h, pageSize, true); err != nil {
 				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
 				return
@@ -327,12 +351,10 @@ func raceChild(args []string) error {
 				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
 				return
 			}
-			if !atomic.CompareAndSwapUint32(mw, tid, 0) {
-				unlocked <- fmt.Errorf("T1 unlock cmpxchg failed: word %#x", atomic.LoadUint32(mw))
-				return
-			}
 			unlocked <- nil
-			atomic.StoreUintptr(pending, 0) // faults: T1 parks inside the window
+			// The release succeeds; the store clearing pending faults:
+			// T1 parks inside the window (the vDSO's, or the classic one).
+			unlock(tid, pending)
 		}
 		for {
 			time.Sleep(time.Hour) // only if the fault were resolved
@@ -378,7 +400,13 @@ func raceChild(args []string) error {
 	}
 	atomic.StoreUint32(word(m, urEntryOff+futexOffset), tid1)
 	atomic.StoreUint32(word(m, urOtherOff), tid1)
-	status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s", tid1, uintptr(m)+urEntryOff+futexOffset, urEntryOff+futexOffset, uffdMode))
+	// T1 stays parked, but the head page is writable again: a kernel that
+	// clears the pending op before delivering the kill (the vDSO fixup)
+	// must be able to, and the classic sequence gains nothing from it.
+	if err := u.Unprotect(h, pageSize); err != nil {
+		return fmt.Errorf("UFFDIO_WRITEPROTECT (lift, dontwake): %w", err)
+	}
+	status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s unlock=%s", tid1, uintptr(m)+urEntryOff+futexOffset, urEntryOff+futexOffset, uffdMode, unlockHow))
 	for {
 		time.Sleep(time.Hour)
 	}
