@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -80,6 +81,12 @@ type klVariant struct {
 	// sleeps on that owner's word (WAITERS set, state C).
 	thirdParty, waitersBit bool
 	wantWake               bool
+	// syscall: the child unlocks through the kernel, FUTEX_WAKE (PI:
+	// FUTEX_UNLOCK_PI) with FUTEX_ROBUST_UNLOCK, which clears
+	// list_op_pending itself: there is no window, and a kernel without the
+	// modifier skips the variant. list32: with FUTEX_ROBUST_LIST32, which
+	// must clear exactly the low 32 bits of the (64-bit) pointer.
+	syscall, list32 bool
 }
 
 var klLockVariants = []klVariant{
@@ -101,7 +108,16 @@ var klUnlockVariants = []klVariant{
 	{name: "third-party-waiters-bit", thirdParty: true, waitersBit: true},
 	{name: "pi-unlocked", pi: true},
 	{name: "pi-third-party", pi: true, thirdParty: true},
+	{name: "syscall-waiter", syscall: true, waiter: true, wantWake: true},
+	{name: "syscall-list32", syscall: true, list32: true},
+	{name: "pi-syscall-waiter", pi: true, syscall: true, waiter: true, wantWake: true},
 }
+
+// errSkipVariant marks a variant the kernel cannot run (no
+// FUTEX_ROBUST_UNLOCK): skipped, with the reason, not failed.
+type errSkipVariant struct{ why string }
+
+func (e errSkipVariant) Error() string { return e.why }
 
 // klObs is what one variant observed; checkKillInLock and
 // checkKillInUnlock judge it.
@@ -226,13 +242,20 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 	woken := 0
 	optional := map[string]string{} // wakes a kernel may or may not issue
 	var firstFail *Outcome
-	var failed []string
+	var failed, skipped []string
+	skipWhy := ""
 	for i, v := range variants {
 		if ctx.Err() != nil {
 			return errorf("deadline before variant "+v.name, nil)
 		}
 		start := time.Now()
 		o, err := killVariant(ctx, mode, v)
+		var sk errSkipVariant
+		if errors.As(err, &sk) {
+			skipped = append(skipped, v.name)
+			skipWhy = sk.why
+			continue
+		}
 		if err != nil {
 			ev := o.evidence()
 			ev["variant"] = v.name
@@ -276,7 +299,13 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 	for k, v := range optional {
 		ev[k] = v
 	}
-	return pass(fmt.Sprintf("%d variants: %s, %d waiters woken, neighbours untouched", len(variants), what, woken), ev)
+	msg := fmt.Sprintf("%d variants: %s, %d waiters woken, neighbours untouched", len(variants)-len(skipped), what, woken)
+	if len(skipped) > 0 {
+		ev["skipped_variants"] = strings.Join(skipped, ",")
+		ev["skipped_why"] = skipWhy
+		msg += fmt.Sprintf("; %d skipped (%s)", len(skipped), skipWhy)
+	}
+	return pass(msg, ev)
 }
 
 // klWaiterRes is how a waiter's futex call ended.
@@ -445,6 +474,12 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	if v.pi {
 		args = append(args, "pi")
 	}
+	if v.syscall {
+		args = append(args, "syscall")
+	}
+	if v.list32 {
+		args = append(args, "list32")
+	}
 	helper := "robust-kill-lock"
 	if mode == klUnlock {
 		helper = "robust-kill-unlock"
@@ -502,6 +537,9 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	}
 	var owner *klOwner
 	defer func() { owner.unlock() }()
+	if mode == klUnlock && v.syscall {
+		return syscallUnlockVariant(ctx, o, v, c, mem, w, wake, uintptr(base))
+	}
 	if mode == klUnlock {
 		setGo(goWord, 1)
 		line, err := c.readLine(ctx, 10*time.Second)
@@ -615,6 +653,23 @@ func klChildArgs(name string, args []string) (bool, error) {
 	return len(args) == 1, nil
 }
 
+// klUnlockArgs parses "robust-kill-unlock [pi] [syscall] [list32]".
+func klUnlockArgs(args []string) (pi, syscall, list32 bool, err error) {
+	for _, a := range args {
+		switch a {
+		case "pi":
+			pi = true
+		case "syscall":
+			syscall = true
+		case "list32":
+			list32 = true
+		default:
+			return false, false, false, fmt.Errorf("robust-kill-unlock: want [pi] [syscall] [list32], got %q", a)
+		}
+	}
+	return pi, syscall, list32, nil
+}
+
 // killLockChild (child helper "robust-kill-lock [pi]"): list_op_pending =
 // &mutex, cmpxchg(word, 0, tid), report "parked tid= base=", and park
 // before linking the mutex until the go word is raised (never, in the
@@ -663,7 +718,7 @@ func killLockChild(args []string) error {
 // FUTEX_WAKE and before clearing list_op_pending, until go=2 (never, in the
 // test).
 func killUnlockChild(args []string) error {
-	pi, err := klChildArgs("robust-kill-unlock", args)
+	pi, viaSyscall, list32, err := klUnlockArgs(args)
 	if err != nil {
 		return err
 	}
@@ -691,6 +746,33 @@ func killUnlockChild(args []string) error {
 		pending := slot(h, futex.HeadPendingOff)
 		atomic.StoreUintptr(pending, ptr)                                                   // list_op_pending = &mutex
 		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink (it is the only entry)
+		if viaSyscall {
+			// The contended unlock through the kernel: it releases (PI:
+			// hands over) the word and clears list_op_pending itself.
+			op := futex.FUTEX_WAKE | futex.FUTEX_ROBUST_UNLOCK
+			if pi {
+				op = futex.FUTEX_UNLOCK_PI | futex.FUTEX_ROBUST_UNLOCK
+			}
+			if list32 {
+				op |= futex.FUTEX_ROBUST_LIST32
+			}
+			n, err := futex.Futex(w, op, 1, nil, (*uint32)(unsafe.Pointer(pending)), 0)
+			if err == unix.ENOSYS || err == unix.EINVAL {
+				status("skip kernel without FUTEX_ROBUST_UNLOCK (" + err.Error() + ")")
+				errc <- nil
+				return
+			}
+			if err != nil {
+				errc <- fmt.Errorf("futex(%#x) robust unlock: %w", op, err)
+				return
+			}
+			left := atomic.LoadUintptr(pending)
+			atomic.StoreUintptr(pending, 0) // list32 leaves the high half: clear it now
+			status(fmt.Sprintf("unlocked ret=%d pending_after=%#x", n, left))
+			for {
+				time.Sleep(time.Hour) // the kill lands here
+			}
+		}
 		var old uint32
 		if pi {
 			if !atomic.CompareAndSwapUint32(w, tid, 0) {
@@ -712,4 +794,69 @@ func killUnlockChild(args []string) error {
 		}
 	}()
 	return <-errc
+}
+
+// syscallUnlockVariant runs a "syscall" unlock variant from the point the
+// child holds the lock (and a waiter, if any, sleeps on it): the child
+// unlocks through FUTEX_ROBUST_UNLOCK, which must leave list_op_pending
+// cleared (for list32: exactly its low 32 bits) and must have woken the
+// waiter (PI: handed it the lock) before the syscall returned; then the
+// kill must leave the word and its neighbours as they were.
+func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, mem unsafe.Pointer, w *uint32, wake chan klWaiterRes, base uintptr) (klObs, error) {
+	entry := base + klEntry
+	if v.pi {
+		entry |= 1
+	}
+	start := time.Now()
+	setGo(word(mem, klGo), 1)
+	line, err := c.readLine(ctx, 10*time.Second)
+	if err != nil {
+		return o, err
+	}
+	kind, kv := fields(line)
+	switch kind {
+	case "skip":
+		return o, errSkipVariant{kv["msg"]}
+	case "unlocked":
+	default:
+		return o, fmt.Errorf("child: %s", line)
+	}
+	left, _ := strconv.ParseUint(kv["pending_after"], 0, 64)
+	want := uint64(0)
+	if v.list32 {
+		want = uint64(entry) &^ 0xffffffff
+	}
+	o.State = fmt.Sprintf("list_op_pending after the syscall=%#x (entry %#x), want %#x", left, entry, want)
+	if left != want {
+		return o, fmt.Errorf("robust unlock syscall left list_op_pending %#x, want %#x (entry %#x, list32 %v)", left, want, entry, v.list32)
+	}
+	if wake != nil {
+		select {
+		case r := <-wake:
+			wake = nil
+			o.WakeAfter, o.PIWord = r.at.Sub(start), r.word
+			if r.err == nil {
+				o.Woken = true
+			} else {
+				o.WaiterErr = r.err.Error()
+			}
+		case <-time.After(klWakeBound):
+			o.WaiterErr = "still asleep after the robust unlock syscall"
+			o.WakeAfter = klWakeBound
+			futex.Futex(w, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
+		}
+	}
+	// Whatever the waiter did with the lock, nobody owns it for the
+	// dead child's exit to find.
+	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
+	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	for i := range o.Others {
+		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+	}
+	c.kill()
+	o.Mutex.After = atomic.LoadUint32(w)
+	for i := range o.Others {
+		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+	}
+	return o, nil
 }
