@@ -74,6 +74,7 @@ func statusClass(s string) string {
 
 type page struct {
 	ID, Status, Class, Cause string
+	Series                   []string // result.BaselineVerdicts: one line per arch
 	Meta                     []kv
 	Tests                    []string // table columns
 	Rows                     []row
@@ -116,6 +117,9 @@ func buildPage(r *result.Run, dir string) page {
 		Status: string(r.Status),
 		Class:  statusClass(string(r.Status)),
 		Cause:  result.Clean(r.Cause, maxLine),
+	}
+	for _, l := range result.BaselineVerdicts(r) {
+		p.Series = append(p.Series, result.Clean(l, maxLine))
 	}
 	add := func(k, v string) {
 		if v != "" {

@@ -85,12 +85,63 @@ func Screen(r *Run, dir string) string {
 			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, Clean(o.Title, 200), o.Line)
 		}
 	}
+	for _, l := range BaselineVerdicts(r) {
+		fmt.Fprintf(&b, "series: %s\n", Clean(l, 600))
+	}
 	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
 	if r.Cause != "" {
 		fmt.Fprintf(&b, ": %s", Clean(r.Cause, 300))
 	}
 	fmt.Fprintf(&b, "\nresults: %s\n", dir)
 	return b.String()
+}
+
+// BaselineVerdicts returns, for a run with a baseline, one line per patched
+// cell that a reviewer can paste into a reply: what the series changed on
+// that arch ("x86_64 [base+x86_64]: robust-unmap-remap fixed (...); 5 other
+// tests passing"). Nil for a run without labels.
+func BaselineVerdicts(r *Run) []string {
+	var out []string
+	for _, c := range r.Cells {
+		if c.Role == "baseline" {
+			continue
+		}
+		var changed []string
+		passing := 0
+		labelled := false
+		for _, t := range c.Tests {
+			if t.Label == "" {
+				continue
+			}
+			labelled = true
+			if t.Label == "passing" {
+				passing++
+				continue
+			}
+			s := fmt.Sprintf("%s %s", Clean(t.Name, 40), t.Label)
+			if t.Compare != "" {
+				s += " (" + Clean(t.Compare, 200) + ")"
+			} else if t.Reason != "" {
+				s += " (" + Clean(t.Reason, 200) + ")"
+			}
+			changed = append(changed, s)
+		}
+		if !labelled {
+			continue
+		}
+		line := fmt.Sprintf("%s [%s]: ", c.Arch, c.Config)
+		switch {
+		case len(changed) == 0:
+			line += fmt.Sprintf("no change: %d tests passing on both", passing)
+		default:
+			line += strings.Join(changed, "; ")
+			if passing > 0 {
+				line += fmt.Sprintf("; %d other tests passing", passing)
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // Markdown renders summary.md.
@@ -107,6 +158,12 @@ func Markdown(r *Run) string {
 	fmt.Fprintf(&b, "- started: %s\n", r.Started.UTC().Format(time.RFC3339))
 	if !r.Finished.IsZero() {
 		fmt.Fprintf(&b, "- wall time: %s\n", dur(r.Finished.Sub(r.Started)))
+	}
+	if lines := BaselineVerdicts(r); len(lines) > 0 {
+		b.WriteString("\n## What the series changed, per arch\n\n")
+		for _, l := range lines {
+			fmt.Fprintf(&b, "- %s\n", md(l))
+		}
 	}
 	b.WriteString("\n| cell | status | cause | tests | stages |\n|---|---|---|---|---|\n")
 	for _, c := range r.Cells {

@@ -367,3 +367,32 @@ func TestConsoleTail(t *testing.T) {
 		t.Error("tail of a missing file is not empty")
 	}
 }
+
+// The per-arch line a reviewer pastes: what changed, on which arch, with
+// the statistical comparison; baseline cells and unlabelled runs give none.
+func TestBaselineVerdicts(t *testing.T) {
+	r := &result.Run{Cells: []result.Cell{
+		{ID: "x86_64-baseline", Arch: "x86_64", Config: "base+x86_64", Role: "baseline",
+			Tests: []result.Test{{Name: "robust-unmap-remap", Status: "fail"}}},
+		{ID: "x86_64", Arch: "x86_64", Config: "base+x86_64", Tests: []result.Test{
+			{Name: "robust-unmap-remap", Status: "pass", Label: "fixed", Compare: "baseline 37 of 412 kills corrupted; patched 0 of 3000"},
+			{Name: "robust-owner-death", Status: "pass", Label: "passing"},
+			{Name: "pi-consistency", Status: "pass", Label: "passing"}}},
+		{ID: "arm64", Arch: "arm64", Config: "base+arm64", Tests: []result.Test{
+			{Name: "robust-unmap-remap", Status: "fail", Label: "still-failing", Reason: "5/5 trials corrupted"}}},
+	}}
+	got := result.BaselineVerdicts(r)
+	want := []string{
+		"x86_64 [base+x86_64]: robust-unmap-remap fixed (baseline 37 of 412 kills corrupted; patched 0 of 3000); 2 other tests passing",
+		"arm64 [base+arm64]: robust-unmap-remap still-failing (5/5 trials corrupted)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("BaselineVerdicts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if md := result.Markdown(r); !strings.Contains(md, "- "+want[1]) {
+		t.Errorf("summary.md lacks the arm64 line:\n%s", md)
+	}
+	if result.BaselineVerdicts(&result.Run{Cells: []result.Cell{{ID: "x", Tests: []result.Test{{Name: "a", Status: "pass"}}}}}) != nil {
+		t.Error("a run without labels has verdict lines")
+	}
+}
