@@ -285,7 +285,7 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 	}
 	if firstFail != nil {
 		firstFail.Evidence["failed_variants"] = strings.Join(failed, ",")
-		firstFail.Reason += fmt.Sprintf(" (%d/%d variants failed)", len(failed), len(variants))
+		firstFail.Reason += fmt.Sprintf(" (%d/%d variants failed)", len(failed), len(variants)-len(skipped))
 		return *firstFail
 	}
 	var what string
