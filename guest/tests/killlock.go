@@ -87,6 +87,10 @@ type klVariant struct {
 	// modifier skips the variant. list32: with FUTEX_ROBUST_LIST32, which
 	// must clear exactly the low 32 bits of the (64-bit) pointer.
 	syscall, list32 bool
+	// vdso (with syscall): the child first calls the vDSO's robust
+	// try-unlock, which must leave a contended word (TID|WAITERS) alone
+	// and return it; a kernel without the vDSO function skips the variant.
+	vdso bool
 }
 
 var klLockVariants = []klVariant{
@@ -111,6 +115,7 @@ var klUnlockVariants = []klVariant{
 	{name: "syscall-waiter", syscall: true, waiter: true, wantWake: true},
 	{name: "syscall-list32", syscall: true, list32: true},
 	{name: "pi-syscall-waiter", pi: true, syscall: true, waiter: true, wantWake: true},
+	{name: "vdso-waiter", syscall: true, vdso: true, waiter: true, wantWake: true},
 }
 
 // errSkipVariant marks a variant the kernel cannot run (no
@@ -137,6 +142,8 @@ type klObs struct {
 	WaiterErr string
 	WakeAfter time.Duration // kill to wake
 	WakeBound time.Duration
+	// VdsoProblem: what the vDSO try-unlock did wrong ("vdso" variants).
+	VdsoProblem string
 }
 
 // checkKillInLock: the dead task owned the word (through its pending op),
@@ -168,6 +175,9 @@ func checkKillInLock(o klObs) (bool, string) {
 // must leave it exactly as it was (never OWNER_DIED, above all not on a
 // word a live task owns), leave the rest alone, and wake a waiter.
 func checkKillInUnlock(o klObs) (bool, string) {
+	if o.VdsoProblem != "" {
+		return false, o.Variant + ": " + o.VdsoProblem
+	}
 	w := o.Mutex
 	if w.After != w.Before {
 		switch {
@@ -480,6 +490,9 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	if v.list32 {
 		args = append(args, "list32")
 	}
+	if v.vdso {
+		args = append(args, "vdso")
+	}
 	helper := "robust-kill-lock"
 	if mode == klUnlock {
 		helper = "robust-kill-unlock"
@@ -653,8 +666,8 @@ func klChildArgs(name string, args []string) (bool, error) {
 	return len(args) == 1, nil
 }
 
-// klUnlockArgs parses "robust-kill-unlock [pi] [syscall] [list32]".
-func klUnlockArgs(args []string) (pi, syscall, list32 bool, err error) {
+// klUnlockArgs parses "robust-kill-unlock [pi] [syscall] [list32] [vdso]".
+func klUnlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
 	for _, a := range args {
 		switch a {
 		case "pi":
@@ -663,11 +676,13 @@ func klUnlockArgs(args []string) (pi, syscall, list32 bool, err error) {
 			syscall = true
 		case "list32":
 			list32 = true
+		case "vdso":
+			vdso = true
 		default:
-			return false, false, false, fmt.Errorf("robust-kill-unlock: want [pi] [syscall] [list32], got %q", a)
+			return false, false, false, false, fmt.Errorf("robust-kill-unlock: want [pi] [syscall] [list32] [vdso], got %q", a)
 		}
 	}
-	return pi, syscall, list32, nil
+	return pi, syscall, list32, vdso, nil
 }
 
 // killLockChild (child helper "robust-kill-lock [pi]"): list_op_pending =
@@ -718,7 +733,7 @@ func killLockChild(args []string) error {
 // FUTEX_WAKE and before clearing list_op_pending, until go=2 (never, in the
 // test).
 func killUnlockChild(args []string) error {
-	pi, viaSyscall, list32, err := klUnlockArgs(args)
+	pi, viaSyscall, list32, viaVdso, err := klUnlockArgs(args)
 	if err != nil {
 		return err
 	}
@@ -746,6 +761,31 @@ func killUnlockChild(args []string) error {
 		pending := slot(h, futex.HeadPendingOff)
 		atomic.StoreUintptr(pending, ptr)                                                   // list_op_pending = &mutex
 		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink (it is the only entry)
+		vdsoNote := ""
+		if viaVdso {
+			fn := vdsoTryUnlockAddr()
+			if fn == 0 {
+				status("skip kernel without the vDSO robust try-unlock")
+				errc <- nil
+				return
+			}
+			// A waiter sleeps on TID|WAITERS: the try-unlock must not
+			// release the word, only return it.
+			got := futex.CallTryUnlock(fn, w, tid, pending)
+			after := atomic.LoadUint32(w)
+			vdsoNote = fmt.Sprintf(" vdso_got=%#x word_after_vdso=%#x pending_after_vdso=%#x", got, after, atomic.LoadUintptr(pending))
+			if after != tid|futex.FUTEX_WAITERS {
+				// The vDSO released a contended word: the syscall would
+				// refuse (not the owner). Wake the waiter, clear the
+				// pending op, and let the parent judge what it saw.
+				futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
+				atomic.StoreUintptr(pending, 0)
+				status(fmt.Sprintf("unlocked ret=-1 pending_after=0%s", vdsoNote))
+				for {
+					time.Sleep(time.Hour) // the kill lands here
+				}
+			}
+		}
 		if viaSyscall {
 			// The contended unlock through the kernel: it releases (PI:
 			// hands over) the word and clears list_op_pending itself.
@@ -763,12 +803,12 @@ func killUnlockChild(args []string) error {
 				return
 			}
 			if err != nil {
-				errc <- fmt.Errorf("futex(%#x) robust unlock: %w", op, err)
+				errc <- fmt.Errorf("futex(%#x) robust unlock:%s: %w", op, vdsoNote, err)
 				return
 			}
 			left := atomic.LoadUintptr(pending)
 			atomic.StoreUintptr(pending, 0) // list32 leaves the high half: clear it now
-			status(fmt.Sprintf("unlocked ret=%d pending_after=%#x", n, left))
+			status(fmt.Sprintf("unlocked ret=%d pending_after=%#x%s", n, left, vdsoNote))
 			for {
 				time.Sleep(time.Hour) // the kill lands here
 			}
@@ -820,6 +860,16 @@ func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, m
 	case "unlocked":
 	default:
 		return o, fmt.Errorf("child: %s", line)
+	}
+	if v.vdso {
+		got, _ := strconv.ParseUint(kv["vdso_got"], 0, 32)
+		after, _ := strconv.ParseUint(kv["word_after_vdso"], 0, 32)
+		pend, _ := strconv.ParseUint(kv["pending_after_vdso"], 0, 64)
+		want := uint64(o.ChildTID | futex.FUTEX_WAITERS)
+		if got != want || after != want || pend != uint64(entry) {
+			o.VdsoProblem = fmt.Sprintf("the vDSO try-unlock of a contended word %#08x returned %#08x and left the word %#08x and list_op_pending %#x (want the word and the pending op left alone, %#08x returned)",
+				want, got, after, pend, want)
+		}
 	}
 	left, _ := strconv.ParseUint(kv["pending_after"], 0, 64)
 	want := uint64(0)

@@ -321,6 +321,20 @@ func raceChild(args []string) error {
 	unlocked := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // T1; never unlocked
+		// Block every signal (SIGKILL cannot be): a signal would wake T1
+		// from its parked fault, and the Go runtime's preemption signal
+		// comes often. Woken after the protection is lifted, T1 would
+		// finish its store and the trial would miss the race; woken
+		// before, a fixed kernel's fixup would block on the protected
+		// page and the trial would blame it.
+		var all unix.Sigset_t
+		for i := range all.Val {
+			all.Val[i] = ^all.Val[i]
+		}
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+			unlocked <- fmt.Errorf("sigprocmask: %w", err)
+			return
+		}
 		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 			unlocked <- fmt.Errorf("set_robust_list: %w", err)
 			return
