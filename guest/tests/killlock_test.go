@@ -142,7 +142,9 @@ func TestCheckKillInUnlock(t *testing.T) {
 		{"waiter never woken", good, func(o *klObs) { o.Woken, o.WaiterErr = false, "still asleep" }, "not woken within 2s"},
 		{"waiter late", owned, func(o *klObs) { o.WakeAfter = 3 * time.Second }, "woken 3s after"},
 		{"pattern corrupted", good, func(o *klObs) { o.Others[1].After = 0 }, "pattern"},
-		{"vDSO released a contended word", good, func(o *klObs) { o.VdsoProblem = "the vDSO try-unlock of a contended word 0x8000004d returned 0x8000004d and left the word 0x00000000" }, "vDSO try-unlock of a contended word"},
+		{"vDSO released a contended word", good, func(o *klObs) {
+			o.VdsoProblem = "the vDSO try-unlock of a contended word 0x8000004d returned 0x8000004d and left the word 0x00000000"
+		}, "vDSO try-unlock of a contended word"},
 	} {
 		o := c.base
 		o.Others = append([]wordObs{}, o.Others...)

@@ -11,14 +11,17 @@ import (
 // TestE2EBreakPatches: each series in patches/ that breaks one futex
 // property must make `rig run` FAIL naming the test that checks it, while
 // the kernel itself stays healthy enough to boot.
+// breakSeries names each patches/break-* series and the test it breaks.
+var breakSeries = []struct{ series, test string }{
+	{"break-owner-death", "robust-owner-death"},
+	{"break-kill-in-lock", "robust-kill-in-lock"},
+	{"break-kill-in-unlock", "robust-kill-in-unlock"},
+	{"break-pi-owner", "pi-consistency"},
+}
+
 func TestE2EBreakPatches(t *testing.T) {
 	root, results := e2e(t)
-	for _, tc := range []struct{ series, test string }{
-		{"break-owner-death", "robust-owner-death"},
-		{"break-kill-in-lock", "robust-kill-in-lock"},
-		{"break-kill-in-unlock", "robust-kill-in-unlock"},
-		{"break-pi-owner", "pi-consistency"},
-	} {
+	for _, tc := range breakSeries {
 		t.Run(tc.series, func(t *testing.T) {
 			code, r, _, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches", tc.series),
 				"--results", results, "--tests", tc.test, "--duration", "5s")

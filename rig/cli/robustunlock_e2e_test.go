@@ -127,12 +127,7 @@ func TestE2ERobustUnlockX86Gate(t *testing.T) {
 func TestE2EBreakSeriesOnTopOfFix(t *testing.T) {
 	root, results := e2e(t)
 	fix, _ := filepath.Glob(filepath.Join(root, "patches/robust-unlock/*.patch"))
-	for _, tc := range []struct{ series, test string }{
-		{"break-owner-death", "robust-owner-death"},
-		{"break-kill-in-lock", "robust-kill-in-lock"},
-		{"break-kill-in-unlock", "robust-kill-in-unlock"},
-		{"break-pi-owner", "pi-consistency"},
-	} {
+	for _, tc := range breakSeries {
 		t.Run(tc.series, func(t *testing.T) {
 			dir := t.TempDir()
 			brk, _ := filepath.Glob(filepath.Join(root, "patches", tc.series, "*.patch"))

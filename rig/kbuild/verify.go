@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
 )
 
@@ -360,11 +359,11 @@ func (b Build) compare(ctx context.Context, obj, fresh string) (bool, error) {
 			return false, fmt.Errorf("compiling %s afresh to check it: %w", obj, err)
 		}
 	}
-	h1, err := fileHash(filepath.Join(b.Dir, obj))
+	h1, err := cache.HashFile(filepath.Join(b.Dir, obj))
 	if err != nil {
 		return false, err
 	}
-	h2, err := fileHash(fresh)
+	h2, err := cache.HashFile(fresh)
 	if err != nil {
 		return false, err
 	}
@@ -386,22 +385,6 @@ func (b Build) recompile(ctx context.Context, obj string) error {
 	env := append(append(Env(filepath.Dir(b.Dir)), b.Env...), "CCACHE_DISABLE=1")
 	return execx.Run(ctx, execx.Cmd{Argv: []string{"sh", "-c", cmd}, Dir: b.Dir, Env: env, Log: b.Log, Unset: []string{"CCACHE_PREFIX", "CCACHE_RECACHE"}})
 }
-
-func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// FileSHA256 returns the hex SHA-256 of a file (the identity of an image).
-func FileSHA256(path string) (string, error) { return fileHash(path) }
 
 // ImageHasBuildID reports whether the boot image at path holds the kernel
 // built with build id id (its UTS version "#<id> "), looking in the image

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/initramfs"
-	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -67,7 +67,7 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	c.shell = b.Shell
 	c.res.BuildID = buildID
 	c.res.KernelImage = b.Kernel
-	c.res.KernelSHA256, _ = kbuild.FileSHA256(b.Kernel)
+	c.res.KernelSHA256, _ = cache.HashFile(b.Kernel)
 	if st, err := os.Stat(b.Kernel); err == nil {
 		c.res.KernelSize = st.Size()
 	}

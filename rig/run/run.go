@@ -821,8 +821,8 @@ func (c *cell) noteKernel(image, kdir string) {
 	if st, err := os.Stat(image); err == nil {
 		c.res.KernelSize = st.Size()
 	}
-	c.res.KernelSHA256, _ = kbuild.FileSHA256(image)
-	c.res.ConfigSHA256, _ = kbuild.FileSHA256(filepath.Join(c.dir, "kernel.config"))
+	c.res.KernelSHA256, _ = cache.HashFile(image)
+	c.res.ConfigSHA256, _ = cache.HashFile(filepath.Join(c.dir, "kernel.config"))
 	if b, err := os.ReadFile(filepath.Join(kdir, "kernel.release")); err == nil {
 		c.res.KernelRelease = strings.TrimSpace(string(b))
 	}
