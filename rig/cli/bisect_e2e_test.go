@@ -196,6 +196,20 @@ func TestE2EGitBisectRun(t *testing.T) {
 	}
 	t.Logf("bisect log:\n%s", git(repo, "bisect", "log"))
 	git(repo, "bisect", "reset")
+
+	// Plain `rig run` inside the checkout tests the checkout: its tip holds
+	// the bad commit, so the test fails (Debian's tree would pass it).
+	run := exec.CommandContext(ctx, bin, "run", "--arch", "x86_64", "--tests", "robust-kill-in-lock")
+	run.Dir = repo
+	run.Env = append(os.Environ(), "CI=true")
+	out, err = run.CombinedOutput()
+	t.Logf("rig run in the checkout: %v\n%s", err, lastN(string(out), 20))
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitFail {
+		t.Errorf("rig run in the checkout at the bad tip: %v, want exit %d", err, ExitFail)
+	}
+	if !strings.Contains(string(out), "kernel tree: "+repo) || !strings.Contains(string(out), "test robust-kill-in-lock failed") {
+		t.Errorf("rig run in the checkout did not test the checkout (or did not fail):\n%s", lastN(string(out), 20))
+	}
 	// The checkout goes (1.7 GB); its build slot stays for the next run.
 	if err := os.RemoveAll(repo); err != nil {
 		t.Error(err)
