@@ -263,7 +263,12 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		var sk errSkipVariant
 		if errors.As(err, &sk) {
 			skipped = append(skipped, v.name)
-			skipWhy = sk.why
+			if !strings.Contains(skipWhy, sk.why) {
+				if skipWhy != "" {
+					skipWhy += "; "
+				}
+				skipWhy += sk.why
+			}
 			continue
 		}
 		if err != nil {
