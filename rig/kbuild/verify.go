@@ -202,6 +202,14 @@ func (b Build) plan(sources []string) (checks []ObjectCheck, skipped []string, e
 	}
 	var headers []string
 	for _, s := range sources {
+		if _, err := os.Stat(filepath.Join(b.Src, s)); err != nil {
+			// Deleted from the tree (a bisection step back, say): its
+			// leftover object is no longer built or linked.
+			if filepath.Ext(s) == ".c" || filepath.Ext(s) == ".S" || filepath.Ext(s) == ".h" {
+				skipped = append(skipped, s+" (not in the tree)")
+			}
+			continue
+		}
 		switch filepath.Ext(s) {
 		case ".c", ".S":
 			if b.built(objectOf(s)) {

@@ -221,6 +221,7 @@ func TestVerifyChecksDependentsOfChangedHeader(t *testing.T) {
 func TestVerifyCleanBuildFindsNothing(t *testing.T) {
 	m := newMiniBuild(t, "gcc")
 	m.write("kernel/futex/core.c", coreGood)
+	m.write("kernel/futex/waitwake.c", coreGood) // in the tree, not in this config
 	m.compile("kernel/futex/core.o")
 	before, _ := os.Stat(filepath.Join(m.out, "kernel/futex/core.o"))
 	rep, err := m.build().Verify(context.Background(), []string{"kernel/futex/core.c", "kernel/futex/waitwake.c"})
@@ -239,6 +240,25 @@ func TestVerifyCleanBuildFindsNothing(t *testing.T) {
 	}
 	if ents, _ := filepath.Glob(filepath.Join(m.out, ".rig-verify-*")); len(ents) != 0 {
 		t.Fatalf("scratch left behind: %v", ents)
+	}
+}
+
+// A source the tree no longer has (a bisection went back before the patch
+// that added it) leaves an object and a .cmd file behind that nothing
+// links: nothing to check, and no attempt to compile the missing file.
+func TestVerifySkipsDeletedSources(t *testing.T) {
+	m := newMiniBuild(t, "gcc")
+	m.write("kernel/futex/core.c", coreGood)
+	m.compile("kernel/futex/core.o")
+	if err := os.Remove(filepath.Join(m.src, "kernel/futex/core.c")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := m.build().Verify(context.Background(), []string{"kernel/futex/core.c"})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if len(rep.Checked) != 0 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0], "not in the tree") {
+		t.Fatalf("checked %v, skipped %v; want core.c skipped as not in the tree", rep.Checked, rep.Skipped)
 	}
 }
 
