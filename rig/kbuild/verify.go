@@ -192,6 +192,9 @@ func (b Build) plan(sources []string) (checks []ObjectCheck, skipped []string, e
 		if seen[obj] {
 			return true
 		}
+		if _, err := os.Stat(filepath.Join(b.Src, src)); err != nil {
+			return true // a leftover object of a file the tree no longer has
+		}
 		if len(checks) >= maxVerify {
 			skipped = append(skipped, src+" (over the limit of objects checked per build)")
 			return false
