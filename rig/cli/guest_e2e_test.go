@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +19,42 @@ var breakSeries = []struct{ series, test string }{
 	{"break-kill-in-lock", "robust-kill-in-lock"},
 	{"break-kill-in-unlock", "robust-kill-in-unlock"},
 	{"break-pi-owner", "pi-consistency"},
+	{"break-pi-waiters", "pi-handover"},
+}
+
+// TestE2EPIHandoverWithUnrelatedPatch: the directed PI test catches
+// break-pi-waiters whatever unrelated change comes with it (the random
+// contention of pi-consistency missed such a break on builds that differed
+// by one comment line in requeue.c), on both arches.
+func TestE2EPIHandoverWithUnrelatedPatch(t *testing.T) {
+	root, results := e2e(t)
+	tree := defaultTree(t)
+	dir := t.TempDir()
+	comment := writeSeries(t, tree, t.TempDir(), "futex: a comment in requeue.c", map[string]string{
+		"kernel/futex/requeue.c": baseFile(t, tree, "kernel/futex/requeue.c") + "/* rig: an unrelated comment */\n"})
+	var patches []string
+	for _, d := range []string{filepath.Join(root, "patches/break-pi-waiters"), comment} {
+		p, _ := filepath.Glob(filepath.Join(d, "*.patch"))
+		patches = append(patches, p...)
+	}
+	for i, p := range patches {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d%s", i+1, filepath.Base(p)[4:])), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, r, _, _ := rig(t, "run", "--series", dir, "--results", results, "--tests", "pi-handover")
+	if r == nil || code != ExitFail || len(r.Cells) != 2 {
+		t.Fatalf("exit %d, run %+v; want both arches failing", code, r)
+	}
+	for _, c := range r.Cells {
+		if !strings.Contains(c.Cause, "test pi-handover failed") || !strings.Contains(c.Cause, "FUTEX_WAITERS kept") {
+			t.Errorf("%s: %s (%s); want pi-handover failing on the handover without WAITERS", c.ID, c.Status, c.Cause)
+		}
+	}
 }
 
 func TestE2EBreakPatches(t *testing.T) {

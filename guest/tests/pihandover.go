@@ -1,0 +1,325 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/futex"
+)
+
+// pi-handover: directed PI scenarios that do not depend on timing. Waiters
+// are seen asleep in FUTEX_LOCK_PI (/proc/self/task/TID/syscall) before the
+// owner unlocks, and each handover is checked exactly: the word names the
+// new owner, FUTEX_WAITERS stays set while waiters remain (the kernel keeps
+// it on every handover), so the next unlock must go through the kernel,
+// and the last one leaves the word 0. The same with a waiter that gave up
+// (its LOCK_PI timed out) before the unlock.
+
+func init() {
+	register(Test{
+		Name:    "pi-handover",
+		Doc:     "PI handover with waiters seen asleep: the word names each new owner with WAITERS kept, unlocks go through the kernel, a waiter that timed out is left out",
+		MaxTime: 30 * time.Second,
+		Run:     runPIHandover,
+	})
+}
+
+const (
+	phWaiters   = 3
+	phSleepWait = 2 * time.Second // a waiter must be seen asleep within this
+	phBound     = 2 * time.Second // a woken waiter must return within this
+)
+
+// phWaiter is a pinned thread of this process blocked in FUTEX_LOCK_PI.
+type phWaiter struct {
+	tid    int
+	got    chan error // LOCK_PI's result
+	unlock chan bool  // once it owns the lock: true = unlock (fast path, then the kernel)
+	report chan phUnlock
+}
+
+// phUnlock is what a waiter saw unlocking the lock it was handed.
+type phUnlock struct {
+	before   uint32 // the word when it started its unlock
+	fastPath bool   // cmpxchg(tid -> 0) succeeded in user space
+	err      error  // FUTEX_UNLOCK_PI's error
+}
+
+func phStartWaiter(w *uint32, timeout time.Duration) *phWaiter {
+	pw := &phWaiter{got: make(chan error, 1), unlock: make(chan bool, 1), report: make(chan phUnlock, 1)}
+	tidc := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		var all unix.Sigset_t
+		for i := range all.Val {
+			all.Val[i] = ^all.Val[i]
+		}
+		unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil) // no spurious EINTR/restart
+		tid := unix.Gettid()
+		tidc <- tid
+		ts := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano()) // absolute, CLOCK_REALTIME
+		_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+		pw.got <- err
+		if err != nil || !<-pw.unlock {
+			return
+		}
+		pw.report <- phRelease(w, uint32(tid))
+	}()
+	pw.tid = <-tidc
+	return pw
+}
+
+// phRelease unlocks a PI lock the calling thread owns: the user-space fast
+// path, and FUTEX_UNLOCK_PI when the word is more than its TID.
+func phRelease(w *uint32, tid uint32) phUnlock {
+	u := phUnlock{before: atomic.LoadUint32(w)}
+	if atomic.CompareAndSwapUint32(w, tid, 0) {
+		u.fastPath = true
+		return u
+	}
+	_, u.err = futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
+	return u
+}
+
+// phAsleep waits until thread tid sleeps in FUTEX_LOCK_PI on w.
+func phAsleep(tid int, w *uint32, got chan error) error {
+	addr := uintptr(unsafe.Pointer(w))
+	for end := time.Now().Add(phSleepWait); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if len(got) > 0 {
+			return fmt.Errorf("waiter %d returned from FUTEX_LOCK_PI before sleeping: %v", tid, <-got)
+		}
+		if piSyscallOn(tid, addr, futex.FUTEX_LOCK_PI) {
+			return nil
+		}
+	}
+	return fmt.Errorf("waiter %d not seen asleep in FUTEX_LOCK_PI within %v", tid, phSleepWait)
+}
+
+func runPIHandover(ctx context.Context, env Env) Outcome {
+	ev := map[string]string{}
+	for _, sc := range []struct {
+		name string
+		run  func() (string, map[string]string, error)
+	}{
+		{"chain", phChain},
+		{"timed-out-waiter", phTimedOut},
+	} {
+		if ctx.Err() != nil {
+			return errorf("deadline before scenario "+sc.name, ev)
+		}
+		why, sev, err := sc.run()
+		for k, v := range sev {
+			ev[sc.name+"_"+k] = v
+		}
+		if err != nil {
+			return errorf(sc.name+": "+oneLine(err.Error()), ev)
+		}
+		if why != "" {
+			ev["scenario"] = sc.name
+			return fail(sc.name+": "+why, ev)
+		}
+	}
+	return pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter left out", phWaiters), ev)
+}
+
+// phChain: the owner holds the lock, phWaiters waiters sleep in LOCK_PI;
+// the lock passes from owner to waiter to waiter, each unlock checked.
+func phChain() (string, map[string]string, error) {
+	ev := map[string]string{}
+	w := new(uint32)
+	owner := make(chan phUnlock, 1)
+	goUnlock := make(chan struct{})
+	tidc := make(chan uint32, 1)
+	go func() {
+		runtime.LockOSThread()
+		tid := uint32(unix.Gettid())
+		atomic.StoreUint32(w, tid) // the uncontended lock
+		tidc <- tid
+		<-goUnlock
+		owner <- phRelease(w, tid)
+	}()
+	otid := <-tidc
+	ev["owner_tid"] = strconv.Itoa(int(otid))
+	var ws []*phWaiter
+	defer func() {
+		for _, pw := range ws {
+			select {
+			case pw.unlock <- true:
+			default:
+			}
+		}
+	}()
+	for i := 0; i < phWaiters; i++ {
+		pw := phStartWaiter(w, 10*time.Second)
+		ws = append(ws, pw)
+		if err := phAsleep(pw.tid, w, pw.got); err != nil {
+			return "", ev, err
+		}
+	}
+	if got := atomic.LoadUint32(w); got != otid|futex.FUTEX_WAITERS {
+		return fmt.Sprintf("with %d waiters asleep the word is %#08x, want the owner %d with FUTEX_WAITERS (%#08x)", phWaiters, got, otid, otid|futex.FUTEX_WAITERS), ev, nil
+	}
+	close(goUnlock)
+	prev, u := otid, <-owner
+	holders := map[int]bool{}
+	for step := 0; step < phWaiters; step++ {
+		if u.fastPath {
+			return fmt.Sprintf("step %d: TID %d released %#08x in user space with %d waiters asleep: the word had lost FUTEX_WAITERS",
+				step, prev, u.before, phWaiters-step), ev, nil
+		}
+		if u.err != nil {
+			return "", ev, fmt.Errorf("step %d: FUTEX_UNLOCK_PI by TID %d: %w", step, prev, u.err)
+		}
+		// Exactly one waiter returns from LOCK_PI, owning the lock.
+		next := phWoken(ws, holders)
+		if next == nil {
+			return fmt.Sprintf("step %d: TID %d unlocked through the kernel, no waiter of %d returned within %v", step, prev, phWaiters-step, phBound), ev, nil
+		}
+		if err := <-next.got; err != nil {
+			return fmt.Sprintf("step %d: waiter %d's FUTEX_LOCK_PI failed after the handover: %v", step, next.tid, err), ev, nil
+		}
+		holders[next.tid] = true
+		word := atomic.LoadUint32(w)
+		ev[fmt.Sprintf("word_after_handover_%d", step+1)] = fmt.Sprintf("%#08x", word)
+		// The kernel keeps WAITERS on every handover (wake_futex_pi): the
+		// new owner's unlock must go through the kernel, which knows
+		// whether waiters remain.
+		if want := uint32(next.tid) | futex.FUTEX_WAITERS; word != want {
+			return fmt.Sprintf("step %d: handover from TID %d to TID %d left the word %#08x, want %#08x (the new owner, FUTEX_WAITERS kept; %d waiters still asleep)",
+				step, prev, next.tid, word, want, phWaiters-step-1), ev, nil
+		}
+		next.unlock <- true
+		prev = uint32(next.tid)
+		u = <-next.report
+	}
+	// The last owner's unlock went through the kernel with nobody left.
+	if u.fastPath || u.err != nil {
+		return fmt.Sprintf("last unlock by TID %d: fast path %v, error %v; want FUTEX_UNLOCK_PI to succeed", prev, u.fastPath, u.err), ev, nil
+	}
+	if got := atomic.LoadUint32(w); got != 0 {
+		return fmt.Sprintf("after the last unlock, with no waiter left, the word is %#08x, want 0", got), ev, nil
+	}
+	return "", ev, nil
+}
+
+// phWoken waits for the one waiter (not yet a holder) whose LOCK_PI returns.
+func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
+	for end := time.Now().Add(phBound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		for _, pw := range ws {
+			if !holders[pw.tid] && len(pw.got) > 0 {
+				return pw
+			}
+		}
+	}
+	return nil
+}
+
+// phTimedOut: a waiter gives up (its LOCK_PI times out) while another
+// sleeps on; the owner's unlock hands the lock to the one still there, and
+// the word never names the one that left.
+func phTimedOut() (string, map[string]string, error) {
+	ev := map[string]string{}
+	w := new(uint32)
+	owner := make(chan phUnlock, 1)
+	goUnlock := make(chan struct{})
+	tidc := make(chan uint32, 1)
+	go func() {
+		runtime.LockOSThread()
+		tid := uint32(unix.Gettid())
+		atomic.StoreUint32(w, tid)
+		tidc <- tid
+		<-goUnlock
+		owner <- phRelease(w, tid)
+	}()
+	otid := <-tidc
+	stays := phStartWaiter(w, 10*time.Second)
+	defer func() {
+		select {
+		case stays.unlock <- true:
+		default:
+		}
+	}()
+	if err := phAsleep(stays.tid, w, stays.got); err != nil {
+		return "", ev, err
+	}
+	leaves := phStartWaiter(w, 100*time.Millisecond)
+	if err := phAsleep(leaves.tid, w, leaves.got); err != nil {
+		// It may time out before it is seen asleep: that is a run
+		// without the scenario, not a kernel bug.
+		return "", ev, fmt.Errorf("the waiter meant to time out: %w", err)
+	}
+	select {
+	case err := <-leaves.got:
+		if err != unix.ETIMEDOUT {
+			return fmt.Sprintf("a LOCK_PI with a 100 ms timeout on a held lock returned %v, want ETIMEDOUT", err), ev, nil
+		}
+	case <-time.After(phBound):
+		return fmt.Sprintf("a LOCK_PI with a 100 ms timeout still blocked after %v", phBound), ev, nil
+	}
+	if got := atomic.LoadUint32(w); got&futex.FUTEX_TID_MASK != otid || got&futex.FUTEX_WAITERS == 0 {
+		return fmt.Sprintf("after a waiter timed out with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
+	}
+	close(goUnlock)
+	u := <-owner
+	if u.fastPath || u.err != nil {
+		return fmt.Sprintf("owner's unlock with a waiter asleep: fast path %v, error %v; want FUTEX_UNLOCK_PI", u.fastPath, u.err), ev, nil
+	}
+	select {
+	case err := <-stays.got:
+		if err != nil {
+			return fmt.Sprintf("the waiter that stayed: FUTEX_LOCK_PI failed after the handover: %v", err), ev, nil
+		}
+	case <-time.After(phBound):
+		return fmt.Sprintf("the waiter that stayed was not handed the lock within %v", phBound), ev, nil
+	}
+	word := atomic.LoadUint32(w)
+	ev["word_after_handover"] = fmt.Sprintf("%#08x", word)
+	if word&futex.FUTEX_TID_MASK != uint32(stays.tid) {
+		return fmt.Sprintf("the lock went to TID %d (word %#08x), want the waiter that stayed, %d (TID %d timed out)",
+			word&futex.FUTEX_TID_MASK, word, stays.tid, leaves.tid), ev, nil
+	}
+	stays.unlock <- true
+	if r := <-stays.report; r.err != nil {
+		return fmt.Sprintf("the last owner's unlock: %v", r.err), ev, nil
+	}
+	if got := atomic.LoadUint32(w); got != 0 {
+		return fmt.Sprintf("after the last unlock the word is %#08x, want 0", got), ev, nil
+	}
+	return "", ev, nil
+}
+
+// piSyscallOn reports whether thread tid of this process is blocked in
+// futex(2) operation op on addr: /proc/self/task/TID/syscall names the call
+// and its arguments, and /proc/self/task/TID/stat says it is sleeping (S),
+// not on its way in or out.
+func piSyscallOn(tid int, addr uintptr, op int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/syscall", tid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 || f[0] != strconv.Itoa(unix.SYS_FUTEX) {
+		return false
+	}
+	a, err1 := strconv.ParseUint(f[1], 0, 64)
+	o, err2 := strconv.ParseUint(f[2], 0, 64)
+	if err1 != nil || err2 != nil || uintptr(a) != addr || int(o)&0x7f != op {
+		return false
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if err != nil {
+		return false
+	}
+	s := string(st)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'S'
+}
