@@ -136,18 +136,7 @@ func runPIHandover(ctx context.Context, env Env) Outcome {
 func phChain() (string, map[string]string, error) {
 	ev := map[string]string{}
 	w := new(uint32)
-	owner := make(chan phUnlock, 1)
-	goUnlock := make(chan struct{})
-	tidc := make(chan uint32, 1)
-	go func() {
-		runtime.LockOSThread()
-		tid := uint32(unix.Gettid())
-		atomic.StoreUint32(w, tid) // the uncontended lock
-		tidc <- tid
-		<-goUnlock
-		owner <- phRelease(w, tid)
-	}()
-	otid := <-tidc
+	otid, goUnlock, owner := phOwner(w)
 	ev["owner_tid"] = strconv.Itoa(int(otid))
 	var ws []*phWaiter
 	defer func() {
@@ -211,6 +200,22 @@ func phChain() (string, map[string]string, error) {
 	return "", ev, nil
 }
 
+// phOwner starts a pinned thread that takes the lock at w uncontended and
+// releases it (phRelease) once goUnlock is closed, reporting on owner.
+func phOwner(w *uint32) (tid uint32, goUnlock chan struct{}, owner chan phUnlock) {
+	goUnlock, owner = make(chan struct{}), make(chan phUnlock, 1)
+	tidc := make(chan uint32, 1)
+	go func() {
+		runtime.LockOSThread()
+		tid := uint32(unix.Gettid())
+		atomic.StoreUint32(w, tid) // the uncontended lock
+		tidc <- tid
+		<-goUnlock
+		owner <- phRelease(w, tid)
+	}()
+	return <-tidc, goUnlock, owner
+}
+
 // phWoken waits for the one waiter (not yet a holder) whose LOCK_PI returns.
 func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
 	for end := time.Now().Add(phBound); time.Now().Before(end); time.Sleep(time.Millisecond) {
@@ -229,18 +234,7 @@ func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
 func phTimedOut() (string, map[string]string, error) {
 	ev := map[string]string{}
 	w := new(uint32)
-	owner := make(chan phUnlock, 1)
-	goUnlock := make(chan struct{})
-	tidc := make(chan uint32, 1)
-	go func() {
-		runtime.LockOSThread()
-		tid := uint32(unix.Gettid())
-		atomic.StoreUint32(w, tid)
-		tidc <- tid
-		<-goUnlock
-		owner <- phRelease(w, tid)
-	}()
-	otid := <-tidc
+	otid, goUnlock, owner := phOwner(w)
 	stays := phStartWaiter(w, 10*time.Second)
 	defer func() {
 		select {
