@@ -31,6 +31,7 @@ func init() {
 		MaxTime: 30 * time.Second,
 		Run:     runPIHandover,
 	})
+	children["pi-lock-waiter"] = piLockWaiterChild
 }
 
 const (
@@ -112,6 +113,7 @@ func runPIHandover(ctx context.Context, env Env) Outcome {
 	}{
 		{"chain", phChain},
 		{"timed-out-waiter", phTimedOut},
+		{"killed-waiter", phKilled},
 	} {
 		if ctx.Err() != nil {
 			return errorf("deadline before scenario "+sc.name, ev)
@@ -128,7 +130,7 @@ func runPIHandover(ctx context.Context, env Env) Outcome {
 			return fail(sc.name+": "+why, ev)
 		}
 	}
-	return pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter left out", phWaiters), ev)
+	return pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter and a killed one left out", phWaiters), ev)
 }
 
 // phChain: the owner holds the lock, phWaiters waiters sleep in LOCK_PI;
@@ -262,41 +264,143 @@ func phTimedOut() (string, map[string]string, error) {
 	if got := atomic.LoadUint32(w); got&futex.FUTEX_TID_MASK != otid || got&futex.FUTEX_WAITERS == 0 {
 		return fmt.Sprintf("after a waiter timed out with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
 	}
+	return phHandoverTo(w, goUnlock, owner, stays, leaves.tid, "timed out", ev), ev, nil
+}
+
+// piSyscallOn reports whether thread tid of this process is blocked in
+// futex(2) operation op on addr.
+func piSyscallOn(tid int, addr uintptr, op int) bool {
+	return futexBlocked(os.Getpid(), tid, op, func(a uintptr) bool { return a == addr })
+}
+
+// phHandoverTo finishes a scenario in which one waiter left (gone, which
+// "timed out" or "was killed") while another stayed asleep: the owner's
+// unlock must go through the kernel and hand the lock to the one that
+// stayed, never to the one that left, and its own unlock leaves 0. It
+// returns why the kernel got it wrong, or "".
+func phHandoverTo(w *uint32, goUnlock chan struct{}, owner chan phUnlock, stays *phWaiter, gone int, how string, ev map[string]string) string {
 	close(goUnlock)
 	u := <-owner
 	if u.fastPath || u.err != nil {
-		return fmt.Sprintf("owner's unlock with a waiter asleep: fast path %v, error %v; want FUTEX_UNLOCK_PI", u.fastPath, u.err), ev, nil
+		return fmt.Sprintf("owner's unlock with a waiter asleep: fast path %v, error %v; want FUTEX_UNLOCK_PI", u.fastPath, u.err)
 	}
 	select {
 	case err := <-stays.got:
 		if err != nil {
-			return fmt.Sprintf("the waiter that stayed: FUTEX_LOCK_PI failed after the handover: %v", err), ev, nil
+			return fmt.Sprintf("the waiter that stayed: FUTEX_LOCK_PI failed after the handover: %v", err)
 		}
 	case <-time.After(phBound):
-		return fmt.Sprintf("the waiter that stayed was not handed the lock within %v", phBound), ev, nil
+		return fmt.Sprintf("the waiter that stayed was not handed the lock within %v (TID %d %s)", phBound, gone, how)
 	}
 	word := atomic.LoadUint32(w)
 	ev["word_after_handover"] = fmt.Sprintf("%#08x", word)
 	if word&futex.FUTEX_TID_MASK != uint32(stays.tid) {
-		return fmt.Sprintf("the lock went to TID %d (word %#08x), want the waiter that stayed, %d (TID %d timed out)",
-			word&futex.FUTEX_TID_MASK, word, stays.tid, leaves.tid), ev, nil
+		return fmt.Sprintf("the lock went to TID %d (word %#08x), want the waiter that stayed, %d (TID %d %s)",
+			word&futex.FUTEX_TID_MASK, word, stays.tid, gone, how)
 	}
 	stays.unlock <- true
 	if r := <-stays.report; r.err != nil {
-		return fmt.Sprintf("the last owner's unlock: %v", r.err), ev, nil
+		return fmt.Sprintf("the last owner's unlock: %v", r.err)
 	}
 	if got := atomic.LoadUint32(w); got != 0 {
-		return fmt.Sprintf("after the last unlock the word is %#08x, want 0", got), ev, nil
+		return fmt.Sprintf("after the last unlock the word is %#08x, want 0", got)
 	}
-	return "", ev, nil
+	return ""
 }
 
-// piSyscallOn reports whether thread tid of this process is blocked in
-// futex(2) operation op on addr: /proc/self/task/TID/syscall names the call
-// and its arguments, and /proc/self/task/TID/stat says it is sleeping (S),
-// not on its way in or out.
-func piSyscallOn(tid int, addr uintptr, op int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/syscall", tid))
+// phWordOff is where the killed-waiter scenario's lock word lives in the
+// shared page (the waiter that is killed is another process).
+const phWordOff = 0x40
+
+// piLockWaiterChild (child helper "pi-lock-waiter"): blocks in
+// FUTEX_LOCK_PI on the shared page's word after reporting "waiting tid=";
+// the parent kills it there.
+func piLockWaiterChild(args []string) error {
+	mem, err := mmapShared(3)
+	if err != nil {
+		return fmt.Errorf("mmap shared: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		status(fmt.Sprintf("waiting tid=%d", unix.Gettid()))
+		ts := unix.NsecToTimespec(time.Now().Add(20 * time.Second).UnixNano())
+		_, err := futex.Futex(word(mem, phWordOff), futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+		errc <- fmt.Errorf("FUTEX_LOCK_PI returned before the kill: %v", err)
+	}()
+	return <-errc
+}
+
+// phKilled: a waiter in another process is SIGKILLed while blocked in
+// FUTEX_LOCK_PI, another waiter sleeps on; the owner's unlock hands the
+// lock to the one still there, and the word never names the dead task.
+func phKilled() (string, map[string]string, error) {
+	ev := map[string]string{}
+	shm, err := newMemfd("rig-pi-handover")
+	if err != nil {
+		return "", ev, fmt.Errorf("memfd: %w", err)
+	}
+	defer shm.Close()
+	mem, err := mmapShared(int(shm.Fd()))
+	if err != nil {
+		return "", ev, fmt.Errorf("mmap: %w", err)
+	}
+	defer unix.MunmapPtr(mem, pageSize)
+	w := word(mem, phWordOff)
+	otid, goUnlock, owner := phOwner(w)
+	stays := phStartWaiter(w, 10*time.Second)
+	defer func() {
+		select {
+		case stays.unlock <- true:
+		default:
+		}
+	}()
+	if err := phAsleep(stays.tid, w, stays.got); err != nil {
+		return "", ev, err
+	}
+	c, err := startChild("pi-lock-waiter", shm)
+	if err != nil {
+		return "", ev, err
+	}
+	defer c.kill()
+	line, err := c.readLine(context.Background(), 10*time.Second)
+	if err != nil {
+		return "", ev, err
+	}
+	kind, kv := fields(line)
+	dead, _ := strconv.Atoi(kv["tid"])
+	if kind != "waiting" || dead == 0 {
+		return "", ev, fmt.Errorf("child: %s", line)
+	}
+	ev["killed_tid"] = strconv.Itoa(dead)
+	pid := c.cmd.Process.Pid
+	asleep := false
+	for end := time.Now().Add(phSleepWait); time.Now().Before(end) && !asleep; time.Sleep(time.Millisecond) {
+		asleep = piTaskBlockedOn(pid, dead, phWordOff, futex.FUTEX_LOCK_PI)
+	}
+	if !asleep {
+		return "", ev, fmt.Errorf("the waiter to be killed (TID %d) not seen asleep in FUTEX_LOCK_PI within %v", dead, phSleepWait)
+	}
+	c.kill() // returns once the child is reaped
+	if got := atomic.LoadUint32(w); got != otid|futex.FUTEX_WAITERS {
+		return fmt.Sprintf("after a waiter was killed with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
+	}
+	return phHandoverTo(w, goUnlock, owner, stays, dead, "was killed", ev), ev, nil
+}
+
+// piTaskBlockedOn reports whether thread tid of process pid is blocked in
+// futex(2) operation op on a word at offset off of a page (the process maps
+// the shared page at an address of its own).
+func piTaskBlockedOn(pid, tid int, off uintptr, op int) bool {
+	return futexBlocked(pid, tid, op, func(a uintptr) bool { return a%pageSize == off })
+}
+
+// futexBlocked reads /proc/PID/task/TID/syscall, which names the call and
+// its arguments, and stat, which says whether the thread sleeps (S) rather
+// than being on its way in or out: blocked in futex(2) operation op on an
+// address that at accepts.
+func futexBlocked(pid, tid, op int, at func(uintptr) bool) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
 	if err != nil {
 		return false
 	}
@@ -306,10 +410,10 @@ func piSyscallOn(tid int, addr uintptr, op int) bool {
 	}
 	a, err1 := strconv.ParseUint(f[1], 0, 64)
 	o, err2 := strconv.ParseUint(f[2], 0, 64)
-	if err1 != nil || err2 != nil || uintptr(a) != addr || int(o)&0x7f != op {
+	if err1 != nil || err2 != nil || !at(uintptr(a)) || int(o)&0x7f != op {
 		return false
 	}
-	st, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	if err != nil {
 		return false
 	}
