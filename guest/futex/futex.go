@@ -23,7 +23,7 @@ const (
 	FUTEX_WAKE_BITSET    = 10
 	FUTEX_PRIVATE_FLAG   = 128
 	FUTEX_CLOCK_REALTIME = 256
-	// FUTEX_ROBUST_UNLOCK (the 2026 series, DESIGN.md §1) modifies
+	// FUTEX_ROBUST_UNLOCK (docs/design.md, "The unlock race") modifies
 	// FUTEX_WAKE, FUTEX_WAKE_BITSET and FUTEX_UNLOCK_PI: uaddr2 carries the
 	// list_op_pending pointer, which the kernel clears itself.
 	FUTEX_ROBUST_UNLOCK = 512

@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// The robust unlock with the real two-instruction window (DESIGN.md §1):
+// The robust unlock with the real two-instruction window (docs/design.md):
 // the releasing cmpxchg TID->0 and the store clearing list_op_pending,
 // written in assembly per architecture (unlock_amd64.s, unlock_arm64.s) so
 // that nothing Go emits widens the window. On a kernel with the

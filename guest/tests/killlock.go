@@ -17,7 +17,7 @@ import (
 	"github.com/rig-kernel/rig/guest/futex"
 )
 
-// robust-kill-in-lock and robust-kill-in-unlock (DESIGN.md §1, "Signal-kill
+// robust-kill-in-lock and robust-kill-in-unlock (docs/design.md, "Signal-kill
 // during lock and unlock"): a child process is SIGKILLed at a chosen point
 // of the classic robust lock or unlock sequence, deterministically: it
 // performs the steps up to that point and then parks in FUTEX_WAIT on a

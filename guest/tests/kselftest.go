@@ -18,7 +18,7 @@ import (
 	"github.com/rig-kernel/rig/guest/event"
 )
 
-// kselftest-futex: the kernel's own futex selftests (DESIGN.md §1 "The
+// kselftest-futex: the kernel's own futex selftests (docs/design.md, "The
 // kernel's own tests"), built statically on the host by rig/kselftest and
 // packed into the image under kselftestDir with a run.list manifest: one
 // command line per line ("futex_requeue_pi -b -l -t 500000"), in the order

@@ -19,7 +19,7 @@ import (
 	"github.com/rig-kernel/rig/guest/futex"
 )
 
-// pi-consistency (DESIGN.md §1, "PI futexes"): threads pinned to OS
+// pi-consistency (docs/design.md, "PI futexes"): threads pinned to OS
 // threads, some of them in child processes with a robust list, contend on a
 // few PI futexes in shared memory through the user-space fast path,
 // FUTEX_LOCK_PI (with a timeout), FUTEX_TRYLOCK_PI and FUTEX_UNLOCK_PI;

@@ -18,7 +18,7 @@ import (
 	"github.com/rig-kernel/rig/guest/futex"
 )
 
-// robust-unmap-remap, natural mode: the unlock race of DESIGN.md §1 with
+// robust-unmap-remap, natural mode: the unlock race (docs/design.md) with
 // nothing holding the window open. A child's thread T1 locks a robust mutex
 // and unlocks it with the real sequence (list_op_pending = &mutex, then the
 // assembly cmpxchg TID->0 and the store clearing list_op_pending, or the

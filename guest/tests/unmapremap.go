@@ -17,7 +17,7 @@ import (
 	"github.com/rig-kernel/rig/guest/futex"
 )
 
-// robust-unmap-remap (deterministic): the unlock race of DESIGN.md §1 with
+// robust-unmap-remap (deterministic): the unlock race (docs/design.md) with
 // the window held open by userfaultfd. T1 unlocks a robust mutex with the
 // classic sequence; its store clearing list_op_pending faults on a
 // write-protected page and parks it after the successful cmpxchg. T2 takes

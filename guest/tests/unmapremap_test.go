@@ -10,7 +10,7 @@ import (
 )
 
 // The host kernel (6.18.44) has no fix: the deterministic trials must show
-// the corruption and the controls must stay clean (NOTES.md).
+// the corruption and the controls must stay clean.
 func TestUnmapRemapHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

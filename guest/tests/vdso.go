@@ -58,7 +58,7 @@ func vdsoSymbols() ([]string, error) {
 }
 
 // vdsoRobustUnlock returns the name of the vDSO's robust try-unlock entry
-// point (the FUTEX_ROBUST_UNLOCK fix, DESIGN.md §1), or "".
+// point (the FUTEX_ROBUST_UNLOCK fix, docs/design.md), or "".
 func vdsoRobustUnlock(names []string) string {
 	for _, n := range names {
 		if strings.HasPrefix(n, "__vdso_futex_robust") && strings.HasSuffix(n, "try_unlock") {

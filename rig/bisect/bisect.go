@@ -1,5 +1,5 @@
 // Package bisect finds the first patch of a series that makes a cell go
-// bad, and judges one tree for `git bisect run` (DESIGN.md §2, §4).
+// bad, and judges one tree for `git bisect run` (docs/design.md).
 //
 // The search runs against Env, a small interface: the real one (Runner)
 // runs the rig's pipeline on a prefix of the series, so every step reuses

@@ -21,7 +21,7 @@ import (
 	"github.com/rig-kernel/rig/rig/ui"
 )
 
-// Exit codes (DESIGN.md §4).
+// Exit codes (docs/design.md, "Verdicts and exit codes").
 const (
 	ExitPass        = 0
 	ExitFail        = 1

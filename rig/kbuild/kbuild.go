@@ -28,7 +28,7 @@ import (
 	"github.com/rig-kernel/rig/rig/execx"
 )
 
-// Reproducible build identity (STYLE.md 7): the same source, config and
+// Reproducible build identity: the same source, config and
 // toolchain give the same image, whoever builds it and whenever.
 var ReproEnv = []string{
 	"KBUILD_BUILD_TIMESTAMP=Thu Jan  1 00:00:00 UTC 2026",
@@ -205,7 +205,7 @@ func readInt(path string) int {
 }
 
 // failures is the table of build failure causes, first match wins; each
-// entry quotes the matching line (STYLE.md 4).
+// entry quotes the matching line.
 var failures = []struct {
 	cause string
 	re    *regexp.Regexp

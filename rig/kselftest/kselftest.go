@@ -1,5 +1,5 @@
 // Package kselftest builds the kernel's own futex selftests
-// (tools/testing/selftests/futex, DESIGN.md §1 "The kernel's own tests") of
+// (tools/testing/selftests/futex; docs/design.md, "The kernel's own tests") of
 // the tree under test, statically for the guest's arch, so the guest can run
 // them in the same boot as the rig's tests (guest/tests/kselftest.go).
 //

@@ -2,11 +2,11 @@
 // x repeats) into cells, runs them with bounded parallelism while never
 // building one kernel twice at once, slices them into shards for a CI
 // engine's job matrix, and merges the shards' run directories into one
-// report (DESIGN.md §6).
+// report (docs/design.md, "Scale").
 //
 // The package decides what runs where and when; how one cell is built and
 // booted is the Executor's business (rig/run implements it), so everything
-// here is tested against a fake executor (STYLE.md 6).
+// here is tested against a fake executor.
 package matrix
 
 import (

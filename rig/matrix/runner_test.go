@@ -13,7 +13,7 @@ import (
 	"github.com/rig-kernel/rig/rig/result"
 )
 
-// fakeExec is the Executor of the orchestration tests (STYLE.md 6): it
+// fakeExec is the Executor of the orchestration tests: it
 // counts concurrent calls overall and per kernel, writes a console.log like
 // the real one, and decides each cell with a function of the spec.
 type fakeExec struct {

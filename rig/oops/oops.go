@@ -1,6 +1,6 @@
 // Package oops classifies kernel console output into reports: panics, BUGs,
 // Oopses, WARNINGs, KASAN, lockdep, soft lockups, hung tasks, RCU stalls and
-// unexpected reboots (DESIGN.md §2, §4).
+// unexpected reboots (docs/design.md, "Verdicts and exit codes").
 //
 // The console is read as a stream: a Scanner is fed one line at a time and
 // hands back the reports that line starts or completes. Which lines start a

@@ -1,5 +1,5 @@
 // Package report renders a finished run for CI systems and humans beyond
-// summary.md and junit.xml (DESIGN.md §5-§6): a self-contained report.html,
+// summary.md and junit.xml (docs/design.md, "Results on disk"): a self-contained report.html,
 // a diff of two runs (new failures, fixes, flips), and kcidb.json in
 // KernelCI's KCIDB v4 schema.
 //

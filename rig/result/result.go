@@ -1,6 +1,6 @@
 // Package result holds the Result of a run: the types, their JSON form, the
 // on-disk store under results/, and the summary and JUnit renderings
-// (DESIGN.md §4-5).
+// (docs/design.md, "Verdicts and exit codes", "Results on disk").
 //
 // A failing test or a crashed kernel is a Result, not an error: error values
 // elsewhere in rig mean "could not decide".
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Status is a cell's or a run's verdict (DESIGN.md §4).
+// Status is a cell's or a run's verdict (docs/design.md).
 type Status string
 
 // Verdicts, from best to worst for ranking a run from its cells.
@@ -25,7 +25,7 @@ const (
 	Interrupted Status = "interrupted"
 )
 
-// ExitCode maps a run's status to the process exit code of DESIGN.md §4:
+// ExitCode maps a run's status to the process exit code (docs/design.md):
 // 0 pass, 1 fail (the kernel or the series is at fault), 3 infrastructure,
 // 130 interrupted. Usage errors (2) never produce a Result.
 func (s Status) ExitCode() int {
@@ -109,7 +109,7 @@ type Cell struct {
 	Stages  []Stage `json:"stages,omitempty"`
 	Patches []Patch `json:"patches,omitempty"`
 
-	// Reproduction data (STYLE.md 11): enough to replay the boot by hand.
+	// Reproduction data: enough to replay the boot by hand.
 	TreeID        string   `json:"tree_id,omitempty"` // git tree hash of the patched source
 	KernelRelease string   `json:"kernel_release,omitempty"`
 	KernelImage   string   `json:"kernel_image,omitempty"`

@@ -286,7 +286,7 @@ type Observed struct {
 }
 
 // Decide turns a boot's outcome into a cell verdict and a one-line cause
-// (DESIGN.md §4). It is a pure function of what was observed.
+// (docs/design.md). It is a pure function of what was observed.
 func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 	firstOops := func() (result.Oops, bool) {
 		// The most telling report first: a panic's cause precedes the panic.

@@ -1,10 +1,10 @@
 // Package run takes one (arch, accel, config, series) cell from a patch
 // series to a verdict: source, apply, config, build, pack, boot, tests. Each
 // stage's failure becomes the cell's status with a one-line cause
-// (DESIGN.md §4); an error return means the run could not decide at all.
+// (docs/design.md); an error return means the run could not decide at all.
 //
 // Console monitoring and crash detection happen here, once, for every
-// machine backend (STYLE.md 1): the backend only streams console lines and
+// machine backend: the backend only streams console lines and
 // guest events; this package writes them to disk as they arrive, feeds the
 // oops scanner, and decides.
 package run

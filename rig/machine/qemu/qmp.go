@@ -13,7 +13,7 @@ import (
 
 // QMP goes through github.com/digitalocean/go-qemu/qmp. That package has no
 // contexts or deadlines and matches replies to commands by order, so this
-// wrapper adds what the rig needs (NOTES.md): a bounded handshake, a bounded
+// wrapper adds what the rig needs: a bounded handshake, a bounded
 // wait per command, an event pump that always drains (an unread event blocks
 // the next reply), and a monitor that refuses further commands once one has
 // timed out (its late reply would be taken for the next command's).
