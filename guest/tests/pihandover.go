@@ -218,6 +218,20 @@ func phOwner(w *uint32) (tid uint32, goUnlock chan struct{}, owner chan phUnlock
 	return <-tidc, goUnlock, owner
 }
 
+// phStayer starts the waiter that stays asleep on w while another gives
+// up, and waits until it is seen asleep; done lets it unlock if it was
+// handed the lock and the scenario ended before asking it to.
+func phStayer(w *uint32) (stays *phWaiter, done func(), err error) {
+	stays = phStartWaiter(w, 10*time.Second)
+	done = func() {
+		select {
+		case stays.unlock <- true:
+		default:
+		}
+	}
+	return stays, done, phAsleep(stays.tid, w, stays.got)
+}
+
 // phWoken waits for the one waiter (not yet a holder) whose LOCK_PI returns.
 func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
 	for end := time.Now().Add(phBound); time.Now().Before(end); time.Sleep(time.Millisecond) {
@@ -237,14 +251,9 @@ func phTimedOut() (string, map[string]string, error) {
 	ev := map[string]string{}
 	w := new(uint32)
 	otid, goUnlock, owner := phOwner(w)
-	stays := phStartWaiter(w, 10*time.Second)
-	defer func() {
-		select {
-		case stays.unlock <- true:
-		default:
-		}
-	}()
-	if err := phAsleep(stays.tid, w, stays.got); err != nil {
+	stays, done, err := phStayer(w)
+	defer done()
+	if err != nil {
 		return "", ev, err
 	}
 	leaves := phStartWaiter(w, 100*time.Millisecond)
@@ -348,14 +357,9 @@ func phKilled() (string, map[string]string, error) {
 	defer unix.MunmapPtr(mem, pageSize)
 	w := word(mem, phWordOff)
 	otid, goUnlock, owner := phOwner(w)
-	stays := phStartWaiter(w, 10*time.Second)
-	defer func() {
-		select {
-		case stays.unlock <- true:
-		default:
-		}
-	}()
-	if err := phAsleep(stays.tid, w, stays.got); err != nil {
+	stays, done, err := phStayer(w)
+	defer done()
+	if err != nil {
 		return "", ev, err
 	}
 	c, err := startChild("pi-lock-waiter", shm)
