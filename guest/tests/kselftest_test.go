@@ -221,6 +221,43 @@ func TestKselftestFutexFake(t *testing.T) {
 	}
 }
 
+// TestKselftestFutexTimingSensitive: a timing-sensitive selftest that
+// fails once passes labelled flaky; one that fails every run fails after
+// 1+kselftestReruns runs; any other selftest is never rerun.
+func TestKselftestFutexTimingSensitive(t *testing.T) {
+	dir, runs := t.TempDir(), t.TempDir()
+	count := func(name string) string { // appends a line per run, prints the run number
+		return "echo x >> " + filepath.Join(runs, name) + "; n=$(wc -l < " + filepath.Join(runs, name) + ")\n"
+	}
+	writeScript(t, dir, "futex_requeue", count("requeue")+
+		"echo 1..1; if [ $n -eq 1 ]; then echo 'not ok 1 futex_requeue many returned: 0'; exit 1; fi; echo 'ok 1 many'\n")
+	writeScript(t, dir, "futex_wait", count("wait")+"echo 1..1; echo \"not ok 1 run $n\"; exit 1\n")
+	writeScript(t, dir, "futex_wake_op", count("wakeop")+"echo 1..1; echo \"not ok 1 run $n\"; exit 1\n")
+	os.WriteFile(filepath.Join(dir, "run.list"), []byte("futex_requeue\nfutex_wait\nfutex_wake_op\n"), 0o644)
+	withKselftestDir(t, dir)
+	o := runKselftestFutex(context.Background(), Env{})
+	t.Logf("%s: %s", o.Status, o.Reason)
+	lines := func(name string) int {
+		b, _ := os.ReadFile(filepath.Join(runs, name))
+		return strings.Count(string(b), "\n")
+	}
+	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + kselftestReruns, 1} {
+		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d 1]", got, 1+kselftestReruns)
+	}
+	if o.Status != event.Fail ||
+		!strings.Contains(o.Reason, "futex_wait (failed 3 of 3 runs (timing-sensitive, rerun): 1 run 1)") ||
+		!strings.Contains(o.Reason, "futex_wake_op (1 run 1)") ||
+		!strings.Contains(o.Reason, "1 passed, 2 failed, 0 skipped, 1 flaky (futex_requeue (failed 1 of 2 runs))") {
+		t.Errorf("verdict %s: %s", o.Status, o.Reason)
+	}
+	if ev := o.Evidence["futex_requeue"]; !strings.HasPrefix(ev, "pass: 1/1 ok in ") || !strings.Contains(ev, "flaky: failed 1 of 2 runs, first: 1 futex_requeue many returned: 0; timing-sensitive: ") {
+		t.Errorf("evidence[futex_requeue] = %q", ev)
+	}
+	if out := o.Evidence["futex_requeue output"]; !strings.Contains(out, "not ok 1 futex_requeue many returned: 0") {
+		t.Errorf("the flaky run's failed output is lost: %q", out)
+	}
+}
+
 func TestKselftestFutexAbsent(t *testing.T) {
 	withKselftestDir(t, filepath.Join(t.TempDir(), "none"))
 	o := runKselftestFutex(context.Background(), Env{})
