@@ -14,15 +14,18 @@ import (
 
 // Futex operations and flags (include/uapi/linux/futex.h).
 const (
-	FUTEX_WAIT           = 0
-	FUTEX_WAKE           = 1
-	FUTEX_LOCK_PI        = 6
-	FUTEX_UNLOCK_PI      = 7
-	FUTEX_TRYLOCK_PI     = 8
-	FUTEX_WAIT_BITSET    = 9
-	FUTEX_WAKE_BITSET    = 10
-	FUTEX_PRIVATE_FLAG   = 128
-	FUTEX_CLOCK_REALTIME = 256
+	FUTEX_WAIT            = 0
+	FUTEX_WAKE            = 1
+	FUTEX_LOCK_PI         = 6
+	FUTEX_UNLOCK_PI       = 7
+	FUTEX_TRYLOCK_PI      = 8
+	FUTEX_WAIT_BITSET     = 9
+	FUTEX_WAKE_BITSET     = 10
+	FUTEX_WAIT_REQUEUE_PI = 11
+	FUTEX_CMP_REQUEUE_PI  = 12
+	FUTEX_LOCK_PI2        = 13 // FUTEX_LOCK_PI with a CLOCK_MONOTONIC deadline (Linux 5.14)
+	FUTEX_PRIVATE_FLAG    = 128
+	FUTEX_CLOCK_REALTIME  = 256
 	// FUTEX_ROBUST_UNLOCK (docs/design.md, "The unlock race") modifies
 	// FUTEX_WAKE, FUTEX_WAKE_BITSET and FUTEX_UNLOCK_PI: uaddr2 carries the
 	// list_op_pending pointer, which the kernel clears itself.

@@ -2,6 +2,7 @@ package futex
 
 import (
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,4 +41,18 @@ func UnlockPI(uaddr *uint32) error {
 // (a contender on a pinned goroutine widens race windows with it).
 func SchedYield() {
 	unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+}
+
+// CmpRequeuePI calls FUTEX_CMP_REQUEUE_PI if *cond still holds val: it
+// wakes the top FUTEX_WAIT_REQUEUE_PI waiter of cond if it can take the PI
+// lock at pi for it (the waiter returns owning the lock), and requeues up
+// to nrRequeue more onto the lock. It returns how many it woke or
+// requeued.
+func CmpRequeuePI(cond *uint32, nrRequeue int, pi *uint32, val uint32) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(cond)), FUTEX_CMP_REQUEUE_PI, 1,
+		uintptr(nrRequeue), uintptr(unsafe.Pointer(pi)), uintptr(val))
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
 }
