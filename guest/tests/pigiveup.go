@@ -1,0 +1,802 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/futex"
+)
+
+// pi-giveup (docs/design.md, "PI waiters that give up"): rounds in which
+// PI waiters give up while the owner unlocks. In each round the owner takes
+// the lock, one or two leavers block on it with a deadline (FUTEX_LOCK_PI,
+// FUTEX_LOCK_PI2, or FUTEX_WAIT_REQUEUE_PI requeued onto it), sometimes a
+// waiter that stays, sometimes a waiter in a child process that is
+// SIGKILLed, and the owner unlocks at a time aimed at the leavers' way out:
+// a recently measured wake-up, less a random part of the way back. That is
+// where "futex_lock_pi() has not yet or failed to acquire the lock but
+// still has the futex_q enqueued" lives: the waiter is off the rt_mutex,
+// its futex_q still queued, and the unlock must look past it.
+//
+// Every operation is checked exactly: an unlock that returns 0 must leave a
+// word that no longer names the unlocker; an acquisition must leave the
+// caller's TID in the word and nobody in the critical section; a waiter
+// that timed out must not be named by the word; a waiter that stays must
+// be handed the lock; the word is 0 when every task has let go; any errno
+// but the expected ones (ETIMEDOUT for a deadline, EAGAIN/EBUSY for a
+// trylock) is a violation. The word, the TIDs and the operation go into
+// the evidence.
+
+func init() {
+	register(Test{
+		Name:    "pi-giveup",
+		Doc:     "PI waiters that time out (LOCK_PI, LOCK_PI2, requeue-PI) or are killed while the owner unlocks: the unlock, the word and every errno checked",
+		Natural: true,
+		Run:     runPIGiveUp,
+	})
+	children["pi-giveup-waiter"] = pgWaiterChild
+}
+
+const (
+	pgLead      = 2 * time.Millisecond // round start to the leavers' deadline
+	pgStayBound = 2 * time.Second      // a waiter that stays must be handed the lock within this
+	pgBack      = 100 * time.Microsecond
+	pgKillEvery = 6 // about one round in pgKillEvery kills a waiter in a child process
+	pgAnswer    = 10 * time.Second
+
+	// One lock's memory in the shared page: the robust list entry and,
+	// futexOffset after it, the PI word; the condition word of requeue-PI;
+	// the critical-section owner; the child waiter's mailbox.
+	pgEntry    = 0x00
+	pgWord     = pgEntry + futexOffset
+	pgCond     = 0x40
+	pgOwner    = 0x44
+	pgChildCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
+	pgChildAck = 0x84 // u32: the sequence the child finished
+	pgChildRes = 0x88 // u32 errno of its LOCK_PI (0: it got the lock)
+	pgChildWrd = 0x8c // u32 the word right after
+	pgChildPrv = 0x90 // u32 the owner it replaced
+	pgChildRel = 0x94 // u32 errno of its release + 1 (0: not released yet)
+	pgChildAft = 0x98 // u32 the word after its release
+)
+
+// pgWay is how a waiter waits in a round.
+type pgWay int
+
+const (
+	pgLockPI    pgWay = iota // FUTEX_LOCK_PI, absolute CLOCK_REALTIME deadline
+	pgLockPI2                // FUTEX_LOCK_PI2, absolute CLOCK_MONOTONIC deadline
+	pgRequeuePI              // FUTEX_WAIT_REQUEUE_PI on the condition, requeued onto the lock
+	pgStay                   // FUTEX_LOCK_PI with pgStayBound: must be handed the lock
+)
+
+var pgWayNames = [...]string{"lock_pi", "lock_pi2", "requeue_pi", "stay"}
+
+func (w pgWay) String() string { return pgWayNames[w] }
+
+// pgWait is one waiter's part of a round, as the waiter saw it.
+type pgWait struct {
+	Way      pgWay
+	TID      uint32
+	Err      error  // of the wait (nil: it got the lock)
+	Word     uint32 // right after the wait returned
+	Prev     uint32 // the critical-section owner it replaced (if it got the lock)
+	Deadline int64  // CLOCK_MONOTONIC ns: its deadline (a stayer's is far)
+	Returned int64  // CLOCK_MONOTONIC ns when the wait returned
+	Release  error  // of its release, if it got the lock
+	After    uint32 // the word right after its release
+}
+
+// pgUnlock is the owner's unlock in a round.
+type pgUnlock struct {
+	TID        uint32
+	Start, End int64 // CLOCK_MONOTONIC ns around the call
+	Err        error
+	Word       uint32 // right after
+	Fast       bool   // released in user space (nobody had queued)
+}
+
+// The checkers: pure functions of what was observed, fed broken histories
+// by the unit tests. nil means fine.
+
+// pgCheckUnlock: an unlock that succeeded released the lock, so the word
+// no longer names the unlocker.
+func pgCheckUnlock(u pgUnlock) *piViolation {
+	if u.Err != nil {
+		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word,
+			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by the owner TID %d: %v (word %#08x)", u.TID, u.Err, u.Word)}
+	}
+	if u.Word&futex.FUTEX_TID_MASK == u.TID {
+		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word, Other: u.TID,
+			Expected: 0, Actual: int64(u.TID),
+			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by TID %d returned 0 but the word is %#08x: it still names TID %d, which believes it has unlocked",
+				u.TID, u.Word, u.TID)}
+	}
+	return nil
+}
+
+// pgCheckWait judges one waiter's wait and, if it got the lock, its
+// acquisition and release. killed is the TID of a task SIGKILLed in this
+// round (0: none), which may have died holding the lock.
+func pgCheckWait(w pgWait, killed uint32) *piViolation {
+	v := &piViolation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
+	op := w.Way.String()
+	switch {
+	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == pgStay:
+		v.Kind = "wait-bound"
+		v.Detail = fmt.Sprintf("a waiter that stayed (TID %d) was never handed the lock within %v (word %#08x)", w.TID, pgStayBound, w.Word)
+	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT):
+		if w.Word&futex.FUTEX_TID_MASK == w.TID {
+			v.Kind = "owner"
+			v.Detail = fmt.Sprintf("%s by TID %d returned ETIMEDOUT but the word is %#08x: it names the waiter that gave up", op, w.TID, w.Word)
+			return v
+		}
+		return nil
+	case w.Err != nil:
+		v.Kind = "errno"
+		v.Detail = fmt.Sprintf("%s by TID %d: %v (word %#08x, TID %d)", op, w.TID, w.Err, w.Word, v.Other)
+	case w.Word&futex.FUTEX_TID_MASK != w.TID:
+		v.Kind = "owner"
+		v.Expected, v.Actual = int64(w.TID), int64(v.Other)
+		v.Detail = fmt.Sprintf("%s by TID %d returned 0 but the word is %#08x: it names TID %d", op, w.TID, w.Word, v.Other)
+	case w.Prev != 0 && w.Prev != killed:
+		v.Kind = "mutual-exclusion"
+		v.Other = w.Prev
+		v.Detail = fmt.Sprintf("%s gave the lock to TID %d (word %#08x) while TID %d was inside the critical section", op, w.TID, w.Word, w.Prev)
+	case w.Word&futex.FUTEX_OWNER_DIED != 0 && killed == 0:
+		v.Kind = "owner-died"
+		v.Detail = fmt.Sprintf("%s gave TID %d the word %#08x with OWNER_DIED, but no owner died in this round", op, w.TID, w.Word)
+	case w.Release != nil:
+		v.Kind = "unlock"
+		v.Word = w.After
+		v.Detail = fmt.Sprintf("TID %d releasing the lock it got by %s: %v (word %#08x)", w.TID, op, w.Release, w.After)
+	case w.After&futex.FUTEX_TID_MASK == w.TID:
+		v.Kind = "unlock"
+		v.Word = w.After
+		v.Detail = fmt.Sprintf("TID %d released the lock it got by %s, but the word is %#08x: it still names TID %d", w.TID, op, w.After, w.TID)
+	default:
+		return nil
+	}
+	return v
+}
+
+// pgCheckEnd: once every task has let go, the word is free: 0, or, when a
+// task was killed holding the lock, no TID with OWNER_DIED (and WAITERS if
+// a waiter queued behind the dead owner and then left too).
+func pgCheckEnd(word, killed uint32) *piViolation {
+	if word == 0 || (killed != 0 && word&futex.FUTEX_TID_MASK == 0 && word&futex.FUTEX_OWNER_DIED != 0) {
+		return nil
+	}
+	return &piViolation{Kind: "owner", Word: word, Other: word & futex.FUTEX_TID_MASK, Actual: int64(word & futex.FUTEX_TID_MASK),
+		Detail: fmt.Sprintf("every task of the round has let go of the lock, but the word is %#08x (TID %d)", word, word&futex.FUTEX_TID_MASK)}
+}
+
+// pgRacedUnlock: a give-up plausibly met the unlock when the waiter's
+// deadline passed (or it was killed) before the unlock ended and it
+// returned (or died) after the unlock began.
+func pgRacedUnlock(leftAt, returned int64, u pgUnlock) bool {
+	return leftAt <= u.End && returned >= u.Start
+}
+
+// pgStats counts a run.
+type pgStats struct {
+	Rounds, Unlocks, KernelUnlocks                  int64
+	GaveUp                                          [3]int64 // timeouts by way: lock_pi, lock_pi2, requeue_pi
+	Killed, KilledHolding                           int64
+	RacedUnlock                                     int64 // give-ups that met an unlock
+	WonAtDeadline                                   int64 // waiters that got the lock at or after their deadline
+	Acquired, StayersHanded, Requeued, RequeueWoken int64
+	ProbeTaken, ProbeBusy, Violations               int64
+}
+
+func (st *pgStats) counters() map[string]int64 {
+	return map[string]int64{"rounds": st.Rounds, "kernel_unlocks": st.KernelUnlocks,
+		"gave_up_lock_pi": st.GaveUp[0], "gave_up_lock_pi2": st.GaveUp[1], "gave_up_requeue_pi": st.GaveUp[2],
+		"killed_waiters": st.Killed, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock,
+		"won_at_deadline": st.WonAtDeadline, "acquisitions": st.Acquired, "stayers_handed": st.StayersHanded,
+		"requeued": st.Requeued, "requeue_woken": st.RequeueWoken, "violations": st.Violations}
+}
+
+func (st *pgStats) summary(took time.Duration) string {
+	s := took.Seconds()
+	if s <= 0 {
+		s = 1
+	}
+	gave := st.GaveUp[0] + st.GaveUp[1] + st.GaveUp[2]
+	return fmt.Sprintf("%d rounds; gave up per second: lock_pi %.0f, lock_pi2 %.0f, requeue_pi %.0f, killed %.1f; %d give-ups (%d killed) met an unlock (%.1f/s); %d won the lock at their deadline",
+		st.Rounds, float64(st.GaveUp[0])/s, float64(st.GaveUp[1])/s, float64(st.GaveUp[2])/s, float64(st.Killed)/s,
+		st.RacedUnlock, st.Killed, float64(st.RacedUnlock)/s, st.WonAtDeadline) + fmt.Sprintf(" (%d give-ups in all)", gave)
+}
+
+// pgWaiter is a pinned thread of this process that waits on command.
+type pgWaiter struct {
+	tid  uint32
+	cmds chan pgCmd
+	res  chan pgWait
+}
+
+// pgCmd tells a waiter how to wait this round.
+type pgCmd struct {
+	way      pgWay
+	deadline int64 // CLOCK_MONOTONIC ns
+	realOff  int64 // CLOCK_REALTIME - CLOCK_MONOTONIC, for FUTEX_LOCK_PI
+	condVal  uint32
+}
+
+func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
+	pw := &pgWaiter{cmds: make(chan pgCmd), res: make(chan pgWait, 1)}
+	tidc := make(chan uint32, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		blockSignals()
+		unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) // the deadline fires when asked
+		tid := uint32(unix.Gettid())
+		tidc <- tid
+		for c := range pw.cmds {
+			pw.res <- pgDoWait(mem, tid, c)
+		}
+	}()
+	pw.tid = <-tidc
+	return pw
+}
+
+func blockSignals() {
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil)
+}
+
+// pgDoWait waits as c says, and if it gets the lock, checks in and
+// releases it.
+func pgDoWait(mem unsafe.Pointer, tid uint32, c pgCmd) pgWait {
+	w := word(mem, pgWord)
+	r := pgWait{Way: c.way, TID: tid, Deadline: c.deadline}
+	var err error
+	switch c.way {
+	case pgLockPI, pgStay:
+		dl := c.deadline + c.realOff
+		if c.way == pgStay {
+			dl = monoNow() + int64(pgStayBound) + c.realOff
+		}
+		ts := unix.NsecToTimespec(dl)
+		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+	case pgLockPI2:
+		ts := unix.NsecToTimespec(c.deadline)
+		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI2, 0, &ts, nil, 0)
+	case pgRequeuePI:
+		ts := unix.NsecToTimespec(c.deadline)
+		_, err = futex.Futex(word(mem, pgCond), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
+	}
+	r.Returned = monoNow()
+	r.Err, r.Word = err, atomic.LoadUint32(w)
+	if err != nil {
+		return r
+	}
+	r.Prev = atomic.SwapUint32(word(mem, pgOwner), tid)
+	if r.Word&futex.FUTEX_OWNER_DIED != 0 { // recover, as a robust mutex user does
+		for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
+		}
+	}
+	atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
+	r.Release, r.After = pgRelease(w, tid)
+	return r
+}
+
+// pgRelease releases a PI lock the caller owns: in user space when the
+// word is exactly its TID, else FUTEX_UNLOCK_PI. It returns the word
+// right after.
+func pgRelease(w *uint32, tid uint32) (error, uint32) {
+	if atomic.CompareAndSwapUint32(w, tid, 0) {
+		return nil, atomic.LoadUint32(w)
+	}
+	_, err := futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
+	return err, atomic.LoadUint32(w)
+}
+
+// pgRun is one run's state, kept by the owner thread.
+type pgRun struct {
+	mem      unsafe.Pointer
+	shm      *os.File
+	rng      *rand.Rand
+	tid      uint32
+	waiters  []*pgWaiter
+	kid      *pgKid // the next child waiter to kill (nil: none ready)
+	kidc     chan *pgKid
+	spawning bool      // a spawnKid is under way and will send on kidc
+	lats     [64]int64 // the last leavers' deadline-to-return times, ns
+	nlats    int
+	start    time.Time
+	firstAt  time.Duration // when the first violation was seen
+	st       pgStats
+	first    *piViolation
+	ev       map[string]string
+}
+
+// pgKid is a child process whose one thread waits in FUTEX_LOCK_PI when
+// told, with a robust list that names the lock while it waits or holds.
+type pgKid struct {
+	c   *child
+	tid uint32
+	pid int
+}
+
+func (r *pgRun) violate(v *piViolation, round string) {
+	r.st.Violations++
+	if r.first == nil {
+		v.Detail += " [round: " + round + "]"
+		r.first, r.firstAt = v, time.Since(r.start)
+	}
+}
+
+func runPIGiveUp(ctx context.Context, env Env) Outcome {
+	if err := piProbe(); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return skip("FUTEX_LOCK_PI: ENOSYS (no CONFIG_FUTEX_PI)", nil)
+		}
+		return errorf("FUTEX_LOCK_PI probe: "+err.Error(), nil)
+	}
+	duration := env.Duration
+	if duration <= 0 {
+		duration = 10 * time.Second
+	}
+	shm, err := newMemfd("rig-pi-giveup")
+	if err != nil {
+		return errorf("memfd: "+err.Error(), nil)
+	}
+	defer shm.Close()
+	mem, err := mmapShared(int(shm.Fd()))
+	if err != nil {
+		return errorf("mmap: "+err.Error(), nil)
+	}
+	// Not unmapped: a waiter thread stuck in the kernel may still use it.
+	if prev := runtime.GOMAXPROCS(0); prev < 8 {
+		runtime.GOMAXPROCS(8)
+		defer runtime.GOMAXPROCS(prev)
+	}
+	r := &pgRun{mem: mem, shm: shm, rng: rand.New(rand.NewSource(env.Seed ^ 0x9109)), kidc: make(chan *pgKid, 1),
+		ev: map[string]string{}}
+	for i := 0; i < 3; i++ {
+		r.waiters = append(r.waiters, pgStartWaiter(mem))
+	}
+	defer func() {
+		for _, pw := range r.waiters {
+			close(pw.cmds)
+		}
+	}()
+	r.spawning = true
+	go r.spawnKid()
+	defer func() {
+		if r.kid != nil {
+			r.kid.c.kill()
+		}
+		if r.spawning {
+			if k := <-r.kidc; k != nil {
+				k.c.kill()
+			}
+		}
+	}()
+
+	done := make(chan struct{})
+	start := time.Now()
+	r.start = start
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		blockSignals()
+		r.tid = uint32(unix.Gettid())
+		end := start.Add(duration)
+		lastProgress := start
+		for time.Now().Before(end) && ctx.Err() == nil && r.first == nil {
+			r.round()
+			if time.Since(lastProgress) > time.Second {
+				lastProgress = time.Now()
+				env.progress(r.st.counters())
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(duration + 30*time.Second):
+		return errorf("a round did not finish within 30 s", r.ev)
+	}
+	took := time.Since(start)
+	ev := r.ev
+	for k, v := range r.st.counters() {
+		ev[k] = strconv.FormatInt(v, 10)
+	}
+	ev["took"] = took.Round(time.Millisecond).String()
+	ev["median_wake_latency_us"] = strconv.FormatInt(r.medianLatency()/1000, 10)
+	if v := r.first; v != nil {
+		ev["invariant"], ev["word"], ev["detail"] = v.Kind, fmt.Sprintf("%#08x", v.Word), v.Detail
+		ev["first_violation_after"] = r.firstAt.Round(time.Millisecond).String()
+		ev["tid"], ev["other_tid"] = strconv.FormatUint(uint64(v.TID), 10), strconv.FormatUint(uint64(v.Other), 10)
+		return fail(fmt.Sprintf("%s invariant broken (%d violations): %s", v.Kind, r.st.Violations, v.Detail), ev)
+	}
+	if ctx.Err() != nil {
+		return errorf("interrupted: "+r.st.summary(took), ev)
+	}
+	if r.st.Rounds == 0 {
+		return errorf("no rounds", ev)
+	}
+	return pass(r.st.summary(took), ev)
+}
+
+// aim picks when the owner unlocks: the leavers leave the rt_mutex between
+// their deadline and their return to user space, so the unlock goes at
+// the deadline plus one of the recently measured deadline-to-return
+// times, minus a random part of pgBack (the way from leaving the rt_mutex
+// back to user space, and the unlock's own way into the kernel).
+func (r *pgRun) aim(deadline int64) int64 {
+	n := min(r.nlats, len(r.lats))
+	if n == 0 {
+		return deadline + r.rng.Int63n(int64(pgBack))
+	}
+	return deadline + r.lats[r.rng.Intn(n)] - r.rng.Int63n(int64(pgBack))
+}
+
+func (r *pgRun) medianLatency() int64 {
+	n := min(r.nlats, len(r.lats))
+	if n == 0 {
+		return 0
+	}
+	l := append([]int64(nil), r.lats[:n]...)
+	slices.Sort(l)
+	return l[n/2]
+}
+
+// spawnKid starts the next child waiter and hands it over on kidc (nil if
+// it could not start).
+func (r *pgRun) spawnKid() {
+	c, err := startChild("pi-giveup-waiter", r.shm)
+	if err != nil {
+		r.kidc <- nil
+		return
+	}
+	line, err := c.readLine(context.Background(), pgAnswer)
+	kind, kv := fields(line)
+	tid, _ := strconv.Atoi(kv["tid"])
+	if err != nil || kind != "ready" || tid == 0 {
+		c.kill()
+		r.kidc <- nil
+		return
+	}
+	r.kidc <- &pgKid{c: c, tid: uint32(tid), pid: c.cmd.Process.Pid}
+}
+
+// round is one round, run by the owner thread.
+func (r *pgRun) round() {
+	w := word(r.mem, pgWord)
+	rng := r.rng
+	r.st.Rounds++
+	if !atomic.CompareAndSwapUint32(w, 0, r.tid) {
+		r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: atomic.LoadUint32(w),
+			Detail: fmt.Sprintf("a new round found the word %#08x, want 0", atomic.LoadUint32(w))}, "start")
+		return
+	}
+	atomic.StoreUint32(word(r.mem, pgOwner), r.tid)
+
+	// Who waits, and how.
+	var ways []pgWay
+	for i, n := 0, 1+rng.Intn(2); i < n; i++ {
+		ways = append(ways, pgWay(rng.Intn(3)))
+	}
+	if rng.Intn(4) == 0 {
+		ways = append(ways, pgStay)
+	}
+	if r.kid == nil && r.spawning {
+		select {
+		case r.kid = <-r.kidc:
+			r.spawning = false
+		default:
+		}
+	}
+	var kid *pgKid
+	if r.kid != nil && rng.Intn(pgKillEvery) == 0 {
+		kid, r.kid = r.kid, nil
+	}
+	desc := fmt.Sprint(ways)
+	if kid != nil {
+		desc += " +killed child"
+	}
+
+	now := monoNow()
+	var rt unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(word(r.mem, pgCond), 1)}
+	// Requeue the requeue-PI waiters onto the lock before the deadline
+	// (half the time), or right after the unlock (the rest: the top one
+	// is woken owning the lock, so it waits on the condition past the
+	// unlock).
+	requeueEarly := rng.Intn(2) == 0
+	for i, way := range ways {
+		wc := c
+		wc.way = way
+		if way == pgRequeuePI && !requeueEarly {
+			wc.deadline += 2 * int64(pgLead)
+		}
+		r.waiters[i].cmds <- wc
+	}
+	if kid != nil {
+		atomic.AddUint32(word(r.mem, pgChildCmd), 1)
+		futex.Futex(word(r.mem, pgChildCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
+	}
+	nreq := 0
+	for _, way := range ways {
+		if way == pgRequeuePI {
+			nreq++
+		}
+	}
+	requeue := func() {
+		if nreq == 0 {
+			return
+		}
+		for end := c.deadline + 2*int64(pgLead); monoNow() < end; {
+			n, err := futex.CmpRequeuePI(word(r.mem, pgCond), 1<<30, w, c.condVal)
+			if err != nil && !errors.Is(err, unix.EAGAIN) {
+				r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+					Detail: fmt.Sprintf("FUTEX_CMP_REQUEUE_PI by TID %d: %v (word %#08x)", r.tid, err, atomic.LoadUint32(w))}, desc)
+				return
+			}
+			if n > 0 {
+				r.st.Requeued += int64(n)
+				nreq -= n
+				if nreq <= 0 {
+					return
+				}
+			}
+			futex.SchedYield()
+		}
+	}
+	if requeueEarly {
+		requeue()
+	}
+	if kid != nil { // the child must be asleep on the lock before it is killed
+		for end := time.Now().Add(pgAnswer); time.Now().Before(end); {
+			if piTaskBlockedOn(kid.pid, int(kid.tid), pgWord, futex.FUTEX_LOCK_PI) {
+				break
+			}
+			futex.SchedYield()
+		}
+	}
+
+	aim := r.aim(c.deadline)
+	var killedAt int64
+	killFirst := rng.Intn(2) == 0
+	kill := func() {
+		if kid != nil && killedAt == 0 {
+			killedAt = monoNow()
+			unix.Kill(kid.pid, syscall.SIGKILL)
+		}
+	}
+	for monoNow() < aim {
+	}
+	if killFirst {
+		kill()
+	}
+	atomic.StoreUint32(word(r.mem, pgOwner), 0)
+	u := pgUnlock{TID: r.tid, Start: monoNow()}
+	if atomic.CompareAndSwapUint32(w, r.tid, 0) {
+		u.Fast = true
+	} else {
+		_, u.Err = futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
+		r.st.KernelUnlocks++
+	}
+	u.End = monoNow()
+	u.Word = atomic.LoadUint32(w)
+	r.st.Unlocks++
+	kill()
+	if v := pgCheckUnlock(u); v != nil {
+		r.violate(v, desc)
+	}
+	if !requeueEarly {
+		requeue()
+	}
+
+	// A task arriving right after the unlock: FUTEX_TRYLOCK_PI.
+	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err == nil {
+		r.st.ProbeTaken++
+		wd := atomic.LoadUint32(w)
+		if prev := atomic.SwapUint32(word(r.mem, pgOwner), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
+			r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
+				Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock returned 0: word %#08x, critical section held by TID %d", r.tid, wd, prev)}, desc)
+		}
+		if wd&futex.FUTEX_OWNER_DIED != 0 {
+			for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
+			}
+		}
+		atomic.StoreUint32(word(r.mem, pgOwner), 0)
+		if err, after := pgRelease(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
+			r.violate(&piViolation{Kind: "unlock", TID: r.tid, Word: after,
+				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, errOK(err), after)}, desc)
+		}
+	} else if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) {
+		r.st.ProbeBusy++
+	} else {
+		wd := atomic.LoadUint32(w)
+		r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: wd, Other: wd & futex.FUTEX_TID_MASK,
+			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock: %v (word %#08x, TID %d)", r.tid, err, wd, wd&futex.FUTEX_TID_MASK)}, desc)
+	}
+
+	// Collect the waiters.
+	var killed uint32
+	if kid != nil {
+		kid.c.kill()
+		killed = kid.tid
+		r.st.Killed++
+		r.spawning = true
+		go r.spawnKid()
+		seq := atomic.LoadUint32(word(r.mem, pgChildCmd))
+		acked := atomic.LoadUint32(word(r.mem, pgChildAck)) == seq
+		if !acked && killedAt <= u.End { // still waiting when the unlock ran
+			r.st.RacedUnlock++
+		}
+		if acked { // it finished its part before the kill: judge it
+			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(word(r.mem, pgChildPrv)),
+				After: atomic.LoadUint32(word(r.mem, pgChildAft))}
+			if e := atomic.LoadUint32(word(r.mem, pgChildRes)); e != 0 {
+				cw.Err = syscall.Errno(e)
+			}
+			if e := atomic.LoadUint32(word(r.mem, pgChildRel)); e > 1 {
+				cw.Release = syscall.Errno(e - 1)
+			}
+			if v := pgCheckWait(cw, 0); v != nil {
+				r.violate(v, desc)
+			}
+		}
+	}
+	diedHolding := false
+	for i, way := range ways {
+		res := <-r.waiters[i].res
+		if v := pgCheckWait(res, killed); v != nil {
+			r.violate(v, desc)
+		}
+		switch {
+		case res.Err == nil:
+			r.st.Acquired++
+			if res.Word&futex.FUTEX_OWNER_DIED != 0 {
+				diedHolding = true
+			}
+			if way == pgStay {
+				r.st.StayersHanded++
+			}
+			if way == pgRequeuePI && !requeueEarly {
+				r.st.RequeueWoken++
+			}
+			if res.Returned >= res.Deadline && way != pgStay {
+				r.st.WonAtDeadline++
+			}
+		case errors.Is(res.Err, unix.ETIMEDOUT) && way != pgStay:
+			r.st.GaveUp[way]++
+			if pgRacedUnlock(res.Deadline, res.Returned, u) {
+				r.st.RacedUnlock++
+			}
+			if d := res.Returned - res.Deadline; d > 0 && d < int64(time.Millisecond) && res.Deadline == c.deadline {
+				r.lats[r.nlats%len(r.lats)] = d
+				r.nlats++
+			}
+		}
+	}
+	wd := atomic.LoadUint32(w)
+	if v := pgCheckEnd(wd, killed); v != nil {
+		r.violate(v, desc)
+		return
+	}
+	if wd != 0 { // a dead owner's lock: recover as a robust mutex user does
+		diedHolding = true
+		if v := r.recoverDead(w, desc); v != nil {
+			r.violate(v, desc)
+			return
+		}
+	}
+	if diedHolding {
+		r.st.KilledHolding++
+	}
+	atomic.StoreUint32(word(r.mem, pgOwner), 0)
+	if r.first != nil {
+		r.ev["round"] = desc
+	}
+}
+
+// recoverDead takes a lock whose owner died (the word has OWNER_DIED and no
+// TID) through the kernel, clears OWNER_DIED and releases it: the word
+// must name the caller with OWNER_DIED, then be 0.
+func (r *pgRun) recoverDead(w *uint32, desc string) *piViolation {
+	before := atomic.LoadUint32(w)
+	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err != nil {
+		return &piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x): %v", r.tid, before, err)}
+	}
+	wd := atomic.LoadUint32(w)
+	if wd&futex.FUTEX_TID_MASK != r.tid || wd&futex.FUTEX_OWNER_DIED == 0 {
+		return &piViolation{Kind: "owner-died", TID: r.tid, Word: wd,
+			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x) left %#08x, want its TID with OWNER_DIED", r.tid, before, wd)}
+	}
+	for cur := wd; !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
+	}
+	if err, after := pgRelease(w, r.tid); err != nil || after != 0 {
+		return &piViolation{Kind: "unlock", TID: r.tid, Word: after,
+			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, errOK(err), after)}
+	}
+	return nil
+}
+
+// pgWaiterChild (child helper "pi-giveup-waiter"): one thread with a
+// robust list; each time the parent bumps the command word it waits in
+// FUTEX_LOCK_PI (pending op set, as a robust mutex user does), and if it
+// gets the lock it checks in and releases it, reporting in the mailbox.
+// The parent kills it at a moment of its choosing.
+func pgWaiterChild(args []string) error {
+	mem, err := mmapShared(3)
+	if err != nil {
+		return fmt.Errorf("mmap shared: %w", err)
+	}
+	h, err := mmapAnon()
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		blockSignals()
+		initHead(h)
+		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
+			errc <- fmt.Errorf("set_robust_list: %w", err)
+			return
+		}
+		tid := uint32(unix.Gettid())
+		w, cmd, entry := word(mem, pgWord), word(mem, pgChildCmd), unsafe.Add(mem, pgEntry)
+		seen := atomic.LoadUint32(cmd)
+		status(fmt.Sprintf("ready tid=%d", tid))
+		for {
+			for atomic.LoadUint32(cmd) == seen {
+				futex.Futex(cmd, futex.FUTEX_WAIT, seen, nil, nil, 0)
+			}
+			seen = atomic.LoadUint32(cmd)
+			for _, off := range []uintptr{pgChildRes, pgChildWrd, pgChildPrv, pgChildRel, pgChildAft} {
+				atomic.StoreUint32(word(mem, off), 0)
+			}
+			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			ts := unix.NsecToTimespec(time.Now().Add(pgStayBound).UnixNano())
+			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+			atomic.StoreUint32(word(mem, pgChildWrd), atomic.LoadUint32(w))
+			if err != nil {
+				var e syscall.Errno
+				errors.As(err, &e)
+				atomic.StoreUint32(word(mem, pgChildRes), uint32(e))
+				atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
+				atomic.StoreUint32(word(mem, pgChildAck), seen)
+				continue
+			}
+			atomic.StoreUintptr(slot(entry, 0), uintptr(h))
+			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(entry)|1)
+			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
+			atomic.StoreUint32(word(mem, pgChildPrv), atomic.SwapUint32(word(mem, pgOwner), tid))
+			atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
+			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(h))
+			rerr, after := pgRelease(w, tid)
+			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
+			var e syscall.Errno
+			errors.As(rerr, &e)
+			atomic.StoreUint32(word(mem, pgChildAft), after)
+			atomic.StoreUint32(word(mem, pgChildRel), uint32(e)+1)
+			atomic.StoreUint32(word(mem, pgChildAck), seen)
+		}
+	}()
+	return <-errc
+}

@@ -1,0 +1,85 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/futex"
+)
+
+// On the host kernel (which handles waiters that give up) a short run
+// passes, and every way of giving up happens.
+func TestPIGiveUpHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 3 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := runPIGiveUp(ctx, Env{Seed: 1, Duration: 3 * time.Second})
+	t.Logf("%s: %s", o.Status, o.Reason)
+	if o.Status != event.Pass {
+		t.Fatalf("%s: %s %v", o.Status, o.Reason, o.Evidence)
+	}
+	for _, k := range []string{"gave_up_lock_pi", "gave_up_lock_pi2", "gave_up_requeue_pi", "killed_waiters", "stayers_handed", "requeued", "requeue_woken"} {
+		if o.Evidence[k] == "" || o.Evidence[k] == "0" {
+			t.Errorf("%s = %q in 3 s: that way of giving up (or of waking) never ran; evidence %v", k, o.Evidence[k], o.Evidence)
+		}
+	}
+}
+
+func TestPIGiveUpCheckers(t *testing.T) {
+	const me, other = 100, 200
+	for _, tc := range []struct {
+		name string
+		v    *piViolation
+		kind string // "" = fine
+		has  string
+	}{
+		{"unlock released", pgCheckUnlock(pgUnlock{TID: me, Word: other | futex.FUTEX_WAITERS}), "", ""},
+		{"unlock released to 0", pgCheckUnlock(pgUnlock{TID: me}), "", ""},
+		{"unlock left the word naming the unlocker", pgCheckUnlock(pgUnlock{TID: me, Word: me | futex.FUTEX_WAITERS}), "unlock",
+			"FUTEX_UNLOCK_PI by TID 100 returned 0 but the word is 0x80000064: it still names TID 100"},
+		{"unlock errno", pgCheckUnlock(pgUnlock{TID: me, Err: unix.EPERM, Word: other}), "unlock", "operation not permitted"},
+		{"timed out, word names another", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "", ""},
+		{"timed out, word names the leaver", pgCheckWait(pgWait{Way: pgLockPI2, TID: me, Err: unix.ETIMEDOUT, Word: me | futex.FUTEX_WAITERS}, 0), "owner",
+			"lock_pi2 by TID 100 returned ETIMEDOUT but the word is 0x80000064"},
+		{"stayer never handed", pgCheckWait(pgWait{Way: pgStay, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "wait-bound", "never handed the lock"},
+		{"EINVAL", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Err: unix.EINVAL, Word: 0}, 0), "errno", "lock_pi by TID 100: invalid argument (word 0x00000000, TID 0)"},
+		{"EDEADLK", pgCheckWait(pgWait{Way: pgRequeuePI, TID: me, Err: unix.EDEADLK, Word: me}, 0), "errno", "requeue_pi by TID 100: resource deadlock avoided"},
+		{"got it", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me | futex.FUTEX_WAITERS, After: 0}, 0), "", ""},
+		{"got it, word names another", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: other}, 0), "owner", "returned 0 but the word is 0x000000c8: it names TID 200"},
+		{"two inside", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me, Prev: other}, 0), "mutual-exclusion", "while TID 200 was inside"},
+		{"inside: the killed one", pgCheckWait(pgWait{Way: pgStay, TID: me, Word: me | futex.FUTEX_OWNER_DIED, Prev: other}, other), "", ""},
+		{"OWNER_DIED, nobody died", pgCheckWait(pgWait{Way: pgStay, TID: me, Word: me | futex.FUTEX_OWNER_DIED}, 0), "owner-died", "no owner died"},
+		{"release left its TID", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me, After: me | futex.FUTEX_WAITERS}, 0), "unlock", "still names TID 100"},
+		{"end free", pgCheckEnd(0, 0), "", ""},
+		{"end OWNER_DIED after a kill", pgCheckEnd(futex.FUTEX_OWNER_DIED, other), "", ""},
+		{"end OWNER_DIED|WAITERS after a kill", pgCheckEnd(futex.FUTEX_OWNER_DIED|futex.FUTEX_WAITERS, other), "", ""},
+		{"end OWNER_DIED without one", pgCheckEnd(futex.FUTEX_OWNER_DIED, 0), "owner", "the word is 0x40000000"},
+		{"end dead owner's TID kept", pgCheckEnd(other|futex.FUTEX_OWNER_DIED, other), "owner", "the word is 0x400000c8"},
+		{"end held", pgCheckEnd(me|futex.FUTEX_WAITERS, 0), "owner", "the word is 0x80000064 (TID 100)"},
+	} {
+		switch {
+		case tc.kind == "" && tc.v != nil:
+			t.Errorf("%s: violation %s: %s", tc.name, tc.v.Kind, tc.v.Detail)
+		case tc.kind != "" && tc.v == nil:
+			t.Errorf("%s: no violation, want %s", tc.name, tc.kind)
+		case tc.kind != "" && (tc.v.Kind != tc.kind || !strings.Contains(tc.v.Detail, tc.has)):
+			t.Errorf("%s: %s: %s; want %s containing %q", tc.name, tc.v.Kind, tc.v.Detail, tc.kind, tc.has)
+		}
+	}
+	u := pgUnlock{Start: 1000, End: 2000}
+	for _, tc := range []struct {
+		left, ret int64
+		want      bool
+	}{{500, 1500, true}, {1900, 2100, true}, {500, 900, false}, {2100, 2200, false}} {
+		if got := pgRacedUnlock(tc.left, tc.ret, u); got != tc.want {
+			t.Errorf("pgRacedUnlock(%d, %d, [1000,2000]) = %v", tc.left, tc.ret, got)
+		}
+	}
+}
