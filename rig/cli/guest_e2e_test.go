@@ -20,40 +20,51 @@ var breakSeries = []struct{ series, test string }{
 	{"break-kill-in-unlock", "robust-kill-in-unlock"},
 	{"break-pi-owner", "pi-consistency"},
 	{"break-pi-waiters", "pi-handover"},
+	{"break-pi-leaving", "pi-giveup"},
 }
 
-// TestE2EPIHandoverWithUnrelatedPatch: the directed PI test catches
-// break-pi-waiters whatever unrelated change comes with it (the random
-// contention of pi-consistency missed such a break on builds that differed
-// by one comment line in requeue.c), on both arches.
-func TestE2EPIHandoverWithUnrelatedPatch(t *testing.T) {
+// TestE2EPIBreaksWithUnrelatedPatch: the PI tests aimed at a state catch
+// the series that breaks it whatever unrelated change comes with it (the
+// random contention of pi-consistency missed such a break on builds that
+// differed by one comment line in requeue.c), on both arches, with the
+// default duration: pi-handover catches break-pi-waiters (the handover
+// without FUTEX_WAITERS), pi-giveup catches break-pi-leaving (an unlock
+// that returns 0 when its only waiter is leaving, without releasing).
+func TestE2EPIBreaksWithUnrelatedPatch(t *testing.T) {
 	root, results := e2e(t)
 	tree := defaultTree(t)
-	dir := t.TempDir()
 	comment := writeSeries(t, tree, t.TempDir(), "futex: a comment in requeue.c", map[string]string{
 		"kernel/futex/requeue.c": baseFile(t, tree, "kernel/futex/requeue.c") + "/* rig: an unrelated comment */\n"})
-	var patches []string
-	for _, d := range []string{filepath.Join(root, "patches/break-pi-waiters"), comment} {
-		p, _ := filepath.Glob(filepath.Join(d, "*.patch"))
-		patches = append(patches, p...)
-	}
-	for i, p := range patches {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d%s", i+1, filepath.Base(p)[4:])), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code, r, _, _ := rig(t, "run", "--series", dir, "--results", results, "--tests", "pi-handover")
-	if r == nil || code != ExitFail || len(r.Cells) != 2 {
-		t.Fatalf("exit %d, run %+v; want both arches failing", code, r)
-	}
-	for _, c := range r.Cells {
-		if !strings.Contains(c.Cause, "test pi-handover failed") || !strings.Contains(c.Cause, "FUTEX_WAITERS kept") {
-			t.Errorf("%s: %s (%s); want pi-handover failing on the handover without WAITERS", c.ID, c.Status, c.Cause)
-		}
+	for _, tc := range []struct{ series, test, cause string }{
+		{"break-pi-waiters", "pi-handover", "FUTEX_WAITERS kept"},
+		{"break-pi-leaving", "pi-giveup", "which believes it has unlocked"},
+	} {
+		t.Run(tc.series, func(t *testing.T) {
+			dir := t.TempDir()
+			var patches []string
+			for _, d := range []string{filepath.Join(root, "patches", tc.series), comment} {
+				p, _ := filepath.Glob(filepath.Join(d, "*.patch"))
+				patches = append(patches, p...)
+			}
+			for i, p := range patches {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d%s", i+1, filepath.Base(p)[4:])), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, r, _, _ := rig(t, "run", "--series", dir, "--results", results, "--tests", tc.test)
+			if r == nil || code != ExitFail || len(r.Cells) != 2 {
+				t.Fatalf("exit %d, run %+v; want both arches failing", code, r)
+			}
+			for _, c := range r.Cells {
+				if !strings.Contains(c.Cause, "test "+tc.test+" failed") || !strings.Contains(c.Cause, tc.cause) {
+					t.Errorf("%s: %s (%s); want %s failing with %q", c.ID, c.Status, c.Cause, tc.test, tc.cause)
+				}
+			}
+		})
 	}
 }
 
