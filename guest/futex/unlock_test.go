@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The assembly unlock releases only a word holding exactly tid, and clears
@@ -88,11 +90,27 @@ func TestUnlockerDecision(t *testing.T) {
 	}
 }
 
-// The syscall fallback on a kernel without FUTEX_ROBUST_UNLOCK: the
-// unknown op bit is refused (ENOSYS or EINVAL), never half-done.
+// The syscall fallback: a kernel without FUTEX_ROBUST_UNLOCK refuses the
+// unknown op bit (ENOSYS or EINVAL) and leaves the pending pointer as it
+// was, never half-done; a kernel with it clears the pointer.
 func TestRobustUnlockSyscallOldKernel(t *testing.T) {
 	w := uint32(0)
-	p := uintptr(0)
+	const sentinel = uintptr(0x5a5a5a5a)
+	p := sentinel
 	err := robustUnlockSyscall(&w, &p)
-	t.Logf("FUTEX_WAKE|FUTEX_ROBUST_UNLOCK on this kernel: %v", err)
+	switch {
+	case err == nil:
+		if p != 0 {
+			t.Errorf("FUTEX_WAKE|FUTEX_ROBUST_UNLOCK succeeded but left the pending pointer %#x, want 0", p)
+		}
+	case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL):
+		if p != sentinel {
+			t.Errorf("FUTEX_WAKE|FUTEX_ROBUST_UNLOCK refused (%v) but changed the pending pointer to %#x", err, p)
+		}
+	default:
+		t.Errorf("FUTEX_WAKE|FUTEX_ROBUST_UNLOCK: %v, want success, ENOSYS or EINVAL", err)
+	}
+	if w != 0 {
+		t.Errorf("the word became %#x", w)
+	}
 }

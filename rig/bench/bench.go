@@ -101,7 +101,8 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) Pair
 	p := Pair{What: "boot " + img.Arch, Rig: Sample{Name: "rig: machine.Boot to first event"},
 		Limit: Sample{Name: "raw qemu to first byte on the events port"}, Goal: 1.10}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		first, _, err := RawBoot(ctx, img, Variant{}, "")
+		raw, err := RawBoot(ctx, img, Variant{}, "")
+		first := raw.First
 		record(&p.Limit, first, err)
 		d, err := RigBoot(ctx, img)
 		record(&p.Rig, d, err)

@@ -105,21 +105,30 @@ func RawArgv(img Image, v Variant, consoleLog string) ([]string, error) {
 	return append(argv, v.Args...), nil
 }
 
-// RawBoot runs RawArgv and returns the time from process start to the
-// first byte on the events port, and the process's whole life.
-// A non-empty consoleLog keeps the console there.
-func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (first, wall time.Duration, err error) {
+// RawTimes is what RawBoot measured.
+type RawTimes struct {
+	First time.Duration // process start to the first byte on the events port
+	Wall  time.Duration // the process's whole life
+	// CPU is the CPU time QEMU had used by the first event (a
+	// load-independent view of the work, for comparing options).
+	CPU time.Duration
+}
+
+// RawBoot runs RawArgv and measures it. A non-empty consoleLog keeps the
+// console there.
+func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (RawTimes, error) {
+	var t RawTimes
 	if consoleLog == "" {
 		dir, err := os.MkdirTemp("", "rig-bench-")
 		if err != nil {
-			return 0, 0, err
+			return t, err
 		}
 		defer os.RemoveAll(dir)
 		consoleLog = filepath.Join(dir, "console.log")
 	}
 	argv, err := RawArgv(img, v, consoleLog)
 	if err != nil {
-		return 0, 0, err
+		return t, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -129,34 +138,30 @@ func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (firs
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return t, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return t, err
 	}
 	r := bufio.NewReader(out)
 	if _, err := r.ReadByte(); err == nil {
-		first = time.Since(start)
-		lastCPU = procCPU(cmd.Process.Pid)
+		t.First = time.Since(start)
+		t.CPU = procCPU(cmd.Process.Pid)
 	}
 	rest, _ := r.ReadString(0) // drain to EOF: hello, done
 	err = cmd.Wait()
-	wall = time.Since(start)
+	t.Wall = time.Since(start)
 	switch {
 	case err != nil:
-		return first, wall, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
-	case first == 0:
-		return 0, wall, errors.New("no output on the events port")
+		return t, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	case t.First == 0:
+		return t, errors.New("no output on the events port")
 	case !strings.Contains(rest, `"done"`):
-		return first, wall, errors.New("no done event on the events port")
+		return t, errors.New("no done event on the events port")
 	}
-	return first, wall, nil
+	return t, nil
 }
-
-// lastCPU is the CPU time QEMU had used at the first event of the last
-// RawBoot (a load-independent view of the work, for exploring options).
-var lastCPU time.Duration
 
 // procCPU returns a process's user+system CPU time from /proc.
 func procCPU(pid int) time.Duration {

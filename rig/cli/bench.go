@@ -12,12 +12,13 @@ import (
 	"github.com/rig-kernel/rig/rig/bench"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/run"
 )
 
 // cmdBench runs `rig bench`: the rig against this machine's physical limits,
 // printed as ratios and written as JSON.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", stderr, "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE]")
+	fs := newFlags("bench", stderr, "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]")
 	arches := listFlag{vals: []string{"x86_64", "arm64"}}
 	what := listFlag{vals: []string{"boot", "build", "pack", "whole"}}
 	tests := listFlag{vals: []string{"robust-unmap-remap"}}
@@ -33,8 +34,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&tests, "tests", "guest tests of the whole run")
 	duration := fs.Duration("duration", 10*time.Second, "duration of each natural test in the whole run")
 	jsonOut := fs.String("json", "bench.json", `where the numbers go ("" for nowhere)`)
+	variants := fs.String("variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
 	if err := parse(fs, args); err != nil {
 		return ExitUsage
+	}
+	if *variants != "" {
+		return benchVariants(ctx, *variants, arches.vals, *n, stdout, stderr)
 	}
 	o := bench.Options{Arches: arches.vals, What: map[string]bool{}, N: *n, BuildN: *buildN, PackN: *packN, Jobs: *jobs,
 		Cold: *cold, Reliability: *rel, Series: *series, Tests: tests.vals, Duration: *duration,
@@ -101,4 +106,39 @@ func defaultBenchSeries(root string) string {
 		return ""
 	}
 	return p
+}
+
+// benchVariants runs `rig bench --variants`: a tool to try boot options
+// without touching the rig, printed as medians and ratios.
+func benchVariants(ctx context.Context, spec string, arches []string, n int, stdout, stderr io.Writer) int {
+	vs, err := bench.ParseVariants(spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "rig bench: --variants: %v\n", err)
+		return ExitUsage
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		fmt.Fprintf(stderr, "rig bench: %v\n", err)
+		return ExitInfra
+	}
+	for _, a := range arches {
+		k, i, err := run.Last(dir, a)
+		if err != nil {
+			fmt.Fprintf(stderr, "rig bench: %v\n", err)
+			return ExitInfra
+		}
+		con, err := os.MkdirTemp("", "rig-bench-variants-"+a+"-")
+		if err != nil {
+			fmt.Fprintf(stderr, "rig bench: %v\n", err)
+			return ExitInfra
+		}
+		fmt.Fprintf(stdout, "%s (consoles in %s):\n", a, con)
+		rs := bench.CompareVariants(ctx, bench.Image{Arch: a, Kernel: k, Initramfs: i}, vs, n, con,
+			func(s string) { fmt.Fprintln(stderr, "bench: "+a+": "+s) })
+		bench.PrintVariants(stdout, rs)
+	}
+	if ctx.Err() != nil {
+		return ExitInterrupted
+	}
+	return ExitPass
 }

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// NamedVariant is one boot variant of a comparison, named by its spec.
+type NamedVariant struct {
+	Name    string
+	Variant Variant
+	Kernel  string // "" for the image's own kernel
+}
+
+// ParseVariants parses a comparison spec: variants separated by ';', each
+// "key=value|key=value..." with keys m (machine), cpu, accel, cmdline (the
+// whole kernel command line), append (kernel arguments added), args (QEMU
+// arguments, space-separated) and kernel (another kernel image). An empty
+// variant is the raw command unchanged.
+func ParseVariants(spec string) ([]NamedVariant, error) {
+	var vs []NamedVariant
+	for _, one := range strings.Split(spec, ";") {
+		nv := NamedVariant{Name: one}
+		if nv.Name == "" {
+			nv.Name = "(unchanged)"
+		}
+		for _, kv := range strings.Split(one, "|") {
+			if kv == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(kv, "=")
+			if !ok {
+				return nil, fmt.Errorf("variant %q: %q is not key=value", one, kv)
+			}
+			switch k {
+			case "m":
+				nv.Variant.Machine = val
+			case "cpu":
+				nv.Variant.CPU = val
+			case "accel":
+				nv.Variant.Accel = val
+			case "cmdline":
+				nv.Variant.Cmdline = val
+			case "append":
+				nv.Variant.Append = val
+			case "args":
+				nv.Variant.Args = strings.Fields(val)
+			case "kernel":
+				nv.Kernel = val
+			default:
+				return nil, fmt.Errorf("variant %q: unknown key %q (want m, cpu, accel, cmdline, append, args or kernel)", one, k)
+			}
+		}
+		vs = append(vs, nv)
+	}
+	return vs, nil
+}
+
+// VariantResult is one variant's boots.
+type VariantResult struct {
+	Name       string
+	First, CPU Sample
+	Errors     []string
+}
+
+// CompareVariants boots each variant of base n times, interleaved (so that
+// the machine's load drifts over all alike), and measures the time to the
+// first event and QEMU's CPU time by then (steadier than wall time on a
+// loaded host). The first boot of variant j keeps its console in
+// consoleDir/variant-j.log when consoleDir is set.
+func CompareVariants(ctx context.Context, base Image, vs []NamedVariant, n int, consoleDir string, progress func(string)) []VariantResult {
+	res := make([]VariantResult, len(vs))
+	for j, v := range vs {
+		res[j].Name = v.Name
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		for j, v := range vs {
+			img := base
+			if v.Kernel != "" {
+				img.Kernel = v.Kernel
+			}
+			con := ""
+			if consoleDir != "" && i == 0 {
+				con = consoleDir + "/variant-" + strconv.Itoa(j) + ".log"
+			}
+			t, err := RawBoot(ctx, img, v.Variant, con)
+			if err != nil {
+				res[j].Errors = append(res[j].Errors, err.Error())
+				continue
+			}
+			res[j].First.Runs = append(res[j].First.Runs, t.First)
+			res[j].CPU.Runs = append(res[j].CPU.Runs, t.CPU)
+			if progress != nil {
+				progress(fmt.Sprintf("variant %d/%d, boot %d/%d: first event %s, cpu %s", j+1, len(vs), i+1, n, ms(t.First), ms(t.CPU)))
+			}
+		}
+	}
+	return res
+}
+
+// PrintVariants writes one line per variant: medians and minimum, with the
+// ratio of each median to the first variant's.
+func PrintVariants(w io.Writer, rs []VariantResult) {
+	var base time.Duration
+	for j, r := range rs {
+		med := r.First.Median()
+		if j == 0 {
+			base = med
+		}
+		ratio := "-"
+		if base > 0 && med > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(med)/float64(base))
+		}
+		fmt.Fprintf(w, "%-50s first event median %s min %s (x%s of the first), cpu median %s, %d boots, %d failed\n",
+			r.Name, ms(med), ms(r.First.Min()), ratio, ms(r.CPU.Median()), len(r.First.Runs), len(r.Errors))
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "    failed: %s\n", firstLine(e))
+		}
+	}
+}
