@@ -22,9 +22,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
@@ -139,6 +141,56 @@ type Output struct {
 	Time  time.Duration // since the machine process started
 }
 
+// Shutdown is a QMP SHUTDOWN reason (QEMU's ShutdownCause).
+type Shutdown string
+
+// The reasons the rig acts on; QEMU has others.
+const (
+	GuestShutdown Shutdown = "guest-shutdown" // the guest powered off
+	GuestReset    Shutdown = "guest-reset"    // a panic with panic=-1 and -no-reboot
+	HostQMPQuit   Shutdown = "host-qmp-quit"  // the rig stopped it
+	HostSignal    Shutdown = "host-signal"    // QEMU got SIGTERM or SIGINT
+)
+
+// Exit is how a machine process ended: its exit status, or the signal
+// that killed it. The zero Exit is a process that never started.
+type Exit struct {
+	Started bool
+	Code    int            // the exit status, when Signal is 0
+	Signal  syscall.Signal // the signal that killed it, or 0
+}
+
+// Exited is the Exit of a process that exited with code.
+func Exited(code int) Exit { return Exit{Started: true, Code: code} }
+
+// KilledBy is the Exit of a process killed by sig.
+func KilledBy(sig syscall.Signal) Exit { return Exit{Started: true, Signal: sig} }
+
+// ExitOf reads a reaped process's state (nil: it never started).
+func ExitOf(ps *os.ProcessState) Exit {
+	if ps == nil {
+		return Exit{}
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return KilledBy(ws.Signal())
+	}
+	return Exited(ps.ExitCode())
+}
+
+// Success reports an exit with status 0.
+func (e Exit) Success() bool { return e.Started && e.Signal == 0 && e.Code == 0 }
+
+// String is "exited 0", "killed by signal 9 (killed)" or "not started".
+func (e Exit) String() string {
+	switch {
+	case !e.Started:
+		return "not started"
+	case e.Signal != 0:
+		return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("exited %d", e.Code)
+}
+
 // Outcome is what happened, decided by the backend from its monitor and
 // process state. It carries what is needed to replay the run by hand.
 type Outcome struct {
@@ -146,15 +198,13 @@ type Outcome struct {
 	QEMUVersion string   // e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
 	Cmdline     string   // the full kernel command line used
 	Accel       string   // "kvm" or "tcg"
-	// Shutdown is the QMP SHUTDOWN reason: "guest-shutdown" (power-off),
-	// "guest-reset" (a panic with panic=-1 and -no-reboot), "host-qmp-quit"
-	// (the rig stopped it), ...; "" if none was seen.
-	Shutdown string
+	// Shutdown is the QMP SHUTDOWN reason; "" if none was seen.
+	Shutdown Shutdown
 	// QMPEvents lists the monitor's events in order ("RESUME", "STOP",
 	// "SHUTDOWN guest-shutdown", ...), bounded.
 	QMPEvents []string
-	// Exit is how the process ended: "exited 0", "killed by signal 9".
-	Exit string
+	// Exit is how the process ended.
+	Exit Exit
 	// BootTimedOut: no guest event within BootTimeout. TimedOut: the run
 	// exceeded RunTimeout. Either way the machine was stopped.
 	BootTimedOut, TimedOut bool

@@ -19,8 +19,8 @@ import (
 type fakeBackend struct {
 	outputs []Output
 	life    time.Duration
-	exit    string // Exit when it ends by itself
-	err     error  // returned as is (a machine that could not run)
+	exit    Exit  // Exit when it ends by itself
+	err     error // returned as is (a machine that could not run)
 	runs    atomic.Int32
 	lastCfg Config
 	mu      sync.Mutex
@@ -35,7 +35,7 @@ func (f *fakeBackend) Run(ctx context.Context, cfg Config, out func(Output)) (*O
 	f.mu.Unlock()
 	o := &Outcome{Argv: []string{"fake"}, Accel: cfg.Accel}
 	if f.err != nil {
-		o.Exit = "exited 1"
+		o.Exit = Exited(1)
 		return o, f.err
 	}
 	start := time.Now()
@@ -44,7 +44,7 @@ func (f *fakeBackend) Run(ctx context.Context, cfg Config, out func(Output)) (*O
 		case <-time.After(x.Time - time.Since(start)):
 			out(x)
 		case <-ctx.Done():
-			o.Shutdown, o.Exit = "host-qmp-quit", "exited 0"
+			o.Shutdown, o.Exit = HostQMPQuit, Exited(0)
 			return o, nil
 		}
 	}
@@ -55,11 +55,11 @@ func (f *fakeBackend) Run(ctx context.Context, cfg Config, out func(Output)) (*O
 	select {
 	case <-end:
 		o.Exit = f.exit
-		if o.Exit == "" {
-			o.Shutdown, o.Exit = "guest-shutdown", "exited 0"
+		if !o.Exit.Started {
+			o.Shutdown, o.Exit = GuestShutdown, Exited(0)
 		}
 	case <-ctx.Done():
-		o.Shutdown, o.Exit = "host-qmp-quit", "exited 0"
+		o.Shutdown, o.Exit = HostQMPQuit, Exited(0)
 	}
 	return o, nil
 }
@@ -172,7 +172,7 @@ func TestBootBackendError(t *testing.T) {
 	f := &fakeBackend{err: errors.New("qemu: failed to start")}
 	cfg := register(t, f)
 	o, err := Boot(context.Background(), cfg, nil)
-	if err == nil || o == nil || o.Exit != "exited 1" {
+	if err == nil || o == nil || o.Exit != Exited(1) {
 		t.Errorf("err %v outcome %+v", err, o)
 	}
 }
@@ -233,7 +233,7 @@ func TestHungAfterDone(t *testing.T) {
 func TestShellIgnoresDoneGrace(t *testing.T) {
 	defer func(d time.Duration) { doneGrace = d }(doneGrace)
 	doneGrace = 50 * time.Millisecond
-	f := &fakeBackend{outputs: []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "done")}, life: 200 * time.Millisecond, exit: "exited 0"}
+	f := &fakeBackend{outputs: []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "done")}, life: 200 * time.Millisecond, exit: Exited(0)}
 	cfg := register(t, f)
 	cfg.Shell = true
 	start := time.Now()

@@ -148,11 +148,11 @@ func (p *prober) probe(ctx context.Context, base Config, timeout time.Duration) 
 	case o.BootTimedOut || o.TimedOut:
 		return "tcg", fmt.Sprintf("KVM probe: no guest event within %v", timeout), true
 	}
-	why := "qemu " + o.Exit
+	why := "qemu " + o.Exit.String()
 	if l := stderrReason(o.Stderr); l != "" {
 		why = "qemu aborted: " + l
 	} else if o.Shutdown != "" {
-		why += " (shutdown: " + o.Shutdown + ")"
+		why += " (shutdown: " + string(o.Shutdown) + ")"
 	}
 	return "tcg", "KVM probe: " + why + " before any guest event", true
 }

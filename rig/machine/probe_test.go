@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,7 +53,7 @@ func TestProbe(t *testing.T) {
 			{Kind: QEMUStderr, Line: "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000000", Time: 5 * time.Millisecond},
 		}, life: time.Hour},
 			wantAccel: "tcg", wantReason: "qemu failed: qemu-system-x86_64: error: failed to set MSR 0x10a", wantRuns: 1, cacheable: true},
-		{name: "dies unexplained", f: &fakeBackend{life: 10 * time.Millisecond, exit: "killed by signal 6 (aborted)"},
+		{name: "dies unexplained", f: &fakeBackend{life: 10 * time.Millisecond, exit: KilledBy(syscall.SIGABRT)},
 			wantAccel: "tcg", wantReason: "qemu killed by signal 6 (aborted) before any guest event", wantRuns: 1, cacheable: true},
 		{name: "hangs in firmware", f: &fakeBackend{outputs: []Output{{Kind: Console, Line: "Booting from ROM.."}}},
 			wantAccel: "tcg", wantReason: "no kernel console output within 150ms", wantRuns: 1, cacheable: true},

@@ -317,7 +317,7 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 		if out.TimedOut {
 			return result.BootError, fmt.Sprintf("no guest event within the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
 		}
-		return result.BootError, fmt.Sprintf("machine ended (%s, %s) before the guest started; console ends: %s", orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+		return result.BootError, fmt.Sprintf("machine ended (%s, %s) before the guest started; console ends: %s", orNone(string(out.Shutdown)), out.Exit, lastLine(ob.ConsoleTail))
 	}
 	if ob.WantBuildID != "" && !strings.HasPrefix(ob.BootedVersion, "#"+ob.WantBuildID+" ") {
 		// Nothing this guest reported is about the kernel the cell names.
@@ -348,9 +348,9 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 	if out.TimedOut {
 		return result.Timeout, fmt.Sprintf("tests still running at the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))
 	}
-	if !ob.Done && (strings.HasPrefix(out.Exit, "killed by signal") || out.Shutdown == "host-signal") {
+	if !ob.Done && (out.Exit.Signal != 0 || out.Shutdown == machine.HostSignal) {
 		// Not the guest's doing: the rig sends signals only past a timeout.
-		return result.InfraError, fmt.Sprintf("machine killed from outside while tests ran (%s, %s); console ends: %s", orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+		return result.InfraError, fmt.Sprintf("machine killed from outside while tests ran (%s, %s); console ends: %s", orNone(string(out.Shutdown)), out.Exit, lastLine(ob.ConsoleTail))
 	}
 	if !ob.Done {
 		why := "guest exited without verdict"
@@ -358,7 +358,7 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 			why = "guest exited without verdict: the machine reset (unexpected reboot or panic)"
 			return result.Fail, why + "; console ends: " + lastLine(ob.ConsoleTail)
 		}
-		return result.Fail, fmt.Sprintf("%s (%s, %s); console ends: %s", why, orNone(out.Shutdown), out.Exit, lastLine(ob.ConsoleTail))
+		return result.Fail, fmt.Sprintf("%s (%s, %s); console ends: %s", why, orNone(string(out.Shutdown)), out.Exit, lastLine(ob.ConsoleTail))
 	}
 	if len(errored) > 0 {
 		t := errored[0]

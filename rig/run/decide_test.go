@@ -2,6 +2,7 @@ package run_test
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{
 			name:   "no hello, boot timeout",
-			out:    machine.Outcome{BootTimedOut: true, Shutdown: "host-qmp-quit", Exit: "exited 0"},
+			out:    machine.Outcome{BootTimedOut: true, Shutdown: "host-qmp-quit", Exit: machine.Exited(0)},
 			ob:     run.Observed{ConsoleTail: tail},
 			status: result.BootError,
 			want:   []string{"boot timeout (1m0s)", lastConsole},
@@ -42,7 +43,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "no hello, panic",
-			out:    machine.Outcome{Shutdown: "guest-reset", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-reset", Exit: machine.Exited(0)},
 			ob:     run.Observed{Oopses: []result.Oops{panicOops}, ConsoleTail: tail},
 			status: result.BootError,
 			want:   []string{"kernel panic", panicOops.Title, "console.log:40"},
@@ -56,21 +57,21 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "the guest runs another build than the one the cell built",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab", BootedVersion: "#rig-ba9876543210 SMP Thu Jan  1 00:00:00 UTC 2026"},
 			status: result.InfraError,
 			want:   []string{"booted the wrong kernel", "#rig-ba9876543210 SMP", "#rig-0123456789ab"},
 		},
 		{
 			name:   "a guest that reports no kernel version is refused when a build id is expected",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab"},
 			status: result.InfraError,
 			want:   []string{"booted the wrong kernel"},
 		},
 		{
 			name:   "the right build passes",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab", BootedVersion: "#rig-0123456789ab SMP Thu Jan  1 00:00:00 UTC 2026"},
 			status: result.Pass,
 		},
@@ -83,14 +84,14 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "no hello, machine exited",
-			out:    machine.Outcome{Exit: "killed by signal 9"},
+			out:    machine.Outcome{Exit: machine.KilledBy(syscall.SIGKILL)},
 			ob:     run.Observed{ConsoleTail: tail},
 			status: result.BootError,
 			want:   []string{"before the guest started", "no shutdown event", "killed by signal 9", lastConsole},
 		},
 		{
 			name: "failing test",
-			out:  machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:  machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob: run.Observed{Hello: true, Done: true, Results: []result.Test{pass("pi-owner"),
 				{Name: "robust-unlock", Status: "fail", Reason: "OWNER_DIED set in unrelated mapping"}}},
 			status: result.Fail,
@@ -114,21 +115,21 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "all pass with a WARNING",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("a"), pass("b")}, Oopses: []result.Oops{warnOops}},
 			status: result.Fail,
 			want:   []string{"WARNING", warnOops.Title, "console.log:31"},
 		},
 		{
 			name:   "guest reset without verdict",
-			out:    machine.Outcome{Shutdown: "guest-reset", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-reset", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Results: []result.Test{pass("a")}, ConsoleTail: tail},
 			status: result.Fail,
 			want:   []string{"guest exited without verdict", "reset", lastConsole},
 		},
 		{
 			name:   "guest powered off without verdict",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, ConsoleTail: tail},
 			status: result.Fail,
 			want:   []string{"guest exited without verdict", "guest-shutdown", "exited 0"},
@@ -163,7 +164,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "pass",
-			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: "exited 0"},
+			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("a"), pass("b")}, ConsoleTail: tail},
 			status: result.Pass,
 		},

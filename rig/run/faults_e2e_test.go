@@ -265,10 +265,10 @@ func TestDecideMachineFaults(t *testing.T) {
 		status result.Status
 		want   string
 	}{
-		{"SIGKILL from outside", machine.Outcome{Exit: "killed by signal 9 (killed)"}, hello, result.InfraError, "killed from outside while tests ran (no shutdown event, killed by signal 9 (killed))"},
-		{"SIGTERM from outside", machine.Outcome{Exit: "exited 0", Shutdown: "host-signal"}, hello, result.InfraError, "killed from outside while tests ran (host-signal, exited 0)"},
-		{"killed by the rig at the run timeout", machine.Outcome{Exit: "killed by signal 15 (terminated)", TimedOut: true}, hello, result.Timeout, "run timeout"},
-		{"power-off without done", machine.Outcome{Exit: "exited 0", Shutdown: "guest-shutdown"}, hello, result.Fail, "guest exited without verdict (guest-shutdown, exited 0)"},
+		{"SIGKILL from outside", machine.Outcome{Exit: machine.KilledBy(syscall.SIGKILL)}, hello, result.InfraError, "killed from outside while tests ran (no shutdown event, killed by signal 9 (killed))"},
+		{"SIGTERM from outside", machine.Outcome{Exit: machine.Exited(0), Shutdown: "host-signal"}, hello, result.InfraError, "killed from outside while tests ran (host-signal, exited 0)"},
+		{"killed by the rig at the run timeout", machine.Outcome{Exit: machine.KilledBy(syscall.SIGTERM), TimedOut: true}, hello, result.Timeout, "run timeout"},
+		{"power-off without done", machine.Outcome{Exit: machine.Exited(0), Shutdown: "guest-shutdown"}, hello, result.Fail, "guest exited without verdict (guest-shutdown, exited 0)"},
 	} {
 		st, cause := run.Decide(&tc.out, tc.ob)
 		if st != tc.status || !strings.Contains(cause, tc.want) {

@@ -162,7 +162,7 @@ func TestBootPowerOff(t *testing.T) {
 	if o.Shutdown != "guest-shutdown" {
 		t.Errorf("Shutdown %q, want guest-shutdown", o.Shutdown)
 	}
-	if o.Exit != "exited 0" || o.BootTimedOut || o.TimedOut {
+	if !o.Exit.Success() || o.BootTimedOut || o.TimedOut {
 		t.Errorf("exit %q boot-timeout %v timeout %v", o.Exit, o.BootTimedOut, o.TimedOut)
 	}
 	if o.FirstEvent <= 0 || o.FirstEvent > o.Wall {
@@ -289,7 +289,7 @@ func TestBadOption(t *testing.T) {
 	if !strings.Contains(err.Error(), "failed to start") || !strings.Contains(err.Error(), "qemu-system-x86_64:") {
 		t.Errorf("error does not name the failure with QEMU's stderr: %v", err)
 	}
-	if o == nil || o.Stderr == "" || strings.HasPrefix(o.Exit, "exited 0") {
+	if o == nil || o.Stderr == "" || o.Exit.Success() {
 		t.Errorf("outcome %+v", o)
 	}
 }

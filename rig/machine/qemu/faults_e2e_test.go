@@ -121,14 +121,14 @@ func TestFaultQEMUKilled(t *testing.T) {
 	if killed.IsZero() {
 		t.Fatal("QEMU was never killed")
 	}
-	if !strings.HasPrefix(o.Exit, "killed by signal 9") || o.Shutdown != "" || o.TimedOut || o.BootTimedOut {
+	if o.Exit.Signal != syscall.SIGKILL || o.Shutdown != "" || o.TimedOut || o.BootTimedOut {
 		t.Errorf("outcome: exit %q shutdown %q timed out %v/%v", o.Exit, o.Shutdown, o.TimedOut, o.BootTimedOut)
 	}
 	after := time.Since(killed)
 	if after > 10*time.Second {
 		t.Errorf("Boot returned %v after the kill", after)
 	}
-	faultRow(t, "QEMU killed (SIGKILL)", fmt.Sprintf("exit %s, shutdown %s, Boot returned %.1fs after the kill", o.Exit, orEmpty(o.Shutdown), after.Seconds()), took, leftovers(cfg.Dir))
+	faultRow(t, "QEMU killed (SIGKILL)", fmt.Sprintf("exit %s, shutdown %s, Boot returned %.1fs after the kill", o.Exit, orEmpty(string(o.Shutdown)), after.Seconds()), took, leftovers(cfg.Dir))
 }
 
 // The guest hangs forever: the run timeout stops it, on time, and QEMU is
@@ -154,7 +154,7 @@ func TestFaultGuestHangs(t *testing.T) {
 	if got := strings.Join(c.eventKinds(), ","); got != "hello" {
 		t.Errorf("events %q, want hello", got)
 	}
-	faultRow(t, "guest hangs (run timeout 15s)", fmt.Sprintf("TimedOut, exit %s, shutdown %s, QEMU lived %.1fs", o.Exit, orEmpty(o.Shutdown), o.Wall.Seconds()), took, leftovers(cfg.Dir))
+	faultRow(t, "guest hangs (run timeout 15s)", fmt.Sprintf("TimedOut, exit %s, shutdown %s, QEMU lived %.1fs", o.Exit, orEmpty(string(o.Shutdown)), o.Wall.Seconds()), took, leftovers(cfg.Dir))
 }
 
 // The kernel panics at boot (PID 1 exits before any event): the machine
@@ -169,7 +169,7 @@ func TestFaultPanicAtBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Shutdown != "guest-reset" || o.Exit != "exited 0" {
+	if o.Shutdown != "guest-reset" || !o.Exit.Success() {
 		t.Errorf("shutdown %q exit %q, want guest-reset, exited 0", o.Shutdown, o.Exit)
 	}
 	if !c.consoleHas("Kernel panic - not syncing: Attempted to kill init") {
@@ -178,7 +178,7 @@ func TestFaultPanicAtBoot(t *testing.T) {
 	if len(c.events) != 0 || o.FirstEvent != 0 {
 		t.Errorf("events %v", c.eventKinds())
 	}
-	faultRow(t, "kernel panic at boot", "shutdown "+o.Shutdown+", exit "+o.Exit, took, leftovers(cfg.Dir))
+	faultRow(t, "kernel panic at boot", "shutdown "+string(o.Shutdown)+", exit "+o.Exit.String(), took, leftovers(cfg.Dir))
 }
 
 // The guest powers off without its final event.
@@ -194,10 +194,10 @@ func TestFaultNoDone(t *testing.T) {
 	if got := strings.Join(c.eventKinds(), ","); got != "hello" {
 		t.Errorf("events %q, want hello", got)
 	}
-	if o.Shutdown != "guest-shutdown" || o.Exit != "exited 0" || o.TimedOut {
+	if o.Shutdown != "guest-shutdown" || !o.Exit.Success() || o.TimedOut {
 		t.Errorf("shutdown %q exit %q timed out %v", o.Shutdown, o.Exit, o.TimedOut)
 	}
-	faultRow(t, "power-off without done", "shutdown "+o.Shutdown+", exit "+o.Exit, took, leftovers(cfg.Dir))
+	faultRow(t, "power-off without done", "shutdown "+string(o.Shutdown)+", exit "+o.Exit.String(), took, leftovers(cfg.Dir))
 }
 
 // QEMU fails to start: a bad option, and missing firmware (a wrapper points

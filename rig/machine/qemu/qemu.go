@@ -290,7 +290,7 @@ func (r *run) boot(ctx context.Context, dir string) error {
 			<-drained
 		}
 		r.o.Wall = time.Since(r.start)
-		r.o.Exit = exitString(cmd.ProcessState)
+		r.o.Exit = machine.ExitOf(cmd.ProcessState)
 		r.mu.Lock()
 		seen := r.shutdown != ""
 		r.mu.Unlock()
@@ -306,7 +306,7 @@ func (r *run) boot(ctx context.Context, dir string) error {
 			}
 		}
 		r.mu.Lock()
-		r.o.Shutdown = r.shutdown
+		r.o.Shutdown = machine.Shutdown(r.shutdown)
 		r.o.QMPEvents = append([]string(nil), r.qmpEvents...)
 		r.mu.Unlock()
 	}
@@ -457,14 +457,4 @@ func (s *connSet) closeAll() {
 	for _, c := range s.conns {
 		c.Close()
 	}
-}
-
-func exitString(ps *os.ProcessState) string {
-	if ps == nil {
-		return "not started"
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
-	}
-	return fmt.Sprintf("exited %d", ps.ExitCode())
 }
