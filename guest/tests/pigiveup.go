@@ -52,6 +52,7 @@ func init() {
 const (
 	pgLead      = 2 * time.Millisecond // round start to the leavers' deadline
 	pgStayBound = 2 * time.Second      // a waiter that stays must be handed the lock within this
+	pgKidBound  = 30 * time.Second     // a child waiter's LOCK_PI: it is killed in its round
 	pgBack      = 100 * time.Microsecond
 	pgKillEvery = 6 // about one round in pgKillEvery kills a waiter in a child process
 	pgAnswer    = 10 * time.Second
@@ -136,7 +137,7 @@ func pgCheckWait(w pgWait, killed uint32) *piViolation {
 	switch {
 	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == pgStay:
 		v.Kind = "wait-bound"
-		v.Detail = fmt.Sprintf("a waiter that stayed (TID %d) was never handed the lock within %v (word %#08x)", w.TID, pgStayBound, w.Word)
+		v.Detail = fmt.Sprintf("a waiter that stayed (TID %d) was never handed the lock before its deadline (word %#08x)", w.TID, w.Word)
 	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT):
 		if w.Word&futex.FUTEX_TID_MASK == w.TID {
 			v.Kind = "owner"
@@ -194,8 +195,8 @@ func pgRacedUnlock(leftAt, returned int64, u pgUnlock) bool {
 type pgStats struct {
 	Rounds, Unlocks, KernelUnlocks                  int64
 	GaveUp                                          [3]int64 // timeouts by way: lock_pi, lock_pi2, requeue_pi
-	Killed, KilledHolding                           int64
-	RacedUnlock                                     int64 // give-ups that met an unlock
+	Killed, KilledAsleep, KilledHolding             int64
+	RacedUnlock, RacedKilled                        int64 // give-ups (kills) that met an unlock
 	WonAtDeadline                                   int64 // waiters that got the lock at or after their deadline
 	Acquired, StayersHanded, Requeued, RequeueWoken int64
 	ProbeTaken, ProbeBusy, Violations               int64
@@ -204,7 +205,7 @@ type pgStats struct {
 func (st *pgStats) counters() map[string]int64 {
 	return map[string]int64{"rounds": st.Rounds, "kernel_unlocks": st.KernelUnlocks,
 		"gave_up_lock_pi": st.GaveUp[0], "gave_up_lock_pi2": st.GaveUp[1], "gave_up_requeue_pi": st.GaveUp[2],
-		"killed_waiters": st.Killed, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock,
+		"killed_waiters": st.Killed, "killed_asleep": st.KilledAsleep, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock, "raced_killed": st.RacedKilled,
 		"won_at_deadline": st.WonAtDeadline, "acquisitions": st.Acquired, "stayers_handed": st.StayersHanded,
 		"requeued": st.Requeued, "requeue_woken": st.RequeueWoken, "violations": st.Violations}
 }
@@ -214,10 +215,9 @@ func (st *pgStats) summary(took time.Duration) string {
 	if s <= 0 {
 		s = 1
 	}
-	gave := st.GaveUp[0] + st.GaveUp[1] + st.GaveUp[2]
-	return fmt.Sprintf("%d rounds; gave up per second: lock_pi %.0f, lock_pi2 %.0f, requeue_pi %.0f, killed %.1f; %d give-ups (%d killed) met an unlock (%.1f/s); %d won the lock at their deadline",
-		st.Rounds, float64(st.GaveUp[0])/s, float64(st.GaveUp[1])/s, float64(st.GaveUp[2])/s, float64(st.Killed)/s,
-		st.RacedUnlock, st.Killed, float64(st.RacedUnlock)/s, st.WonAtDeadline) + fmt.Sprintf(" (%d give-ups in all)", gave)
+	return fmt.Sprintf("%d rounds; give-ups per second: lock_pi %.0f, lock_pi2 %.0f, requeue_pi %.0f, killed asleep %.1f; %d met an unlock (%.1f/s, %d of them kills); %d waiters won the lock at their deadline",
+		st.Rounds, float64(st.GaveUp[0])/s, float64(st.GaveUp[1])/s, float64(st.GaveUp[2])/s, float64(st.KilledAsleep)/s,
+		st.RacedUnlock, float64(st.RacedUnlock)/s, st.RacedKilled, st.WonAtDeadline)
 }
 
 // pgWaiter is a pinned thread of this process that waits on command.
@@ -518,6 +518,9 @@ func (r *pgRun) round() {
 	var rt unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
 	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(word(r.mem, pgCond), 1)}
+	if kid != nil { // time for the child to wake and be seen asleep
+		c.deadline += 2 * int64(pgLead)
+	}
 	// Requeue the requeue-PI waiters onto the lock before the deadline
 	// (half the time), or right after the unlock (the rest: the top one
 	// is woken owning the lock, so it waits on the condition past the
@@ -565,14 +568,26 @@ func (r *pgRun) round() {
 	if requeueEarly {
 		requeue()
 	}
-	if kid != nil { // the child must be asleep on the lock before it is killed
-		for end := time.Now().Add(pgAnswer); time.Now().Before(end); {
-			if piTaskBlockedOn(kid.pid, int(kid.tid), pgWord, futex.FUTEX_LOCK_PI) {
-				break
+	// A kill that counts finds the child asleep on the lock. Another
+	// goroutine looks: a read of the child's /proc/PID/task/TID/syscall
+	// by the thread that owns the lock it waits on was seen to block for
+	// seconds (x86_64 guest, 4 vCPUs, TCG).
+	var asleep atomic.Bool
+	if kid != nil {
+		go func(pid, tid int, until int64) {
+			for monoNow() < until {
+				if piTaskBlockedOn(pid, tid, pgWord, futex.FUTEX_LOCK_PI) {
+					asleep.Store(true)
+					return
+				}
+				futex.SchedYield()
 			}
+		}(kid.pid, int(kid.tid), c.deadline)
+		for !asleep.Load() && monoNow() < c.deadline {
 			futex.SchedYield()
 		}
 	}
+	kidAsleep := asleep.Load()
 
 	aim := r.aim(c.deadline)
 	var killedAt int64
@@ -638,12 +653,16 @@ func (r *pgRun) round() {
 		kid.c.kill()
 		killed = kid.tid
 		r.st.Killed++
+		if kidAsleep {
+			r.st.KilledAsleep++
+		}
 		r.spawning = true
 		go r.spawnKid()
 		seq := atomic.LoadUint32(word(r.mem, pgChildCmd))
 		acked := atomic.LoadUint32(word(r.mem, pgChildAck)) == seq
-		if !acked && killedAt <= u.End { // still waiting when the unlock ran
+		if kidAsleep && !acked && killedAt <= u.End { // still waiting when the unlock ran
 			r.st.RacedUnlock++
+			r.st.RacedKilled++
 		}
 		if acked { // it finished its part before the kill: judge it
 			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(word(r.mem, pgChildPrv)),
@@ -771,7 +790,7 @@ func pgWaiterChild(args []string) error {
 				atomic.StoreUint32(word(mem, off), 0)
 			}
 			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
-			ts := unix.NsecToTimespec(time.Now().Add(pgStayBound).UnixNano())
+			ts := unix.NsecToTimespec(time.Now().Add(pgKidBound).UnixNano())
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
 			atomic.StoreUint32(word(mem, pgChildWrd), atomic.LoadUint32(w))
 			if err != nil {

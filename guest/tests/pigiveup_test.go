@@ -25,7 +25,7 @@ func TestPIGiveUpHost(t *testing.T) {
 	if o.Status != event.Pass {
 		t.Fatalf("%s: %s %v", o.Status, o.Reason, o.Evidence)
 	}
-	for _, k := range []string{"gave_up_lock_pi", "gave_up_lock_pi2", "gave_up_requeue_pi", "killed_waiters", "stayers_handed", "requeued", "requeue_woken"} {
+	for _, k := range []string{"gave_up_lock_pi", "gave_up_lock_pi2", "gave_up_requeue_pi", "killed_asleep", "raced_killed", "stayers_handed", "requeued", "requeue_woken"} {
 		if o.Evidence[k] == "" || o.Evidence[k] == "0" {
 			t.Errorf("%s = %q in 3 s: that way of giving up (or of waking) never ran; evidence %v", k, o.Evidence[k], o.Evidence)
 		}
