@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
@@ -121,7 +121,7 @@ func (r *Runner) prefix(k int) (string, error) {
 		}
 		lines = append(lines, fmt.Sprintf("%s -p%d", name, p.Strip))
 	}
-	if err := cache.WriteFile(filepath.Join(d, "series"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d, "series"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return d, nil
@@ -133,7 +133,7 @@ func Save(dir string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	return cache.WriteFile(filepath.Join(dir, "bisect.json"), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "bisect.json"), append(b, '\n'), 0o644)
 }
 
 // Load reads a bisect.json.

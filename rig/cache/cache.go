@@ -1,14 +1,8 @@
-// Package cache locates the rig's cache (~/.cache/rig, or $RIG_CACHE) and
-// provides the two primitives every cached artifact needs: an exclusive lock
-// (flock on a file, released by the kernel if the process dies, so a crashed
-// run never leaves a stale lock) and atomic publication (write to a temporary
-// name in the same directory, then rename), so a half-written entry is never
-// picked up by another process.
-//
-// It also keeps the cache from growing without bound (prune.go): List shows
-// what the cache holds, and Prune removes build slots nobody used for a
-// while, the source trees of an obsolete layout and the slots that borrow
-// from them, never touching an entry whose lock another rig holds.
+// Package cache locates the rig's cache (~/.cache/rig, or $RIG_CACHE),
+// locks its entries (flock, released by the kernel if the process dies),
+// keys them, and keeps the cache from growing without bound: List shows
+// what it holds, Prune removes what nobody used for a while (prune.go).
+// Entries are published with rig/internal/atomicfile.
 package cache
 
 import (
@@ -142,43 +136,6 @@ func (l *Lock) Release() {
 		l.f.Close()
 		l.f = nil
 	}
-}
-
-// WriteFile writes data to path atomically (temp file + fsync + rename).
-func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return WriteWith(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteWith creates path atomically from what fill writes.
-func WriteWith(path string, perm os.FileMode, fill func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // Key hashes its parts (each length-prefixed, so parts never run together)

@@ -12,6 +12,7 @@ import (
 	"github.com/rig-kernel/rig/rig/bench"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/run"
 )
 
@@ -80,7 +81,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err == nil {
-			err = cache.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+			err = atomicfile.WriteFile(*jsonOut, append(b, '\n'), 0o644)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rig bench: %v\n", err)

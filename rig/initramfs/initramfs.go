@@ -29,6 +29,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 )
 
 // ModulePath is the rig's Go module; the guest is built from its checkout.
@@ -173,7 +174,7 @@ func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := cache.WriteWith(img.Path, 0o644, func(w io.Writer) error { return Pack(w, bins) }); err != nil {
+	if err := atomicfile.WriteWith(img.Path, 0o644, func(w io.Writer) error { return Pack(w, bins) }); err != nil {
 		return nil, fmt.Errorf("packing %s: %w", img.Path, err)
 	}
 	if err := os.Rename(bins["init"], img.Guest); err != nil {
@@ -247,7 +248,7 @@ func WithOverlay(cacheDir, base string, files map[string]string, key string) (st
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	err = cache.WriteWith(out, 0o644, func(w io.Writer) error {
+	err = atomicfile.WriteWith(out, 0o644, func(w io.Writer) error {
 		in, err := os.Open(base)
 		if err != nil {
 			return err

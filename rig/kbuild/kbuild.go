@@ -26,6 +26,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 )
 
 // Reproducible build identity: the same source, config and
@@ -301,7 +302,7 @@ func (s Slot) NotePending(tree string) error {
 
 // NoteBuilt records tree as the build dir's last verified build.
 func (s Slot) NoteBuilt(tree string) error {
-	if err := cache.WriteFile(filepath.Join(s.Build, builtFile), []byte(tree+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.Build, builtFile), []byte(tree+"\n"), 0o644); err != nil {
 		return fmt.Errorf("build slot %s: %w", s.Dir, err)
 	}
 	return os.WriteFile(filepath.Join(s.Build, pendingFile), nil, 0o644)

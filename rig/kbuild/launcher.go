@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 )
 
 // The compiler launcher. Kernel compiles go through ccache in depend mode
@@ -54,7 +55,7 @@ func Launcher() (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("installing the compiler launcher: %w", err)
 	}
-	if err := cache.WriteFile(path, []byte(launcherScript), 0o755); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(launcherScript), 0o755); err != nil {
 		return "", fmt.Errorf("installing the compiler launcher: %w", err)
 	}
 	return path, nil

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -44,7 +44,7 @@ func HTML(w io.Writer, r *result.Run) error {
 // are not in dir are left out, so every link in the page resolves.
 func WriteHTML(dir string, r *result.Run) error {
 	p := buildPage(r, dir)
-	return cache.WriteWith(filepath.Join(dir, HTMLFile), 0o644, func(w io.Writer) error {
+	return atomicfile.WriteWith(filepath.Join(dir, HTMLFile), 0o644, func(w io.Writer) error {
 		return pageTmpl.Execute(w, p)
 	})
 }

@@ -44,7 +44,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -271,7 +271,7 @@ func WriteKCIDB(dir string, r *result.Run, o KCIDBOptions) error {
 	if err != nil {
 		return err
 	}
-	return cache.WriteFile(filepath.Join(dir, KCIDBFile), b, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, KCIDBFile), b, 0o644)
 }
 
 type kcidb struct {

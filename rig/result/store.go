@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 )
 
 // NewRunDir creates a fresh results/<run-id>/ directory (0700: it holds the
@@ -44,7 +44,7 @@ func Save(dir string, r *Run) error {
 	if err != nil {
 		return err
 	}
-	return cache.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
 }
 
 // Load reads a run.json.
@@ -62,12 +62,12 @@ func Load(dir string) (*Run, error) {
 
 // WriteReports writes summary.md and junit.xml beside run.json.
 func WriteReports(dir string, r *Run) error {
-	if err := cache.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
 		return err
 	}
 	j, err := JUnit(r, dir)
 	if err != nil {
 		return err
 	}
-	return cache.WriteFile(filepath.Join(dir, "junit.xml"), j, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "junit.xml"), j, 0o644)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/kselftest"
@@ -834,7 +835,7 @@ func copyFile(src, dst string) {
 		return
 	}
 	defer in.Close()
-	_ = cache.WriteWith(dst, 0o644, func(w io.Writer) error {
+	_ = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
 	})
@@ -842,7 +843,7 @@ func copyFile(src, dst string) {
 
 // Last records the last kernel and image built per arch, for `rig boot`.
 func rememberLast(cacheDir, archName, kernel, image string) {
-	_ = cache.WriteFile(filepath.Join(cacheDir, "last-"+archName), []byte(kernel+"\n"+image+"\n"), 0o644)
+	_ = atomicfile.WriteFile(filepath.Join(cacheDir, "last-"+archName), []byte(kernel+"\n"+image+"\n"), 0o644)
 }
 
 // Last returns the last kernel and initramfs built for an arch.
