@@ -7,16 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/tests"
 )
 
 func init() {
-	tests.Register(tests.Test{Name: "zz-panic", Run: func(context.Context, tests.Env) tests.Outcome { panic("boom") }})
-	tests.Register(tests.Test{Name: "zz-hang", MaxTime: 20 * time.Millisecond, Run: func(context.Context, tests.Env) tests.Outcome {
+	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-panic"}, Run: func(context.Context, tests.Env) tests.Outcome { panic("boom") }})
+	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-hang", MaxTime: 20 * time.Millisecond}, Run: func(context.Context, tests.Env) tests.Outcome {
 		select {}
 	}})
-	tests.Register(tests.Test{Name: "zz-ok", Run: func(ctx context.Context, env tests.Env) tests.Outcome {
+	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-ok"}, Run: func(ctx context.Context, env tests.Env) tests.Outcome {
 		env.Progress(map[string]int64{"n": 1})
 		return tests.Outcome{Status: event.Pass, Reason: "fine\nsecond line"}
 	}})

@@ -37,18 +37,8 @@ import (
 // Both check that the neighbouring words in the page do not change.
 
 func init() {
-	register(Test{
-		Name:    "robust-kill-in-lock",
-		Doc:     "SIGKILL inside the robust lock sequence (pending set, word taken, not linked): OWNER_DIED set, waiter woken",
-		MaxTime: 40 * time.Second,
-		Run:     runKillInLock,
-	})
-	register(Test{
-		Name:    "robust-kill-in-unlock",
-		Doc:     "SIGKILL inside the robust unlock sequence (word released, pending still set): waiter woken, no OWNER_DIED on a word the dead task no longer owns",
-		MaxTime: 40 * time.Second,
-		Run:     runKillInUnlock,
-	})
+	register("robust-kill-in-lock", runKillInLock)
+	register("robust-kill-in-unlock", runKillInUnlock)
 	children["robust-kill-lock"] = killLockChild
 	children["robust-kill-unlock"] = killUnlockChild
 }

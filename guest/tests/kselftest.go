@@ -57,12 +57,7 @@ var timingSensitive = map[string]string{
 const kselftestReruns = 2
 
 func init() {
-	register(Test{
-		Name:    "kselftest-futex",
-		Doc:     "the tree's tools/testing/selftests/futex, run as functional/run.sh runs them; TAP decides",
-		MaxTime: 5 * time.Minute,
-		Run:     runKselftestFutex,
-	})
+	register("kselftest-futex", runKselftestFutex)
 }
 
 // ksftCase is one line of run.list.

@@ -21,11 +21,7 @@ import (
 // OWNER_DIED (keeping WAITERS), wake their waiters, and touch nothing else.
 
 func init() {
-	register(Test{
-		Name: "robust-owner-death",
-		Doc:  "a robust futex owner is SIGKILLed: OWNER_DIED set, waiter woken, other words untouched",
-		Run:  runOwnerDeath,
-	})
+	register("robust-owner-death", runOwnerDeath)
 	children["robust-hold"] = holdChild
 }
 

@@ -31,12 +31,7 @@ import (
 // acquisitions of that lock.
 
 func init() {
-	register(Test{
-		Name:    "pi-consistency",
-		Doc:     "PI futexes under contention and owner death: the word names the owner, mutual exclusion, WAITERS, bounded waits",
-		Natural: true,
-		Run:     runPI,
-	})
+	register("pi-consistency", runPI)
 	children["pi-contend"] = piChild
 }
 

@@ -40,12 +40,7 @@ import (
 // the evidence.
 
 func init() {
-	register(Test{
-		Name:    "pi-giveup",
-		Doc:     "PI waiters that time out (LOCK_PI, LOCK_PI2, requeue-PI) or are killed while the owner unlocks: the unlock, the word and every errno checked",
-		Natural: true,
-		Run:     runPIGiveUp,
-	})
+	register("pi-giveup", runPIGiveUp)
 	children["pi-giveup-waiter"] = pgWaiterChild
 }
 

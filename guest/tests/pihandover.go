@@ -25,12 +25,7 @@ import (
 // (its LOCK_PI timed out) before the unlock.
 
 func init() {
-	register(Test{
-		Name:    "pi-handover",
-		Doc:     "PI handover with waiters seen asleep: the word names each new owner with WAITERS kept, unlocks go through the kernel, a waiter that timed out is left out",
-		MaxTime: 30 * time.Second,
-		Run:     runPIHandover,
-	})
+	register("pi-handover", runPIHandover)
 	children["pi-lock-waiter"] = piLockWaiterChild
 }
 

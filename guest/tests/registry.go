@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
 )
 
@@ -41,38 +42,30 @@ type Outcome struct {
 	Evidence map[string]string
 }
 
-// Test is one registered test.
+// Test is a catalog entry (name, doc, natural, timeout) with its code.
 type Test struct {
-	Name string
-	Doc  string
-	// Natural tests run for Env.Duration; others finish on their own.
-	Natural bool
-	// MaxTime overrides the default timeout when nonzero.
-	MaxTime time.Duration
-	Run     func(ctx context.Context, env Env) Outcome
-}
-
-// Timeout is how long the runner lets t run before it gives up on it.
-func (t Test) Timeout(duration time.Duration) time.Duration {
-	if t.MaxTime > 0 {
-		return t.MaxTime
-	}
-	if t.Natural {
-		return duration + 60*time.Second
-	}
-	return 60 * time.Second
+	catalog.Test
+	Run func(ctx context.Context, env Env) Outcome
 }
 
 var registry = map[string]Test{}
 
-// Register adds t to the registry; names must be unique.
-func Register(t Test) { register(t) }
-
-func register(t Test) {
+// Register binds test code to a name; tests outside the catalog (a
+// runner's unit tests use some) carry their own entry.
+func Register(t Test) {
 	if _, dup := registry[t.Name]; dup {
 		panic("duplicate test " + t.Name)
 	}
 	registry[t.Name] = t
+}
+
+// register binds run to the catalog's entry called name.
+func register(name string, run func(ctx context.Context, env Env) Outcome) {
+	c, ok := catalog.Lookup(name)
+	if !ok {
+		panic("test " + name + " is not in guest/catalog")
+	}
+	Register(Test{Test: c, Run: run})
 }
 
 // Lookup returns the test called name.

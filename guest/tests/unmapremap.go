@@ -27,13 +27,7 @@ import (
 // the unlock is complete, and must never show a change.
 
 func init() {
-	register(Test{
-		Name: "robust-unmap-remap",
-		Doc: "robust unlock window held by userfaultfd (deterministic), then the real unlock in a loop killed at random " +
-			"times (natural, for the duration); mutex page remapped to a file, SIGKILL: the file must not change",
-		Natural: true,
-		Run:     runUnmapRemap,
-	})
+	register("robust-unmap-remap", runUnmapRemap)
 	children["robust-race"] = raceChild
 }
 

@@ -10,18 +10,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/guest/tests"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/oops"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
 // TestNames lists the guest's tests (the names rig.tests= and --tests take).
-func TestNames() []string { return tests.Names() }
+func TestNames() []string { return catalog.Names() }
 
 func knownTest(name string) bool {
-	_, ok := tests.Lookup(name)
+	_, ok := catalog.Lookup(name)
 	return ok
 }
 

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The host binary knows the guest's tests through guest/catalog and talks
+// to the guest through guest/event; it links none of the guest's test or
+// syscall code.
+func TestHostLinksNoGuestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	allowed := map[string]bool{"github.com/rig-kernel/rig/guest/catalog": true, "github.com/rig-kernel/rig/guest/event": true}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "github.com/rig-kernel/rig/guest/") && !allowed[p] {
+			t.Errorf("the host binary links %s", p)
+		}
+	}
+}
