@@ -1,4 +1,4 @@
-// Package event is the guest-to-host protocol (docs/design.md): JSON lines on a
+// Package event is the guest-to-host protocol (docs/protocol.md): JSON lines on a
 // port of their own, never mixed into kernel console noise.
 //
 // The guest writes one Event per line with a Writer; the host reads them with
