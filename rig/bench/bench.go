@@ -11,8 +11,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
 // Sample is a series of timings of one thing.
@@ -144,7 +145,7 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %6s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, goal,
 				secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
 			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
-				fmt.Fprintf(w, "    error: %s\n", firstLine(e))
+				fmt.Fprintf(w, "    error: %s\n", lines.First(e))
 			}
 			if p.Note != "" {
 				fmt.Fprintf(w, "    %s\n", p.Note)
@@ -154,13 +155,13 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range r.Singles {
 		fmt.Fprintf(w, "%-40s %8s  (min %s, n=%d)\n", s.Name, secs(s.Median()), secs(s.Min()), len(s.Runs))
 		for _, e := range s.Errors {
-			fmt.Fprintf(w, "    error: %s\n", firstLine(e))
+			fmt.Fprintf(w, "    error: %s\n", lines.First(e))
 		}
 	}
 	for _, wh := range r.Whole {
 		fmt.Fprintf(w, "whole %s, series %s (%s): %s, %s\n", wh.Arch, wh.Series, wh.Command, secs(wh.Wall), wh.Status)
 		if wh.Error != "" {
-			fmt.Fprintf(w, "    error: %s\n", firstLine(wh.Error))
+			fmt.Fprintf(w, "    error: %s\n", lines.First(wh.Error))
 		}
 		for _, s := range wh.Stages {
 			c := ""
@@ -173,9 +174,4 @@ func (r *Report) Print(w io.Writer) {
 	for a, c := range r.Reliability {
 		fmt.Fprintf(w, "reliability %s: %d/%d clean boots\n", a, c[0], c[1])
 	}
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/source"
@@ -64,17 +65,9 @@ func runPlain(ctx context.Context, argv []string, dir string) error {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, lastLines(out.String(), 5))
+		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, lines.Tail(out.String(), 5))
 	}
 	return nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 func touch(path string) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/run"
 )
 
@@ -123,7 +124,7 @@ func Reliability(ctx context.Context, img Image, n int, say func(string)) [2]int
 		if _, err := RigBoot(ctx, img); err == nil {
 			c[0]++
 		} else {
-			say(fmt.Sprintf("reliability %s boot %d: %v", img.Arch, i+1, firstLine(err.Error())))
+			say(fmt.Sprintf("reliability %s boot %d: %v", img.Arch, i+1, lines.First(err.Error())))
 		}
 		if (i+1)%10 == 0 {
 			say(fmt.Sprintf("reliability %s: %d/%d clean", img.Arch, c[0], c[1]))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
 // NamedVariant is one boot variant of a comparison, named by its spec.
@@ -118,7 +120,7 @@ func PrintVariants(w io.Writer, rs []VariantResult) {
 		fmt.Fprintf(w, "%-50s first event median %s min %s (x%s of the first), cpu median %s, %d boots, %d failed\n",
 			r.Name, ms(med), ms(r.First.Min()), ratio, ms(r.CPU.Median()), len(r.First.Runs), len(r.Errors))
 		for _, e := range r.Errors {
-			fmt.Fprintf(w, "    failed: %s\n", firstLine(e))
+			fmt.Fprintf(w, "    failed: %s\n", lines.First(e))
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
 // Cmd describes one subprocess.
@@ -147,7 +149,7 @@ func run(ctx context.Context, c Cmd, wantStdout bool) ([]byte, error) {
 		}
 		t := tail.String()
 		if wantStdout && t == "" {
-			t = lastLines(stdout.String(), tailLines)
+			t = lines.Tail(stdout.String(), tailLines)
 		}
 		return stdout.Bytes(), &Error{Argv: c.Argv, Err: err, Tail: t}
 	}
@@ -186,14 +188,6 @@ func (t *tailWriter) String() string {
 	l := t.lines
 	if t.part != "" {
 		l = append(append([]string(nil), l...), t.part)
-	}
-	return strings.Join(l, "\n")
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/kbuild"
 )
 
@@ -422,7 +423,7 @@ func (c compiler) one(ctx context.Context, srcFile string) compiled {
 	if err != nil {
 		first := firstError(buf.String())
 		if first == "" {
-			first = lastLine(err.Error())
+			first = lines.Last(err.Error())
 		}
 		return compiled{name: name, err: err, first: first}
 	}
@@ -449,14 +450,6 @@ func firstError(log string) string {
 		}
 	}
 	return ""
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
 }
 
 func machineOf(a arch.Arch) elf.Machine {
@@ -551,7 +544,7 @@ func runList(runSh string, built []string, failed map[string]string) string {
 			if !ok {
 				why = "no source " + c.Binary + ".c"
 			}
-			fmt.Fprintf(&b, "%s%s: %s\n", NotBuilt, c.Binary, oneLine(why))
+			fmt.Fprintf(&b, "%s%s: %s\n", NotBuilt, c.Binary, lines.One(why))
 		}
 	}
 	if listed == 0 {
@@ -561,8 +554,6 @@ func runList(runSh string, built []string, failed map[string]string) string {
 	}
 	return b.String()
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // lockedWriter serializes writes from the compile workers.
 type lockedWriter struct {

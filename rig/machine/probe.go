@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
 // DefaultProbeTimeout bounds the KVM probe boot.
@@ -142,7 +144,7 @@ func (p *prober) probe(ctx context.Context, base Config, timeout time.Duration) 
 	case errLine != "":
 		return "tcg", "KVM probe: qemu failed: " + errLine, true
 	case err != nil:
-		return "tcg", "KVM probe: " + firstLine(err.Error()), true
+		return "tcg", "KVM probe: " + lines.First(err.Error()), true
 	case o == nil:
 		return "tcg", "KVM probe: no outcome", false
 	case o.BootTimedOut || o.TimedOut:
@@ -184,11 +186,6 @@ func stderrReason(tail string) string {
 		}
 	}
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
 
 // ResolveAccel turns a requested accelerator ("auto", "kvm", "tcg"; ""

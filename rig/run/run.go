@@ -27,6 +27,7 @@ import (
 	"github.com/rig-kernel/rig/rig/execx"
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/kselftest"
@@ -375,13 +376,8 @@ func (c *cell) fail(st result.Status, cause string) {
 	c.ui.Done()
 }
 
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return result.Clean(s, 400)
-}
+// oneLine is the first line of s, cleaned for a cause.
+func oneLine(s string) string { return result.Clean(lines.First(s), 400) }
 
 func tools(a arch.Arch) []string {
 	t := []string{"git", "tar", "make", "gcc", "flex", "bison", "bc", "go", "ccache"}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
 // Tool is one host program and the Debian package that provides it.
@@ -121,21 +122,13 @@ func Check(ctx context.Context, tests bool) []Status {
 		s := Status{Tool: t, OK: present(t)}
 		if s.OK && t.Version != nil {
 			b, _ := execx.Output(ctx, execx.Cmd{Argv: t.Version, Env: []string{"LC_ALL=C"}})
-			s.Version = firstLine(string(b))
+			s.Version = lines.First(string(b))
 		} else if s.OK {
 			s.Version = "present"
 		}
 		out = append(out, s)
 	}
 	return out
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 // Print writes the check as one line per tool.
