@@ -3,13 +3,14 @@ package execx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/rig/execx"
 )
@@ -121,36 +122,43 @@ func TestEnvAndDir(t *testing.T) {
 func TestCancelKillsProcessGroup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pgidc := make(chan int, 1)
+	pidsc := make(chan [2]int, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- execx.Run(ctx, execx.Cmd{
-			// The background sleep ignores nothing: it must die with the group.
-			Argv:  []string{"sh", "-c", `echo $$; sleep 100 & sleep 100`},
+			// The background sleep ignores nothing: it must die with the
+			// group. The shell names itself and its child once both exist.
+			Argv:  []string{"sh", "-c", `sleep 100 & echo $$ $!; sleep 100`},
 			Grace: 200 * time.Millisecond,
 			Line: func(s string) {
-				if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				var p [2]int
+				if n, _ := fmt.Sscan(s, &p[0], &p[1]); n == 2 {
 					select {
-					case pgidc <- n:
+					case pidsc <- p:
 					default:
 					}
 				}
 			},
 		})
 	}()
-	var pgid int
+	var pids [2]int
 	select {
-	case pgid = <-pgidc:
+	case pids = <-pidsc:
 	case err := <-done:
 		t.Fatalf("command ended early: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("shell never printed its pid")
+		t.Fatal("shell never printed its pids")
 	}
-	// The shell leads its own group (Setpgid), so its pid is the pgid.
-	if err := syscall.Kill(-pgid, 0); err != nil {
-		t.Fatalf("process group %d not alive before cancel: %v", pgid, err)
+	// pidfds become readable when the processes end: events, not polling.
+	var fds []unix.PollFd
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatalf("pidfd of %d (alive before cancel?): %v", pid, err)
+		}
+		defer unix.Close(fd)
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 	}
-	time.Sleep(100 * time.Millisecond) // let the background sleep start
 	start := time.Now()
 	cancel()
 	var err error
@@ -165,17 +173,11 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want one wrapping context.Canceled", err)
 	}
-	// Orphaned children are reaped by init asynchronously: poll a little.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := syscall.Kill(-pgid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return
+	for i, name := range []string{"the shell", "its background child"} {
+		n, err := unix.Poll(fds[i:i+1], 5000)
+		if err != nil || n != 1 {
+			t.Errorf("%s (pid %d) still running 5 s after Run returned (poll: %d, %v)", name, pids[i], n, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process group %d still exists after cancel (kill 0: %v)", pgid, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

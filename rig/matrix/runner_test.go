@@ -17,8 +17,8 @@ import (
 // counts concurrent calls overall and per kernel, writes a console.log like
 // the real one, and decides each cell with a function of the spec.
 type fakeExec struct {
-	// hold keeps a call running until this many calls run at once (or a
-	// second passes), so the concurrency bound is reached deterministically.
+	// hold keeps a call running until this many calls run at once (or
+	// holdFor passes), so the concurrency bound is reached deterministically.
 	hold    int
 	holdFor time.Duration // default 1s
 	// decide returns the cell's verdict; block makes the call wait for ctx.
@@ -27,6 +27,7 @@ type fakeExec struct {
 	onStart func(s Spec, dir string)
 
 	mu          sync.Mutex
+	arrived     sync.Cond // on mu: a call started
 	running     int
 	maxRunning  int
 	perKernel   map[string]int
@@ -41,8 +42,12 @@ func (f *fakeExec) RunCell(ctx context.Context, s Spec, dir string) result.Cell 
 	if f.perKernel == nil {
 		f.perKernel, f.order = map[string]int{}, map[string][]string{}
 	}
+	if f.arrived.L == nil {
+		f.arrived.L = &f.mu
+	}
 	f.calls++
 	f.running++
+	f.arrived.Broadcast()
 	f.maxRunning = max(f.maxRunning, f.running)
 	f.perKernel[k]++
 	if f.perKernel[k] > 1 {
@@ -65,17 +70,24 @@ func (f *fakeExec) RunCell(ctx context.Context, s Spec, dir string) result.Cell 
 	if holdFor == 0 {
 		holdFor = time.Second
 	}
-	deadline := time.Now().Add(holdFor)
-	for f.hold > 0 && time.Now().Before(deadline) {
+	if f.hold > 0 {
+		// A barrier: wait until hold calls run at once, woken by each
+		// arrival; the bound only ends the wait of a scheduler that
+		// never starts that many.
+		expired := false
+		timer := time.AfterFunc(holdFor, func() {
+			f.mu.Lock()
+			expired = true
+			f.arrived.Broadcast()
+			f.mu.Unlock()
+		})
 		f.mu.Lock()
-		n := f.running
-		f.mu.Unlock()
-		if n >= f.hold {
-			break
+		for f.running < f.hold && !expired {
+			f.arrived.Wait()
 		}
-		time.Sleep(time.Millisecond)
+		f.mu.Unlock()
+		timer.Stop()
 	}
-	time.Sleep(2 * time.Millisecond)
 	st, block := result.Pass, false
 	if f.decide != nil {
 		st, block = f.decide(s)
