@@ -1,6 +1,7 @@
-// Package arch is the table of per-architecture build facts: the kernel's
-// ARCH, the cross-compiler prefix, the boot image, Go's GOARCH for the guest.
-// (QEMU's per-arch facts live beside the QEMU backend, in rig/machine/qemu.)
+// Package arch is the table of per-architecture facts, build and boot: the
+// kernel's ARCH, the cross-compiler prefix, the boot image, the config
+// fragment, Go's GOARCH for the guest, and QEMU's emulator, machine, CPUs,
+// console and events port.
 package arch
 
 import (

@@ -20,12 +20,6 @@ import (
 	"github.com/rig-kernel/rig/rig/ui"
 )
 
-// newMatrixExecutor makes the executor that runs one matrix cell for real
-// (build and boot). base holds the options shared by every cell, already
-// through run.Prepare; each Spec supplies the rest. It is set where the
-// executor lives (rig/run); nil leaves `rig matrix` able only to --list.
-var newMatrixExecutor = run.NewExecutor
-
 // parseInterspersed parses flags that may come before or after the
 // positional arguments (`rig matrix PLAN --shard 1/4` and `rig matrix
 // --shard 1/4 PLAN` are the same) and returns the positional ones.
@@ -116,11 +110,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := run.Prepare(&o); err != nil {
 		return finish(nil, "", err, stdout, stderr)
 	}
-	if newMatrixExecutor == nil {
-		fmt.Fprintln(stderr, "rig matrix: this rig has no cell executor (only --list works)")
-		return ExitInfra
-	}
-	exec, err := newMatrixExecutor(o)
+	exec, err := run.NewExecutor(o) // one cell, built and booted for real
 	if err != nil {
 		return finish(nil, "", err, stdout, stderr)
 	}

@@ -4,9 +4,10 @@
 // A build directory belongs to one (source repository, arch, config) slot and
 // is reused run after run, so a series that touches one file recompiles one
 // file; taking a slot (Slot.Acquire) stamps it as used, so `rig cache prune`
-// can remove the slots nobody uses any more. Finished images are published
-// into a content-addressed cache keyed by the source tree hash, arch, config
-// and toolchain, so a run with nothing changed does no build work at all.
+// can remove the slots nobody uses any more. Verify checks a finished
+// build's objects against fresh compiles before anything boots it.
+// (rig/run keys finished images by tree, arch, config and toolchain and
+// publishes them in the kernel cache.)
 package kbuild
 
 import (
