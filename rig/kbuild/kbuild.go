@@ -5,9 +5,10 @@
 // is reused run after run, so a series that touches one file recompiles one
 // file; taking a slot (Slot.Acquire) stamps it as used, so `rig cache prune`
 // can remove the slots nobody uses any more. Verify checks a finished
-// build's objects against fresh compiles before anything boots it.
-// (rig/run keys finished images by tree, arch, config and toolchain and
-// publishes them in the kernel cache.)
+// build's objects against fresh compiles before anything boots it, and
+// the kernel cache (kernels.go) keys verified images by tree, arch, config
+// and compiler and publishes them, so a run with nothing changed does no
+// build work at all.
 package kbuild
 
 import (

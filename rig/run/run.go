@@ -585,22 +585,17 @@ func fragmentsKey(frags []kconfig.Fragment) string {
 // means the cell's verdict was set (build-error, config problem).
 func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID, configKey string, patches []patch.Patch) (string, error) {
 	o := c.opts
-	gccVer := c.run.Host.GCC
-	// v2: kernels are published only after their objects were verified
-	// (kbuild.Build.Verify) and carry their build id; v1 kernels were not.
-	key := cache.Key("kernel-v2", treeID, c.arch.Name, configKey, gccVer)
-	kdir := filepath.Join(o.Cache, "kernels", c.arch.Name+"-"+key)
-	image := filepath.Join(kdir, filepath.Base(c.arch.Image))
-	buildID := kbuild.BuildID(key)
+	kc := kbuild.CachedKernel(o.Cache, c.arch, treeID, configKey, c.run.Host.GCC)
+	buildID := kc.BuildID
 	c.res.BuildID = buildID
-	if _, err := os.Stat(image); err == nil {
+	if kc.Present() {
 		err := c.stage("build", func() (bool, string, error) {
-			copyFile(filepath.Join(kdir, "kernel.config"), filepath.Join(c.dir, "kernel.config"))
-			copyFile(filepath.Join(kdir, "build.log"), filepath.Join(c.dir, "build.log"))
-			return true, "kernel " + key, nil
+			copyFile(filepath.Join(kc.Dir, kbuild.KernelConfigFile), filepath.Join(c.dir, "kernel.config"))
+			copyFile(filepath.Join(kc.Dir, kbuild.KernelLogFile), filepath.Join(c.dir, "build.log"))
+			return true, "kernel " + kc.Key, nil
 		})
-		c.noteKernel(image, kdir)
-		return image, err
+		c.noteKernel(kc.Image, kc.Dir)
+		return kc.Image, err
 	}
 
 	logf, err := os.Create(filepath.Join(c.dir, "build.log"))
@@ -752,29 +747,16 @@ func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID,
 		c.fail(result.InfraError, "verifying the build: "+err.Error())
 		return "", nil
 	}
-	// Publish the kernel into the cache (atomically: a half-copied kernel
-	// is never seen by another rig).
-	if err := os.MkdirAll(filepath.Dir(kdir), 0o755); err != nil {
+	// Publish the verified kernel into the kernel cache.
+	logf.Sync()
+	if err := kc.Publish(img, filepath.Join(slot.Build, ".config"), filepath.Join(c.dir, "build.log"), kbuild.KernelRelease(slot.Build)); err != nil {
 		c.ui.Notice("caching the kernel: %v", err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(kdir), ".kernel-*")
-	if err != nil {
-		c.ui.Notice("caching the kernel: %v", err)
-	} else {
-		defer os.RemoveAll(tmp)
-		copyFile(img, filepath.Join(tmp, filepath.Base(img)))
-		copyFile(filepath.Join(slot.Build, ".config"), filepath.Join(tmp, "kernel.config"))
-		copyFile(filepath.Join(c.dir, "build.log"), filepath.Join(tmp, "build.log"))
-		_ = os.WriteFile(filepath.Join(tmp, "kernel.release"), []byte(kbuild.KernelRelease(slot.Build)), 0o644)
-		_ = os.WriteFile(filepath.Join(tmp, "build-id"), []byte(buildID), 0o644)
-		if err := os.Rename(tmp, kdir); err != nil && !os.IsExist(err) && !errors.Is(err, os.ErrExist) {
-			c.ui.Notice("caching the kernel: %v", err)
-		}
+	image := kc.Image
+	if !kc.Present() {
+		image = img // not cached (no space, say): boot the slot's
 	}
-	if _, err := os.Stat(image); err != nil {
-		image = img // not cached (another rig won the race, or no space): use the slot's
-	}
-	c.noteKernel(image, kdir)
+	c.noteKernel(image, kc.Dir)
 	return image, nil
 }
 
@@ -820,7 +802,7 @@ func (c *cell) noteKernel(image, kdir string) {
 	}
 	c.res.KernelSHA256, _ = cache.HashFile(image)
 	c.res.ConfigSHA256, _ = cache.HashFile(filepath.Join(c.dir, "kernel.config"))
-	if b, err := os.ReadFile(filepath.Join(kdir, "kernel.release")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(kdir, kbuild.KernelReleaseFile)); err == nil {
 		c.res.KernelRelease = strings.TrimSpace(string(b))
 	}
 }
