@@ -132,7 +132,7 @@ func (b Build) Run(ctx context.Context) (string, error) {
 
 	total := readInt(filepath.Join(b.Dir, ".rig-steps"))
 	var steps atomic.Int64
-	var first atomic.Pointer[string]
+	var first atomic.Pointer[failure]
 	line := func(s string) {
 		if m := stepRe.FindStringSubmatch(s); m != nil {
 			n := steps.Add(1)
@@ -160,14 +160,13 @@ func (b Build) Run(ctx context.Context) (string, error) {
 		}
 		be := &Error{Cause: "kernel build failed"}
 		var xe *execx.Error
-		if ok := asExec(err, &xe); ok {
+		if errors.As(err, &xe) {
 			be.Tail = xe.Tail
 		} else {
 			return "", fmt.Errorf("running make: %w", err)
 		}
 		if f := first.Load(); f != nil {
-			parts := strings.SplitN(*f, "\x00", 2)
-			be.Cause, be.First = parts[0], parts[1]
+			be.Cause, be.First = f.Cause, f.Line
 		}
 		return "", be
 	}
@@ -180,21 +179,6 @@ func (b Build) Run(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("make succeeded but %s is missing: %w", img, err)
 	}
 	return img, nil
-}
-
-func asExec(err error, target **execx.Error) bool {
-	for e := err; e != nil; {
-		if x, ok := e.(*execx.Error); ok {
-			*target = x
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
 }
 
 func readInt(path string) int {
@@ -223,23 +207,28 @@ var failures = []struct {
 	{"missing tool", regexp.MustCompile(`^(/bin/sh: \d+: \S+: not found|.*: (?:command )?not found)$`)},
 }
 
-// classify returns "cause\x00line" for a log line that names a failure.
-func classify(line string) (string, bool) {
+// failure is a build log line that names why the build failed.
+type failure struct {
+	Cause string // a failures entry: "compiler error", "missing tool", ...
+	Line  string // the quoted part of the line
+}
+
+// classify returns the failure a log line names, if any.
+func classify(line string) (failure, bool) {
 	for _, f := range failures {
 		if m := f.re.FindStringSubmatch(line); m != nil {
-			return f.cause + "\x00" + strings.TrimSpace(m[1]), true
+			return failure{f.cause, strings.TrimSpace(m[1])}, true
 		}
 	}
-	return "", false
+	return failure{}, false
 }
 
 // FirstError scans a finished build log for the first failure line (for
 // logs read back from disk).
 func FirstError(log string) (cause, line string) {
 	for _, l := range strings.Split(log, "\n") {
-		if c, ok := classify(strings.TrimRight(l, "\r")); ok {
-			p := strings.SplitN(c, "\x00", 2)
-			return p[0], p[1]
+		if f, ok := classify(strings.TrimRight(l, "\r")); ok {
+			return f.Cause, f.Line
 		}
 	}
 	return "", ""

@@ -53,7 +53,7 @@ func TestClassify(t *testing.T) {
 		got, ok := classify(tc.line)
 		if tc.cause == "" {
 			if ok {
-				t.Errorf("classify(%q) = %q, want no match", tc.line, got)
+				t.Errorf("classify(%q) = %+v, want no match", tc.line, got)
 			}
 			continue
 		}
@@ -65,8 +65,8 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%q): no match, want %s", tc.line, tc.cause)
 			continue
 		}
-		if got != tc.cause+"\x00"+want {
-			t.Errorf("classify(%q) =\n  %q\nwant\n  %q", tc.line, got, tc.cause+"\x00"+want)
+		if got != (failure{tc.cause, want}) {
+			t.Errorf("classify(%q) =\n  %+v\nwant\n  %s: %q", tc.line, got, tc.cause, want)
 		}
 	}
 }
