@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,7 +74,7 @@ func (f *bisectFlags) options(name string, args []string, stderr io.Writer) (run
 		if err != nil {
 			return o, rule, &run.UsageError{Err: err}
 		}
-		if c.Kind == "test" && !contains(run.TestNames(), c.Value) {
+		if c.Kind == "test" && !slices.Contains(run.TestNames(), c.Value) {
 			return o, rule, &run.UsageError{Err: fmt.Errorf("--bad-if %s: unknown test (known: %s)", s, strings.Join(run.TestNames(), ", "))}
 		}
 		rule.BadIf = append(rule.BadIf, c)
@@ -85,15 +86,6 @@ func (f *bisectFlags) options(name string, args []string, stderr io.Writer) (run
 		return o, rule, err
 	}
 	return o, rule, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // openBisectDir makes results/<id>/ and its log (tee'd to stderr).

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func TestE2EStaleObjectNeverBoots(t *testing.T) {
 	// 1. pi.c only.
 	s1 := writeSeries(t, tree, series, "futex: pi comment "+token, map[string]string{"kernel/futex/pi.c": pi + "/* rig " + token + " */\n"})
 	code, r, _, _ := rig(t, args(s1)...)
-	if c := cellOf(t, r); code != ExitPass || c.ObjectCheck == nil || !contains(c.ObjectCheck.Checked, "kernel/futex/pi.c") {
+	if c := cellOf(t, r); code != ExitPass || c.ObjectCheck == nil || !slices.Contains(c.ObjectCheck.Checked, "kernel/futex/pi.c") {
 		t.Fatalf("pi.c series: exit %d, object check %+v; want a pass with pi.c checked", code, c.ObjectCheck)
 	}
 
@@ -152,7 +153,7 @@ func TestE2EStaleObjectNeverBoots(t *testing.T) {
 	code, r, _, stderr := rig(t, args(s2)...)
 	os.Unsetenv("CCACHE_PREFIX")
 	c := cellOf(t, r)
-	if c.ObjectCheck == nil || !contains(c.ObjectCheck.Repaired, "kernel/futex/core.c") {
+	if c.ObjectCheck == nil || !slices.Contains(c.ObjectCheck.Repaired, "kernel/futex/core.c") {
 		t.Fatalf("poisoned build: the stale core.o was not caught: object check %+v", c.ObjectCheck)
 	}
 	if !strings.Contains(stderr, "did not match a fresh compile") {
@@ -168,7 +169,7 @@ func TestE2EStaleObjectNeverBoots(t *testing.T) {
 		"kernel/futex/core.c": core, "kernel/futex/pi.c": pi + "/* rig again " + token + " */\n"})
 	code, r, _, _ = rig(t, args(s3)...)
 	c = cellOf(t, r)
-	if c.ObjectCheck == nil || !contains(c.ObjectCheck.Repaired, "kernel/futex/core.c") {
+	if c.ObjectCheck == nil || !slices.Contains(c.ObjectCheck.Repaired, "kernel/futex/core.c") {
 		t.Fatalf("hit on the poisoned entry: not caught: object check %+v", c.ObjectCheck)
 	}
 	if code != ExitFail || !strings.Contains(c.Cause, "robust-kill-in-unlock") {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -278,12 +279,12 @@ func (p *Plan) normalize(chk Check) error {
 		p.Arches[i] = ar.Name
 	}
 	for _, a := range p.Accels {
-		if !contains(accels, a) {
+		if !slices.Contains(accels, a) {
 			return perr("accels", "%q: want one of %s", a, strings.Join(accels, ", "))
 		}
 	}
 	for _, t := range p.Tests {
-		if len(chk.Tests) > 0 && !contains(chk.Tests, t) {
+		if len(chk.Tests) > 0 && !slices.Contains(chk.Tests, t) {
 			return perr("tests", "unknown test %q (known: %s)", t, strings.Join(chk.Tests, ", "))
 		}
 	}
@@ -333,15 +334,6 @@ func (p *Plan) normalize(chk Check) error {
 		return err
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // dup returns the first item given twice.

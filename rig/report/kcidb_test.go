@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -195,7 +196,7 @@ func checkValue(p prop, val any, absolute bool) []string {
 		if p.pattern != "" && !regexp.MustCompile(p.pattern).MatchString(s) {
 			errs = append(errs, fmt.Sprintf("%q does not match %s", s, p.pattern))
 		}
-		if p.enum != nil && !contains(p.enum, s) {
+		if p.enum != nil && !slices.Contains(p.enum, s) {
 			errs = append(errs, fmt.Sprintf("%q not in %v", s, p.enum))
 		}
 		if p.maxLen > 0 && len([]rune(s)) > p.maxLen {
@@ -264,15 +265,6 @@ func checkValue(p prop, val any, absolute bool) []string {
 		errs = append(errs, "null")
 	}
 	return errs
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func writePatches(t *testing.T) (string, []report.PatchFile) {
