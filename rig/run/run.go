@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -90,6 +91,30 @@ type cell struct {
 	// detached cells (matrix) keep their record to themselves: the
 	// matrix owns run.json.
 	detached bool
+	log      *slog.Logger // diagnostics in rig.log; see logger
+}
+
+// logger returns the cell's diagnostics log: JSON records in
+// <cell>/rig.log with the run, the cell and the arch on each.
+func (c *cell) logger() *slog.Logger {
+	if c.log == nil {
+		h := slog.NewJSONHandler(appendFile(filepath.Join(c.dir, "rig.log")), nil)
+		c.log = slog.New(h).With("run", c.run.ID, "cell", c.res.ID, "arch", c.arch.Name)
+	}
+	return c.log
+}
+
+// appendFile is a writer that appends each write to a file it opens for
+// that write only: a cell's log holds no descriptor between records.
+type appendFile string
+
+func (f appendFile) Write(p []byte) (int, error) {
+	w, err := os.OpenFile(string(f), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	return w.Write(p)
 }
 
 // Prepare validates the options and resolves defaults; errors are usage
@@ -365,6 +390,9 @@ func (c *cell) stage(name string, fn func() (cached bool, note string, err error
 	}
 	if err == nil {
 		c.ui.Stage(c.res.ID, name, msg)
+		c.logger().Info("stage", "stage", name, "seconds", st.Elapsed.Seconds(), "cached", cached, "note", note)
+	} else {
+		c.logger().Error("stage", "stage", name, "seconds", st.Elapsed.Seconds(), "err", err.Error())
 	}
 	c.save()
 	return err
@@ -373,6 +401,11 @@ func (c *cell) stage(name string, fn func() (cached bool, note string, err error
 // fail sets the cell's verdict.
 func (c *cell) fail(st result.Status, cause string) {
 	c.res.Status, c.res.Cause = st, oneLine(cause)
+	level := slog.LevelWarn
+	if st == result.Pass {
+		level = slog.LevelInfo
+	}
+	c.logger().Log(context.Background(), level, "verdict", "status", string(st), "cause", cause)
 	c.ui.Done()
 }
 
