@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/setup"
@@ -262,7 +263,7 @@ func finish(r *result.Run, dir string, err error, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "rig: %v\n", err)
 	}
-	fmt.Fprint(stdout, result.Screen(r, dir))
+	fmt.Fprint(stdout, report.Screen(r, dir))
 	return r.Status.ExitCode()
 }
 

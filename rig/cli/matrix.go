@@ -14,6 +14,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/matrix"
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/source"
@@ -145,7 +146,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := rn.Run(ctx, specs, dir, r); err != nil {
 		fmt.Fprintf(stderr, "rig matrix: %v\n", err)
 	}
-	fmt.Fprint(stdout, result.Screen(r, dir))
+	fmt.Fprint(stdout, report.Screen(r, dir))
 	return r.Status.ExitCode()
 }
 
@@ -195,6 +196,6 @@ func cmdReportMerge(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "rig report merge: %v\n", err)
 		return ExitInfra
 	}
-	fmt.Fprint(stdout, result.Screen(r, pos[0]))
+	fmt.Fprint(stdout, report.Screen(r, pos[0]))
 	return ExitPass
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -114,7 +115,7 @@ func Merge(out string, dirs []string, command []string) (*result.Run, error) {
 	if err := result.Save(out, m); err != nil {
 		return nil, err
 	}
-	return m, result.WriteReports(out, m)
+	return m, report.WriteReports(out, m)
 }
 
 func appendNew(l []string, s string) []string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -164,7 +165,7 @@ feed:
 	if saveErr != nil {
 		return fmt.Errorf("saving %s: %w", filepath.Join(dir, "run.json"), saveErr)
 	}
-	return result.WriteReports(dir, r)
+	return report.WriteReports(dir, r)
 }
 
 func (rn *Runner) runCell(ctx context.Context, s Spec, dir string, logf func(string, ...any)) result.Cell {

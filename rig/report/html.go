@@ -1,7 +1,7 @@
-// Package report renders a finished run for CI systems and humans beyond
-// summary.md and junit.xml (docs/design.md, "Results on disk"): a self-contained report.html,
-// a diff of two runs (new failures, fixes, flips), and kcidb.json in
-// KernelCI's KCIDB v4 schema.
+// Package report renders a run for humans and CI systems (docs/design.md,
+// "Results on disk"): the screen summary, summary.md, junit.xml, a
+// self-contained report.html, kcidb.json in KernelCI's KCIDB v4 schema,
+// and a diff of two runs (new failures, fixes, flips).
 //
 // Everything here reads a result.Run (run.json) and the files beside it; it
 // never changes a run. Text that came from the kernel under test (causes,
@@ -118,7 +118,7 @@ func buildPage(r *result.Run, dir string) page {
 		Class:  statusClass(string(r.Status)),
 		Cause:  result.Clean(r.Cause, maxLine),
 	}
-	for _, l := range result.BaselineVerdicts(r) {
+	for _, l := range BaselineVerdicts(r) {
 		p.Series = append(p.Series, result.Clean(l, maxLine))
 	}
 	add := func(k, v string) {

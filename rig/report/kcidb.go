@@ -606,7 +606,7 @@ func (k kcidb) tail(cell, name string) string {
 	if k.o.Dir == "" {
 		return ""
 	}
-	return result.ConsoleTail(filepath.Join(k.o.Dir, cell, name), 40)
+	return ConsoleTail(filepath.Join(k.o.Dir, cell, name), 40)
 }
 
 func evidenceLines(t result.Test) string {

@@ -1,6 +1,6 @@
-// Package result holds the Result of a run: the types, their JSON form, the
-// on-disk store under results/, and the summary and JUnit renderings
-// (docs/design.md, "Verdicts and exit codes", "Results on disk").
+// Package result is a run's data and its store: the types, their JSON form
+// (run.json) and the run directories under results/ (docs/design.md,
+// "Verdicts and exit codes", "Results on disk"); rig/report renders them.
 //
 // A failing test or a crashed kernel is a Result, not an error: error values
 // elsewhere in rig mean "could not decide".

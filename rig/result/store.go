@@ -59,15 +59,3 @@ func Load(dir string) (*Run, error) {
 	}
 	return &r, nil
 }
-
-// WriteReports writes summary.md and junit.xml beside run.json.
-func WriteReports(dir string, r *Run) error {
-	if err := atomicfile.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
-		return err
-	}
-	j, err := JUnit(r, dir)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, "junit.xml"), j, 0o644)
-}

@@ -161,7 +161,7 @@ func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell, pa
 	if err := result.Save(dir, r); err != nil {
 		return r, dir, err
 	}
-	if err := result.WriteReports(dir, r); err != nil {
+	if err := report.WriteReports(dir, r); err != nil {
 		return r, dir, err
 	}
 	if err := report.WriteHTML(dir, r); err != nil {

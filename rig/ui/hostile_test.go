@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -81,9 +82,9 @@ func TestScreenHostile(t *testing.T) {
 			Tests:  []result.Test{{Name: h, Status: "fail", Reason: h, Compare: h}},
 			Oopses: []result.Oops{{Kind: "WARNING", Title: h, Line: 3}},
 		}}
-		out := result.Screen(r, "/results/x")
+		out := report.Screen(r, "/results/x")
 		terminalSafe(t, "Screen", out)
-		md := result.Markdown(r)
+		md := report.Markdown(r)
 		terminalSafe(t, "Markdown", md)
 	}
 }

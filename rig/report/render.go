@@ -1,4 +1,4 @@
-package result
+package report
 
 import (
 	"encoding/xml"
@@ -8,45 +8,13 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
-// Clean makes untrusted text (it may come from the kernel under test) safe
-// for a terminal, Markdown and XML: invalid UTF-8, control characters and
-// ANSI escapes are replaced, and the text is cut at max runes.
-func Clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			r = '?'
-		case r == '\t':
-			r = ' '
-		case r == 0x1b || unicode.IsControl(r) || r == 0xfffe || r == 0xffff:
-			r = '?'
-		}
-		if n >= max {
-			b.WriteString("...")
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
-
-func dur(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
 // Screen is the one-screen summary printed at the end of a run.
-func Screen(r *Run, dir string) string {
+func Screen(r *result.Run, dir string) string {
 	var b strings.Builder
 	for _, c := range r.Cells {
 		role := ""
@@ -55,7 +23,7 @@ func Screen(r *Run, dir string) string {
 		}
 		fmt.Fprintf(&b, "%s %s [%s]%s %s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)))
 		if c.Cause != "" {
-			fmt.Fprintf(&b, "  cause: %s\n", Clean(c.Cause, 300))
+			fmt.Fprintf(&b, "  cause: %s\n", result.Clean(c.Cause, 300))
 		}
 		var st []string
 		for _, s := range c.Stages {
@@ -69,28 +37,28 @@ func Screen(r *Run, dir string) string {
 			fmt.Fprintf(&b, "  stages: %s\n", strings.Join(st, ", "))
 		}
 		for _, t := range c.Tests {
-			line := fmt.Sprintf("  %-24s %-5s", Clean(t.Name, 40), t.Status)
+			line := fmt.Sprintf("  %-24s %-5s", result.Clean(t.Name, 40), t.Status)
 			if t.Label != "" {
 				line += " (" + t.Label + ")"
 			}
 			if t.Reason != "" {
-				line += "  " + Clean(t.Reason, 160)
+				line += "  " + result.Clean(t.Reason, 160)
 			}
 			b.WriteString(line + "\n")
 			if t.Compare != "" {
-				fmt.Fprintf(&b, "  %-24s %s\n", "", Clean(t.Compare, 200))
+				fmt.Fprintf(&b, "  %-24s %s\n", "", result.Clean(t.Compare, 200))
 			}
 		}
 		for _, o := range c.Oopses {
-			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, Clean(o.Title, 200), o.Line)
+			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
 		}
 	}
 	for _, l := range BaselineVerdicts(r) {
-		fmt.Fprintf(&b, "series: %s\n", Clean(l, 600))
+		fmt.Fprintf(&b, "series: %s\n", result.Clean(l, 600))
 	}
 	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
 	if r.Cause != "" {
-		fmt.Fprintf(&b, ": %s", Clean(r.Cause, 300))
+		fmt.Fprintf(&b, ": %s", result.Clean(r.Cause, 300))
 	}
 	fmt.Fprintf(&b, "\nresults: %s\n", dir)
 	return b.String()
@@ -100,7 +68,7 @@ func Screen(r *Run, dir string) string {
 // cell that a reviewer can paste into a reply: what the series changed on
 // that arch ("x86_64 [base+x86_64]: robust-unmap-remap fixed (...); 5 other
 // tests passing"). Nil for a run without labels.
-func BaselineVerdicts(r *Run) []string {
+func BaselineVerdicts(r *result.Run) []string {
 	var out []string
 	for _, c := range r.Cells {
 		if c.Role == "baseline" {
@@ -118,11 +86,11 @@ func BaselineVerdicts(r *Run) []string {
 				passing++
 				continue
 			}
-			s := fmt.Sprintf("%s %s", Clean(t.Name, 40), t.Label)
+			s := fmt.Sprintf("%s %s", result.Clean(t.Name, 40), t.Label)
 			if t.Compare != "" {
-				s += " (" + Clean(t.Compare, 200) + ")"
+				s += " (" + result.Clean(t.Compare, 200) + ")"
 			} else if t.Reason != "" {
-				s += " (" + Clean(t.Reason, 200) + ")"
+				s += " (" + result.Clean(t.Reason, 200) + ")"
 			}
 			changed = append(changed, s)
 		}
@@ -145,7 +113,7 @@ func BaselineVerdicts(r *Run) []string {
 }
 
 // Markdown renders summary.md.
-func Markdown(r *Run) string {
+func Markdown(r *result.Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# rig run %s: %s\n\n", r.ID, r.Status)
 	if r.Cause != "" {
@@ -185,7 +153,7 @@ func Markdown(r *Run) string {
 }
 
 func md(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(Clean(s, 500))
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(result.Clean(s, 500))
 }
 
 // shellQuote renders argv for a human to paste (display only: the rig never
@@ -241,7 +209,7 @@ type junitMsg struct {
 // JUnit renders junit.xml: a suite per cell, a testcase per test, plus a
 // "kernel" testcase that fails on an oops and a "boot" case for cells that
 // never reached the tests. The console tail goes to system-out.
-func JUnit(r *Run, dir string) ([]byte, error) {
+func JUnit(r *result.Run, dir string) ([]byte, error) {
 	out := junitSuites{Name: "rig " + r.ID}
 	for _, c := range r.Cells {
 		s := junitSuite{Name: c.ID}
@@ -263,12 +231,12 @@ func JUnit(r *Run, dir string) ([]byte, error) {
 			}
 		}
 		switch c.Status {
-		case PatchError, BuildError, BootError, Timeout, InfraError, Interrupted:
-			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: Clean(c.Cause, 500), Text: Clean(c.Cause, 2000)}, SystemOut: tail})
+		case result.PatchError, result.BuildError, result.BootError, result.Timeout, result.InfraError, result.Interrupted:
+			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: result.Clean(c.Cause, 500), Text: result.Clean(c.Cause, 2000)}, SystemOut: tail})
 		}
 		for _, t := range c.Tests {
-			jc := junitCase{Name: Clean(t.Name, 100), Classname: class, Time: t.Seconds}
-			msg := Clean(t.Reason, 500)
+			jc := junitCase{Name: result.Clean(t.Name, 100), Classname: class, Time: t.Seconds}
+			msg := result.Clean(t.Reason, 500)
 			switch t.Status {
 			case "fail":
 				jc.Failure = &junitMsg{Message: msg, Text: evidence(t)}
@@ -286,7 +254,7 @@ func JUnit(r *Run, dir string) ([]byte, error) {
 			if len(c.Oopses) > 0 {
 				var lines []string
 				for _, o := range c.Oopses {
-					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, Clean(o.Title, 300), o.Line))
+					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, result.Clean(o.Title, 300), o.Line))
 				}
 				jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
 				jc.SystemOut = tail
@@ -305,10 +273,10 @@ func JUnit(r *Run, dir string) ([]byte, error) {
 	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
-func evidence(t Test) string {
+func evidence(t result.Test) string {
 	var l []string
 	for k, v := range t.Evidence {
-		l = append(l, Clean(k, 60)+": "+Clean(v, 300))
+		l = append(l, result.Clean(k, 60)+": "+result.Clean(v, 300))
 	}
 	return strings.Join(l, "\n")
 }
@@ -333,10 +301,22 @@ func consoleTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	for i := range lines {
-		lines[i] = Clean(lines[i], 400)
+		lines[i] = result.Clean(lines[i], 400)
 	}
 	return strings.Join(lines, "\n")
 }
 
 // ConsoleTail is consoleTail for other stages (cause lines, errors).
 func ConsoleTail(path string, n int) string { return consoleTail(path, n) }
+
+// WriteReports writes summary.md and junit.xml beside run.json.
+func WriteReports(dir string, r *result.Run) error {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
+		return err
+	}
+	j, err := JUnit(r, dir)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "junit.xml"), j, 0o644)
+}
