@@ -1,0 +1,48 @@
+package report_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rig-kernel/rig/rig/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// TestGolden renders one run every way a plain-text renderer does and
+// compares each with its golden file; `go test ./rig/report -run Golden
+// -update` rewrites them after a deliberate change, for review in the
+// diff.
+func TestGolden(t *testing.T) {
+	r := renderRun()
+	dir := t.TempDir() // no console logs: the renderers say so
+	junit, err := report.JUnit(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]byte{
+		"screen.txt": []byte(report.Screen(r, "results/"+r.ID)),
+		"summary.md": []byte(report.Markdown(r)),
+		"junit.xml":  junit,
+	} {
+		path := filepath.Join("testdata", "golden", name)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from %s (run with -update after a deliberate change):\n--- got\n%s\n--- want\n%s", name, path, got, want)
+		}
+	}
+}
