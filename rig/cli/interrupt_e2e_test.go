@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -47,14 +49,38 @@ func descendants(pid int) []int {
 	return out
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
+// pidFD is a process by pidfd, opened while it runs, so that its end is
+// an event (the fd becomes readable) and a reused PID cannot fool a check.
+type pidFD struct {
+	pid, fd int
+	name    string
+}
+
+// pidfds opens a pidfd for each process still running.
+func pidfds(pids []int) []pidFD {
+	var fds []pidFD
+	for _, p := range pids {
+		name := procNames([]int{p})
+		if fd, err := unix.PidfdOpen(p, 0); err == nil {
+			fds = append(fds, pidFD{p, fd, name})
+		}
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z"
+	return fds
+}
+
+// waitGone fails t for each process that has not ended within bound
+// (init reaps orphans asynchronously), and closes the fds.
+func waitGone(t *testing.T, fds []pidFD, bound time.Duration) {
+	t.Helper()
+	end := time.Now().Add(bound)
+	for _, f := range fds {
+		ms := max(int(time.Until(end).Milliseconds()), 0)
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(f.fd), Events: unix.POLLIN}}, ms)
+		if err != nil || n != 1 {
+			t.Errorf("process %d (%s) outlived the rig by %v", f.pid, f.name, bound)
+		}
+		unix.Close(f.fd)
+	}
 }
 
 // TestE2EInterruptDuringBuild sends SIGINT to a real rig process while make
@@ -114,6 +140,7 @@ wait:
 		t.Fatalf("no make under rig: %s", procNames(kids))
 	}
 	t.Logf("interrupting rig with %d descendants: %s", len(kids), procNames(kids))
+	fds := pidfds(kids)
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -134,12 +161,7 @@ wait:
 	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
 		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
 	}
-	time.Sleep(200 * time.Millisecond)
-	for _, p := range kids {
-		if alive(p) {
-			t.Errorf("process %d (%s) outlived the interrupted rig", p, procNames([]int{p}))
-		}
-	}
+	waitGone(t, fds, 5*time.Second)
 	ents, _ := os.ReadDir(results)
 	if len(ents) != 1 {
 		t.Fatalf("want one run directory, got %d", len(ents))
@@ -212,11 +234,23 @@ func TestE2ETerminateDuringTests(t *testing.T) {
 		for sc.Scan() {
 		}
 	}()
-	time.Sleep(4 * time.Second) // the guest is up and testing
+	// The guest is up and testing: its start event is on disk.
+	testing := false
+	for end := time.Now().Add(2 * time.Minute); !testing && time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(results, "*", "x86_64", "events.jsonl"))
+		for _, f := range m {
+			b, _ := os.ReadFile(f)
+			testing = testing || strings.Contains(string(b), `"ev":"start"`)
+		}
+	}
+	if !testing {
+		t.Fatal("the guest never started a test")
+	}
 	kids := descendants(cmd.Process.Pid)
 	if !strings.Contains(procNames(kids), "qemu-system") {
 		t.Fatalf("no QEMU under rig: %s", procNames(kids))
 	}
+	fds := pidfds(kids)
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -232,11 +266,7 @@ func TestE2ETerminateDuringTests(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
 		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
 	}
-	for _, p := range kids {
-		if alive(p) {
-			t.Errorf("process %d (%s) outlived the rig", p, procNames([]int{p}))
-		}
-	}
+	waitGone(t, fds, 5*time.Second)
 	ents, _ := os.ReadDir(results)
 	if len(ents) != 1 {
 		t.Fatalf("want one run directory, got %d", len(ents))
