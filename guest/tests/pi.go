@@ -635,16 +635,27 @@ func piProbe() error {
 	return <-errc
 }
 
-func runPI(ctx context.Context, env Env) Outcome {
+// piStart probes FUTEX_LOCK_PI for a natural PI test and returns how long
+// the test runs, or the outcome to return at once (a skip without
+// CONFIG_FUTEX_PI).
+func piStart(env Env) (time.Duration, *Outcome) {
 	if err := piProbe(); err != nil {
+		o := errorf("FUTEX_LOCK_PI probe: "+err.Error(), nil)
 		if errors.Is(err, unix.ENOSYS) {
-			return skip("FUTEX_LOCK_PI: ENOSYS (no CONFIG_FUTEX_PI)", nil)
+			o = skip("FUTEX_LOCK_PI: ENOSYS (no CONFIG_FUTEX_PI)", nil)
 		}
-		return errorf("FUTEX_LOCK_PI probe: "+err.Error(), nil)
+		return 0, &o
 	}
-	duration := env.Duration
-	if duration <= 0 {
-		duration = 10 * time.Second
+	if env.Duration <= 0 {
+		return 10 * time.Second, nil
+	}
+	return env.Duration, nil
+}
+
+func runPI(ctx context.Context, env Env) Outcome {
+	duration, early := piStart(env)
+	if early != nil {
+		return *early
 	}
 	threads := piThreads()
 	nchild := threads / 4

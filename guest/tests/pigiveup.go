@@ -338,15 +338,9 @@ func (r *pgRun) violate(v *piViolation, round string) {
 }
 
 func runPIGiveUp(ctx context.Context, env Env) Outcome {
-	if err := piProbe(); err != nil {
-		if errors.Is(err, unix.ENOSYS) {
-			return skip("FUTEX_LOCK_PI: ENOSYS (no CONFIG_FUTEX_PI)", nil)
-		}
-		return errorf("FUTEX_LOCK_PI probe: "+err.Error(), nil)
-	}
-	duration := env.Duration
-	if duration <= 0 {
-		duration = 10 * time.Second
+	duration, early := piStart(env)
+	if early != nil {
+		return *early
 	}
 	shm, err := newMemfd("rig-pi-giveup")
 	if err != nil {

@@ -119,19 +119,6 @@ func TestLockReleasedWhenHolderDies(t *testing.T) {
 	l.Release()
 }
 
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n []string
-	for _, e := range ents {
-		n = append(n, e.Name())
-	}
-	return n
-}
-
 func TestKey(t *testing.T) {
 	k := cache.Key("a", "bc")
 	if k != cache.Key("a", "bc") {

@@ -2,7 +2,6 @@ package kbuild
 
 import (
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -60,7 +59,7 @@ func (k Kernel) Publish(image, config, buildLog, release string) error {
 	for _, f := range []struct{ from, to string }{
 		{image, filepath.Base(k.Image)}, {config, KernelConfigFile}, {buildLog, KernelLogFile},
 	} {
-		if err := copyInto(f.from, filepath.Join(tmp, f.to)); err != nil {
+		if err := atomicfile.Copy(f.from, filepath.Join(tmp, f.to)); err != nil {
 			return err
 		}
 	}
@@ -74,16 +73,4 @@ func (k Kernel) Publish(image, config, buildLog, release string) error {
 		return err
 	}
 	return nil
-}
-
-func copyInto(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return atomicfile.WriteWith(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
 }

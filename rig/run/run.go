@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -840,17 +839,9 @@ func (c *cell) noteKernel(image, kdir string) {
 	}
 }
 
-func copyFile(src, dst string) {
-	in, err := os.Open(src)
-	if err != nil {
-		return
-	}
-	defer in.Close()
-	_ = atomicfile.WriteWith(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
-}
+// copyFile copies what it can: a missing file (no build log yet) is no
+// error of the run's.
+func copyFile(src, dst string) { _ = atomicfile.Copy(src, dst) }
 
 // Last records the last kernel and image built per arch, for `rig boot`.
 func rememberLast(cacheDir, archName, kernel, image string) {

@@ -46,3 +46,20 @@ func WriteWith(path string, perm os.FileMode, fill func(io.Writer) error) error 
 	}
 	return os.Rename(tmp, path)
 }
+
+// Copy copies the file src to dst atomically, with src's permissions.
+func Copy(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	return WriteWith(dst, st.Mode().Perm(), func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}

@@ -81,3 +81,22 @@ func TestWriteWithFillError(t *testing.T) {
 		t.Errorf("leftover files: %q", n)
 	}
 }
+
+func TestCopy(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "sub", "dst")
+	if err := os.WriteFile(src, []byte("image"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Copy(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(dst)
+	st, _ := os.Stat(dst)
+	if string(b) != "image" || st.Mode().Perm() != 0o755 {
+		t.Errorf("copy: %q mode %v", b, st.Mode().Perm())
+	}
+	if err := atomicfile.Copy(filepath.Join(dir, "nope"), dst); err == nil {
+		t.Error("copy of a missing file: no error")
+	}
+}
