@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/bisect"
+	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/setup"
-	"github.com/rig-kernel/rig/rig/ui"
 )
 
 // Exit codes of `rig bisect-step`, for `git bisect run`: 0 good, 1 bad,

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/setup"
 	"github.com/rig-kernel/rig/rig/source"
-	"github.com/rig-kernel/rig/rig/ui"
 )
 
 // Exit codes (docs/design.md, "Verdicts and exit codes").

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/source"
-	"github.com/rig-kernel/rig/rig/ui"
 )
 
 // parseInterspersed parses flags that may come before or after the

@@ -28,8 +28,8 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/execx"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // ModulePath is the rig's Go module; the guest is built from its checkout.

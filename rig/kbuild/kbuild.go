@@ -27,8 +27,8 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/execx"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // Reproducible build identity: the same source, config and

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // Object verification: a kernel is never booted, cached or reported on the

@@ -16,7 +16,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // Option is one requested setting.

@@ -26,7 +26,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // State is what Apply did with one patch.

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/result"
-	"github.com/rig-kernel/rig/rig/ui"
 )
 
 // A cell's verdict lands in its rig.log as a JSON record naming the run,

@@ -24,10 +24,11 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/execx"
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 	"github.com/rig-kernel/rig/rig/internal/lines"
+	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/kselftest"
@@ -35,7 +36,6 @@ import (
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
 	"github.com/rig-kernel/rig/rig/source"
-	"github.com/rig-kernel/rig/rig/ui"
 
 	_ "github.com/rig-kernel/rig/rig/machine/qemu" // the QEMU backend
 )

@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 

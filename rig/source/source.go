@@ -22,7 +22,7 @@ import (
 	"strings"
 
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
 // DebianTarball is where Debian's linux-source-6.12 package puts the source.

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/rig/execx"
+	"github.com/rig-kernel/rig/rig/internal/execx"
 	"github.com/rig-kernel/rig/rig/machine"
 )
 
