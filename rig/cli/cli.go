@@ -11,10 +11,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/internal/ui"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
@@ -195,12 +195,12 @@ func (f *runFlags) register(fs *flag.FlagSet, build bool) {
 		fs.StringVar(&f.o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
 	}
 	fs.Var(&f.tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
-	fs.DurationVar(&f.o.Duration, "duration", 10*time.Second, "duration of each natural (statistical) test")
+	fs.DurationVar(&f.o.Duration, "duration", run.DefaultDuration, "duration of each natural (statistical) test")
 	fs.Int64Var(&f.o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
 	fs.IntVar(&f.o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by --duration)")
-	fs.IntVar(&f.o.CPUs, "cpus", 2, "vCPUs")
-	fs.IntVar(&f.o.MemoryMB, "memory", 512, "guest memory in MiB")
-	fs.DurationVar(&f.o.BootTimeout, "boot-timeout", 90*time.Second, "time allowed from QEMU start to the guest's first event")
+	fs.IntVar(&f.o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs")
+	fs.IntVar(&f.o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
+	fs.DurationVar(&f.o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
 	fs.DurationVar(&f.o.RunTimeout, "run-timeout", 0, "time allowed for the whole boot (default: from the tests and duration)")
 	fs.StringVar(&f.o.Results, "results", "", "results directory (default: results/ in the rig checkout)")
 	if build {

@@ -64,7 +64,7 @@ const (
 	DefaultArch        = "x86_64"
 	DefaultCPUs        = 2
 	DefaultMemoryMB    = 512
-	DefaultBootTimeout = 2 * time.Minute
+	DefaultBootTimeout = 90 * time.Second
 	DefaultRunTimeout  = 30 * time.Minute
 	// DoneGrace is how long a machine may live after the guest's "done".
 	DoneGrace = 30 * time.Second

@@ -32,6 +32,7 @@ import (
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/kselftest"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
@@ -116,6 +117,10 @@ func (f appendFile) Write(p []byte) (int, error) {
 	return w.Write(p)
 }
 
+// DefaultDuration is how long each natural (statistical) guest test runs
+// unless the run says otherwise.
+const DefaultDuration = 10 * time.Second
+
 // Prepare validates the options and resolves defaults; errors are usage
 // errors that name the bad input.
 func Prepare(o *Options) error {
@@ -157,7 +162,7 @@ func Prepare(o *Options) error {
 		return &UsageError{fmt.Errorf("--duration %s: must not be negative", o.Duration)}
 	}
 	if o.Duration == 0 {
-		o.Duration = 10 * time.Second
+		o.Duration = DefaultDuration
 	}
 	if o.Root == "" {
 		r, err := initramfs.Root()
@@ -177,7 +182,7 @@ func Prepare(o *Options) error {
 		o.Results = filepath.Join(o.Root, "results")
 	}
 	if o.BootTimeout == 0 {
-		o.BootTimeout = 90 * time.Second
+		o.BootTimeout = machine.DefaultBootTimeout
 	}
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano() & 0x7fffffff
