@@ -32,7 +32,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	rel := fs.Int("reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
 	series := fs.String("series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
 	fs.Var(&tests, "tests", "guest tests of the whole run")
-	duration := fs.Duration("duration", run.DefaultDuration, "duration of each natural test in the whole run")
+	duration := fs.Duration("duration", run.DefaultDuration, helpDuration)
 	jsonOut := fs.String("json", "bench.json", `where the numbers go ("" for nowhere)`)
 	variants := fs.String("variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
 	if err := parse(fs, args); err != nil {

@@ -195,22 +195,36 @@ func (f *runFlags) register(fs *flag.FlagSet, build bool) {
 		fs.StringVar(&f.o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
 	}
 	fs.Var(&f.tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
-	fs.DurationVar(&f.o.Duration, "duration", run.DefaultDuration, "duration of each natural (statistical) test")
-	fs.Int64Var(&f.o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
-	fs.IntVar(&f.o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by --duration)")
-	fs.IntVar(&f.o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs")
-	fs.IntVar(&f.o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
-	fs.DurationVar(&f.o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
-	fs.DurationVar(&f.o.RunTimeout, "run-timeout", 0, "time allowed for the whole boot (default: from the tests and duration)")
+	fs.DurationVar(&f.o.Duration, "duration", run.DefaultDuration, helpDuration)
+	registerGuest(fs, &f.o)
 	fs.StringVar(&f.o.Results, "results", "", "results directory (default: results/ in the rig checkout)")
 	if build {
 		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)")
 		fs.StringVar(&f.o.Series, "series", "", "patch series: a directory of *.patch, an mbox, or a quilt series file (default: none, test the base tree)")
 		fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
-		fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
+		registerBuild(fs, &f.o)
 		fs.IntVar(&f.o.Jobs, "j", 0, "make -j (default: number of CPUs)")
 		fs.BoolVar(&f.o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
 	}
+}
+
+// helpDuration is --duration's help wherever a command takes it.
+const helpDuration = "duration of each natural (statistical) test"
+
+// registerGuest registers the flags of the guest and its machine, shared
+// by every command that boots: seed, kills, vCPUs, memory, timeouts.
+func registerGuest(fs *flag.FlagSet, o *run.Options) {
+	fs.Int64Var(&o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
+	fs.IntVar(&o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by the test's duration)")
+	fs.IntVar(&o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs of each guest")
+	fs.IntVar(&o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
+	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests and duration)")
+}
+
+// registerBuild registers the flags of every command that builds kernels.
+func registerBuild(fs *flag.FlagSet, o *run.Options) {
+	fs.BoolVar(&o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/ui"
-	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -57,13 +56,8 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	makeJ := fs.Int("make-j", 0, "make -j of each kernel build (default: CPUs / cells that can run at once, rounded up)")
 	var o run.Options
 	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ in the rig checkout)")
-	fs.IntVar(&o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs per guest")
-	fs.IntVar(&o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
-	fs.Int64Var(&o.Seed, "seed", 0, "random seed for the guests (default: time-based, always recorded)")
-	fs.IntVar(&o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by the plan's duration)")
-	fs.DurationVar(&o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
-	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests and duration)")
-	fs.BoolVar(&o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
+	registerGuest(fs, &o)
+	registerBuild(fs, &o)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return ExitUsage
