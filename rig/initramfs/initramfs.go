@@ -140,51 +140,40 @@ func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, er
 	}
 	dir := filepath.Join(b.Cache, "images", a.Name+"-"+key)
 	img := &Image{Path: filepath.Join(dir, "initramfs.cpio"), Guest: filepath.Join(dir, "rig-guest"), Key: key}
-	if st, err := os.Stat(img.Path); err == nil {
-		img.Cached, img.Size = true, st.Size()
-		return img, nil
-	}
-	lock, err := cache.Acquire(ctx, dir+".lock", nil)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Release()
-	if st, err := os.Stat(img.Path); err == nil { // built while we waited
-		img.Cached, img.Size = true, st.Size()
-		return img, nil
-	}
-	tmp, err := os.MkdirTemp(b.Cache, ".image-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	bins := map[string]string{"init": filepath.Join(tmp, "rig-guest")}
-	if err := b.goBuild(ctx, a, bins["init"], GuestPackage); err != nil {
-		return nil, fmt.Errorf("building the guest for %s: %w", a.Name, err)
-	}
-	if shell {
-		for _, c := range ShellCommands {
-			out := filepath.Join(tmp, c)
-			if err := b.goBuild(ctx, a, out, "github.com/u-root/u-root/cmds/core/"+c); err != nil {
-				return nil, fmt.Errorf("building u-root %s for %s: %w", c, a.Name, err)
-			}
-			bins["bin/"+c] = out
+	done := func(d string) bool { _, err := os.Stat(filepath.Join(d, "initramfs.cpio")); return err == nil }
+	hit, err := cache.GetOrBuild(ctx, dir, done, nil, func(tmp string) error {
+		bins := map[string]string{"init": filepath.Join(tmp, "rig-guest")}
+		if err := b.goBuild(ctx, a, bins["init"], GuestPackage); err != nil {
+			return fmt.Errorf("building the guest for %s: %w", a.Name, err)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteWith(img.Path, 0o644, func(w io.Writer) error { return Pack(w, bins) }); err != nil {
-		return nil, fmt.Errorf("packing %s: %w", img.Path, err)
-	}
-	if err := os.Rename(bins["init"], img.Guest); err != nil {
+		if shell {
+			for _, c := range ShellCommands {
+				out := filepath.Join(tmp, "bin-"+c)
+				if err := b.goBuild(ctx, a, out, "github.com/u-root/u-root/cmds/core/"+c); err != nil {
+					return fmt.Errorf("building u-root %s for %s: %w", c, a.Name, err)
+				}
+				bins["bin/"+c] = out
+			}
+		}
+		cpio := filepath.Join(tmp, "initramfs.cpio")
+		if err := atomicfile.WriteWith(cpio, 0o644, func(w io.Writer) error { return Pack(w, bins) }); err != nil {
+			return fmt.Errorf("packing %s: %w", img.Path, err)
+		}
+		for name, p := range bins { // the image holds them; keep only the guest binary
+			if name != "init" {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(img.Path)
 	if err != nil {
 		return nil, err
 	}
-	img.Size = st.Size()
+	img.Cached, img.Size = hit, st.Size()
 	return img, nil
 }
 

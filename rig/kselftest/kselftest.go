@@ -104,36 +104,36 @@ func Build(ctx context.Context, a arch.Arch, src, buildDir, cacheDir string, log
 	}
 	key := cache.Key(version, a.Name, ccVer, hdrKey, treeKey)
 	out := filepath.Join(cacheDir, "kselftest", "futex-"+a.Name+"-"+key)
-	if bins, err := readBuilt(out); err == nil {
-		fmt.Fprintf(log, "kselftest: futex selftests for %s cached in %s (%d binaries)\n", a.Name, out, len(bins))
-		return bins, nil
-	}
-	lock, err := cache.Acquire(ctx, out+".lock", func() {
-		fmt.Fprintf(log, "kselftest: waiting for another rig building %s\n", out)
-	})
+	var built map[string]string
+	hit, err := cache.GetOrBuild(ctx, out, func(dir string) bool { _, err := readBuilt(dir); return err == nil },
+		func() { fmt.Fprintf(log, "kselftest: waiting for another rig building %s\n", out) },
+		func(tmp string) error {
+			b, err := compileInto(ctx, a, src, buildDir, hdrKey, funcDir, futexDir, cc, tmp, out, log)
+			built = b
+			return err
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
-	if bins, err := readBuilt(out); err == nil { // built while we waited
-		fmt.Fprintf(log, "kselftest: futex selftests for %s cached in %s (%d binaries)\n", a.Name, out, len(bins))
-		return bins, nil
+	if hit {
+		bins, err := readBuilt(out)
+		if err == nil {
+			fmt.Fprintf(log, "kselftest: futex selftests for %s cached in %s (%d binaries)\n", a.Name, out, len(bins))
+		}
+		return bins, err
 	}
+	return built, nil
+}
 
+// compileInto installs the headers, compiles every functional test into
+// tmp and writes the run list there; the map names each binary where it
+// will be once tmp is published as out.
+func compileInto(ctx context.Context, a arch.Arch, src, buildDir, hdrKey, funcDir, futexDir, cc, tmp, out string, log io.Writer) (map[string]string, error) {
 	start := time.Now()
 	if err := headers(ctx, a, src, buildDir, hdrKey, log); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "kselftest: headers for %s ready in %.1fs\n", a.Name, time.Since(start).Seconds())
-
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".futex-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
 
 	start = time.Now()
 	srcs, err := filepath.Glob(filepath.Join(funcDir, "*.c"))
@@ -177,9 +177,6 @@ func Build(ctx context.Context, a arch.Arch, src, buildDir, cacheDir string, log
 	}
 	if err := os.WriteFile(filepath.Join(tmp, builtList), []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
 		return nil, err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, fmt.Errorf("publishing %s: %w", out, err)
 	}
 	return built, nil
 }

@@ -70,35 +70,20 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	// A bare repository: slots check the tree out, nothing else reads it.
 	dir := filepath.Join(cacheDir, "src", "debian-"+sanitize(pkgVer)+".git")
 	desc := "Debian " + DebianPackage + " " + pkgVer
-	if t, err := openPrepared(ctx, dir, desc); err == nil {
-		return t, nil
-	}
-	lock, err := cache.Acquire(ctx, dir+".lock", func() {
-		say(progress, "waiting for "+desc+" to be imported (by this run's other arch or another rig)")
+	done := func(d string) bool { _, err := openPrepared(ctx, d, desc); return err == nil }
+	wait := func() { say(progress, "waiting for "+desc+" to be imported (by this run's other arch or another rig)") }
+	_, err := cache.GetOrBuild(ctx, dir, done, wait, func(tmp string) error {
+		say(progress, "importing "+DebianTarball+" into the cache (once, about 20 s)")
+		if err := importTarball(ctx, DebianTarball, tmp, "pristine", "pristine "+desc); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return &Error{Path: DebianTarball, Msg: fmt.Sprintf("cannot be imported: %v (reinstall it: apt-get install --reinstall %s)", err, DebianPackage)}
+		}
+		_, err := git(ctx, "", "--git-dir", tmp, "symbolic-ref", "HEAD", "refs/heads/pristine")
+		return err
 	})
 	if err != nil {
-		return nil, err
-	}
-	defer lock.Release()
-	if t, err := openPrepared(ctx, dir, desc); err == nil {
-		return t, nil
-	}
-	// A leftover from an interrupted preparation is replaced.
-	tmp := dir + ".partial"
-	if err := os.RemoveAll(tmp); err != nil {
-		return nil, err
-	}
-	say(progress, "importing "+DebianTarball+" into the cache (once, about 20 s)")
-	if err := importTarball(ctx, DebianTarball, tmp, "pristine", "pristine "+desc); err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, &Error{Path: DebianTarball, Msg: fmt.Sprintf("cannot be imported: %v (reinstall it: apt-get install --reinstall %s)", err, DebianPackage)}
-	}
-	if _, err := git(ctx, "", "--git-dir", tmp, "symbolic-ref", "HEAD", "refs/heads/pristine"); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
 		return nil, err
 	}
 	return openPrepared(ctx, dir, desc)
