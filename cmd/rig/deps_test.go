@@ -21,3 +21,17 @@ func TestHostLinksNoGuestCode(t *testing.T) {
 		}
 	}
 }
+
+// One cell knows nothing of the scheduler of many: rig/matrix imports
+// rig/run, never the reverse.
+func TestRunDoesNotImportMatrix(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/rig-kernel/rig/rig/run").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "github.com/rig-kernel/rig/rig/matrix" {
+			t.Error("rig/run imports rig/matrix")
+		}
+	}
+}

@@ -24,21 +24,11 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/run"
 )
 
-// Spec is one cell of a plan: everything the executor needs to run it.
-type Spec struct {
-	ID       string        // unique, readable, usable as a directory name
-	Tree     string        // kernel source path; "" = the default Debian tree
-	Series   string        // patch series path; "" = the base tree
-	Arch     string        // canonical arch name (x86_64, arm64)
-	Accel    string        // auto, kvm, tcg
-	Configs  []string      // extra fragments beyond base and the arch's
-	Tests    []string      // guest tests; empty = all
-	Duration time.Duration // 0 = the executor's default
-	Repeat   int           // 1-based repeat number
-	Baseline bool          // also run the unpatched tree and label tests (only set when Series != "")
-}
+// Spec is one cell of a plan, as rig/run describes a cell.
+type Spec = run.Spec
 
 // Plan is a parsed and validated plan file. Trees, series and path-like
 // config fragments are kept as written; Expand resolves them against the

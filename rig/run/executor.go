@@ -8,7 +8,6 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/kconfig"
-	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -21,17 +20,18 @@ type Executor struct {
 	base Options
 }
 
-// NewExecutor returns the real matrix executor; base holds the options
+// NewExecutor returns the real cell executor; base holds the options
 // shared by every cell (results, cache, timeouts, seed...).
-func NewExecutor(base Options) (matrix.Executor, error) {
+func NewExecutor(base Options) (Executor, error) {
 	if err := Prepare(&base); err != nil {
-		return nil, err
+		return Executor{}, err
 	}
 	return Executor{base: base}, nil
 }
 
-// RunCell implements matrix.Executor.
-func (e Executor) RunCell(ctx context.Context, s matrix.Spec, dir string) result.Cell {
+// RunCell builds and boots the cell s describes, in dir (the matrix's
+// executor).
+func (e Executor) RunCell(ctx context.Context, s Spec, dir string) result.Cell {
 	o := e.base
 	o.Arch, o.Accel, o.Arches, o.Accels = s.Arch, s.Accel, []string{s.Arch}, []string{s.Accel}
 	o.Configs, o.KernelSrc, o.Series, o.Tests = s.Configs, s.Tree, s.Series, s.Tests
