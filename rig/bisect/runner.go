@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/patch"
@@ -15,11 +14,10 @@ import (
 )
 
 // Runner is the real Env: each run is the rig's pipeline (run.Run) on the
-// base tree with a prefix of the series. A prefix is written as a quilt
-// series of the first k patches into the bisection's directory, so every
-// step goes through the same build slot and make rebuilds only what the
-// prefix changed; a tree seen before (a repeat) comes from the kernel
-// cache. Each run's directory lands inside the bisection's directory.
+// base tree with a prefix of the series, passed in memory. Every step goes
+// through the same build slot, so make rebuilds only what the prefix
+// changed; a tree seen before (a repeat) comes from the kernel cache. Each
+// run's directory lands inside the bisection's directory.
 type Runner struct {
 	opts    run.Options // one arch; Results = the bisection's directory
 	patches []patch.Patch
@@ -60,13 +58,12 @@ func (r *Runner) Patches() []PatchInfo {
 // Run implements Env.
 func (r *Runner) Run(ctx context.Context, k, attempt int) (Run, error) {
 	o := r.opts
-	o.Series = ""
+	o.Series, o.Patches = "", []patch.Patch{}
 	if k > 0 {
-		d, err := r.prefix(k)
-		if err != nil {
-			return Run{}, err
+		o.Series, o.Patches = r.opts.Series, r.patches[:k]
+		if k < len(r.patches) {
+			o.Series = fmt.Sprintf("%s (the first %d of %d patches)", r.opts.Series, k, len(r.patches))
 		}
-		o.Series = d
 	}
 	// Repeats of a race test must not replay the same interleaving.
 	o.Seed = r.opts.Seed + int64(attempt) - 1
@@ -96,35 +93,6 @@ func cellOf(r *result.Run) result.Cell {
 		c.Status, c.Cause = r.Status, r.Cause
 	}
 	return c
-}
-
-// prefix writes (once) the first k patches as a quilt series in the
-// bisection's directory and returns its path.
-func (r *Runner) prefix(k int) (string, error) {
-	d := filepath.Join(r.dir, fmt.Sprintf("prefix-%d", k))
-	if _, err := os.Stat(filepath.Join(d, "series")); err == nil {
-		return d, nil
-	}
-	var lines []string
-	for i, p := range r.patches[:k] {
-		// Quilt names may not hold '#' (a comment); mbox patches have one.
-		name := strings.NewReplacer("#", "-", " ", "_").Replace(p.Name)
-		if name == "" || name == "series" || filepath.IsAbs(name) || strings.Contains(name, "..") {
-			name = fmt.Sprintf("%04d.patch", i+1)
-		}
-		path := filepath.Join(d, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(path, p.Data, 0o644); err != nil {
-			return "", err
-		}
-		lines = append(lines, fmt.Sprintf("%s -p%d", name, p.Strip))
-	}
-	if err := atomicfile.WriteFile(filepath.Join(d, "series"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	return d, nil
 }
 
 // Save writes bisect.json into dir.

@@ -46,8 +46,11 @@ type Options struct {
 	KernelSrc string // "" = the kernel tree enclosing the working directory, else Debian's linux-source-6.12 (source.DefaultName: Debian's always)
 	// TreeFromCwd is set by Prepare when KernelSrc was found around the
 	// working directory rather than given.
-	TreeFromCwd        bool
-	Series             string   // "" = the base tree
+	TreeFromCwd bool
+	Series      string // "" = the base tree
+	// Patches is the series in memory (bisect's prefixes): when not nil
+	// it is what the run applies, and Series only names it.
+	Patches            []patch.Patch
 	Arch               string   // the cell's arch (set by Run for each of Arches)
 	Accel              string   // the cell's accel request: auto|kvm|tcg (set by Run for each of Accels)
 	Arches             []string // rig run: one cell per arch (default x86_64 and arm64)
@@ -192,7 +195,7 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(TestNames(), ", "))}
 		}
 	}
-	if o.Series != "" {
+	if o.Series != "" && o.Patches == nil {
 		if _, err := os.Stat(o.Series); err != nil {
 			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
 		}
@@ -231,9 +234,9 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if err := Prepare(&o); err != nil {
 		return nil, "", err
 	}
-	var patches []patch.Patch
+	patches := o.Patches
 	var err error
-	if o.Series != "" {
+	if o.Series != "" && patches == nil {
 		if patches, err = patch.ReadSeries(o.Series); err != nil {
 			return nil, "", &UsageError{fmt.Errorf("--series: %w", err)}
 		}
