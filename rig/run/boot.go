@@ -183,7 +183,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 			accel = "tcg"
 			return false, "tcg", nil
 		}
-		a, notice, err := machine.ResolveAccel(ctx, o.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
+		a, notice, err := c.environment().ResolveAccel(ctx, o.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
 		if err != nil {
 			return false, "", err
 		}
@@ -202,7 +202,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), o.Seed, strings.Join(orAll(o.Tests), ",")))
 
 	start := time.Now()
-	outcome, err := machine.Boot(ctx, cfg, st.out)
+	outcome, err := c.environment().Boot(ctx, cfg, st.out)
 	wall := time.Since(start)
 	if outcome != nil {
 		c.res.QEMUArgv, c.res.QEMUVersion, c.res.Cmdline = outcome.Argv, outcome.QEMUVersion, outcome.Cmdline

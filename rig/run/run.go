@@ -95,6 +95,7 @@ type cell struct {
 	// matrix owns run.json.
 	detached bool
 	log      *slog.Logger // diagnostics in rig.log; see logger
+	env      Env          // nil: the real one (see environment)
 }
 
 // logger returns the cell's diagnostics log: JSON records in
@@ -328,7 +329,7 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 				if ctx.Err() != nil {
 					return
 				}
-				j.kern, j.initrd, j.ok = j.c.prepare(ctx, j.patches)
+				j.kern, j.initrd, j.ok = j.c.environment().Prepare(ctx, j.c, j.patches)
 			}
 		}()
 	}
@@ -449,7 +450,7 @@ func hostInfo(ctx context.Context) result.Host {
 
 // pipeline runs the whole cell: prepare, then boot.
 func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
-	if kern, initrd, ok := c.prepare(ctx, patches); ok {
+	if kern, initrd, ok := c.environment().Prepare(ctx, c, patches); ok {
 		c.boot(ctx, kern, initrd)
 	}
 }
