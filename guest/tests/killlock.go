@@ -333,11 +333,7 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		// would restart FUTEX_WAIT after the word changed, an EAGAIN that
 		// would hide a missing wakeup.
 		runtime.LockOSThread()
-		var all unix.Sigset_t
-		for i := range all.Val {
-			all.Val[i] = ^all.Val[i]
-		}
-		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+		if err := blockSignals(); err != nil {
 			tidc <- unix.Gettid()
 			done <- klWaiterRes{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
 			return

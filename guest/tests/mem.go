@@ -76,3 +76,14 @@ func robustLockFlag(h, entry unsafe.Pointer, tid uint32, pi bool) bool {
 	atomic.StoreUintptr(pending, 0)
 	return true
 }
+
+// blockSignals blocks every signal on the calling OS thread (call it on a
+// goroutine pinned with runtime.LockOSThread), so that no signal makes a
+// futex wait return early or restart.
+func blockSignals() error {
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	return unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil)
+}

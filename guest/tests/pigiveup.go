@@ -200,7 +200,7 @@ type pgStats struct {
 func (st *pgStats) counters() map[string]int64 {
 	return map[string]int64{"rounds": st.Rounds, "kernel_unlocks": st.KernelUnlocks,
 		"gave_up_lock_pi": st.GaveUp[0], "gave_up_lock_pi2": st.GaveUp[1], "gave_up_requeue_pi": st.GaveUp[2],
-		"killed_waiters": st.Killed, "killed_asleep": st.KilledAsleep, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock, "raced_killed": st.RacedKilled,
+		"unlocks": st.Unlocks, "probe_took_lock": st.ProbeTaken, "probe_busy": st.ProbeBusy, "killed_waiters": st.Killed, "killed_asleep": st.KilledAsleep, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock, "raced_killed": st.RacedKilled,
 		"won_at_deadline": st.WonAtDeadline, "acquisitions": st.Acquired, "stayers_handed": st.StayersHanded,
 		"requeued": st.Requeued, "requeue_woken": st.RequeueWoken, "violations": st.Violations}
 }
@@ -245,14 +245,6 @@ func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
 	}()
 	pw.tid = <-tidc
 	return pw
-}
-
-func blockSignals() {
-	var all unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^all.Val[i]
-	}
-	unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil)
 }
 
 // pgDoWait waits as c says, and if it gets the lock, checks in and

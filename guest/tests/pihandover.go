@@ -55,11 +55,7 @@ func phStartWaiter(w *uint32, timeout time.Duration) *phWaiter {
 	tidc := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		var all unix.Sigset_t
-		for i := range all.Val {
-			all.Val[i] = ^all.Val[i]
-		}
-		unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil) // no spurious EINTR/restart
+		blockSignals()         // no spurious EINTR/restart
 		tid := unix.Gettid()
 		tidc <- tid
 		ts := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano()) // absolute, CLOCK_REALTIME

@@ -321,11 +321,7 @@ func raceChild(args []string) error {
 		// finish its store and the trial would miss the race; woken
 		// before, a fixed kernel's fixup would block on the protected
 		// page and the trial would blame it.
-		var all unix.Sigset_t
-		for i := range all.Val {
-			all.Val[i] = ^all.Val[i]
-		}
-		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+		if err := blockSignals(); err != nil {
 			unlocked <- fmt.Errorf("sigprocmask: %w", err)
 			return
 		}
