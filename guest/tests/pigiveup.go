@@ -161,7 +161,7 @@ func pgCheckWait(w pgWait, killed uint32) *piViolation {
 	case w.After&futex.FUTEX_TID_MASK == w.TID:
 		v.Kind = "unlock"
 		v.Word = w.After
-		v.Detail = fmt.Sprintf("TID %d released the lock it got by %s, but the word is %#08x: it still names TID %d", w.TID, op, w.After, w.TID)
+		v.Detail = fmt.Sprintf("TID %d released the lock it got by %s, but the word is %#08x: it still names TID %d, which believes it has unlocked", w.TID, op, w.After, w.TID)
 	default:
 		return nil
 	}
