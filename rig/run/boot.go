@@ -129,7 +129,7 @@ func (b *bootState) out(o machine.Output) {
 }
 
 func (c *cell) boot(ctx context.Context, kernel, initrd string) {
-	o := c.opts
+	o, s := c.opts, c.spec
 	open := func(name string, max int64) *capped {
 		f, err := openCapped(filepath.Join(c.dir, name), max)
 		if err != nil {
@@ -152,38 +152,38 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	defer st.dmesg.close()
 
-	ntests := len(o.Tests)
+	ntests := len(s.Tests)
 	if ntests == 0 {
 		ntests = len(TestNames())
 	}
-	args := []string{fmt.Sprintf("rig.seed=%d", o.Seed), "rig.duration=" + o.Duration.String()}
+	args := []string{fmt.Sprintf("rig.seed=%d", s.Seed), "rig.duration=" + s.Duration.String()}
 	if o.MinKills > 0 {
 		args = append(args, fmt.Sprintf("rig.min-kills=%d", o.MinKills))
 	}
-	if len(o.Tests) > 0 || c.shell {
-		args = append(args, "rig.tests="+strings.Join(o.Tests, ","))
+	if len(s.Tests) > 0 || c.spec.Shell {
+		args = append(args, "rig.tests="+strings.Join(s.Tests, ","))
 	}
-	if c.shell {
+	if c.spec.Shell {
 		args = append(args, "rig.shell=1")
 	}
 	runTimeout := o.RunTimeout
 	if runTimeout == 0 {
-		runTimeout = o.BootTimeout + time.Duration(ntests)*(o.Duration+90*time.Second)
+		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
 	}
 	cfg := machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: o.MemoryMB, Kernel: kernel,
-		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: c.shell}
-	if c.shell {
+		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: c.spec.Shell}
+	if c.spec.Shell {
 		cfg.RunTimeout = 24 * time.Hour // a human is at the console
 	}
 
 	var accel string
 	if err := c.stage("accel", func() (bool, string, error) {
-		if c.arch.HostGOARCH != runtime.GOARCH && o.Accel != "kvm" {
+		if c.arch.HostGOARCH != runtime.GOARCH && s.Accel != "kvm" {
 			// KVM cannot run another arch's guest: no probe needed.
 			accel = "tcg"
 			return false, "tcg", nil
 		}
-		a, notice, err := c.environment().ResolveAccel(ctx, o.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
+		a, notice, err := c.environment().ResolveAccel(ctx, s.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
 		if err != nil {
 			return false, "", err
 		}
@@ -191,15 +191,15 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 			c.ui.Notice("%s", notice)
 		}
 		accel = a
-		return notice == "" && o.Accel == "auto", a, nil
+		return notice == "" && s.Accel == "auto", a, nil
 	}); err != nil {
 		c.fail(result.InfraError, "accelerator: "+err.Error())
 		return
 	}
 	cfg.Accel = accel
 	c.res.Accel = accel
-	c.res.Seed = o.Seed
-	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), o.Seed, strings.Join(orAll(o.Tests), ",")))
+	c.res.Seed = s.Seed
+	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
 
 	start := time.Now()
 	outcome, err := c.environment().Boot(ctx, cfg, st.out)
@@ -222,7 +222,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	if ctx.Err() != nil {
 		return // Run marks the run interrupted
 	}
-	if c.shell {
+	if c.spec.Shell {
 		if st.hello {
 			c.fail(result.Pass, "")
 		} else {

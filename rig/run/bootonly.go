@@ -34,18 +34,12 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	if err := setup.Require("go", qemuTool(a)); err != nil {
 		return nil, "", err
 	}
-	buildID := ""
 	if b.Kernel == "" {
 		k, _, err := Last(o.Cache, a.Name)
 		if err != nil {
 			return nil, "", &UsageError{err}
 		}
 		b.Kernel = k
-		// A kernel from the kernel cache knows its build id: the boot is
-		// refused if the guest reports another.
-		if id, err := os.ReadFile(filepath.Join(filepath.Dir(k), "build-id")); err == nil {
-			buildID = strings.TrimSpace(string(id))
-		}
 		o.UI.Printf("booting the last kernel built for %s: %s", a.Name, k)
 	}
 	if _, err := os.Stat(b.Kernel); err != nil {
@@ -60,35 +54,47 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := newCell(o, a, r, dir, nil, a.Name+"-boot")
+	rec := &record{run: r, dir: dir}
+	s := Spec{ID: a.Name + "-boot", Arch: a.Name, Accel: o.Accel, Tests: o.Tests,
+		Kernel: b.Kernel, Initramfs: b.Initramfs, Shell: b.Shell}
+	c, err := newCell(o, s, rec, filepath.Join(dir, s.ID))
 	if err != nil {
 		return nil, "", err
 	}
-	c.shell = b.Shell
-	c.res.BuildID = buildID
-	c.res.KernelImage = b.Kernel
-	c.res.KernelSHA256, _ = cache.HashFile(b.Kernel)
-	if st, err := os.Stat(b.Kernel); err == nil {
+	c.execute(ctx, nil)
+	return finishRun(ctx, rec, []*cell{c}, nil)
+}
+
+// prebuilt is Prepare for a cell that boots a kernel already built: it
+// records the kernel and packs the guest's image unless one was given.
+func (c *cell) prebuilt(ctx context.Context) (kern, initrd string, ok bool) {
+	s := c.spec
+	// A kernel from the kernel cache knows its build id: the boot is
+	// refused if the guest reports another.
+	if id, err := os.ReadFile(filepath.Join(filepath.Dir(s.Kernel), "build-id")); err == nil {
+		c.res.BuildID = strings.TrimSpace(string(id))
+	}
+	c.res.KernelImage = s.Kernel
+	c.res.KernelSHA256, _ = cache.HashFile(s.Kernel)
+	if st, err := os.Stat(s.Kernel); err == nil {
 		c.res.KernelSize = st.Size()
 	}
-	if b.Initramfs == "" {
-		var img *initramfs.Image
+	initrd = s.Initramfs
+	if initrd == "" {
 		if err := c.stage("pack", func() (bool, string, error) {
-			var err error
-			img, err = initramfs.Builder{Root: o.Root, Cache: o.Cache}.Build(ctx, a, b.Shell)
+			img, err := initramfs.Builder{Root: c.opts.Root, Cache: c.opts.Cache}.Build(ctx, c.arch, s.Shell)
 			if err != nil {
 				return false, "", err
 			}
+			initrd = img.Path
 			return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
 		}); err != nil {
 			c.fail(result.InfraError, "packing the initramfs: "+err.Error())
-			return finishRun(ctx, r, dir, []*cell{c}, nil)
+			return "", "", false
 		}
-		b.Initramfs = img.Path
 	}
-	c.res.Initramfs = b.Initramfs
-	c.boot(ctx, b.Kernel, b.Initramfs)
-	return finishRun(ctx, r, dir, []*cell{c}, nil)
+	c.res.Initramfs = initrd
+	return s.Kernel, initrd, true
 }
 
 // newRun creates the run directory and its record.
@@ -107,31 +113,6 @@ func newRun(o Options, names []string) (*result.Run, string, error) {
 	return r, dir, nil
 }
 
-// newCell adds a cell to the run; id names its directory.
-func newCell(o Options, a arch.Arch, r *result.Run, dir string, names []string, id string) (*cell, error) {
-	c := &cell{opts: o, ui: o.UI, run: r, runDir: dir, arch: a, idx: len(r.Cells)}
-	c.res = &result.Cell{ID: sanitizeID(id), Arch: a.Name, Config: strings.Join(names, "+"), Series: o.Series}
-	c.dir = filepath.Join(dir, c.res.ID)
-	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return nil, err
-	}
-	r.Cells = append(r.Cells, *c.res)
-	c.save()
-	return c, nil
-}
-
-// cellID is the directory name of a cell: arch plus extra fragments.
-func cellID(a arch.Arch, o Options, suffix string) string {
-	id := a.Name
-	if len(o.Configs) > 0 {
-		id += "-" + strings.Join(o.Configs, "+")
-	}
-	if suffix != "" {
-		id += "-" + suffix
-	}
-	return id
-}
-
 // sanitizeID keeps a cell id usable as a directory name.
 func sanitizeID(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -144,21 +125,24 @@ func sanitizeID(s string) string {
 
 // finishRun closes the run: status, run.json, reports. Cells still
 // undecided when ctx was cancelled are marked interrupted.
-func finishRun(ctx context.Context, r *result.Run, dir string, cells []*cell, patches []patch.Patch) (*result.Run, string, error) {
-	if ctx.Err() != nil {
-		r.Status = result.Interrupted
-		r.Cause = "interrupted (" + context.Cause(ctx).Error() + ")"
-		for _, c := range cells {
-			if c.res.Status == "" || c.res.Status == result.InfraError {
-				c.res.Status, c.res.Cause = result.Interrupted, r.Cause
+func finishRun(ctx context.Context, rec *record, cells []*cell, patches []patch.Patch) (*result.Run, string, error) {
+	r, dir := rec.run, rec.dir
+	err := rec.update(func(r *result.Run) {
+		if ctx.Err() != nil {
+			r.Status = result.Interrupted
+			r.Cause = "interrupted (" + context.Cause(ctx).Error() + ")"
+			for _, c := range cells {
+				if c.res.Status == "" || c.res.Status == result.InfraError {
+					c.res.Status, c.res.Cause = result.Interrupted, r.Cause
+				}
 			}
 		}
-	}
-	for _, c := range cells {
-		c.sync()
-	}
-	r.Finish(time.Now())
-	if err := result.Save(dir, r); err != nil {
+		for _, c := range cells {
+			r.Cells[c.idx] = *c.res
+		}
+		r.Finish(time.Now())
+	})
+	if err != nil {
 		return r, dir, err
 	}
 	if err := report.WriteReports(dir, r); err != nil {

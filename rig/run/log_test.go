@@ -16,7 +16,7 @@ import (
 // the cell and the arch.
 func TestCellLog(t *testing.T) {
 	a, _ := arch.Lookup("arm64")
-	c := &cell{dir: t.TempDir(), ui: ui.Discard(), run: &result.Run{ID: "r1"}, res: &result.Cell{ID: "arm64-tcg"}, arch: a}
+	c := &cell{dir: t.TempDir(), ui: ui.Discard(), rec: &record{run: &result.Run{ID: "r1"}}, res: &result.Cell{ID: "arm64-tcg"}, arch: a}
 	c.fail(result.BuildError, "compiler error: kernel/futex/core.c:1:1: error: boom\nmore")
 	c.fail(result.Pass, "")
 	b, err := os.ReadFile(filepath.Join(c.dir, "rig.log"))

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
@@ -75,12 +74,14 @@ var poweredOff = machine.Outcome{Shutdown: machine.GuestShutdown, Exit: machine.
 // newTestCell is a cell of a one-cell run writing into a temporary
 // directory, with env as its world.
 func newTestCell(t *testing.T, env Env) *cell {
-	a, _ := arch.Lookup("x86_64")
 	dir := t.TempDir()
-	r := &result.Run{ID: "r", Cells: make([]result.Cell, 1)}
-	o := Options{Tests: []string{"pi-giveup"}, Duration: time.Second, Seed: 7, BootTimeout: time.Minute, Cache: t.TempDir(), Accel: "auto"}
-	return &cell{opts: o, ui: ui.Discard(), dir: dir, runDir: dir, run: r, arch: a, env: env,
-		res: &result.Cell{ID: "x86_64", Arch: "x86_64"}}
+	o := Options{Duration: time.Second, Seed: 7, BootTimeout: time.Minute, Cache: t.TempDir(), Root: "../..", UI: ui.Discard()}
+	c, err := newCell(o, Spec{ID: "x86_64", Arch: "x86_64", Tests: []string{"pi-giveup"}}, &record{run: &result.Run{ID: "r"}, dir: dir}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.env = env
+	return c
 }
 
 // TestPipeline drives whole cells through a fake world: the verdict, its
@@ -123,7 +124,7 @@ func TestPipeline(t *testing.T) {
 			if tc.interrupt {
 				tc.env.interrupt = cancel
 			}
-			c.pipeline(ctx, nil)
+			c.execute(ctx, nil)
 			if c.res.Status != tc.status || !strings.Contains(c.res.Cause, tc.cause) {
 				t.Errorf("verdict %q (%s), want %q containing %q", c.res.Status, c.res.Cause, tc.status, tc.cause)
 			}
@@ -145,7 +146,7 @@ func TestPipeline(t *testing.T) {
 				t.Errorf("test status %q, want %q", got, tc.testStatus)
 			}
 			if tc.boots > 0 { // run.json is written after every stage
-				saved, err := result.Load(c.runDir)
+				saved, err := result.Load(c.rec.dir)
 				if err != nil || len(saved.Cells) != 1 || len(saved.Cells[0].Stages) == 0 || saved.Cells[0].Stages[0].Name != "accel" {
 					t.Errorf("run.json after the accel stage: %v, %+v", err, saved)
 				}

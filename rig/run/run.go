@@ -13,10 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -78,48 +78,6 @@ type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
-
-// Cell runs the pipeline for one cell; it is created by Run.
-type cell struct {
-	opts   Options
-	ui     *ui.UI
-	dir    string // results/<run>/<cell>
-	res    *result.Cell
-	run    *result.Run
-	runDir string
-	arch   arch.Arch
-	frags  []kconfig.Fragment
-	shell  bool // rig boot --shell
-	idx    int  // index in run.Cells
-	// detached cells (matrix) keep their record to themselves: the
-	// matrix owns run.json.
-	detached bool
-	log      *slog.Logger // diagnostics in rig.log; see logger
-	env      Env          // nil: the real one (see environment)
-}
-
-// logger returns the cell's diagnostics log: JSON records in
-// <cell>/rig.log with the run, the cell and the arch on each.
-func (c *cell) logger() *slog.Logger {
-	if c.log == nil {
-		h := slog.NewJSONHandler(appendFile(filepath.Join(c.dir, "rig.log")), nil)
-		c.log = slog.New(h).With("run", c.run.ID, "cell", c.res.ID, "arch", c.arch.Name)
-	}
-	return c.log
-}
-
-// appendFile is a writer that appends each write to a file it opens for
-// that write only: a cell's log holds no descriptor between records.
-type appendFile string
-
-func (f appendFile) Write(p []byte) (int, error) {
-	w, err := os.OpenFile(string(f), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	return w.Write(p)
-}
 
 // DefaultDuration is how long each natural (statistical) guest test runs
 // unless the run says otherwise.
@@ -228,123 +186,112 @@ func Prepare(o *Options) error {
 }
 
 // Run executes `rig run`: one cell per arch and accelerator (and, with
-// Baseline, a baseline cell per arch), sequentially, sharing builds through
-// the slot and kernel caches. It returns the Run record and its directory;
-// the Run is on disk, as far as it got, even when ctx is cancelled.
+// Baseline, a baseline cell per arch), sharing builds through the slot and
+// kernel caches. It returns the Run record and its directory; the Run is
+// on disk, as far as it got, even when ctx is cancelled.
 func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if err := Prepare(&o); err != nil {
 		return nil, "", err
 	}
-	patches := o.Patches
-	var err error
-	if o.Series != "" && patches == nil {
-		if patches, err = patch.ReadSeries(o.Series); err != nil {
-			return nil, "", &UsageError{fmt.Errorf("--series: %w", err)}
-		}
+	specs, err := o.specs()
+	if err != nil {
+		return nil, "", err
 	}
-	type archFrags struct {
-		a     arch.Arch
-		names []string
-		frags []kconfig.Fragment
-	}
-	var plan []archFrags
 	for _, n := range o.Arches {
 		a, _ := arch.Lookup(n)
-		names := append([]string{"base", a.Fragment}, o.Configs...)
-		frags, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), names)
-		if err != nil {
-			return nil, "", &UsageError{err}
-		}
 		for _, acc := range o.Accels {
 			if acc == "kvm" && a.HostGOARCH != runtime.GOARCH {
 				return nil, "", &UsageError{fmt.Errorf("--accel kvm: KVM runs %s guests only on a %s host (this host is %s); use --accel tcg", a.Name, a.HostGOARCH, runtime.GOARCH)}
 			}
 		}
+		if _, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), Spec{Configs: o.Configs}.fragmentNames(a)); err != nil {
+			return nil, "", &UsageError{err}
+		}
 		if err := requireTools(a, o.KernelSrc == ""); err != nil {
 			return nil, "", err
 		}
-		plan = append(plan, archFrags{a, names, frags})
 	}
-	r, dir, err := newRun(o, plan[0].names)
+	a0, _ := arch.Lookup(o.Arches[0])
+	r, dir, err := newRun(o, specs[0].fragmentNames(a0))
 	if err != nil {
 		return nil, "", err
 	}
-	r.KernelSource = o.KernelSrc
 	if o.TreeFromCwd {
 		o.UI.Printf("kernel tree: %s (the tree you are in; --kernel-src %s tests Debian's %s instead)", o.KernelSrc, source.DefaultName, source.DebianPackage)
 	}
 	if r.KernelSource == "" {
 		r.KernelSource = "debian:" + source.DebianPackage
 	}
-	// Every arch's cells are prepared (source to image) in parallel: the
-	// arches use different build slots, and a cold two-arch run is then
-	// bounded by the slower build, not their sum. Boots run one at a time
-	// afterwards, so concurrent QEMUs do not distort the race tests.
-	type job struct {
-		c            *cell
-		patches      []patch.Patch
-		kern, initrd string
-		ok           bool
-		labelFrom    *cell // the baseline whose tests label this cell's
-	}
-	var cells []*cell
-	perArch := make([][]*job, len(plan))
-	for i, p := range plan {
-		co := o
-		co.Arch = p.a.Name
-		var base *cell
-		if o.Baseline && len(patches) > 0 {
-			// The unpatched tree first: its kernel is usually cached, and
-			// its verdicts label the patched cells' tests.
-			co.Accel = o.Accels[0]
-			base, err = newCell(co, p.a, r, dir, p.names, cellID(p.a, co, "baseline"))
-			if err != nil {
-				return nil, "", err
-			}
-			base.res.Role, base.res.Series, base.frags = "baseline", "", p.frags
-			cells = append(cells, base)
-			perArch[i] = append(perArch[i], &job{c: base})
-		}
-		for _, acc := range o.Accels {
-			co.Accel = acc
-			suffix := ""
-			if len(o.Accels) > 1 {
-				suffix = acc
-			}
-			c, err := newCell(co, p.a, r, dir, p.names, cellID(p.a, co, suffix))
-			if err != nil {
-				return nil, "", err
-			}
-			c.frags = p.frags
-			cells = append(cells, c)
-			perArch[i] = append(perArch[i], &job{c: c, patches: patches, labelFrom: base})
+	rec := &record{run: r, dir: dir}
+	cells := make([]*cell, len(specs))
+	for i, s := range specs {
+		if cells[i], err = newCell(o, s, rec, filepath.Join(dir, s.ID)); err != nil {
+			return nil, "", err
 		}
 	}
+	sched := newSchedule(cells)
 	var wg sync.WaitGroup
-	for _, jobs := range perArch {
+	for i, c := range cells {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, j := range jobs {
-				if ctx.Err() != nil {
-					return
-				}
-				j.kern, j.initrd, j.ok = j.c.environment().Prepare(ctx, j.c, j.patches)
-			}
+			c.execute(ctx, sched.turn(i))
 		}()
 	}
 	wg.Wait()
-	for _, jobs := range perArch {
-		for _, j := range jobs {
-			if j.ok && ctx.Err() == nil {
-				j.c.boot(ctx, j.kern, j.initrd)
+	labelTwins(cells)
+	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
+}
+
+// specs expands the run's options into its cells: per arch, the baseline
+// first (with Baseline and a series: its kernel is usually cached, and its
+// verdicts label the patched cells' tests), then a cell per accelerator.
+func (o Options) specs() ([]Spec, error) {
+	patches := o.Patches
+	if o.Series != "" && patches == nil {
+		var err error
+		if patches, err = patch.ReadSeries(o.Series); err != nil {
+			return nil, &UsageError{fmt.Errorf("--series: %w", err)}
+		}
+	}
+	var out []Spec
+	for _, n := range o.Arches {
+		id := n
+		if len(o.Configs) > 0 {
+			id += "-" + strings.Join(o.Configs, "+")
+		}
+		s := Spec{Tree: o.KernelSrc, Series: o.Series, Patches: patches, Arch: n, Configs: o.Configs,
+			Tests: o.Tests, Duration: o.Duration, Seed: o.Seed}
+		if o.Baseline && len(patches) > 0 {
+			b := s
+			b.ID, b.Accel, b.Series, b.Patches, b.Role = sanitizeID(id+"-baseline"), o.Accels[0], "", []patch.Patch{}, "baseline"
+			out = append(out, b)
+		}
+		for _, acc := range o.Accels {
+			c := s
+			c.ID, c.Accel = sanitizeID(id), acc
+			if len(o.Accels) > 1 {
+				c.ID = sanitizeID(id + "-" + acc)
 			}
-			if j.labelFrom != nil {
-				Label(&j.labelFrom.res.Tests, &j.c.res.Tests)
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// labelTwins labels each patched cell's tests against the baseline cell of
+// its arch, if the run has one.
+func labelTwins(cells []*cell) {
+	for _, base := range cells {
+		if base.spec.Role != "baseline" {
+			continue
+		}
+		for _, c := range cells {
+			if c.spec.Role != "baseline" && c.arch.Name == base.arch.Name {
+				Label(&base.res.Tests, &c.res.Tests)
 			}
 		}
 	}
-	return finishRun(ctx, r, dir, cells, patches)
 }
 
 func requireTools(a arch.Arch, debian bool) error {
@@ -355,66 +302,6 @@ func requireTools(a arch.Arch, debian bool) error {
 		return setup.Require(source.DebianTarball)
 	}
 	return nil
-}
-
-// runMu guards run records shared by cells prepared in parallel.
-var runMu sync.Mutex
-
-// sync copies the cell into the run record.
-func (c *cell) sync() {
-	if c.detached {
-		return
-	}
-	runMu.Lock()
-	defer runMu.Unlock()
-	c.run.Cells[c.idx] = *c.res
-}
-
-// save writes run.json as it stands (each stage calls it).
-func (c *cell) save() {
-	if c.detached {
-		return
-	}
-	c.sync()
-	runMu.Lock()
-	defer runMu.Unlock()
-	if err := result.Save(c.runDir, c.run); err != nil {
-		c.ui.Notice("saving run.json: %v", err)
-	}
-}
-
-// stage times fn and records it.
-func (c *cell) stage(name string, fn func() (cached bool, note string, err error)) error {
-	st := result.Stage{Name: name, Start: time.Now()}
-	cached, note, err := fn()
-	st.Elapsed, st.Cached, st.Note = time.Since(st.Start), cached, note
-	c.res.Stages = append(c.res.Stages, st)
-	msg := fmt.Sprintf("%.1fs", st.Elapsed.Seconds())
-	if cached {
-		msg += " (cached)"
-	}
-	if note != "" {
-		msg += ", " + note
-	}
-	if err == nil {
-		c.ui.Stage(c.res.ID, name, msg)
-		c.logger().Info("stage", "stage", name, "seconds", st.Elapsed.Seconds(), "cached", cached, "note", note)
-	} else {
-		c.logger().Error("stage", "stage", name, "seconds", st.Elapsed.Seconds(), "err", err.Error())
-	}
-	c.save()
-	return err
-}
-
-// fail sets the cell's verdict.
-func (c *cell) fail(st result.Status, cause string) {
-	c.res.Status, c.res.Cause = st, oneLine(cause)
-	level := slog.LevelWarn
-	if st == result.Pass {
-		level = slog.LevelInfo
-	}
-	c.logger().Log(context.Background(), level, "verdict", "status", string(st), "cause", cause)
-	c.ui.Done()
 }
 
 // oneLine is the first line of s, cleaned for a cause.
@@ -448,13 +335,6 @@ func hostInfo(ctx context.Context) result.Host {
 	return h
 }
 
-// pipeline runs the whole cell: prepare, then boot.
-func (c *cell) pipeline(ctx context.Context, patches []patch.Patch) {
-	if kern, initrd, ok := c.environment().Prepare(ctx, c, patches); ok {
-		c.boot(ctx, kern, initrd)
-	}
-}
-
 // prepare takes the cell from source to a packed image: source, apply,
 // config, build, selftests, pack. ok is false when the cell's verdict is
 // already decided (patch-error, build-error, ...) or ctx was cancelled.
@@ -464,10 +344,10 @@ func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd
 	var tree *source.Tree
 	if err := c.stage("source", func() (bool, string, error) {
 		var err error
-		if o.KernelSrc == "" {
+		if c.spec.Tree == "" {
 			tree, err = source.Default(ctx, o.Cache, func(s string) { c.ui.Stage(c.res.ID, "source", s) })
 		} else {
-			tree, err = source.Open(ctx, o.KernelSrc, o.Cache)
+			tree, err = source.Open(ctx, c.spec.Tree, o.Cache)
 		}
 		if err != nil {
 			return false, "", err
@@ -480,9 +360,7 @@ func (c *cell) prepare(ctx context.Context, patches []patch.Patch) (kern, initrd
 	if tree.Notice != "" {
 		c.ui.Notice("%s", tree.Notice)
 	}
-	runMu.Lock()
-	c.run.KernelSource = tree.Desc
-	runMu.Unlock()
+	_ = c.rec.update(func(r *result.Run) { r.KernelSource = tree.Desc })
 
 	configKey := fragmentsKey(c.frags)
 	slot := kbuild.SlotFor(o.Cache, tree.GitDir, c.arch.Name, configKey)
@@ -600,15 +478,10 @@ const kselftestTest = "kselftest-futex"
 
 // wants reports whether the cell's guest runs the named test.
 func (c *cell) wants(test string) bool {
-	if len(c.opts.Tests) == 0 {
+	if len(c.spec.Tests) == 0 {
 		return knownTest(test)
 	}
-	for _, t := range c.opts.Tests {
-		if t == test {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.spec.Tests, test)
 }
 
 // fragmentsKey identifies a config: the fragments' content, in order (not
@@ -626,7 +499,7 @@ func fragmentsKey(frags []kconfig.Fragment) string {
 // means the cell's verdict was set (build-error, config problem).
 func (c *cell) kernel(ctx context.Context, slot kbuild.Slot, baseCommit, treeID, configKey string, patches []patch.Patch) (string, error) {
 	o := c.opts
-	kc := kbuild.CachedKernel(o.Cache, c.arch, treeID, configKey, c.run.Host.GCC)
+	kc := kbuild.CachedKernel(o.Cache, c.arch, treeID, configKey, c.rec.run.Host.GCC)
 	buildID := kc.BuildID
 	c.res.BuildID = buildID
 	if kc.Present() {

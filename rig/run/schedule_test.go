@@ -1,0 +1,214 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/rig/internal/ui"
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/patch"
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// logEnv is a world shared by the cells of a run: it logs each prepare
+// and boot in the order they happen.
+type logEnv struct {
+	mu     sync.Mutex
+	log    []string
+	events []event.Event
+	cancel func() // called at the first boot, when set
+}
+
+func (e *logEnv) add(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, s)
+}
+
+func (e *logEnv) Prepare(ctx context.Context, c *cell, patches []patch.Patch) (string, string, bool) {
+	e.add("prepare " + c.res.ID)
+	if c.arch.Name == "arm64" {
+		// The slower build: without the barrier, x86_64 would boot now.
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.res.BuildID = "rig-fake"
+	return "bzImage", "initramfs.cpio", true
+}
+
+func (e *logEnv) ResolveAccel(ctx context.Context, requested string, cfg machine.Config, cache string) (string, string, error) {
+	return "tcg", "", nil
+}
+
+func (e *logEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine.Output)) (*machine.Outcome, error) {
+	e.add("boot " + cfg.Arch)
+	if e.cancel != nil {
+		e.cancel()
+		return &machine.Outcome{Shutdown: machine.HostQMPQuit}, ctx.Err()
+	}
+	for _, ev := range e.events {
+		out(machine.Output{Kind: machine.Event, Event: ev})
+	}
+	return &poweredOff, nil
+}
+
+// runCells runs specs like Run does (one schedule, a goroutine per cell)
+// against env and returns the cells.
+func runCells(t *testing.T, ctx context.Context, env Env, specs []Spec) []*cell {
+	t.Helper()
+	dir := t.TempDir()
+	o := Options{Duration: time.Second, Seed: 7, BootTimeout: time.Minute, Cache: t.TempDir(), Root: "../..", UI: ui.Discard()}
+	rec := &record{run: &result.Run{ID: "r"}, dir: dir}
+	cells := make([]*cell, len(specs))
+	for i, s := range specs {
+		c, err := newCell(o, s, rec, filepath.Join(dir, s.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.env, cells[i] = env, c
+	}
+	sched := newSchedule(cells)
+	var wg sync.WaitGroup
+	for i, c := range cells {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.execute(ctx, sched.turn(i))
+		}()
+	}
+	wg.Wait()
+	labelTwins(cells)
+	return cells
+}
+
+// Each arch's cells prepare in order; no cell boots before every cell is
+// prepared; boots go one at a time in cell order.
+func TestSchedule(t *testing.T) {
+	specs := []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline"}, {ID: "x", Arch: "x86_64"},
+		{ID: "a-baseline", Arch: "arm64", Role: "baseline"}, {ID: "a", Arch: "arm64"}}
+	for range 5 { // goroutines interleave differently each time
+		env := &logEnv{}
+		runCells(t, context.Background(), env, specs)
+		if len(env.log) != 8 {
+			t.Fatalf("log %q: want 4 prepares and 4 boots", env.log)
+		}
+		prep, boots := env.log[:4], env.log[4:]
+		for _, p := range prep {
+			if !strings.HasPrefix(p, "prepare ") {
+				t.Fatalf("a boot before every cell was prepared: %q", env.log)
+			}
+		}
+		if slices.Index(prep, "prepare x-baseline") > slices.Index(prep, "prepare x") ||
+			slices.Index(prep, "prepare a-baseline") > slices.Index(prep, "prepare a") {
+			t.Errorf("an arch's cells prepared out of order: %q", prep)
+		}
+		if want := []string{"boot x86_64", "boot x86_64", "boot arm64", "boot arm64"}; !slices.Equal(boots, want) {
+			t.Errorf("boots %q, want %q", boots, want)
+		}
+	}
+}
+
+// Ctrl-C during the first boot: the cells waiting their turn never boot,
+// and every goroutine returns.
+func TestScheduleInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := &logEnv{cancel: cancel}
+	cells := runCells(t, ctx, env, []Spec{{ID: "x", Arch: "x86_64"}, {ID: "a", Arch: "arm64"}})
+	if n := strings.Count(strings.Join(env.log, "\n"), "boot "); n != 1 {
+		t.Errorf("%d boots after the interrupt, want 1: %q", n, env.log)
+	}
+	if cells[1].res.Status != "" {
+		t.Errorf("the cell that never booted has verdict %q", cells[1].res.Status)
+	}
+}
+
+// A patched cell's tests are labelled against its arch's baseline.
+func TestScheduleLabelsTwins(t *testing.T) {
+	env := &logEnv{events: testEvents("fail", "word 0x80000025 names the unlocker")}
+	cells := runCells(t, context.Background(), env, []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline"}, {ID: "x", Arch: "x86_64"}})
+	if got := cells[1].res.Tests; len(got) != 1 || got[0].Label == "" {
+		t.Fatalf("patched cell's tests %+v: want one labelled test", got)
+	}
+	if got := cells[1].res.Tests[0].Label; got != "still-failing" {
+		t.Errorf("label %q, want still-failing", got)
+	}
+}
+
+// rig run's options expand into cells: per arch the baseline first (only
+// with a series), then one cell per accelerator.
+func TestSpecs(t *testing.T) {
+	series := []patch.Patch{{Name: "0001-x.patch"}}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string // id/accel/role per cell
+	}{
+		{"one arch", Options{Arches: []string{"x86_64"}, Accels: []string{"auto"}}, "x86_64/auto/"},
+		{"two arches", Options{Arches: []string{"x86_64", "arm64"}, Accels: []string{"tcg"}}, "x86_64/tcg/ arm64/tcg/"},
+		{"two accels", Options{Arches: []string{"x86_64"}, Accels: []string{"kvm", "tcg"}}, "x86_64-kvm/kvm/ x86_64-tcg/tcg/"},
+		{"configs in the id", Options{Arches: []string{"arm64"}, Accels: []string{"tcg"}, Configs: []string{"debug"}}, "arm64-debug/tcg/"},
+		{"baseline without a series: none", Options{Arches: []string{"x86_64"}, Accels: []string{"tcg"}, Baseline: true}, "x86_64/tcg/"},
+		{"baseline first, on the first accel", Options{Arches: []string{"x86_64", "arm64"}, Accels: []string{"kvm", "tcg"}, Baseline: true, Series: "s", Patches: series},
+			"x86_64-baseline/kvm/baseline x86_64-kvm/kvm/ x86_64-tcg/tcg/ arm64-baseline/kvm/baseline arm64-kvm/kvm/ arm64-tcg/tcg/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			specs, err := tc.o.specs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range specs {
+				got = append(got, fmt.Sprintf("%s/%s/%s", s.ID, s.Accel, s.Role))
+				if s.Role == "baseline" && (len(s.Patches) > 0 || s.Series != "") {
+					t.Errorf("baseline %s carries the series", s.ID)
+				}
+				if s.Role == "" && len(s.Patches) != len(tc.o.Patches) {
+					t.Errorf("cell %s has %d patches, want %d", s.ID, len(s.Patches), len(tc.o.Patches))
+				}
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("cells %q, want %q", g, tc.want)
+			}
+		})
+	}
+}
+
+// rig boot's cell: no source or build; the kernel is recorded with the
+// build id the kernel cache keeps beside it, and a guest reporting another
+// build is refused.
+func TestPrebuiltKernel(t *testing.T) {
+	kdir := t.TempDir()
+	kern := filepath.Join(kdir, "bzImage")
+	if err := os.WriteFile(kern, []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kdir, "build-id"), []byte("rig-other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := &logEnv{events: testEvents("pass", "fine")} // the guest says rig-fake
+	dir := t.TempDir()
+	o := Options{Duration: time.Second, Seed: 7, BootTimeout: time.Minute, Cache: t.TempDir(), Root: "../..", UI: ui.Discard()}
+	c, err := newCell(o, Spec{ID: "x86_64-boot", Arch: "x86_64", Kernel: kern, Initramfs: "given.cpio"}, &record{run: &result.Run{}, dir: dir}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.env = env
+	c.execute(context.Background(), nil)
+	if slices.ContainsFunc(env.log, func(s string) bool { return strings.HasPrefix(s, "prepare") }) {
+		t.Errorf("a given kernel was prepared: %q", env.log)
+	}
+	if c.res.KernelImage != kern || c.res.KernelSize != 6 || c.res.Initramfs != "given.cpio" || c.res.BuildID != "rig-other" {
+		t.Errorf("recorded kernel %q size %d image %q build %q", c.res.KernelImage, c.res.KernelSize, c.res.Initramfs, c.res.BuildID)
+	}
+	if c.res.Status != result.InfraError || !strings.Contains(c.res.Cause, "wrong kernel") {
+		t.Errorf("verdict %s (%s), want the wrong kernel refused", c.res.Status, c.res.Cause)
+	}
+}
