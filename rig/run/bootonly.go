@@ -10,7 +10,6 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -81,15 +80,7 @@ func (c *cell) prebuilt(ctx context.Context) (kern, initrd string, ok bool) {
 	}
 	initrd = s.Initramfs
 	if initrd == "" {
-		if err := c.stage("pack", func() (bool, string, error) {
-			img, err := initramfs.Builder{Root: c.opts.Root, Cache: c.opts.Cache}.Build(ctx, c.arch, s.Shell)
-			if err != nil {
-				return false, "", err
-			}
-			initrd = img.Path
-			return img.Cached, fmt.Sprintf("%d KiB", img.Size>>10), nil
-		}); err != nil {
-			c.fail(result.InfraError, "packing the initramfs: "+err.Error())
+		if initrd, ok = c.pack(ctx, c.environment(), nil); !ok {
 			return "", "", false
 		}
 	}

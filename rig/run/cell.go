@@ -131,7 +131,7 @@ func (c *cell) execute(ctx context.Context, t turn) {
 	if c.spec.Kernel != "" {
 		kern, initrd, ok = c.prebuilt(ctx)
 	} else {
-		kern, initrd, ok = c.environment().Prepare(ctx, c, c.spec.Patches)
+		kern, initrd, ok = c.prepare(ctx, c.environment(), c.spec.Patches)
 	}
 	done()
 	bootDone, err := t.boot(ctx)

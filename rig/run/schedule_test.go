@@ -11,53 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/rig/internal/ui"
-	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
-
-// logEnv is a world shared by the cells of a run: it logs each prepare
-// and boot in the order they happen.
-type logEnv struct {
-	mu     sync.Mutex
-	log    []string
-	events []event.Event
-	cancel func() // called at the first boot, when set
-}
-
-func (e *logEnv) add(s string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.log = append(e.log, s)
-}
-
-func (e *logEnv) Prepare(ctx context.Context, c *cell, patches []patch.Patch) (string, string, bool) {
-	e.add("prepare " + c.res.ID)
-	if c.arch.Name == "arm64" {
-		// The slower build: without the barrier, x86_64 would boot now.
-		time.Sleep(20 * time.Millisecond)
-	}
-	c.res.BuildID = "rig-fake"
-	return "bzImage", "initramfs.cpio", true
-}
-
-func (e *logEnv) ResolveAccel(ctx context.Context, requested string, cfg machine.Config, cache string) (string, string, error) {
-	return "tcg", "", nil
-}
-
-func (e *logEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine.Output)) (*machine.Outcome, error) {
-	e.add("boot " + cfg.Arch)
-	if e.cancel != nil {
-		e.cancel()
-		return &machine.Outcome{Shutdown: machine.HostQMPQuit}, ctx.Err()
-	}
-	for _, ev := range e.events {
-		out(machine.Output{Kind: machine.Event, Event: ev})
-	}
-	return &poweredOff, nil
-}
 
 // runCells runs specs like Run does (one schedule, a goroutine per cell)
 // against env and returns the cells.
@@ -94,19 +51,22 @@ func TestSchedule(t *testing.T) {
 	specs := []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline"}, {ID: "x", Arch: "x86_64"},
 		{ID: "a-baseline", Arch: "arm64", Role: "baseline"}, {ID: "a", Arch: "arm64"}}
 	for range 5 { // goroutines interleave differently each time
-		env := &logEnv{}
+		env := &fakeEnv{slowArch: "arm64", outcome: poweredOff}
 		runCells(t, context.Background(), env, specs)
-		if len(env.log) != 8 {
-			t.Fatalf("log %q: want 4 prepares and 4 boots", env.log)
-		}
-		prep, boots := env.log[:4], env.log[4:]
-		for _, p := range prep {
-			if !strings.HasPrefix(p, "prepare ") {
-				t.Fatalf("a boot before every cell was prepared: %q", env.log)
+		var prep, boots []string
+		for _, c := range env.calls {
+			switch strings.Fields(c)[0] {
+			case "source":
+				if len(boots) > 0 {
+					t.Fatalf("a boot before every cell was prepared: %q", env.calls)
+				}
+				prep = append(prep, c)
+			case "boot":
+				boots = append(boots, c)
 			}
 		}
-		if slices.Index(prep, "prepare x-baseline") > slices.Index(prep, "prepare x") ||
-			slices.Index(prep, "prepare a-baseline") > slices.Index(prep, "prepare a") {
+		if slices.Index(prep, "source x-baseline") > slices.Index(prep, "source x") ||
+			slices.Index(prep, "source a-baseline") > slices.Index(prep, "source a") {
 			t.Errorf("an arch's cells prepared out of order: %q", prep)
 		}
 		if want := []string{"boot x86_64", "boot x86_64", "boot arm64", "boot arm64"}; !slices.Equal(boots, want) {
@@ -120,10 +80,10 @@ func TestSchedule(t *testing.T) {
 func TestScheduleInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env := &logEnv{cancel: cancel}
+	env := &fakeEnv{interrupt: cancel}
 	cells := runCells(t, ctx, env, []Spec{{ID: "x", Arch: "x86_64"}, {ID: "a", Arch: "arm64"}})
-	if n := strings.Count(strings.Join(env.log, "\n"), "boot "); n != 1 {
-		t.Errorf("%d boots after the interrupt, want 1: %q", n, env.log)
+	if env.boots != 1 {
+		t.Errorf("%d boots after the interrupt, want 1: %q", env.boots, env.calls)
 	}
 	if cells[1].res.Status != "" {
 		t.Errorf("the cell that never booted has verdict %q", cells[1].res.Status)
@@ -132,7 +92,7 @@ func TestScheduleInterrupted(t *testing.T) {
 
 // A patched cell's tests are labelled against its arch's baseline.
 func TestScheduleLabelsTwins(t *testing.T) {
-	env := &logEnv{events: testEvents("fail", "word 0x80000025 names the unlocker")}
+	env := &fakeEnv{events: testEvents("fail", "word 0x80000025 names the unlocker"), outcome: poweredOff}
 	cells := runCells(t, context.Background(), env, []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline"}, {ID: "x", Arch: "x86_64"}})
 	if got := cells[1].res.Tests; len(got) != 1 || got[0].Label == "" {
 		t.Fatalf("patched cell's tests %+v: want one labelled test", got)
@@ -193,7 +153,7 @@ func TestPrebuiltKernel(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(kdir, "build-id"), []byte("rig-other\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := &logEnv{events: testEvents("pass", "fine")} // the guest says rig-fake
+	env := &fakeEnv{events: testEvents("pass", "fine"), outcome: poweredOff} // the guest says rig-fake
 	dir := t.TempDir()
 	o := Options{Duration: time.Second, Seed: 7, BootTimeout: time.Minute, Cache: t.TempDir(), Root: "../..", UI: ui.Discard()}
 	c, err := newCell(o, Spec{ID: "x86_64-boot", Arch: "x86_64", Kernel: kern, Initramfs: "given.cpio"}, &record{run: &result.Run{}, dir: dir}, dir)
@@ -202,8 +162,8 @@ func TestPrebuiltKernel(t *testing.T) {
 	}
 	c.env = env
 	c.execute(context.Background(), nil)
-	if slices.ContainsFunc(env.log, func(s string) bool { return strings.HasPrefix(s, "prepare") }) {
-		t.Errorf("a given kernel was prepared: %q", env.log)
+	if env.called("source") || env.called("build") || env.called("pack") {
+		t.Errorf("a given kernel was prepared: %q", env.calls)
 	}
 	if c.res.KernelImage != kern || c.res.KernelSize != 6 || c.res.Initramfs != "given.cpio" || c.res.BuildID != "rig-other" {
 		t.Errorf("recorded kernel %q size %d image %q build %q", c.res.KernelImage, c.res.KernelSize, c.res.Initramfs, c.res.BuildID)
