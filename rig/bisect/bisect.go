@@ -1,31 +1,8 @@
 // Package bisect finds the first patch of a series that makes a cell go
-// bad, and judges one tree for `git bisect run` (docs/design.md).
-//
-// The search runs against Env, a small interface: the real one (Runner)
-// runs the rig's pipeline on a prefix of the series, so every step reuses
-// the build slot and rebuilds only what the prefix changed; unit tests use
-// a fake that scripts results per prefix (broken builds, infra errors,
-// flaky failures), as syzkaller's pkg/bisect tests do with their testEnv.
-//
-// Outcomes are values: a step is good, bad or skip; a bisection ends as
-// found, inconclusive, base-bad or series-good. An error (AbortError)
-// means the rig could not decide (infra-error, interrupted).
-//
-// What counts as bad (Rule): by default any failing test, kernel report
-// or timeout; --bad-if narrows it to named tests or oops titles. The
-// first bad run (of the full series) fixes the failure title, and from
-// then on only that title is bad: a step that fails only in other ways is
-// good, and the log says which failure was not counted. A patch-error,
-// build-error or boot-error run is a skip, never bad.
-//
-// Confidence rule for flaky races: a step is bad if at least one of its N
-// runs shows the title, and good only if all N runs are good (anything
-// else is a skip). Without --repeat, N comes from the full series: it is
-// run Calibrate times (3), and if the title showed in k of those m runs,
-// N is the least with (1-k/m)^N < 0.05 (MissRisk), at most 20
-// (MaxRepeat): 3 of 3 gives 1, 2 of 3 gives 3, 1 of 3 gives 8. So a bad
-// step that fails as often as the full series is called good with less
-// than 5% probability.
+// bad, and judges one tree for `git bisect run`. The search runs against
+// Env (Runner is the real one, a fake scripts results in tests); steps,
+// the bad rule and the repeat rule for flaky races are described in
+// docs/design.md, "Bisection".
 package bisect
 
 import (

@@ -1,21 +1,8 @@
-// Package machine boots a kernel in a virtual machine and reports what
-// happened, as values.
-//
-// A Backend (rig/machine/qemu is the only one) knows how to start one
-// machine, stream its output and stop it; it registers itself with Register
-// from an init function, so a caller imports it for its side effect:
-//
-//	import _ "github.com/rig-kernel/rig/rig/machine/qemu"
-//
-// Boot is the one caller-facing wrapper: it applies defaults, enforces the
-// boot and run timeouts once for every backend, serialises output delivery
-// and fills in the timing fields of the Outcome. Output arrives as tagged
-// chunks: kernel console lines, guest events (decoded from their own port,
-// never parsed out of console noise) and the backend process's own stderr.
-//
-// What the guest did (passed, panicked, hung) is an Outcome, not an error:
-// Boot returns an error only when the machine could not be run at all
-// (missing QEMU, bad option, socket failure), or when ctx was cancelled.
+// Package machine boots a kernel in a virtual machine through a registered
+// Backend (rig/machine/qemu) and reports what happened as an Outcome: Boot
+// applies the defaults and the boot and run timeouts for every backend and
+// streams console lines, guest events and the backend's stderr. An error
+// means the machine could not run at all (docs/design.md, "Machines").
 package machine
 
 import (

@@ -1,19 +1,7 @@
-// Package oops classifies kernel console output into reports: panics, BUGs,
-// Oopses, WARNINGs, KASAN, lockdep, soft lockups, hung tasks, RCU stalls and
-// unexpected reboots (docs/design.md, "Verdicts and exit codes").
-//
-// The console is read as a stream: a Scanner is fed one line at a time and
-// hands back the reports that line starts or completes. Which lines start a
-// report, of what kind and with what title, is a table (patterns below), in
-// the spirit of syzkaller's pkg/report. One real crash gives one report with
-// the most informative title (an x86 "BUG: unable to handle page fault" line
-// and the "Oops: 0000 [#1]" line after it are one report), plus a separate
-// panic report if "Kernel panic - not syncing" follows.
-//
-// The console is untrusted: lines are cleaned (printk prefixes, ANSI escapes,
-// control bytes) and truncated to MaxLineLen before matching, work per line is
-// bounded, and at most MaxReports reports are kept (the rest are counted in
-// Scanner.Dropped).
+// Package oops turns kernel console output, fed one line at a time to a
+// Scanner, into reports (panic, BUG, Oops, WARNING, KASAN, lockdep,
+// stalls, hung tasks, reboots) from a table of patterns, with bounded
+// work on untrusted input (docs/design.md, "Kernel reports").
 package oops
 
 import (

@@ -1,16 +1,8 @@
 // Package patch reads a patch series (a directory of git format-patch
-// files, a quilt series, an mbox, or one patch file) and applies it in order
-// to a git work tree owned by the rig.
-//
-// Every patch is applied with "git apply --index", so the index follows the
-// patches even in a tree whose .gitignore ignores everything (Debian's
-// linux-source does); the caller takes the tree id with "git write-tree".
-// Each patch is first checked forward, then, if that fails, backward: a
-// patch that is already in the tree is skipped, not a conflict. Patches are
-// untrusted: before git sees one, its file names are checked, and any name
-// that is absolute, has a ".." or ".git" component, or lies below a symlink
-// is refused. A patch that does not apply yields a *PatchError naming the
-// patch, the file and the hunk.
+// files, a quilt series, an mbox, or one patch file) and applies it in
+// order to a git work tree owned by the rig, refusing unsafe file names
+// and naming the patch, file and hunk that does not apply
+// (docs/design.md, "Patches").
 package patch
 
 import (

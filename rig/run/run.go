@@ -1,12 +1,8 @@
-// Package run takes one (arch, accel, config, series) cell from a patch
-// series to a verdict: source, apply, config, build, pack, boot, tests. Each
-// stage's failure becomes the cell's status with a one-line cause
-// (docs/design.md); an error return means the run could not decide at all.
-//
-// Console monitoring and crash detection happen here, once, for every
-// machine backend: the backend only streams console lines and
-// guest events; this package writes them to disk as they arrive, feeds the
-// oops scanner, and decides.
+// Package run takes a cell (a Spec) from a patch series to a verdict:
+// source, apply, config, build, verify, pack, boot, tests. Every caller
+// runs cells through one pipeline against an Env; console monitoring,
+// crash detection and the verdict happen here for every machine backend
+// (docs/design.md, "Data flow").
 package run
 
 import (

@@ -1,9 +1,8 @@
-// Package testkernel gives end-to-end tests a bootable x86_64 kernel that
-// the rig did not build: Debian's prebuilt 6.12 image, fetched once with
-// apt-get into the rig cache (<cache>/testkernel/<version>/boot/vmlinuz-*),
-// or $RIG_TEST_KERNEL, and a minimal Go /init to boot it with (InitImage,
-// FaultInitramfs). Tests of the machine layer and of the run stage's fault
-// handling boot them, so they need no kernel build of their own.
+// Package testkernel gives end-to-end tests a bootable x86_64 kernel the
+// rig did not build (Debian's prebuilt 6.12 image, fetched once into the
+// cache, or $RIG_TEST_KERNEL) and minimal Go inits to boot it with, so
+// the machine layer and the run's fault handling are tested without a
+// kernel build.
 package testkernel
 
 import (

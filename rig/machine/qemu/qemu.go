@@ -1,14 +1,8 @@
-// Package qemu is the QEMU backend of rig/machine, registered as "qemu".
-//
-// One boot is one QEMU process in its own process group, started paused
-// (-S) with a QMP socket; the rig listens on the console and events sockets
-// before QEMU starts, and QEMU connects to them, so nothing the guest prints
-// early is lost. The rig then connects to QMP (github.com/digitalocean/go-qemu,
-// wrapped with deadlines in qmp.go), records its events (SHUTDOWN's reason
-// above all) and sends "cont". To stop a machine it sends "quit" (bounded),
-// then SIGTERM, then SIGKILL to the group:
-// QEMU never outlives Run. Per-arch facts (binary, machine, CPU, console and
-// events devices) are one table, arches.
+// Package qemu is the QEMU backend of rig/machine, registered as "qemu":
+// one process group per boot, started paused with QMP (go-qemu), console
+// and events on sockets the rig listens on first, and a bounded
+// quit-SIGTERM-SIGKILL stop; per-arch facts are the arches table
+// (docs/design.md, "Machines").
 package qemu
 
 import (
