@@ -35,20 +35,17 @@ type Arch struct {
 	// Cmdline holds arch-specific kernel arguments that speed up the boot
 	// (kept only after 50 clean boots in a row under TCG). x86_64: skip the
 	// IO-APIC timer check and the PS/2 keyboard and mouse probes, since the
-	// guest uses only the serial ports (1.04 s to 0.95 s to the first event,
-	// with pty.legacy_count=0).
+	// guest uses only the serial ports.
 	Cmdline string
 }
 
 // Table holds every supported architecture, one line each. arm64 under TCG
 // uses -cpu max with the cheap pointer-authentication algorithm
 // (pauth-impdef=on): QEMU's default QARMA5 costs a lot in emulation when
-// the kernel signs pointers. Measured here it changes nothing for the
-// rig's own kernels, which have ARM64_PTR_AUTH off (pi-consistency 24.6k
-// vs 27.4k acquisitions/s, median of 3, within noise; boot unchanged); it
-// is kept for trees built with pointer auth on (arm64 defconfig).
-// Multi-threaded TCG (QEMU's default here) beats thread=single: 0.42 s vs
-// 0.48 s to the first guest event, and the race tests need parallel vCPUs.
+// the kernel signs pointers. The rig's own kernels have ARM64_PTR_AUTH
+// off, so it matters for trees built with pointer auth on (arm64
+// defconfig). TCG stays multi-threaded (QEMU's default): the race tests
+// need parallel vCPUs, and it boots faster than thread=single.
 var Table = []Arch{
 	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd"},

@@ -7,7 +7,7 @@
 // plain static binaries. We write the newc archive with u-root's pkg/cpio
 // (which fills in device numbers, unlike cavaliergopher/cpio) rather than
 // going through u-root's mkuimage: mkuimage compiles a gobusybox with
-// `go build -a` on every call (15-30 s here) to produce a multi-call binary
+// `go build -a` on every call to produce a multi-call binary
 // we do not need, while one `go build` of the guest is cached by content and
 // the archive itself takes milliseconds.
 package initramfs

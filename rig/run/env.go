@@ -155,7 +155,7 @@ func (e *realEnv) make(c *cell) (kconfig.Make, error) {
 // Config generates the slot's config once per config key and refreshes it
 // (olddefconfig) only when a series touches Kconfig files, or touched them
 // in the slot's last build: otherwise the slot's .config is current, and
-// refreshing it would cost 2-3 s of every warm run for nothing.
+// refreshing it would slow every warm run for nothing.
 func (e *realEnv) Config(ctx context.Context, c *cell, patches []patch.Patch) (missing []kconfig.Missing, cached bool, note string, err error) {
 	if e.log, err = os.Create(filepath.Join(c.dir, "build.log")); err != nil {
 		return nil, false, "", err

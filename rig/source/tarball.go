@@ -19,9 +19,8 @@ import (
 // first path component of every member, as `tar --strip-components=1`.
 //
 // It streams: xz decompresses on one core while git fast-import hashes
-// and packs on the other, and nothing is unpacked to disk. For Debian's
-// linux-source-6.12 this replaced `tar -x` (10-19 s) followed by `git add`
-// (20-33 s) and 1.4 GB of unpacked files that only served as git's input.
+// and packs on the other, and nothing is unpacked to disk: no `tar -x`
+// and `git add` of a tree whose files only serve as git's input.
 func importTarball(ctx context.Context, tarball, gitDir, branch, msg string) error {
 	if _, err := git(ctx, "", "init", "-q", "--bare", gitDir); err != nil {
 		return err
@@ -43,7 +42,7 @@ func importTarball(ctx context.Context, tarball, gitDir, branch, msg string) err
 	zr.Stderr = &zerr
 
 	// Fast zlib and no delta search: deltas between unrelated files of a
-	// source tree save nothing here (325 MB either way) and cost 24 s.
+	// source tree save next to no space and cost much time.
 	fi := exec.CommandContext(ctx, "git", "--git-dir", gitDir, "-c", "pack.compression=1",
 		"fast-import", "--quiet", "--done", "--depth=0")
 	fi.Env = append(os.Environ(), gitEnv...)
@@ -86,8 +85,8 @@ func importTarball(ctx context.Context, tarball, gitDir, branch, msg string) err
 // readAhead reads r in its own goroutine, up to n chunks of size bytes
 // ahead of the consumer. Without it the decompressor stalls whenever a
 // write to fast-import blocks (a pipe holds only 64 KiB), and the two
-// processes take turns instead of running on two cores: 27 s instead of
-// 20 s for Debian's tarball. Closing the result drops whatever r still
+// processes take turns instead of running on two cores. Closing the
+// result drops whatever r still
 // has, reading it to its end, so its writer never blocks.
 func readAhead(r io.Reader, size, n int) io.ReadCloser {
 	pr, pw := io.Pipe()

@@ -39,8 +39,7 @@ func lookupArch(name string) (archConfig, error) {
 // bootCmdline is added on every arch (the per-arch rest is rig/arch's
 // Cmdline column). Measured under TCG with rig/bench and kept only after 50
 // clean boots in a row: it skips the 256 legacy BSD ptys pty_init would
-// register, which the guest never uses (arm64 boot to the first event went
-// from 0.54 s to 0.42 s).
+// register, which the guest never uses.
 const bootCmdline = "pty.legacy_count=0"
 
 // Socket names inside the work directory.
