@@ -30,7 +30,7 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 		return nil, "", err
 	}
 	a, _ := arch.Lookup(o.Arch)
-	if err := setup.Require("go", qemuTool(a)); err != nil {
+	if err := setup.Require("go", a.QEMU); err != nil {
 		return nil, "", err
 	}
 	if b.Kernel == "" {

@@ -302,18 +302,11 @@ func oneLine(s string) string { return result.Clean(lines.First(s), 400) }
 
 func tools(a arch.Arch) []string {
 	t := []string{"git", "tar", "make", "gcc", "flex", "bison", "bc", "go", "ccache"}
-	t = append(t, qemuTool(a))
+	t = append(t, a.QEMU)
 	if a.CrossPrefix() != "" {
 		t = append(t, a.CrossPrefix()+"gcc")
 	}
 	return t
-}
-
-func qemuTool(a arch.Arch) string {
-	if a.Name == "arm64" {
-		return "qemu-system-aarch64"
-	}
-	return "qemu-system-x86_64"
 }
 
 func hostInfo(ctx context.Context) result.Host {

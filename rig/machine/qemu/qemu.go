@@ -1,7 +1,7 @@
 // Package qemu is the QEMU backend of rig/machine, registered as "qemu":
 // one process group per boot, started paused with QMP (go-qemu), console
 // and events on sockets the rig listens on first, and a bounded
-// quit-SIGTERM-SIGKILL stop; per-arch facts are the arches table
+// quit-SIGTERM-SIGKILL stop; per-arch facts come from rig/arch's Table
 // (docs/design.md, "Machines").
 package qemu
 
