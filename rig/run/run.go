@@ -222,6 +222,13 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 			return nil, "", err
 		}
 	}
+	runScheduled(ctx, cells)
+	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
+}
+
+// runScheduled runs a run's cells on one schedule, a goroutine each, and
+// labels the patched cells' tests against their baselines.
+func runScheduled(ctx context.Context, cells []*cell) {
 	sched := newSchedule(cells)
 	var wg sync.WaitGroup
 	for i, c := range cells {
@@ -233,7 +240,6 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	}
 	wg.Wait()
 	labelTwins(cells)
-	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
 }
 
 // specs expands the run's options into its cells: per arch, the baseline

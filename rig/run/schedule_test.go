@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +15,8 @@ import (
 	"github.com/rig-kernel/rig/rig/result"
 )
 
-// runCells runs specs like Run does (one schedule, a goroutine per cell)
-// against env and returns the cells.
+// runCells runs specs as Run does (runScheduled) against env and returns
+// the cells.
 func runCells(t *testing.T, ctx context.Context, env Env, specs []Spec) []*cell {
 	t.Helper()
 	dir := t.TempDir()
@@ -31,17 +30,7 @@ func runCells(t *testing.T, ctx context.Context, env Env, specs []Spec) []*cell 
 		}
 		c.env, cells[i] = env, c
 	}
-	sched := newSchedule(cells)
-	var wg sync.WaitGroup
-	for i, c := range cells {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.execute(ctx, sched.turn(i))
-		}()
-	}
-	wg.Wait()
-	labelTwins(cells)
+	runScheduled(ctx, cells)
 	return cells
 }
 
