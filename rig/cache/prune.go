@@ -9,7 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -17,16 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// The cache's layout, as the rest of the rig writes it:
-//
-//	slots/<arch>-<16 hex>/       a build slot (kbuild.SlotFor): src/ is a git work tree borrowing
-//	                             its objects through src/.git/objects/info/alternates, out/ the O= dir
-//	slots/<arch>-<16 hex>.lock   held by a rig while it uses the slot
-//	src/debian-<ver>.git         Debian's source as a bare repository (source.Default)
-//	src/debian-<ver>/            the same in the layout before the bare one: nothing uses it
-//	src/import-<key>/            imports of users' plain trees (source.Open)
-//	kernels/, images/, ...       content-addressed outputs, small
 
 // LastUsedFile is the stamp in a slot directory whose mtime says when a rig
 // last took the slot's lock to use it (kbuild.Slot.Acquire touches it).
@@ -36,9 +26,6 @@ const LastUsedFile = ".last-used"
 // name first, so an interrupted prune leaves trash (which the next prune
 // clears), never a half-deleted slot under the name a rig would use.
 const trashPrefix = ".trash-"
-
-// slotName matches a slot directory's name and captures its arch.
-var slotName = regexp.MustCompile(`^([a-z0-9_]+)-[0-9a-f]{16}$`)
 
 // Slot is a build slot in the cache.
 type Slot struct {
@@ -67,6 +54,9 @@ type Entry struct {
 	Name string // relative to the cache directory, e.g. "images", "src/debian-6.12.117-1.git"
 	Path string
 	Size int64 // bytes on disk
+	// Kind is the entry's kind; Unknown for a name of no kind, and for a
+	// directory whose entries are listed by their total (Listing.Other).
+	Kind Kind
 }
 
 // Listing is what the cache holds.
@@ -75,27 +65,64 @@ type Listing struct {
 	Slots    []Slot  // most recently used first
 	Obsolete []Entry // source trees of the old layout: src/debian-<ver>/
 	Trash    []Entry // leftovers of an interrupted prune
-	Other    []Entry // everything else: current sources, outputs, probes
+	Other    []Entry // everything else: current sources, outputs (by directory), probes
+	// Entries is every entry found, each with its kind, slots included
+	// (lock files are not entries).
+	Entries []Entry
 }
 
 // List reads what the cache at dir holds, with sizes. It changes nothing.
+// It walks the directories of the table kinds, entry by entry, so what a
+// producer makes at a Kind's Path is listed as that kind; names of no kind
+// are listed as other.
 func List(dir string) (*Listing, error) {
 	l := &Listing{Dir: dir}
-	srcs, err := listSources(dir)
+	each, whole := entryDirs()
+	for _, d := range each {
+		ents, _, err := listDir(dir, d)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			switch e.Kind.Judgement() {
+			case ByLastUsed:
+				s, err := readSlot(e)
+				if err != nil {
+					return nil, err
+				}
+				l.Slots = append(l.Slots, s)
+			case Orphaned:
+				l.Obsolete = append(l.Obsolete, e)
+			case Trash:
+				l.Trash = append(l.Trash, e)
+			default:
+				l.Other = append(l.Other, e)
+			}
+		}
+		l.Entries = append(l.Entries, ents...)
+	}
+	top, err := readDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	slots, err := listSlots(dir)
-	if err != nil {
-		return nil, err
+	for _, d := range top {
+		name, path := d.Name(), filepath.Join(dir, d.Name())
+		switch {
+		case strings.HasSuffix(name, ".lock"), slices.Contains(each, name):
+		case d.IsDir() && slices.Contains(whole, name):
+			ents, total, err := listDir(dir, name)
+			if err != nil {
+				return nil, err
+			}
+			l.Entries = append(l.Entries, ents...)
+			l.Other = append(l.Other, Entry{Name: name, Path: path, Size: total, Kind: Unknown})
+		default:
+			e := entry(dir, path)
+			e.Kind = kindOf("", name, d.IsDir())
+			l.Entries = append(l.Entries, e)
+			l.Other = append(l.Other, e)
+		}
 	}
-	top, err := listTop(dir)
-	if err != nil {
-		return nil, err
-	}
-	l.Obsolete, l.Trash = srcs.obsolete, append(slots.trash, srcs.trash...)
-	l.Other = append(append(srcs.other, slots.other...), top...)
-	l.Slots = slots.slots
 	for i := range l.Slots {
 		judge(&l.Slots[i], l.Obsolete)
 	}
@@ -103,85 +130,26 @@ func List(dir string) (*Listing, error) {
 	return l, nil
 }
 
-// listed is one directory's entries, sorted out.
-type listed struct {
-	slots    []Slot
-	obsolete []Entry
-	trash    []Entry
-	other    []Entry
-}
-
-// listSlots reads slots/: slot directories, trash, and whatever else is
-// there (lock files are not listed: they are empty).
-func listSlots(dir string) (listed, error) {
-	var r listed
-	ents, err := readDir(filepath.Join(dir, "slots"))
+// listDir reads the directory sub of the cache at dir and returns its entries with their kinds, lock files
+// left out, and the bytes the directory takes with everything in it.
+func listDir(dir, sub string) ([]Entry, int64, error) {
+	path := filepath.Join(dir, sub)
+	ents, err := readDir(path)
 	if err != nil {
-		return r, err
+		return nil, 0, err
 	}
-	for _, e := range ents {
-		name, path := e.Name(), filepath.Join(dir, "slots", e.Name())
-		m := slotName.FindStringSubmatch(name)
-		switch {
-		case strings.HasSuffix(name, ".lock"):
-		case e.IsDir() && m != nil:
-			s, err := readSlot(path, m[1])
-			if err != nil {
-				return r, err
-			}
-			r.slots = append(r.slots, s)
-		case strings.HasPrefix(name, trashPrefix):
-			r.trash = append(r.trash, entry(dir, path))
-		default:
-			r.other = append(r.other, entry(dir, path))
-		}
-	}
-	return r, nil
-}
-
-// listSources reads src/: the obsolete source trees apart from the rest.
-func listSources(dir string) (listed, error) {
-	var r listed
-	ents, err := readDir(filepath.Join(dir, "src"))
-	if err != nil {
-		return r, err
-	}
-	for _, e := range ents {
-		name, path := e.Name(), filepath.Join(dir, "src", e.Name())
-		switch {
-		case strings.HasSuffix(name, ".lock"):
-		case strings.HasPrefix(name, trashPrefix):
-			r.trash = append(r.trash, entry(dir, path))
-		case e.IsDir() && isObsoleteSource(name):
-			r.obsolete = append(r.obsolete, entry(dir, path))
-		default:
-			r.other = append(r.other, entry(dir, path))
-		}
-	}
-	return r, nil
-}
-
-// isObsoleteSource reports whether a directory in src/ is Debian's source in
-// the old layout: a non-bare repository with a full work tree, replaced by
-// the bare debian-<ver>.git (a half-prepared one ends in .partial).
-func isObsoleteSource(name string) bool {
-	return strings.HasPrefix(name, "debian-") && !strings.HasSuffix(name, ".git") && !strings.HasSuffix(name, ".partial")
-}
-
-// listTop reads the cache directory itself, except slots/ and src/ (listed
-// entry by entry) and lock files.
-func listTop(dir string) ([]Entry, error) {
-	ents, err := readDir(dir)
-	if err != nil {
-		return nil, err
-	}
+	total := ownUsage(path)
 	var r []Entry
-	for _, e := range ents {
-		if n := e.Name(); n != "slots" && n != "src" && !strings.HasSuffix(n, ".lock") {
-			r = append(r, entry(dir, filepath.Join(dir, n)))
+	for _, d := range ents {
+		e := entry(dir, filepath.Join(path, d.Name()))
+		total += e.Size
+		if strings.HasSuffix(d.Name(), ".lock") {
+			continue
 		}
+		e.Kind = kindOf(sub, d.Name(), d.IsDir())
+		r = append(r, e)
 	}
-	return r, nil
+	return r, total, nil
 }
 
 // readDir is os.ReadDir where a missing directory is an empty one (a fresh
@@ -202,13 +170,14 @@ func entry(dir, path string) Entry {
 	return Entry{Name: name, Path: path, Size: diskUsage(path)}
 }
 
-func readSlot(path, arch string) (Slot, error) {
-	inUse, err := held(path + ".lock")
+func readSlot(e Entry) (Slot, error) {
+	inUse, err := held(e.Path + ".lock")
 	if err != nil {
 		return Slot{}, err
 	}
-	return Slot{Name: filepath.Base(path), Path: path, Arch: arch, Size: diskUsage(path),
-		LastUsed: lastUsed(path), InUse: inUse}, nil
+	name := filepath.Base(e.Path)
+	arch, _, _ := strings.Cut(name, "-")
+	return Slot{Name: name, Path: e.Path, Arch: arch, Size: e.Size, LastUsed: lastUsed(e.Path), InUse: inUse}, nil
 }
 
 // lastUsed returns when a rig last took the slot: its stamp, or for a slot
@@ -262,13 +231,28 @@ func diskUsage(path string) int64 {
 			return nil
 		}
 		if info, err := d.Info(); err == nil {
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				n += st.Blocks * 512
-			}
+			n += blocks(info)
 		}
 		return nil
 	})
 	return n
+}
+
+// ownUsage returns the bytes allocated to the directory at path itself,
+// without what it holds.
+func ownUsage(path string) int64 {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return 0
+	}
+	return blocks(st)
+}
+
+func blocks(info fs.FileInfo) int64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return 0
 }
 
 // judge sets s.Obsolete if s borrows its objects from an obsolete source
