@@ -1,8 +1,7 @@
-// Package cache locates the rig's cache (~/.cache/rig, or $RIG_CACHE),
-// locks its entries (flock, released by the kernel if the process dies),
-// keys them, and keeps the cache from growing without bound: List shows
-// what it holds, Prune removes what nobody used for a while (prune.go).
-// Entries are published with rig/internal/atomicfile.
+// Package cache owns the rig's cache (~/.cache/rig, or $RIG_CACHE): its
+// layout (the table of entry kinds, layout.go), entry locks (flock, released
+// if the process dies), keys, building an entry once (GetOrBuild), and List
+// and Prune (prune.go), which keep it from growing without bound.
 package cache
 
 import (

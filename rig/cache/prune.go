@@ -65,7 +65,7 @@ type Listing struct {
 	Slots    []Slot  // most recently used first
 	Obsolete []Entry // source trees of the old layout: src/debian-<ver>/
 	Trash    []Entry // leftovers of an interrupted prune
-	Other    []Entry // everything else: current sources, outputs (by directory), probes
+	Other    []Entry // everything else: current sources, outputs (by directory), probes, names of no kind
 	// Entries is every entry found, each with its kind, slots included
 	// (lock files are not entries).
 	Entries []Entry
@@ -114,8 +114,17 @@ func List(dir string) (*Listing, error) {
 			if err != nil {
 				return nil, err
 			}
+			// Names of no kind (say, the temporary directory of a
+			// build a killed rig left) are listed on their own.
+			var unknown []Entry
+			for _, e := range ents {
+				if e.Kind == Unknown {
+					unknown = append(unknown, e)
+					total -= e.Size
+				}
+			}
 			l.Entries = append(l.Entries, ents...)
-			l.Other = append(l.Other, Entry{Name: name, Path: path, Size: total, Kind: Unknown})
+			l.Other = append(append(l.Other, Entry{Name: name, Path: path, Size: total, Kind: Unknown}), unknown...)
 		default:
 			e := entry(dir, path)
 			e.Kind = kindOf("", name, d.IsDir())

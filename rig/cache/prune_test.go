@@ -29,7 +29,7 @@ type fakeCache struct {
 
 func newFakeCache(t *testing.T) fakeCache {
 	c := fakeCache{t: t, dir: t.TempDir()}
-	c.file("kernels/x86_64-0123/bzImage", 5000, now)
+	c.file("kernels/x86_64-0123456789abcdef01234567/bzImage", 5000, now)
 	c.file("src/debian-1.0.git/objects/pack/p.pack", 7000, now)
 	c.file("src/debian-1.0.git.lock", 0, now)
 	return c
@@ -144,6 +144,7 @@ func standardCache(t *testing.T) fakeCache {
 	c.obsoleteSource("debian-0.9")
 	c.file("slots/.trash-123/x86_64-0000000000000009/out/vmlinux", 20000, longAgo)
 	c.hold("slots/arm64-0000000000000003.lock")
+	c.file("kernels/.kernel-42/bzImage", 90000, longAgo) // left by a killed rig
 	return c
 }
 
@@ -162,7 +163,7 @@ var (
 		"slots/arm64-0000000000000007",
 		"slots/x86_64-0000000000000005",
 		"src/debian-1.0.git",
-		"kernels/x86_64-0123/bzImage",
+		"kernels/x86_64-0123456789abcdef01234567/bzImage",
 	}
 )
 
@@ -386,7 +387,19 @@ func TestList(t *testing.T) {
 	if got := entryNames(l.Trash); got != "slots/.trash-123" {
 		t.Errorf("trash %q", got)
 	}
-	if got := entryNames(l.Other); got != "src/debian-1.0.git kernels" {
-		t.Errorf("other %q, want the current source and the outputs, no lock files", got)
+	if got := entryNames(l.Other); got != "src/debian-1.0.git kernels kernels/.kernel-42" {
+		t.Errorf("other %q, want the current source, the outputs and the leftover temporary, no lock files", got)
+	}
+	var kernels, leftover int64
+	for _, e := range l.Other {
+		switch e.Name {
+		case "kernels":
+			kernels = e.Size
+		case "kernels/.kernel-42":
+			leftover = e.Size
+		}
+	}
+	if kernels < 5000 || kernels >= 90000 || leftover < 90000 {
+		t.Errorf("kernels %d bytes, the leftover in it %d: want it counted once, on its own", kernels, leftover)
 	}
 }

@@ -37,7 +37,7 @@ func TestCacheListAndPrune(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("RIG_CACHE", dir)
 	write(t, filepath.Join(dir, "src/debian-1.0.git/objects/pack/p.pack"), "pack")
-	write(t, filepath.Join(dir, "kernels/x86_64-0123/bzImage"), "image")
+	write(t, filepath.Join(cache.Kernels.Path(dir, "x86_64", cache.Key("k")), "bzImage"), "image")
 	const old, recent, busy = "x86_64-0000000000000001", "arm64-0000000000000002", "x86_64-0000000000000003"
 	fakeSlot(t, dir, old, time.Now().Add(-20*24*time.Hour))
 	fakeSlot(t, dir, recent, time.Now().Add(-3*time.Hour))
