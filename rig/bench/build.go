@@ -143,7 +143,7 @@ func ColdBuild(ctx context.Context, root, cacheDir string, a arch.Arch, jobs int
 		cold.Errors = append(cold.Errors, err.Error())
 		return []Sample{cold}
 	}
-	dir := filepath.Join(cacheDir, "bench", a.Name)
+	dir := cache.BenchTrees.Path(cacheDir, a.Name)
 	src, out := filepath.Join(dir, "src"), filepath.Join(dir, "out")
 	progress("checking out the pristine tree in " + src)
 	if _, err := tree.Checkout(ctx, src); err != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/run"
 )
@@ -89,7 +89,7 @@ func Run(ctx context.Context, o Options) *Report {
 		// A new patch (never cached: apply, config, incremental build),
 		// then the series given (run twice: the second is warm).
 		ro := run.Options{Arches: []string{"x86_64"}, Accels: []string{"tcg"}, Tests: o.Tests, Duration: o.Duration,
-			Root: o.Root, Cache: o.Cache, Results: filepath.Join(o.Cache, "bench", "results")}
+			Root: o.Root, Cache: o.Cache, Results: cache.BenchResults.Path(o.Cache)}
 		if dir, err := os.MkdirTemp("", "rig-bench-series-"); err != nil {
 			r.Whole = append(r.Whole, Whole{Error: err.Error()})
 		} else {

@@ -136,7 +136,7 @@ func TestE2EGitBisectRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := filepath.Join(cacheDir, "test", "bisect-git")
+	repo := cache.TestFixtures.Path(cacheDir, "bisect-git")
 	if err := os.RemoveAll(repo); err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, er
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(b.Cache, "images", a.Name+"-"+key)
+	dir := cache.Images.Path(b.Cache, a.Name, key)
 	img := &Image{Path: filepath.Join(dir, "initramfs.cpio"), Guest: filepath.Join(dir, "rig-guest"), Key: key}
 	done := func(d string) bool { _, err := os.Stat(filepath.Join(d, "initramfs.cpio")); return err == nil }
 	hit, err := cache.GetOrBuild(ctx, dir, done, nil, func(tmp string) error {
@@ -233,7 +233,7 @@ func WithOverlay(cacheDir, base string, files map[string]string, key string) (st
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(cacheDir, "images", "overlay-"+cache.Key(base, fmt.Sprint(st.Size(), st.ModTime().UnixNano()), key)+".cpio")
+	out := cache.Overlays.Path(cacheDir, cache.Key(base, fmt.Sprint(st.Size(), st.ModTime().UnixNano()), key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

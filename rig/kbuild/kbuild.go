@@ -251,8 +251,7 @@ type Slot struct {
 
 // SlotFor returns the slot of a source repository, arch and config key.
 func SlotFor(cacheDir, gitDir, archName, configKey string) Slot {
-	key := slotKey(gitDir, archName, configKey)
-	d := filepath.Join(cacheDir, "slots", key)
+	d := cache.Slots.Path(cacheDir, archName, slotKey(gitDir, archName, configKey))
 	return Slot{Dir: d, Src: filepath.Join(d, "src"), Build: filepath.Join(d, "out"), Lock: d + ".lock"}
 }
 

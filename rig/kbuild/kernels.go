@@ -34,7 +34,7 @@ const (
 // carry their build id; v1 entries were not.
 func CachedKernel(cacheDir string, a arch.Arch, treeID, configKey, gcc string) Kernel {
 	key := cache.Key("kernel-v2", treeID, a.Name, configKey, gcc)
-	dir := filepath.Join(cacheDir, "kernels", a.Name+"-"+key)
+	dir := cache.Kernels.Path(cacheDir, a.Name, key)
 	return Kernel{Key: key, Dir: dir, Image: filepath.Join(dir, filepath.Base(a.Image)), BuildID: BuildID(key)}
 }
 

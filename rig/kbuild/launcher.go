@@ -48,7 +48,7 @@ func Launcher() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "bin", "cc-launcher")
+	path := cache.Launcher.Path(dir)
 	if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, []byte(launcherScript)) {
 		return path, nil
 	}

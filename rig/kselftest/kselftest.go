@@ -103,7 +103,7 @@ func Build(ctx context.Context, a arch.Arch, src, buildDir, cacheDir string, log
 		return nil, err
 	}
 	key := cache.Key(version, a.Name, ccVer, hdrKey, treeKey)
-	out := filepath.Join(cacheDir, "kselftest", "futex-"+a.Name+"-"+key)
+	out := cache.Kselftests.Path(cacheDir, "futex", a.Name, key)
 	var built map[string]string
 	hit, err := cache.GetOrBuild(ctx, out, func(dir string) bool { _, err := readBuilt(dir); return err == nil },
 		func() { fmt.Fprintf(log, "kselftest: waiting for another rig building %s\n", out) },

@@ -79,7 +79,7 @@ func defaultTree(t *testing.T) string {
 	if err != nil {
 		t.Skipf("no default kernel tree: %v", err)
 	}
-	w, err := tree.Checkout(ctx, filepath.Join(dir, "test", "kselftest-src"))
+	w, err := tree.Checkout(ctx, cache.TestFixtures.Path(dir, "kselftest-src"))
 	if err != nil {
 		t.Fatal(err)
 	}

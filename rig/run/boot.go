@@ -12,6 +12,7 @@ import (
 
 	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/oops"
 	"github.com/rig-kernel/rig/rig/result"
@@ -183,7 +184,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 			accel = "tcg"
 			return false, "tcg", nil
 		}
-		a, notice, err := c.environment().ResolveAccel(ctx, s.Accel, cfg, filepath.Join(o.Cache, "kvm-probe.json"))
+		a, notice, err := c.environment().ResolveAccel(ctx, s.Accel, cfg, cache.KVMProbe.Path(o.Cache))
 		if err != nil {
 			return false, "", err
 		}

@@ -366,18 +366,18 @@ func copyFile(src, dst string) { _ = atomicfile.Copy(src, dst) }
 
 // Last records the last kernel and image built per arch, for `rig boot`.
 func rememberLast(cacheDir, archName, kernel, image string) {
-	_ = atomicfile.WriteFile(filepath.Join(cacheDir, "last-"+archName), []byte(kernel+"\n"+image+"\n"), 0o644)
+	_ = atomicfile.WriteFile(cache.LastBuilt.Path(cacheDir, archName), []byte(kernel+"\n"+image+"\n"), 0o644)
 }
 
 // Last returns the last kernel and initramfs built for an arch.
 func Last(cacheDir, archName string) (kernel, image string, err error) {
-	b, err := os.ReadFile(filepath.Join(cacheDir, "last-"+archName))
+	b, err := os.ReadFile(cache.LastBuilt.Path(cacheDir, archName))
 	if err != nil {
 		return "", "", fmt.Errorf("no kernel built yet for %s: run `rig run` first or give --kernel", archName)
 	}
 	l := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(l) != 2 {
-		return "", "", fmt.Errorf("corrupt %s", filepath.Join(cacheDir, "last-"+archName))
+		return "", "", fmt.Errorf("corrupt %s", cache.LastBuilt.Path(cacheDir, archName))
 	}
 	return l[0], l[1], nil
 }

@@ -68,7 +68,7 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	}
 	pkgVer := debianVersion(ctx)
 	// A bare repository: slots check the tree out, nothing else reads it.
-	dir := filepath.Join(cacheDir, "src", "debian-"+sanitize(pkgVer)+".git")
+	dir := cache.DebianSources.Path(cacheDir, sanitize(pkgVer))
 	desc := "Debian " + DebianPackage + " " + pkgVer
 	done := func(d string) bool { _, err := openPrepared(ctx, d, desc); return err == nil }
 	wait := func() { say(progress, "waiting for "+desc+" to be imported (by this run's other arch or another rig)") }
@@ -157,7 +157,7 @@ func Open(ctx context.Context, path, cacheDir string) (*Tree, error) {
 	}
 	// A plain tree: import it (the index makes a re-import of an unchanged
 	// tree cost a stat of each file).
-	repo := filepath.Join(cacheDir, "src", "import-"+cache.Key(abs))
+	repo := cache.ImportedSources.Path(cacheDir, cache.Key(abs))
 	lock, err := cache.Acquire(ctx, repo+".lock", nil)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,7 @@ func find() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(root, "testkernel")
+	dir := cache.TestKernel.Path(root)
 	if k, ok := cached(dir); ok {
 		return k, nil
 	}
