@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/cavaliergopher/cpio v1.0.1
 	github.com/digitalocean/go-qemu v0.0.0-20250212194115-ee9b0668d242
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/u-root/u-root v0.16.0
 	golang.org/x/sys v0.50.0
 	gopkg.in/yaml.v3 v3.0.1

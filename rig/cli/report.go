@@ -144,7 +144,7 @@ func reportKCIDB(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("report kcidb", stderr, "[--origin rig] [--base-url URL] [--series PATH] [--git-commit SHA] ... DIR")
 	var o report.KCIDBOptions
 	fs.StringVar(&o.Origin, "origin", "rig", "CI system name prefixing every id ([a-z0-9_]+)")
-	fs.StringVar(&o.BaseURL, "base-url", "", "URL the run directory is published at (default: log URLs relative to DIR)")
+	fs.StringVar(&o.BaseURL, "base-url", "", "URL the run directory is published at (default: no log URLs: KCIDB takes absolute ones only)")
 	series := fs.String("series", "", "the series as applied, for patchset_hash (default: the run's --series, if still readable)")
 	fs.StringVar(&o.TreeName, "tree-name", "", "tree name, e.g. mainline, net-next")
 	fs.StringVar(&o.GitRepositoryURL, "git-url", "", "https:// or git:// URL of the base tree")

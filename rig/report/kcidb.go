@@ -26,10 +26,11 @@ package report
 //     origin); origin "^[a-z0-9_]+$"; *_excerpt maxLength 16384; *_url and
 //     resource urls have "format": "uri"; times "format": "date-time".
 //
-// URLs are relative to the run directory unless KCIDBOptions.BaseURL is
-// set. kcidb validates with jsonschema's draft-7 format checker, which may
-// insist on absolute URIs: CI that submits to KCIDB should pass the URL the
-// run directory is published at.
+// kcidb validates with jsonschema's draft-7 format checker, and "format":
+// "uri" takes absolute URIs only: the URL fields (config_url, log_url,
+// output_files) are filled in only with KCIDBOptions.BaseURL, the URL the run
+// directory is published at (rig/report/testdata/kcidb-v4.schema.json and
+// its test check the output against the schema).
 
 import (
 	"crypto/sha256"
@@ -96,8 +97,9 @@ type KCIDBOptions struct {
 	// Patches is the series as applied, in order, for patchset_hash. Nil
 	// with a run that had a series leaves patchset_hash out (unknown).
 	Patches []PatchFile
-	// BaseURL is where the run directory is published; "" keeps URLs
-	// relative to the run directory (<cell-id>/console.log).
+	// BaseURL is where the run directory is published; "" leaves the URL
+	// fields out (KCIDB takes no relative URL, and a reader of the run
+	// directory finds <cell-id>/console.log without one).
 	BaseURL string
 	// Dir is the run directory: when set, only files present there are
 	// linked, and failing cells get their console tail as log_excerpt.
@@ -583,22 +585,18 @@ func cellStatus(s result.Status) string {
 	return kError
 }
 
-// url links a file of a cell, relative to the run directory or under
-// BaseURL; "" when Dir is set and the file is not there.
+// url links a file of a cell under BaseURL; "" without a BaseURL, or when
+// Dir is set and the file is not there.
 func (k kcidb) url(cell, name string) string {
+	if k.o.BaseURL == "" {
+		return ""
+	}
 	if k.o.Dir != "" {
 		if _, err := os.Stat(filepath.Join(k.o.Dir, cell, name)); err != nil {
 			return ""
 		}
 	}
-	rel := url.PathEscape(cell) + "/" + name
-	if k.o.BaseURL != "" {
-		return strings.TrimRight(k.o.BaseURL, "/") + "/" + rel
-	}
-	if strings.Contains(rel[:strings.Index(rel, "/")], ":") {
-		rel = "./" + rel // not a scheme
-	}
-	return rel
+	return strings.TrimRight(k.o.BaseURL, "/") + "/" + url.PathEscape(cell) + "/" + name
 }
 
 // tail is the end of a cell's log when the run directory is known.
