@@ -81,7 +81,7 @@ type row struct {
 	isDir          bool // entries are directories (else files)
 	holds          string
 	judge          Judgement
-	locked         bool // a rig takes <entry>.lock to make or use the entry
+	locked         bool // a rig holds <entry>.lock while it makes or uses the entry: Prune takes it too
 	each           bool // `rig cache` lists each entry; else their directory's total
 }
 
@@ -157,9 +157,6 @@ func (k Kind) String() string {
 	}
 	return filepath.Join(r.dir, r.prefix+strings.Join(names, "-")+r.suffix)
 }
-
-// Holds says what an entry of the kind holds.
-func (k Kind) Holds() string { return kinds[k].holds }
 
 // Judgement says how Prune decides about the kind's entries.
 func (k Kind) Judgement() Judgement {

@@ -27,6 +27,9 @@ func TestKindsTable(t *testing.T) {
 			t.Errorf("kind %d has no row in the table", k)
 			continue
 		}
+		if r.judge != Kept && r.judge != Trash && !r.locked {
+			t.Errorf("%s: Prune removes it, but rigs take no lock to use it", k)
+		}
 		p := example("/c", k)
 		if got := kindOf(r.dir, filepath.Base(p), r.isDir); got != k || filepath.Dir(p) != filepath.Join("/c", r.dir) {
 			t.Errorf("%s: %s is read back as %s", k, p, got)

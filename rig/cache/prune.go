@@ -139,8 +139,9 @@ func List(dir string) (*Listing, error) {
 	return l, nil
 }
 
-// listDir reads the directory sub of the cache at dir and returns its entries with their kinds, lock files
-// left out, and the bytes the directory takes with everything in it.
+// listDir reads the directory sub of the cache at dir and returns its
+// entries with their kinds, lock files left out, and the bytes the
+// directory takes with everything in it.
 func listDir(dir, sub string) ([]Entry, int64, error) {
 	path := filepath.Join(dir, sub)
 	ents, err := readDir(path)
@@ -180,9 +181,12 @@ func entry(dir, path string) Entry {
 }
 
 func readSlot(e Entry) (Slot, error) {
-	inUse, err := held(e.Path + ".lock")
-	if err != nil {
-		return Slot{}, err
+	var inUse bool
+	if kinds[e.Kind].locked {
+		var err error
+		if inUse, err = held(e.Path + ".lock"); err != nil {
+			return Slot{}, err
+		}
 	}
 	name := filepath.Base(e.Path)
 	arch, _, _ := strings.Cut(name, "-")
@@ -345,10 +349,10 @@ type Report struct {
 // pruneLock keeps two prunes from clearing the same trash.
 const pruneLock = "prune.lock"
 
-// Prune removes from the cache at dir: slots not used for olderThan, slots
-// that can never be used again (Slot.Obsolete), the obsolete source trees
-// once no remaining slot borrows from them, and the trash of an interrupted
-// prune. Whatever another rig holds the lock of is skipped. A dry run
+// Prune removes from the cache at dir what List found and its kind's
+// Judgement lets go: slots not used for olderThan, slots that can never be
+// used again (Slot.Obsolete), the obsolete source trees once no remaining
+// slot borrows from them, and the trash of an interrupted prune. Whatever another rig holds the lock of is skipped. A dry run
 // removes nothing and reports what a real prune would remove now (what is
 // in use can differ by the time of the real one). The error is for a cache
 // that cannot be read, another prune running, or ctx done; failed removals
