@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"github.com/peterbourgon/ff/v3/ffcli"
 	"io"
 	"os"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/bench"
@@ -15,36 +18,60 @@ import (
 	"github.com/rig-kernel/rig/rig/run"
 )
 
-// cmdBench runs `rig bench`: the rig against this machine's physical limits,
-// printed as ratios and written as JSON.
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bench", stderr, "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]")
-	arches := listFlag{vals: []string{"x86_64", "arm64"}}
-	what := listFlag{vals: []string{"boot", "build", "pack", "whole"}}
-	tests := listFlag{vals: []string{"robust-unmap-remap"}}
-	fs.Var(&arches, "arch", "architectures, comma-separated")
-	fs.Var(&what, "what", "what to measure, comma-separated: boot, build, pack, whole")
-	n := fs.Int("n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
-	buildN := fs.Int("build-n", 3, "incremental rebuilds per side (rig and plain make)")
-	packN := fs.Int("pack-n", 2, "image builds per kind (cold and cached)")
-	jobs := fs.Int("j", 0, "make -j for the builds (default: number of CPUs, as `rig run`)")
-	cold := fs.Bool("cold", false, "also cold kernel builds (without ccache, through an empty ccache) and a fresh one with warm ccache (minutes of CPU per arch)")
-	rel := fs.Int("reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
-	series := fs.String("series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
-	fs.Var(&tests, "tests", "guest tests of the whole run")
-	duration := fs.Duration("duration", run.DefaultDuration, helpDuration)
-	jsonOut := fs.String("json", "bench.json", `where the numbers go ("" for nowhere)`)
-	variants := fs.String("variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
-	if err := parse(fs, args); err != nil {
-		return ExitUsage
+// benchCommand is `rig bench`: the rig against this machine's physical
+// limits, printed as ratios and written as JSON.
+func benchCommand(e *env) *ffcli.Command {
+	var f benchFlags
+	return leaf{
+		name:     "bench",
+		synopsis: "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]",
+		short:    "measure boot, build, pack and a whole run against plain QEMU and make (ratios, JSON)",
+		flags:    f.register,
+		run: func(ctx context.Context, args []string) int {
+			if !noArgs(e, "bench", args) {
+				return ExitUsage
+			}
+			return runBench(ctx, &f, e.stdout, e.stderr)
+		},
+	}.command(e, "")
+}
+
+// benchFlags are bench's own: what to measure and how often.
+type benchFlags struct {
+	arches, what, tests         listFlag
+	n, buildN, packN, jobs, rel int
+	cold                        bool
+	series, jsonOut, variants   string
+	duration                    time.Duration
+}
+
+func (f *benchFlags) register(fs *flag.FlagSet) {
+	f.arches = listFlag{vals: allArches()}
+	f.what = listFlag{vals: []string{"boot", "build", "pack", "whole"}}
+	f.tests = listFlag{vals: []string{"robust-unmap-remap"}}
+	fs.Var(&f.arches, "arch", "architectures, comma-separated")
+	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole")
+	fs.IntVar(&f.n, "n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
+	fs.IntVar(&f.buildN, "build-n", 3, "incremental rebuilds per side (rig and plain make)")
+	fs.IntVar(&f.packN, "pack-n", 2, "image builds per kind (cold and cached)")
+	fs.IntVar(&f.jobs, "j", 0, "make -j for the builds (default: number of CPUs, as `rig run`)")
+	fs.BoolVar(&f.cold, "cold", false, "also cold kernel builds (without ccache, through an empty ccache) and a fresh one with warm ccache (minutes of CPU per arch)")
+	fs.IntVar(&f.rel, "reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
+	fs.StringVar(&f.series, "series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
+	fs.Var(&f.tests, "tests", "guest tests of the whole run")
+	fs.DurationVar(&f.duration, "duration", run.DefaultDuration, helpDuration)
+	fs.StringVar(&f.jsonOut, "json", "bench.json", `where the numbers go ("" for nowhere)`)
+	fs.StringVar(&f.variants, "variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
+}
+
+func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) int {
+	if f.variants != "" {
+		return benchVariants(ctx, f.variants, f.arches.vals, f.n, stdout, stderr)
 	}
-	if *variants != "" {
-		return benchVariants(ctx, *variants, arches.vals, *n, stdout, stderr)
-	}
-	o := bench.Options{Arches: arches.vals, What: map[string]bool{}, N: *n, BuildN: *buildN, PackN: *packN, Jobs: *jobs,
-		Cold: *cold, Reliability: *rel, Series: *series, Tests: tests.vals, Duration: *duration,
+	o := bench.Options{Arches: f.arches.vals, What: map[string]bool{}, N: f.n, BuildN: f.buildN, PackN: f.packN, Jobs: f.jobs,
+		Cold: f.cold, Reliability: f.rel, Series: f.series, Tests: f.tests.vals, Duration: f.duration,
 		Progress: func(s string) { fmt.Fprintln(stderr, "bench: "+s) }}
-	for _, w := range what.vals {
+	for _, w := range f.what.vals {
 		switch w {
 		case "boot", "build", "pack", "whole":
 			o.What[w] = true
@@ -53,13 +80,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return ExitUsage
 		}
 	}
-	for _, a := range arches.vals {
+	for _, a := range f.arches.vals {
 		if _, err := arch.Lookup(a); err != nil {
 			fmt.Fprintf(stderr, "rig bench: --arch: %v\n", err)
 			return ExitUsage
 		}
 	}
-	if *n < 1 || *buildN < 1 || *packN < 1 {
+	if f.n < 1 || f.buildN < 1 || f.packN < 1 {
 		fmt.Fprintln(stderr, "rig bench: --n, --build-n and --pack-n must be at least 1")
 		return ExitUsage
 	}
@@ -77,16 +104,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	r := bench.Run(ctx, o)
 	r.Print(stdout)
-	if *jsonOut != "" {
+	if f.jsonOut != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err == nil {
-			err = atomicfile.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+			err = atomicfile.WriteFile(f.jsonOut, append(b, '\n'), 0o644)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rig bench: %v\n", err)
 			return ExitInfra
 		}
-		fmt.Fprintf(stdout, "numbers: %s\n", *jsonOut)
+		fmt.Fprintf(stdout, "numbers: %s\n", f.jsonOut)
 	}
 	if ctx.Err() != nil {
 		return ExitInterrupted

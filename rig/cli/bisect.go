@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/peterbourgon/ff/v3/ffcli"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,55 +20,52 @@ import (
 	"github.com/rig-kernel/rig/rig/setup"
 )
 
-// Exit codes of `rig bisect-step`, for `git bisect run`: 0 good, 1 bad,
-// 125 skip (the commit does not apply, build or boot). Anything the rig
-// itself could not decide exits >= 128, which makes git abort the
-// bisection instead of marking the commit.
-const (
-	StepGood        = 0
-	StepBad         = 1
-	StepSkip        = 125
-	StepWrongTree   = 128 // the step would judge a tree other than the one being bisected
-	StepUsage       = 129 // bad flags (git's own usage exit code)
-	StepInterrupted = 130
-	StepInfra       = 131
-)
-
 // bisectFlags are run's flags for one arch plus the bisection's own.
 type bisectFlags struct {
-	runFlags
-	badIf     listFlag
-	repeat    int
-	calibrate int
+	o                     run.Options
+	tests, configs, badIf listFlag
+	repeat, calibrate     int
 }
 
-func (f *bisectFlags) register(fs *flag.FlagSet, step bool) {
-	f.runFlags.register(fs, false) // one --arch and one --accel
-	if step {
-		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "the git checkout being bisected (default: the one the step runs in; no other tree is accepted)")
-	} else {
-		fs.StringVar(&f.o.KernelSrc, "kernel-src", "", "kernel tree or git checkout, used at HEAD (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)")
+// The tree flags of a bisection: the series is what is bisected; a step
+// judges the checkout `git bisect` walks and nothing else.
+var (
+	bisectTree = treeHelp{
+		kernelSrc: "kernel tree or git checkout, used at HEAD (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)",
+		series:    "the patch series to bisect: a directory of *.patch, an mbox, or a quilt series file",
 	}
-	fs.Var(&f.configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
-	fs.BoolVar(&f.o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
-	fs.IntVar(&f.o.Jobs, "j", 0, "make -j (default: number of CPUs)")
+	stepTree = treeHelp{
+		kernelSrc: "the git checkout being bisected (default: the one the step runs in; no other tree is accepted)",
+		series:    "patch series applied on top of the commit under test (default: none)",
+	}
+)
+
+func (f *bisectFlags) register(fs *flag.FlagSet, step bool) {
+	registerTarget(fs, &f.o)
+	registerTests(fs, &f.tests, &f.o.Duration)
+	registerGuest(fs, &f.o)
+	registerMachine(fs, &f.o)
+	registerResults(fs, &f.o)
+	tree := bisectTree
+	if step {
+		tree = stepTree
+	}
+	registerTree(fs, &f.o, &f.configs, tree)
 	fs.Var(&f.badIf, "bad-if", "what counts as bad (repeatable, any matches): test=NAME, oops=TEXT (title or kind contains TEXT, e.g. oops=WARNING), timeout; default: any failing test or kernel report")
 	if step {
-		fs.StringVar(&f.o.Series, "series", "", "patch series applied on top of the commit under test (default: none)")
 		fs.IntVar(&f.repeat, "repeat", 1, "runs of the commit: bad if any run is bad, good only if all are good")
 	} else {
-		fs.StringVar(&f.o.Series, "series", "", "the patch series to bisect: a directory of *.patch, an mbox, or a quilt series file")
 		fs.IntVar(&f.repeat, "repeat", 0, "runs per step: bad if any run shows the failure, good only if all pass (default: chosen from the full series' hit rate, see --calibrate)")
 		fs.IntVar(&f.calibrate, "calibrate", 3, "without --repeat: runs of the full series that measure the hit rate p; then each step runs N times, the least N with (1-p)^N < 0.05 (at most 20)")
 	}
 }
 
 // options turns the flags into run options and the decision rule.
-func (f *bisectFlags) options(name string, args []string, stderr io.Writer) (run.Options, bisect.Rule, error) {
+func (f *bisectFlags) options(e *env) (run.Options, bisect.Rule, error) {
 	o := f.o
 	o.Tests, o.Configs = f.tests.vals, f.configs.vals
-	o.Command = append([]string{"rig", name}, args...)
-	o.UI = ui.New(stderr)
+	o.Command = e.command()
+	o.UI = ui.New(e.stderr)
 	var rule bisect.Rule
 	for _, s := range f.badIf.vals {
 		c, err := bisect.ParseCriterion(s)
@@ -101,19 +99,30 @@ func openBisectDir(results string, stderr io.Writer) (dir string, log io.Writer,
 	return dir, io.MultiWriter(lf, stderr), func() { lf.Close() }, nil
 }
 
-// cmdBisect is `rig bisect`: the first patch of a series that goes bad.
-func cmdBisect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bisect", stderr, "--series DIR [--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...")
+// bisectCommand is `rig bisect`: the first patch of a series that goes bad.
+func bisectCommand(e *env) *ffcli.Command {
 	var f bisectFlags
-	f.register(fs, false)
-	if err := parse(fs, args); err != nil {
-		return ExitUsage
-	}
+	return leaf{
+		name:     "bisect",
+		synopsis: "--series DIR [--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...",
+		short:    "--series DIR [--tests X] [--bad-if test=X|oops=TEXT] [--repeat N]: the first patch that goes bad",
+		flags:    func(fs *flag.FlagSet) { f.register(fs, false) },
+		run: func(ctx context.Context, args []string) int {
+			if !noArgs(e, "bisect", args) {
+				return ExitUsage
+			}
+			return runBisect(ctx, e, &f)
+		},
+	}.command(e, "")
+}
+
+func runBisect(ctx context.Context, e *env, f *bisectFlags) int {
+	stdout, stderr := e.stdout, e.stderr
 	if f.o.Series == "" {
 		fmt.Fprintln(stderr, "rig bisect: --series is required (the series to bisect)")
 		return ExitUsage
 	}
-	o, rule, err := f.options("bisect", args, stderr)
+	o, rule, err := f.options(e)
 	if err != nil {
 		return bisectErr(err, stderr, false)
 	}
@@ -191,80 +200,4 @@ func bisectErr(err error, stderr io.Writer, step bool) int {
 	}
 	fmt.Fprintf(stderr, "rig bisect: %v\n", err)
 	return ExitInfra
-}
-
-// cmdBisectStep is `rig bisect-step`, for `git bisect run rig bisect-step
-// --tests X` run inside the kernel checkout being bisected: its HEAD (plus
-// --series if given) judged good (0), bad (1) or skip (125). A step that
-// would judge any other tree aborts the bisection (StepWrongTree).
-func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bisect-step", stderr, "[--tests a,b] [--bad-if test=NAME|oops=TEXT] [--repeat N] ...  (run by `git bisect run` inside the kernel checkout)")
-	var f bisectFlags
-	f.register(fs, true)
-	if err := parse(fs, args); err != nil {
-		return StepUsage
-	}
-	o, rule, err := f.options("bisect-step", args, stderr)
-	if err != nil {
-		return bisectErr(err, stderr, true)
-	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepInfra)
-		return StepInfra
-	}
-	tree, err := bisect.ResolveStepTree(ctx, cwd, o.KernelSrc)
-	if err != nil {
-		var wt *bisect.WrongTreeError
-		if errors.As(err, &wt) {
-			fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepWrongTree)
-			return StepWrongTree
-		}
-		return bisectErr(err, stderr, true)
-	}
-	o.KernelSrc = tree.Path
-	if !tree.Bisecting {
-		fmt.Fprintf(stderr, "rig bisect-step: note: no git bisection is in progress in %s; judging its HEAD anyway\n", tree.Path)
-	}
-	what := fmt.Sprintf("commit %.12s (\"%s\") of %s", tree.Commit, tree.Subject, tree.Path)
-	fmt.Fprintf(stderr, "rig bisect-step: testing %s\n", what)
-	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "rig bisect-step: %v (aborting the bisection)\n", err)
-		return StepInfra
-	}
-	defer closeLog()
-	env, err := bisect.NewRunner(o, dir)
-	if err != nil {
-		return bisectErr(err, stderr, true)
-	}
-	if o.Series != "" {
-		what += " with " + o.Series
-	}
-	st, err := bisect.Judge(ctx, env, len(env.Patches()), f.repeat, what, bisect.Config{Patches: env.Patches(), Rule: rule, Log: log})
-	if serr := bisect.Save(dir, &bisect.Result{Rule: ruleText(rule), Repeat: f.repeat, Patches: env.Patches(), Steps: []bisect.Step{st}, Summary: st.Why}); serr != nil {
-		fmt.Fprintf(stderr, "rig bisect-step: saving bisect.json: %v\n", serr)
-	}
-	if err != nil {
-		return bisectErr(err, stderr, true)
-	}
-	fmt.Fprintf(stdout, "bisect-step: %s is %s\nresults: %s\n", what, st.Why, dir)
-	switch st.Verdict {
-	case bisect.Good:
-		return StepGood
-	case bisect.Bad:
-		return StepBad
-	}
-	return StepSkip
-}
-
-func ruleText(r bisect.Rule) string {
-	var s []string
-	for _, c := range r.BadIf {
-		s = append(s, c.String())
-	}
-	if len(s) == 0 {
-		return "any failure"
-	}
-	return strings.Join(s, " or ")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/peterbourgon/ff/v3/ffcli"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -29,20 +30,15 @@ Exit codes: 0 done, 2 usage, 3 the cache could not be read or an entry could not
 // series someone works on and drops those of finished ones.
 const defaultPruneAge = 14 * 24 * time.Hour
 
-// cmdCache is `rig cache`: what the cache holds, and pruning it.
-func cmdCache(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return cacheList(stdout, stderr)
-	}
-	switch args[0] {
-	case "prune":
-		return cachePrune(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, cacheUsage)
-		return ExitPass
-	}
-	fmt.Fprintf(stderr, "rig cache: unknown command %q\n\n%s", args[0], cacheUsage)
-	return ExitUsage
+// cacheCommand is `rig cache`: what the cache holds, and pruning it.
+func cacheCommand(e *env) *ffcli.Command {
+	return group{
+		name:  "cache",
+		short: "[prune [--older-than 336h] [--dry-run]]: the cache's build slots and sizes; prune removes unused ones",
+		usage: func([]*ffcli.Command) string { return cacheUsage },
+		subs:  []*ffcli.Command{cachePruneCommand(e)},
+		bare:  func(context.Context) int { return cacheList(e.stdout, e.stderr) },
+	}.command(e)
 }
 
 func cacheList(stdout, stderr io.Writer) int {
@@ -118,42 +114,6 @@ func join(a, b string) string {
 		return b
 	}
 	return a + ", " + b
-}
-
-func cachePrune(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("cache prune", stderr, "[--older-than 336h] [--dry-run]")
-	olderThan := fs.Duration("older-than", defaultPruneAge, "remove build slots no rig used for this long")
-	dryRun := fs.Bool("dry-run", false, "only print what would be removed")
-	if err := parse(fs, args); err != nil {
-		return ExitUsage
-	}
-	if *olderThan < 0 {
-		fmt.Fprintf(stderr, "rig cache prune: --older-than %s: must not be negative\n", *olderThan)
-		return ExitUsage
-	}
-	dir, err := cache.Dir()
-	if err != nil {
-		fmt.Fprintf(stderr, "rig cache prune: %v\n", err)
-		return ExitInfra
-	}
-	rep, err := cache.Prune(ctx, dir, *olderThan, *dryRun)
-	if rep != nil {
-		printPrune(stdout, rep)
-		for _, e := range rep.Errors {
-			fmt.Fprintf(stderr, "rig cache prune: %v\n", e)
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "rig cache prune: %v\n", err)
-		if ctx.Err() != nil {
-			return ExitInterrupted
-		}
-		return ExitInfra
-	}
-	if len(rep.Errors) > 0 {
-		return ExitInfra
-	}
-	return ExitPass
 }
 
 // printPrune prints one line per entry removed or skipped, and the bytes

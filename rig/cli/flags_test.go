@@ -3,81 +3,191 @@ package cli
 import (
 	"bytes"
 	"context"
-	"regexp"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 )
-
-// commandsWithFlags are the commands (and subcommands) that parse flags,
-// as a user reaches them.
-var commandsWithFlags = [][]string{
-	{"setup"}, {"run"}, {"boot"}, {"matrix"}, {"bench"}, {"bisect"}, {"bisect-step"},
-	{"cache", "prune"}, {"report", "diff"}, {"report", "kcidb"},
-}
-
-// flagLine is "  -name type" in flag.PrintDefaults output; the help text
-// follows on the next line, indented by a tab.
-var flagLine = regexp.MustCompile(`^  -([\w-]+)`)
-
-// helpOf returns each flag of a command with its help text, from `-h`.
-func helpOf(t *testing.T, cmd []string) map[string]string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	Execute(context.Background(), append(append([]string{}, cmd...), "-h"), &stdout, &stderr)
-	out := stdout.String() + stderr.String()
-	flags := map[string]string{}
-	lines := strings.Split(out, "\n")
-	for i, l := range lines {
-		m := flagLine.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		help := ""
-		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "    \t") {
-			help = strings.TrimSpace(lines[i+1])
-		}
-		flags[m[1]] = help
-	}
-	if len(flags) == 0 {
-		t.Errorf("rig %s -h lists no flags:\n%s", strings.Join(cmd, " "), out)
-	}
-	return flags
-}
-
-// TestFlagsDocumented walks every command: each flag has help, every
-// command is in the top-level usage, and a flag that several commands
-// share says the same thing everywhere (the run flags are registered by
-// one function for that reason).
-func TestFlagsDocumented(t *testing.T) {
-	seen := map[string]map[string][]string{} // flag -> help -> commands
-	for _, cmd := range commandsWithFlags {
-		name := strings.Join(cmd, " ")
-		if !strings.Contains(usage, "\n  "+cmd[0]+" ") {
-			t.Errorf("command %q is not in rig's usage", cmd[0])
-		}
-		for f, help := range helpOf(t, cmd) {
-			if help == "" {
-				t.Errorf("rig %s: flag -%s has no help", name, f)
-			}
-			// The default is part of the help line; compare without it.
-			help = regexp.MustCompile(` \(default [^)]*\)$`).ReplaceAllString(help, "")
-			if seen[f] == nil {
-				seen[f] = map[string][]string{}
-			}
-			seen[f][help] = append(seen[f][help], name)
-		}
-	}
-	for f, helps := range seen {
-		if len(helps) > 1 && !sharedOnPurpose[f] {
-			t.Errorf("flag -%s says different things in different commands: %v", f, helps)
-		}
-	}
-}
 
 // sharedOnPurpose names the flags whose meaning differs by command: a
 // list of arches to run or the one arch to boot; make's -j or the
 // matrix's cells in parallel; the series to test, to bisect, to bench or
 // to name in KCIDB; the tree to use or the checkout being bisected; runs
-// per bisect step or per commit.
-var sharedOnPurpose = map[string]bool{"arch": true, "accel": true, "n": true, "json": true, "results": true, "tests": true,
-	"j": true, "series": true, "kernel-src": true, "repeat": true}
+// per bisect step or per commit; bench's tests and the guest's;
+// bench's JSON file or report diff's JSON output.
+var sharedOnPurpose = map[string]bool{"arch": true, "accel": true, "j": true, "series": true,
+	"kernel-src": true, "repeat": true, "tests": true, "json": true}
+
+// flagUse is one flag of one command.
+type flagUse struct{ cmd, help string }
+
+// buildTree builds a command tree, turning flag's panic on a flag
+// registered twice in one command into an error.
+func buildTree(build func() *ffcli.Command) (root *ffcli.Command, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("building the commands: %v", r)
+		}
+	}()
+	return build(), nil
+}
+
+// checkFlags walks every command under root and returns what is wrong:
+// a command without a one-line help, a subcommand name used twice, a flag
+// without help, or a flag whose help differs between commands (unless
+// allowed).
+func checkFlags(root *ffcli.Command, allowed map[string]bool) []string {
+	var bad []string
+	uses := map[string][]flagUse{}
+	var walk func(c *ffcli.Command, path string)
+	walk = func(c *ffcli.Command, path string) {
+		if path != "rig" && c.ShortHelp == "" {
+			bad = append(bad, fmt.Sprintf("%s: no one-line help", path))
+		}
+		if c.FlagSet != nil {
+			c.FlagSet.VisitAll(func(f *flag.Flag) {
+				if strings.TrimSpace(f.Usage) == "" {
+					bad = append(bad, fmt.Sprintf("%s: flag -%s has no help", path, f.Name))
+				}
+				uses[f.Name] = append(uses[f.Name], flagUse{path, f.Usage})
+			})
+		}
+		names := map[string]bool{}
+		for _, s := range c.Subcommands {
+			if names[s.Name] {
+				bad = append(bad, fmt.Sprintf("%s: subcommand %q defined twice", path, s.Name))
+			}
+			names[s.Name] = true
+			walk(s, path+" "+s.Name)
+		}
+	}
+	walk(root, "rig")
+	for name, us := range uses {
+		if allowed[name] {
+			continue
+		}
+		for _, u := range us[1:] {
+			if u.help != us[0].help {
+				bad = append(bad, fmt.Sprintf("flag -%s says %q in %s but %q in %s", name, us[0].help, us[0].cmd, u.help, u.cmd))
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+// testEnv writes nowhere.
+func testEnv() *env { return &env{stdout: io.Discard, stderr: io.Discard} }
+
+// TestFlagsDocumented walks every command, report's and cache's
+// subcommands included: each command has a line of help, each flag has
+// help and is registered once, and a flag that several commands take says
+// the same thing everywhere (the flag groups in flags.go are there for
+// that).
+func TestFlagsDocumented(t *testing.T) {
+	root, err := buildTree(func() *ffcli.Command { return newRoot(testEnv()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range checkFlags(root, sharedOnPurpose) {
+		t.Error(p)
+	}
+	usage := rootUsage(root.Subcommands)
+	n := 0
+	for _, c := range root.Subcommands {
+		if !strings.Contains(usage, "\n  "+c.Name+" ") {
+			t.Errorf("command %q is not in rig's usage:\n%s", c.Name, usage)
+		}
+		n++
+	}
+	if n < 10 {
+		t.Errorf("the walk found %d commands; the tree lost some", n)
+	}
+}
+
+// The check must be able to fail: a command with a flag without help, a
+// flag registered twice, a subcommand defined twice and a flag that
+// drifts from its group's help are each caught.
+func TestCheckFlagsCatches(t *testing.T) {
+	e := testEnv()
+	noop := func(context.Context, []string) int { return 0 }
+	withFlags := func(name string, f func(fs *flag.FlagSet)) *ffcli.Command {
+		return leaf{name: name, short: "a test command", flags: f, run: noop}.command(e, "")
+	}
+	root, err := buildTree(func() *ffcli.Command {
+		return group{name: "rig", usage: rootUsage, subs: []*ffcli.Command{
+			withFlags("quiet", func(fs *flag.FlagSet) { fs.Bool("secret", false, "") }),
+			withFlags("drift", func(fs *flag.FlagSet) { fs.Int("cpus", 2, "CPUs, roughly") }),
+			withFlags("good", func(fs *flag.FlagSet) { fs.Int("cpus", 2, "vCPUs of each guest") }),
+			withFlags("good", nil),
+			leaf{name: "terse", run: noop}.command(e, ""),
+		}}.command(e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(checkFlags(root, nil), "\n")
+	for _, want := range []string{
+		"rig quiet: flag -secret has no help",
+		`flag -cpus says "CPUs, roughly" in rig drift but "vCPUs of each guest" in rig good`,
+		`rig: subcommand "good" defined twice`,
+		"rig terse: no one-line help",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("checkFlags missed %q; it said:\n%s", want, got)
+		}
+	}
+
+	_, err = buildTree(func() *ffcli.Command {
+		return withFlags("twice", func(fs *flag.FlagSet) {
+			var o struct{ a, b int }
+			fs.IntVar(&o.a, "cpus", 2, "vCPUs of each guest")
+			fs.IntVar(&o.b, "cpus", 2, "vCPUs of each guest")
+		})
+	})
+	if err == nil || !strings.Contains(err.Error(), "flag redefined: cpus") {
+		t.Errorf("a flag registered twice: got %v, want flag redefined", err)
+	}
+}
+
+// Every command answers -h with its usage naming its flags, the exit code
+// of a usage error (bisect-step's is git's), and nothing run.
+func TestHelpEveryCommand(t *testing.T) {
+	root := newRoot(testEnv())
+	var walk func(c *ffcli.Command, path []string)
+	walk = func(c *ffcli.Command, path []string) {
+		for _, s := range c.Subcommands {
+			walk(s, append(append([]string{}, path...), s.Name))
+		}
+		if len(path) == 0 || len(c.Subcommands) > 0 {
+			return
+		}
+		var stdout, stderr bytes.Buffer
+		code := Execute(context.Background(), append(append([]string{}, path...), "-h"), &stdout, &stderr)
+		want := ExitUsage
+		if path[0] == "bisect-step" {
+			want = StepUsage
+		}
+		name := strings.Join(path, " ")
+		if code != want || !strings.Contains(stderr.String(), "usage: rig "+name) {
+			t.Errorf("rig %s -h: exit %d (want %d)\n%s", name, code, want, stderr.String())
+		}
+		c.FlagSet.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(stderr.String(), "  -"+f.Name) {
+				t.Errorf("rig %s -h does not list -%s", name, f.Name)
+			}
+		})
+	}
+	walk(root, nil)
+
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"report", "-h"}, {"report", "help"}, {"cache", "-h"}, {"cache", "help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := Execute(context.Background(), args, &stdout, &stderr); code != ExitPass || !strings.Contains(stdout.String(), "usage: rig") {
+			t.Errorf("rig %q: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+		}
+	}
+}

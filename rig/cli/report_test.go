@@ -41,7 +41,7 @@ func reportRun(t *testing.T, id, status string) string {
 
 func runReport(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := cmdReport(context.Background(), args, &stdout, &stderr)
+	code := Execute(context.Background(), append([]string{"report"}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

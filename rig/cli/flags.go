@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/run"
+)
+
+// The flag groups: each flag is declared once, here, with one help text,
+// and every command that takes it registers its group. The defaults come
+// from the packages that own them (machine, run).
+
+// registerMachine registers the machine each guest runs on: vCPUs, memory
+// and timeouts.
+func registerMachine(fs *flag.FlagSet, o *run.Options) {
+	fs.IntVar(&o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs of each guest")
+	fs.IntVar(&o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
+	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests and duration)")
+}
+
+// registerTarget registers the one architecture and accelerator of a
+// command that boots one machine (boot, bisect).
+func registerTarget(fs *flag.FlagSet, o *run.Options) {
+	fs.StringVar(&o.Arch, "arch", machine.DefaultArch, "target architecture: "+strings.Join(allArches(), " or "))
+	fs.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
+}
+
+// targets are the architectures and accelerators of a command that runs
+// a cell for each (run).
+type targets struct{ arches, accels listFlag }
+
+func (t *targets) register(fs *flag.FlagSet) {
+	t.arches = listFlag{vals: allArches()}
+	t.accels = listFlag{vals: []string{"auto"}}
+	fs.Var(&t.arches, "arch", "target architectures, comma-separated: "+strings.Join(t.arches.vals, ", "))
+	fs.Var(&t.accels, "accel", "accelerators, comma-separated: auto (KVM if a probe boot works, else TCG), kvm, tcg; kvm,tcg runs both")
+}
+
+// allArches is every architecture the rig knows, in arch.Table's order.
+func allArches() []string {
+	var l []string
+	for _, a := range arch.Table {
+		l = append(l, a.Name)
+	}
+	return l
+}
+
+// registerGuest registers what the guest is told besides its tests: the
+// seed and the kills the natural tests wait for.
+func registerGuest(fs *flag.FlagSet, o *run.Options) {
+	fs.Int64Var(&o.Seed, "seed", 0, "random seed for the guest (default: time-based, always recorded)")
+	fs.IntVar(&o.MinKills, "min-kills", 0, "natural race tests keep going until this many kills (bounded by the test's duration)")
+}
+
+// registerTests registers the tests a command runs and how long the
+// natural ones last (a matrix plan names its own).
+func registerTests(fs *flag.FlagSet, tests *listFlag, d *time.Duration) {
+	fs.Var(tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
+	fs.DurationVar(d, "duration", run.DefaultDuration, helpDuration)
+}
+
+// helpDuration is --duration's help wherever a command takes it.
+const helpDuration = "duration of each natural (statistical) test"
+
+// registerResults registers where run directories go.
+func registerResults(fs *flag.FlagSet, o *run.Options) {
+	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ in the rig checkout)")
+}
+
+// treeHelp is the help of --kernel-src and --series, the two tree flags
+// whose meaning depends on the command: the tree to test, the tree a
+// bisection runs on, or the checkout `git bisect` is walking.
+type treeHelp struct{ kernelSrc, series string }
+
+var testTree = treeHelp{
+	kernelSrc: "kernel tree or git checkout (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)",
+	series:    "patch series: a directory of *.patch, an mbox, or a quilt series file (default: none, test the base tree)",
+}
+
+// registerTree registers the kernel tree a command builds: the tree, the
+// series on it, config fragments and make's -j.
+func registerTree(fs *flag.FlagSet, o *run.Options, configs *listFlag, h treeHelp) {
+	fs.StringVar(&o.KernelSrc, "kernel-src", "", h.kernelSrc)
+	fs.StringVar(&o.Series, "series", "", h.series)
+	fs.Var(configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
+	registerBuild(fs, o)
+	fs.IntVar(&o.Jobs, "j", 0, "make -j (default: number of CPUs)")
+}
+
+// registerBuild registers the flags of every command that builds kernels,
+// from a tree flag or from a plan.
+func registerBuild(fs *flag.FlagSet, o *run.Options) {
+	fs.BoolVar(&o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
+}
+
+// listFlag is a comma-separated, repeatable flag; the first use replaces
+// the default.
+type listFlag struct {
+	vals []string
+	set  bool
+}
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(l.vals, ",")
+}
+
+func (l *listFlag) Set(s string) error {
+	if !l.set {
+		l.vals, l.set = nil, true
+	}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			l.vals = append(l.vals, p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/rig-kernel/rig/rig/internal/ui"
+	"github.com/rig-kernel/rig/rig/report"
+	"github.com/rig-kernel/rig/rig/result"
+	"github.com/rig-kernel/rig/rig/run"
+	"github.com/rig-kernel/rig/rig/setup"
+)
+
+// runCommand is `rig run`: apply, build, pack, boot, test, report.
+func runCommand(e *env) *ffcli.Command {
+	var (
+		o              run.Options
+		t              targets
+		tests, configs listFlag
+	)
+	return leaf{
+		name:     "run",
+		synopsis: "[--series DIR] [--kernel-src PATH] [--config FRAG] [--tests a,b] ...",
+		short:    "apply a series, build, pack, boot, test, report",
+		flags: func(fs *flag.FlagSet) {
+			t.register(fs)
+			registerTests(fs, &tests, &o.Duration)
+			registerGuest(fs, &o)
+			registerMachine(fs, &o)
+			registerResults(fs, &o)
+			registerTree(fs, &o, &configs, testTree)
+			fs.BoolVar(&o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
+		},
+		run: func(ctx context.Context, args []string) int {
+			if !noArgs(e, "run", args) {
+				return ExitUsage
+			}
+			o.Tests, o.Configs = tests.vals, configs.vals
+			o.Arches, o.Accels = t.arches.vals, t.accels.vals
+			o.Command = e.command()
+			o.UI = ui.New(e.stderr)
+			r, dir, err := run.Run(ctx, o)
+			return finish(r, dir, err, e.stdout, e.stderr)
+		},
+	}.command(e, "")
+}
+
+// finish prints the one-screen summary and maps the outcome to an exit code.
+func finish(r *result.Run, dir string, err error, stdout, stderr io.Writer) int {
+	var ue *run.UsageError
+	var me *setup.MissingError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "rig: %v\n", result.Clean(err.Error(), 2000))
+		return ExitUsage
+	case errors.As(err, &me):
+		fmt.Fprintf(stderr, "rig: %v\n", err)
+		return ExitInfra
+	case err != nil && r == nil:
+		fmt.Fprintf(stderr, "rig: %v\n", result.Clean(err.Error(), 2000))
+		return ExitInfra
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rig: %v\n", err)
+	}
+	fmt.Fprint(stdout, report.Screen(r, dir))
+	return r.Status.ExitCode()
+}
