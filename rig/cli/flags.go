@@ -27,8 +27,12 @@ func registerMachine(fs *flag.FlagSet, o *run.Options) {
 // command that boots one machine (boot, bisect).
 func registerTarget(fs *flag.FlagSet, o *run.Options) {
 	fs.StringVar(&o.Arch, "arch", machine.DefaultArch, "target architecture: "+strings.Join(allArches(), " or "))
-	fs.StringVar(&o.Accel, "accel", "auto", "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
+	fs.StringVar(&o.Accel, "accel", defaultAccel, "accelerator: auto (KVM if a probe boot works, else TCG), kvm, tcg")
 }
+
+// defaultAccel lets machine.ResolveAccel choose: KVM if a probe boot
+// works, else TCG.
+const defaultAccel = "auto"
 
 // targets are the architectures and accelerators of a command that runs
 // a cell for each (run).
@@ -36,7 +40,7 @@ type targets struct{ arches, accels listFlag }
 
 func (t *targets) register(fs *flag.FlagSet) {
 	t.arches = listFlag{vals: allArches()}
-	t.accels = listFlag{vals: []string{"auto"}}
+	t.accels = listFlag{vals: []string{defaultAccel}}
 	fs.Var(&t.arches, "arch", "target architectures, comma-separated: "+strings.Join(t.arches.vals, ", "))
 	fs.Var(&t.accels, "accel", "accelerators, comma-separated: auto (KVM if a probe boot works, else TCG), kvm, tcg; kvm,tcg runs both")
 }
