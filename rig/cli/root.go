@@ -2,10 +2,10 @@
 // thin main around Execute, and tests drive subcommands without spawning a
 // process.
 //
-// The commands are an ffcli tree (one file per command), their flags plain
-// flag.FlagSets filled by the groups in flags.go. Each command parses its
-// input, calls the package that does the work, prints, and picks the exit
-// code; nothing else lives here.
+// The commands are an ffcli tree, one file per command; their flags are
+// plain flag.FlagSets filled by the groups in flags.go. A command parses
+// its input, calls the package that does the work (run, matrix, bisect,
+// report, cache, bench, setup), prints, and picks the exit code.
 package cli
 
 import (
