@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/rig-kernel/rig/rig/bisect"
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/rig-kernel/rig/rig/cache"
 )
 

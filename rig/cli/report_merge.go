@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/report"
 )

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/setup"
 	"github.com/rig-kernel/rig/rig/source"
