@@ -2,14 +2,18 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/lines"
 	"github.com/rig-kernel/rig/rig/run"
 )
@@ -142,4 +146,52 @@ func shellQuote(argv []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// Parts are what Run can measure, in the order it measures them.
+var Parts = []string{"boot", "build", "pack", "whole"}
+
+// DefaultSeries is the whole run's series unless told otherwise: the first
+// patch of patches/example, a one-patch series.
+const DefaultSeries = "patches/example/0001-futex-note-why-handle_futex_death-must-not-store-to-.patch"
+
+// Prepare checks o and fills in what it leaves out: the rig's checkout,
+// the cache, and DefaultSeries (the base tree if the checkout lacks it).
+// Bad input is a *run.UsageError.
+func (o *Options) Prepare() error {
+	for w := range o.What {
+		if !slices.Contains(Parts, w) {
+			return &run.UsageError{Err: fmt.Errorf("--what %q: want %s", w, strings.Join(Parts, ", "))}
+		}
+	}
+	for _, a := range o.Arches {
+		if _, err := arch.Lookup(a); err != nil {
+			return &run.UsageError{Err: fmt.Errorf("--arch: %w", err)}
+		}
+	}
+	if o.N < 1 || o.BuildN < 1 || o.PackN < 1 {
+		return &run.UsageError{Err: errors.New("--n, --build-n and --pack-n must be at least 1")}
+	}
+	var err error
+	if o.Root == "" {
+		if o.Root, err = initramfs.Root(); err != nil {
+			return err
+		}
+	}
+	if o.Cache == "" {
+		if o.Cache, err = cache.Dir(); err != nil {
+			return err
+		}
+	}
+	if o.Series == "" {
+		if p := filepath.Join(o.Root, DefaultSeries); fileExists(p) {
+			o.Series = p
+		}
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/internal/lines"
+	"github.com/rig-kernel/rig/rig/run"
 )
 
 // NamedVariant is one boot variant of a comparison, named by its spec.
@@ -123,4 +126,33 @@ func PrintVariants(w io.Writer, rs []VariantResult) {
 			fmt.Fprintf(w, "    failed: %s\n", lines.First(e))
 		}
 	}
+}
+
+// Variants is `rig bench --variants`: spec's boot variants of the last
+// kernel built for each arch, n boots each, interleaved, printed to w.
+// A bad spec is a *run.UsageError.
+func Variants(ctx context.Context, spec string, arches []string, n int, w io.Writer, progress func(string)) error {
+	vs, err := ParseVariants(spec)
+	if err != nil {
+		return &run.UsageError{Err: fmt.Errorf("--variants: %w", err)}
+	}
+	dir, err := cache.Dir()
+	if err != nil {
+		return err
+	}
+	for _, a := range arches {
+		k, i, err := run.Last(dir, a)
+		if err != nil {
+			return err
+		}
+		con, err := os.MkdirTemp("", "rig-bench-variants-"+a+"-")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s (consoles in %s):\n", a, con)
+		rs := CompareVariants(ctx, Image{Arch: a, Kernel: k, Initramfs: i}, vs, n, con,
+			func(s string) { progress(a + ": " + s) })
+		PrintVariants(w, rs)
+	}
+	return nil
 }

@@ -41,7 +41,7 @@ type Config struct {
 	// Repeat is the runs per step; 0 chooses it from the full series' hit
 	// rate (ChooseRepeat) after Calibrate runs of the full series.
 	Repeat    int
-	Calibrate int // default 3
+	Calibrate int // 0: DefaultCalibrate
 	Rule      Rule
 	Log       io.Writer // human log, one line per run and per step (nil: none)
 }
@@ -124,6 +124,10 @@ type bisector struct {
 	what string // names the tree in the log instead of its prefix (Judge)
 }
 
+// DefaultCalibrate is how many runs of the full series measure its hit
+// rate when the runs per step are not given.
+const DefaultCalibrate = 3
+
 // Bisect finds the first patch whose prefix is bad. The full series is
 // tested first (it defines the failure title and, without Repeat, the
 // runs per step), then the base, then prefixes by binary search; a skipped
@@ -132,13 +136,13 @@ type bisector struct {
 func Bisect(ctx context.Context, env Env, cfg Config) (*Result, error) {
 	start := time.Now()
 	if cfg.Calibrate <= 0 {
-		cfg.Calibrate = 3
+		cfg.Calibrate = DefaultCalibrate
 	}
 	b := &bisector{env: env, cfg: cfg, rule: cfg.Rule, n: len(cfg.Patches), done: map[int]Verdict{},
 		res: &Result{Patches: cfg.Patches, Repeat: cfg.Repeat}}
 	err := b.search(ctx)
 	b.res.Title = b.rule.Track
-	b.res.Rule = b.rule.what()
+	b.res.Rule = b.rule.String()
 	b.res.Elapsed = time.Since(start)
 	if err == nil {
 		b.res.Summary = b.summary()
@@ -161,7 +165,7 @@ func (b *bisector) search(ctx context.Context) error {
 	if n == 0 {
 		return &AbortError{Status: result.InfraError, Cause: "empty series"}
 	}
-	b.logf("bisecting %d patches; bad means %s", n, b.rule.what())
+	b.logf("bisecting %d patches; bad means %s", n, b.rule.String())
 
 	// The full series: calibrate the runs per step unless given.
 	var full Step

@@ -3,6 +3,7 @@ package bisect
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/rig-kernel/rig/rig/result"
@@ -33,6 +34,23 @@ func (c Criterion) String() string {
 		return "timeout"
 	}
 	return c.Kind + "=" + c.Value
+}
+
+// ParseRule reads the --bad-if values into a Rule; a test criterion
+// must name one of tests.
+func ParseRule(badIf, tests []string) (Rule, error) {
+	var r Rule
+	for _, s := range badIf {
+		c, err := ParseCriterion(s)
+		if err != nil {
+			return r, err
+		}
+		if c.Kind == "test" && !slices.Contains(tests, c.Value) {
+			return r, fmt.Errorf("--bad-if %s: unknown test (known: %s)", s, strings.Join(tests, ", "))
+		}
+		r.BadIf = append(r.BadIf, c)
+	}
+	return r, nil
 }
 
 // ParseCriterion reads a --bad-if value: "test=NAME" (that guest test
@@ -147,13 +165,13 @@ func (r Rule) Classify(c result.Cell) (v Verdict, title, why string) {
 	}
 	// Failed, but not in a way that counts. Was the property observed?
 	if !r.observed(c) {
-		return Skip, "", fmt.Sprintf("%s not observed (%s: %s)", r.what(), c.Status, c.Cause)
+		return Skip, "", fmt.Sprintf("%s not observed (%s: %s)", r.String(), c.Status, c.Cause)
 	}
-	return Good, "", fmt.Sprintf("good for %s: failed only in other ways (%s), not counted", r.what(), strings.Join(sigs, ", "))
+	return Good, "", fmt.Sprintf("good for %s: failed only in other ways (%s), not counted", r.String(), strings.Join(sigs, ", "))
 }
 
-// what names what the rule counts as bad, for the log.
-func (r Rule) what() string {
+// String names what the rule counts as bad, for the log and bisect.json.
+func (r Rule) String() string {
 	if r.Track != "" {
 		return r.Track
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/patch"
@@ -93,6 +95,20 @@ func cellOf(r *result.Run) result.Cell {
 		c.Status, c.Cause = r.Status, r.Cause
 	}
 	return c
+}
+
+// OpenDir makes a bisection's directory under results and its
+// bisect.log; the log also goes to w (the terminal).
+func OpenDir(results string, w io.Writer) (dir string, log io.Writer, closeLog func(), err error) {
+	_, dir, err = result.NewRunDir(results, time.Now())
+	if err != nil {
+		return "", nil, nil, err
+	}
+	lf, err := os.Create(filepath.Join(dir, "bisect.log"))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return dir, io.MultiWriter(lf, w), func() { lf.Close() }, nil
 }
 
 // Save writes bisect.json into dir.

@@ -349,6 +349,11 @@ type Report struct {
 // pruneLock keeps two prunes from clearing the same trash.
 const pruneLock = "prune.lock"
 
+// DefaultPruneAge is how long a build slot may go unused before Prune
+// removes it, unless told otherwise: two weeks keeps the slots of the
+// series someone works on and drops those of finished ones.
+const DefaultPruneAge = 14 * 24 * time.Hour
+
 // Prune removes from the cache at dir what List found and its kind's
 // Judgement lets go: slots not used for olderThan, slots that can never be
 // used again (Slot.Obsolete), the obsolete source trees once no remaining

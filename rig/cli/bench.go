@@ -3,18 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/bench"
-	"github.com/rig-kernel/rig/rig/cache"
-	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/run"
 )
@@ -48,7 +45,7 @@ type benchFlags struct {
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
 	f.arches = listFlag{vals: allArches()}
-	f.what = listFlag{vals: []string{"boot", "build", "pack", "whole"}}
+	f.what = listFlag{vals: bench.Parts}
 	f.tests = listFlag{vals: []string{"robust-unmap-remap"}}
 	fs.Var(&f.arches, "arch", "architectures, comma-separated")
 	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole")
@@ -66,42 +63,28 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 }
 
 func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "rig bench: %v\n", err)
+		if _, ok := errors.AsType[*run.UsageError](err); ok {
+			return ExitUsage
+		}
+		return ExitInfra
+	}
 	if f.variants != "" {
-		return benchVariants(ctx, f.variants, f.arches.vals, f.n, stdout, stderr)
+		err := bench.Variants(ctx, f.variants, f.arches.vals, f.n, stdout, func(s string) { fmt.Fprintln(stderr, "bench: "+s) })
+		if err != nil {
+			return fail(err)
+		}
+		return exitUnlessInterrupted(ctx)
 	}
 	o := bench.Options{Arches: f.arches.vals, What: map[string]bool{}, N: f.n, BuildN: f.buildN, PackN: f.packN, Jobs: f.jobs,
 		Cold: f.cold, Reliability: f.rel, Series: f.series, Tests: f.tests.vals, Duration: f.duration,
 		Progress: func(s string) { fmt.Fprintln(stderr, "bench: "+s) }}
 	for _, w := range f.what.vals {
-		switch w {
-		case "boot", "build", "pack", "whole":
-			o.What[w] = true
-		default:
-			fmt.Fprintf(stderr, "rig bench: --what %q: want boot, build, pack or whole\n", w)
-			return ExitUsage
-		}
+		o.What[w] = true
 	}
-	for _, a := range f.arches.vals {
-		if _, err := arch.Lookup(a); err != nil {
-			fmt.Fprintf(stderr, "rig bench: --arch: %v\n", err)
-			return ExitUsage
-		}
-	}
-	if f.n < 1 || f.buildN < 1 || f.packN < 1 {
-		fmt.Fprintln(stderr, "rig bench: --n, --build-n and --pack-n must be at least 1")
-		return ExitUsage
-	}
-	var err error
-	if o.Root, err = initramfs.Root(); err != nil {
-		fmt.Fprintf(stderr, "rig bench: %v\n", err)
-		return ExitInfra
-	}
-	if o.Cache, err = cache.Dir(); err != nil {
-		fmt.Fprintf(stderr, "rig bench: %v\n", err)
-		return ExitInfra
-	}
-	if o.Series == "" {
-		o.Series = defaultBenchSeries(o.Root)
+	if err := o.Prepare(); err != nil {
+		return fail(err)
 	}
 	r := bench.Run(ctx, o)
 	r.Print(stdout)
@@ -111,60 +94,15 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) int 
 			err = atomicfile.WriteFile(f.jsonOut, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "rig bench: %v\n", err)
-			return ExitInfra
+			return fail(err)
 		}
 		fmt.Fprintf(stdout, "numbers: %s\n", f.jsonOut)
 	}
-	if ctx.Err() != nil {
-		return ExitInterrupted
-	}
-	return ExitPass
+	return exitUnlessInterrupted(ctx)
 }
 
-// benchSeries is the whole run's default: the first patch of
-// patches/example, a one-patch series.
-const benchSeries = "patches/example/0001-futex-note-why-handle_futex_death-must-not-store-to-.patch"
-
-// defaultBenchSeries returns benchSeries in the checkout, or "" (the base
-// tree) without it.
-func defaultBenchSeries(root string) string {
-	p := root + "/" + benchSeries
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
-}
-
-// benchVariants runs `rig bench --variants`: a tool to try boot options
-// without touching the rig, printed as medians and ratios.
-func benchVariants(ctx context.Context, spec string, arches []string, n int, stdout, stderr io.Writer) int {
-	vs, err := bench.ParseVariants(spec)
-	if err != nil {
-		fmt.Fprintf(stderr, "rig bench: --variants: %v\n", err)
-		return ExitUsage
-	}
-	dir, err := cache.Dir()
-	if err != nil {
-		fmt.Fprintf(stderr, "rig bench: %v\n", err)
-		return ExitInfra
-	}
-	for _, a := range arches {
-		k, i, err := run.Last(dir, a)
-		if err != nil {
-			fmt.Fprintf(stderr, "rig bench: %v\n", err)
-			return ExitInfra
-		}
-		con, err := os.MkdirTemp("", "rig-bench-variants-"+a+"-")
-		if err != nil {
-			fmt.Fprintf(stderr, "rig bench: %v\n", err)
-			return ExitInfra
-		}
-		fmt.Fprintf(stdout, "%s (consoles in %s):\n", a, con)
-		rs := bench.CompareVariants(ctx, bench.Image{Arch: a, Kernel: k, Initramfs: i}, vs, n, con,
-			func(s string) { fmt.Fprintln(stderr, "bench: "+a+": "+s) })
-		bench.PrintVariants(stdout, rs)
-	}
+// exitUnlessInterrupted is a finished command's exit code.
+func exitUnlessInterrupted(ctx context.Context) int {
 	if ctx.Err() != nil {
 		return ExitInterrupted
 	}

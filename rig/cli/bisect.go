@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +54,7 @@ func (f *bisectFlags) register(fs *flag.FlagSet, step bool) {
 		fs.IntVar(&f.repeat, "repeat", 1, "runs of the commit: bad if any run is bad, good only if all are good")
 	} else {
 		fs.IntVar(&f.repeat, "repeat", 0, "runs per step: bad if any run shows the failure, good only if all pass (default: chosen from the full series' hit rate, see --calibrate)")
-		fs.IntVar(&f.calibrate, "calibrate", 3, "without --repeat: runs of the full series that measure the hit rate p; then each step runs N times, the least N with (1-p)^N < 0.05 (at most 20)")
+		fs.IntVar(&f.calibrate, "calibrate", bisect.DefaultCalibrate, "without --repeat: runs of the full series that measure the hit rate p; then each step runs N times, the least N with (1-p)^N < 0.05 (at most 20)")
 	}
 }
 
@@ -67,16 +64,9 @@ func (f *bisectFlags) options(e *env) (run.Options, bisect.Rule, error) {
 	o.Tests, o.Configs = f.tests.vals, f.configs.vals
 	o.Command = e.command()
 	o.UI = ui.New(e.stderr)
-	var rule bisect.Rule
-	for _, s := range f.badIf.vals {
-		c, err := bisect.ParseCriterion(s)
-		if err != nil {
-			return o, rule, &run.UsageError{Err: err}
-		}
-		if c.Kind == "test" && !slices.Contains(run.TestNames(), c.Value) {
-			return o, rule, &run.UsageError{Err: fmt.Errorf("--bad-if %s: unknown test (known: %s)", s, strings.Join(run.TestNames(), ", "))}
-		}
-		rule.BadIf = append(rule.BadIf, c)
+	rule, err := bisect.ParseRule(f.badIf.vals, run.TestNames())
+	if err != nil {
+		return o, rule, &run.UsageError{Err: err}
 	}
 	if f.repeat < 0 || f.repeat > 1000 {
 		return o, rule, &run.UsageError{Err: fmt.Errorf("--repeat %d: want 1..1000", f.repeat)}
@@ -85,19 +75,6 @@ func (f *bisectFlags) options(e *env) (run.Options, bisect.Rule, error) {
 		return o, rule, err
 	}
 	return o, rule, nil
-}
-
-// openBisectDir makes results/<id>/ and its log (tee'd to stderr).
-func openBisectDir(results string, stderr io.Writer) (dir string, log io.Writer, closeLog func(), err error) {
-	_, dir, err = result.NewRunDir(results, time.Now())
-	if err != nil {
-		return "", nil, nil, err
-	}
-	lf, err := os.Create(filepath.Join(dir, "bisect.log"))
-	if err != nil {
-		return "", nil, nil, err
-	}
-	return dir, io.MultiWriter(lf, stderr), func() { lf.Close() }, nil
 }
 
 // bisectCommand is `rig bisect`: the first patch of a series that goes bad.
@@ -127,7 +104,7 @@ func runBisect(ctx context.Context, e *env, f *bisectFlags) int {
 	if err != nil {
 		return bisectErr(err, stderr, false)
 	}
-	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
+	dir, log, closeLog, err := bisect.OpenDir(o.Results, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig bisect: %v\n", err)
 		return ExitInfra

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -74,7 +73,7 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 	}
 	what := fmt.Sprintf("commit %.12s (\"%s\") of %s", tree.Commit, tree.Subject, tree.Path)
 	fmt.Fprintf(stderr, "rig bisect-step: testing %s\n", what)
-	dir, log, closeLog, err := openBisectDir(o.Results, stderr)
+	dir, log, closeLog, err := bisect.OpenDir(o.Results, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig bisect-step: %v (aborting the bisection)\n", err)
 		return StepInfra
@@ -88,7 +87,7 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 		what += " with " + o.Series
 	}
 	st, err := bisect.Judge(ctx, env, len(env.Patches()), f.repeat, what, bisect.Config{Patches: env.Patches(), Rule: rule, Log: log})
-	if serr := bisect.Save(dir, &bisect.Result{Rule: ruleText(rule), Repeat: f.repeat, Patches: env.Patches(), Steps: []bisect.Step{st}, Summary: st.Why}); serr != nil {
+	if serr := bisect.Save(dir, &bisect.Result{Rule: rule.String(), Repeat: f.repeat, Patches: env.Patches(), Steps: []bisect.Step{st}, Summary: st.Why}); serr != nil {
 		fmt.Fprintf(stderr, "rig bisect-step: saving bisect.json: %v\n", serr)
 	}
 	if err != nil {
@@ -102,15 +101,4 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 		return StepBad
 	}
 	return StepSkip
-}
-
-func ruleText(r bisect.Rule) string {
-	var s []string
-	for _, c := range r.BadIf {
-		s = append(s, c.String())
-	}
-	if len(s) == 0 {
-		return "any failure"
-	}
-	return strings.Join(s, " or ")
 }

@@ -27,10 +27,6 @@ Exit codes: 0 done, 2 usage, 3 the cache could not be read or an entry could not
 130 interrupted.
 `
 
-// defaultPruneAge is prune's --older-than: two weeks keeps the slots of the
-// series someone works on and drops those of finished ones.
-const defaultPruneAge = 14 * 24 * time.Hour
-
 // cacheCommand is `rig cache`: what the cache holds, and pruning it.
 func cacheCommand(e *env) *ffcli.Command {
 	return group{
@@ -87,7 +83,7 @@ func printListing(w io.Writer, l *cache.Listing, now time.Time) {
 	printEntries(tw, "other", l.Other)
 	tw.Flush()
 	fmt.Fprintf(w, "\n`rig cache prune` removes slots unused for %d days, slots that can never be used again and\n"+
-		"obsolete source trees (--dry-run shows what it would remove; --older-than changes the age).\n", int(defaultPruneAge.Hours()/24))
+		"obsolete source trees (--dry-run shows what it would remove; --older-than changes the age).\n", int(cache.DefaultPruneAge.Hours()/24))
 }
 
 // printEntries prints a kind of entry with its total; nothing if there is

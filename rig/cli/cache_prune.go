@@ -24,7 +24,7 @@ func cachePruneCommand(e *env) *ffcli.Command {
 		synopsis: "[--older-than 336h] [--dry-run]",
 		short:    "remove unused build slots and obsolete source trees",
 		flags: func(fs *flag.FlagSet) {
-			fs.DurationVar(&olderThan, "older-than", defaultPruneAge, "remove build slots no rig used for this long")
+			fs.DurationVar(&olderThan, "older-than", cache.DefaultPruneAge, "remove build slots no rig used for this long")
 			fs.BoolVar(&dryRun, "dry-run", false, "only print what would be removed")
 		},
 		run: func(ctx context.Context, args []string) int {
