@@ -1,4 +1,4 @@
-package tests
+package pigiveup
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
 )
 
 // On the host kernel (which handles waiters that give up) a short run
@@ -20,7 +22,7 @@ func TestPIGiveUpHost(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o := runPIGiveUp(ctx, Env{Seed: 1, Duration: 3 * time.Second})
+	o := runPIGiveUp(ctx, stress.Env{Seed: 1, Duration: 3 * time.Second})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	if o.Status != event.Pass {
 		t.Fatalf("%s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -36,7 +38,7 @@ func TestPIGiveUpCheckers(t *testing.T) {
 	const me, other = 100, 200
 	for _, tc := range []struct {
 		name string
-		v    *piViolation
+		v    *pifutex.Violation
 		kind string // "" = fine
 		has  string
 	}{

@@ -1,4 +1,7 @@
-package tests
+// Package kselftest is the guest test kselftest-futex: it runs the tree's
+// own futex selftests, packed into the image by rig/kselftest, and judges
+// them by their TAP output.
+package kselftest
 
 import (
 	"bufio"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
 )
 
 // kselftest-futex: the kernel's own futex selftests (docs/design.md, "The
@@ -56,9 +60,8 @@ var timingSensitive = map[string]string{
 // after a failure.
 const kselftestReruns = 2
 
-func init() {
-	register("kselftest-futex", runKselftestFutex)
-}
+// Test is kselftest-futex.
+var Test = stress.New("kselftest-futex", runKselftestFutex, nil)
 
 // ksftCase is one line of run.list.
 type ksftCase struct {
@@ -111,14 +114,14 @@ func readRunList(dir string) ([]ksftCase, error) {
 	return cases, nil
 }
 
-func runKselftestFutex(ctx context.Context, env Env) Outcome {
+func runKselftestFutex(ctx context.Context, env stress.Env) stress.Outcome {
 	dir := kselftestDir
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return skip("no selftests in the image ("+dir+" is absent)", nil)
+		return stress.Skip("no selftests in the image ("+dir+" is absent)", nil)
 	}
 	cases, err := readRunList(dir)
 	if err != nil {
-		return errorf("reading the selftests' run list: "+err.Error(), nil)
+		return stress.Error("reading the selftests' run list: "+err.Error(), nil)
 	}
 	runnable := 0
 	for _, c := range cases {
@@ -127,11 +130,11 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 		}
 	}
 	if runnable == 0 {
-		return skip("no selftests in the image (run.list in "+dir+" lists none)", nil)
+		return stress.Skip("no selftests in the image (run.list in "+dir+" lists none)", nil)
 	}
 	work, err := os.MkdirTemp("", "kselftest-")
 	if err != nil {
-		return errorf("work directory: "+err.Error(), nil)
+		return stress.Error("work directory: "+err.Error(), nil)
 	}
 	defer os.RemoveAll(work)
 
@@ -175,7 +178,7 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 				ev[c.Key+" output"] = r.Output
 			}
 		}
-		env.progress(map[string]int64{"done": int64(done), "total": int64(runnable),
+		env.ReportProgress(map[string]int64{"done": int64(done), "total": int64(runnable),
 			"pass": int64(passed), "fail": int64(len(failed)), "skip": int64(len(skipped))})
 	}
 	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, len(failed), len(skipped))
@@ -187,11 +190,11 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 	}
 	switch {
 	case len(failed) > 0:
-		return fail(fmt.Sprintf("%d of %d futex selftests failed: %s; %s", len(failed), runnable, listSome(failed, 3), summary), ev)
+		return stress.Fail(fmt.Sprintf("%d of %d futex selftests failed: %s; %s", len(failed), runnable, listSome(failed, 3), summary), ev)
 	case passed == 0:
-		return skip("every futex selftest skipped: "+summary, ev)
+		return stress.Skip("every futex selftest skipped: "+summary, ev)
 	}
-	return pass(summary, ev)
+	return stress.Pass(summary, ev)
 }
 
 // rerunTimingSensitive reruns a failed timing-sensitive selftest until a

@@ -1,4 +1,4 @@
-package tests
+package unmapremap
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // The host kernel (6.18.44) has no fix: the deterministic trials must show
@@ -15,7 +17,7 @@ func TestUnmapRemapHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runDeterministic(ctx, Env{Seed: 1})
+	o := runDeterministic(ctx, stress.Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if strings.HasPrefix(o.Evidence["vdso_robust_unlock"], "yes") {
 		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO: the classic-sequence expectation does not hold")
@@ -31,12 +33,12 @@ func TestUnmapRemapBothHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the natural mode")
 	}
-	if vdsoTryUnlockAddr() != 0 {
+	if robust.VDSOTryUnlockAddr() != 0 {
 		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	o := runUnmapRemap(ctx, Env{Seed: 7, Duration: 3 * time.Second})
+	o := runUnmapRemap(ctx, stress.Env{Seed: 7, Duration: 3 * time.Second})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	if o.Status != event.Fail || !strings.Contains(o.Reason, "deterministic: 5/5 trials corrupted; natural: ") {
 		t.Fatalf("got %s %q %v", o.Status, o.Reason, o.Evidence)

@@ -1,12 +1,13 @@
-package tests
+// Package pihandover is the guest test pi-handover: directed PI handovers
+// to waiters seen asleep, checked exactly, including one with a waiter
+// that gave up or was killed.
+package pihandover
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -14,6 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // pi-handover: directed PI scenarios that do not depend on timing. Waiters
@@ -24,10 +29,8 @@ import (
 // and the last one leaves the word 0. The same with a waiter that gave up
 // (its LOCK_PI timed out) before the unlock.
 
-func init() {
-	register("pi-handover", runPIHandover)
-	children["pi-lock-waiter"] = piLockWaiterChild
-}
+// Test is pi-handover.
+var Test = stress.New("pi-handover", runPIHandover, stress.Helpers{"pi-lock-waiter": piLockWaiterChild})
 
 const (
 	phWaiters   = 3
@@ -55,7 +58,7 @@ func phStartWaiter(w *uint32, timeout time.Duration) *phWaiter {
 	tidc := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		blockSignals()         // no spurious EINTR/restart
+		robust.BlockSignals()  // no spurious EINTR/restart
 		tid := unix.Gettid()
 		tidc <- tid
 		ts := unix.NsecToTimespec(time.Now().Add(timeout).UnixNano()) // absolute, CLOCK_REALTIME
@@ -89,14 +92,14 @@ func phAsleep(tid int, w *uint32, got chan error) error {
 		if len(got) > 0 {
 			return fmt.Errorf("waiter %d returned from FUTEX_LOCK_PI before sleeping: %v", tid, <-got)
 		}
-		if piSyscallOn(tid, addr, futex.FUTEX_LOCK_PI) {
+		if pifutex.SyscallOn(tid, addr, futex.FUTEX_LOCK_PI) {
 			return nil
 		}
 	}
 	return fmt.Errorf("waiter %d not seen asleep in FUTEX_LOCK_PI within %v", tid, phSleepWait)
 }
 
-func runPIHandover(ctx context.Context, env Env) Outcome {
+func runPIHandover(ctx context.Context, env stress.Env) stress.Outcome {
 	ev := map[string]string{}
 	for _, sc := range []struct {
 		name string
@@ -107,21 +110,21 @@ func runPIHandover(ctx context.Context, env Env) Outcome {
 		{"killed-waiter", phKilled},
 	} {
 		if ctx.Err() != nil {
-			return errorf("deadline before scenario "+sc.name, ev)
+			return stress.Error("deadline before scenario "+sc.name, ev)
 		}
 		why, sev, err := sc.run()
 		for k, v := range sev {
 			ev[sc.name+"_"+k] = v
 		}
 		if err != nil {
-			return errorf(sc.name+": "+oneLine(err.Error()), ev)
+			return stress.Error(sc.name+": "+stress.OneLine(err.Error()), ev)
 		}
 		if why != "" {
 			ev["scenario"] = sc.name
-			return fail(sc.name+": "+why, ev)
+			return stress.Fail(sc.name+": "+why, ev)
 		}
 	}
-	return pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter and a killed one left out", phWaiters), ev)
+	return stress.Pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter and a killed one left out", phWaiters), ev)
 }
 
 // phChain: the owner holds the lock, phWaiters waiters sleep in LOCK_PI;
@@ -267,12 +270,6 @@ func phTimedOut() (string, map[string]string, error) {
 	return phHandoverTo(w, goUnlock, owner, stays, leaves.tid, "timed out", ev), ev, nil
 }
 
-// piSyscallOn reports whether thread tid of this process is blocked in
-// futex(2) operation op on addr.
-func piSyscallOn(tid int, addr uintptr, op int) bool {
-	return futexBlocked(os.Getpid(), tid, op, func(a uintptr) bool { return a == addr })
-}
-
 // phHandoverTo finishes a scenario in which one waiter left (gone, which
 // "timed out" or "was killed") while another stayed asleep: the owner's
 // unlock must go through the kernel and hand the lock to the one that
@@ -316,16 +313,16 @@ const phWordOff = 0x40
 // FUTEX_LOCK_PI on the shared page's word after reporting "waiting tid=";
 // the parent kills it there.
 func piLockWaiterChild(args []string) error {
-	mem, err := mmapShared(3)
+	mem, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		status(fmt.Sprintf("waiting tid=%d", unix.Gettid()))
+		child.Status(fmt.Sprintf("waiting tid=%d", unix.Gettid()))
 		ts := unix.NsecToTimespec(time.Now().Add(20 * time.Second).UnixNano())
-		_, err := futex.Futex(word(mem, phWordOff), futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+		_, err := futex.Futex(robust.Word(mem, phWordOff), futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
 		errc <- fmt.Errorf("FUTEX_LOCK_PI returned before the kill: %v", err)
 	}()
 	return <-errc
@@ -336,83 +333,49 @@ func piLockWaiterChild(args []string) error {
 // lock to the one still there, and the word never names the dead task.
 func phKilled() (string, map[string]string, error) {
 	ev := map[string]string{}
-	shm, err := newMemfd("rig-pi-handover")
+	shm, err := robust.NewMemfd("rig-pi-handover")
 	if err != nil {
 		return "", ev, fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
 		return "", ev, fmt.Errorf("mmap: %w", err)
 	}
-	defer unix.MunmapPtr(mem, pageSize)
-	w := word(mem, phWordOff)
+	defer unix.MunmapPtr(mem, robust.PageSize)
+	w := robust.Word(mem, phWordOff)
 	otid, goUnlock, owner := phOwner(w)
 	stays, done, err := phStayer(w)
 	defer done()
 	if err != nil {
 		return "", ev, err
 	}
-	c, err := startChild("pi-lock-waiter", shm)
+	c, err := child.Start("pi-lock-waiter", shm)
 	if err != nil {
 		return "", ev, err
 	}
-	defer c.kill()
-	line, err := c.readLine(context.Background(), 10*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(context.Background(), 10*time.Second)
 	if err != nil {
 		return "", ev, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	dead, _ := strconv.Atoi(kv["tid"])
 	if kind != "waiting" || dead == 0 {
 		return "", ev, fmt.Errorf("child: %s", line)
 	}
 	ev["killed_tid"] = strconv.Itoa(dead)
-	pid := c.cmd.Process.Pid
+	pid := c.Cmd.Process.Pid
 	asleep := false
 	for end := time.Now().Add(phSleepWait); time.Now().Before(end) && !asleep; time.Sleep(time.Millisecond) {
-		asleep = piTaskBlockedOn(pid, dead, phWordOff, futex.FUTEX_LOCK_PI)
+		asleep = pifutex.TaskBlockedOn(pid, dead, phWordOff, futex.FUTEX_LOCK_PI)
 	}
 	if !asleep {
 		return "", ev, fmt.Errorf("the waiter to be killed (TID %d) not seen asleep in FUTEX_LOCK_PI within %v", dead, phSleepWait)
 	}
-	c.kill() // returns once the child is reaped
+	c.Kill() // returns once the child is reaped
 	if got := atomic.LoadUint32(w); got != otid|futex.FUTEX_WAITERS {
 		return fmt.Sprintf("after a waiter was killed with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
 	}
 	return phHandoverTo(w, goUnlock, owner, stays, dead, "was killed", ev), ev, nil
-}
-
-// piTaskBlockedOn reports whether thread tid of process pid is blocked in
-// futex(2) operation op on a word at offset off of a page (the process maps
-// the shared page at an address of its own).
-func piTaskBlockedOn(pid, tid int, off uintptr, op int) bool {
-	return futexBlocked(pid, tid, op, func(a uintptr) bool { return a%pageSize == off })
-}
-
-// futexBlocked reads /proc/PID/task/TID/syscall, which names the call and
-// its arguments, and stat, which says whether the thread sleeps (S) rather
-// than being on its way in or out: blocked in futex(2) operation op on an
-// address that at accepts.
-func futexBlocked(pid, tid, op int, at func(uintptr) bool) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 || f[0] != strconv.Itoa(unix.SYS_FUTEX) {
-		return false
-	}
-	a, err1 := strconv.ParseUint(f[1], 0, 64)
-	o, err2 := strconv.ParseUint(f[2], 0, 64)
-	if err1 != nil || err2 != nil || !at(uintptr(a)) || int(o)&0x7f != op {
-		return false
-	}
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-	if err != nil {
-		return false
-	}
-	s := string(st)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'S'
 }

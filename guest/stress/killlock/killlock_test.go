@@ -1,4 +1,4 @@
-package tests
+package killlock
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // The host kernel handles both windows correctly: both tests must pass.
@@ -15,7 +17,7 @@ func TestKillInLockHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runKillInLock(ctx, Env{Seed: 1})
+	o := runKillInLock(ctx, stress.Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if o.Status != event.Pass {
 		t.Fatalf("robust-kill-in-lock: %s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -26,7 +28,7 @@ func TestKillInUnlockHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runKillInUnlock(ctx, Env{Seed: 1})
+	o := runKillInUnlock(ctx, stress.Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if o.Status != event.Pass {
 		t.Fatalf("robust-kill-in-unlock: %s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -64,8 +66,8 @@ func TestKillVariantsBounded(t *testing.T) {
 func klGood() klObs {
 	return klObs{
 		Variant: "v", ChildTID: 77, WakeBound: 2 * time.Second,
-		Mutex:  wordObs{Name: "word", Before: 77 | 0x80000000, After: 0xc0000000},
-		Others: []wordObs{{Name: "neighbour", Before: 77, After: 77}, {Name: "pattern", Before: 0x5a5aa5a5, After: 0x5a5aa5a5}},
+		Mutex:  robust.WatchedWord{Name: "word", Before: 77 | 0x80000000, After: 0xc0000000},
+		Others: []robust.WatchedWord{{Name: "neighbour", Before: 77, After: 77}, {Name: "pattern", Before: 0x5a5aa5a5, After: 0x5a5aa5a5}},
 		Waiter: true, WantWake: true, WaiterTID: 90, Woken: true, WakeAfter: time.Millisecond,
 	}
 }
@@ -76,7 +78,7 @@ func TestCheckKillInLock(t *testing.T) {
 	}
 	nw := klGood()
 	nw.Waiter, nw.WantWake, nw.Woken = false, false, false
-	nw.Mutex = wordObs{Name: "word", Before: 77, After: 0x40000000}
+	nw.Mutex = robust.WatchedWord{Name: "word", Before: 77, After: 0x40000000}
 	if ok, why := checkKillInLock(nw); !ok {
 		t.Fatalf("good no-waiter history judged bad: %s", why)
 	}
@@ -102,7 +104,7 @@ func TestCheckKillInLock(t *testing.T) {
 		{"pi waiter never got the lock", func(o *klObs) { o.PI, o.Woken, o.WaiterErr = true, false, "timed out" }, "not woken"},
 	} {
 		o := klGood()
-		o.Others = append([]wordObs{}, o.Others...)
+		o.Others = append([]robust.WatchedWord{}, o.Others...)
 		c.mod(&o)
 		ok, why := checkKillInLock(o)
 		if ok || !strings.Contains(why, c.want) {
@@ -113,18 +115,18 @@ func TestCheckKillInLock(t *testing.T) {
 
 func TestCheckKillInUnlock(t *testing.T) {
 	good := klGood()
-	good.Mutex = wordObs{Name: "word", Before: 0, After: 0}
+	good.Mutex = robust.WatchedWord{Name: "word", Before: 0, After: 0}
 	if ok, why := checkKillInUnlock(good); !ok {
 		t.Fatalf("good history judged bad: %s", why)
 	}
 	owned := klGood()
 	owned.OwnerTID = 55
-	owned.Mutex = wordObs{Name: "word", Before: 55, After: 55}
+	owned.Mutex = robust.WatchedWord{Name: "word", Before: 55, After: 55}
 	if ok, why := checkKillInUnlock(owned); !ok {
 		t.Fatalf("good third-party history judged bad: %s", why)
 	}
 	stateC := owned
-	stateC.Mutex = wordObs{Name: "word", Before: 55 | 0x80000000, After: 55 | 0x80000000}
+	stateC.Mutex = robust.WatchedWord{Name: "word", Before: 55 | 0x80000000, After: 55 | 0x80000000}
 	stateC.WantWake, stateC.Woken, stateC.WaiterErr = false, false, "still asleep"
 	if ok, why := checkKillInUnlock(stateC); !ok {
 		t.Fatalf("a waiter left asleep behind a live owner with WAITERS judged bad: %s", why)
@@ -147,7 +149,7 @@ func TestCheckKillInUnlock(t *testing.T) {
 		}, "vDSO try-unlock of a contended word"},
 	} {
 		o := c.base
-		o.Others = append([]wordObs{}, o.Others...)
+		o.Others = append([]robust.WatchedWord{}, o.Others...)
 		c.mod(&o)
 		ok, why := checkKillInUnlock(o)
 		if ok || !strings.Contains(why, c.want) {

@@ -1,4 +1,7 @@
-package tests
+// Package killlock holds the guest tests robust-kill-in-lock and
+// robust-kill-in-unlock: a child is SIGKILLed inside the robust lock or
+// unlock sequence, and the mutex must stay recoverable.
+package killlock
 
 import (
 	"context"
@@ -15,6 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-kill-in-lock and robust-kill-in-unlock (docs/design.md, "Signal-kill
@@ -36,24 +42,23 @@ import (
 //
 // Both check that the neighbouring words in the page do not change.
 
-func init() {
-	register("robust-kill-in-lock", runKillInLock)
-	register("robust-kill-in-unlock", runKillInUnlock)
-	children["robust-kill-lock"] = killLockChild
-	children["robust-kill-unlock"] = killUnlockChild
-}
+// InLock and InUnlock are robust-kill-in-lock and robust-kill-in-unlock.
+var (
+	InLock   = stress.New("robust-kill-in-lock", runKillInLock, stress.Helpers{"robust-kill-lock": killLockChild})
+	InUnlock = stress.New("robust-kill-in-unlock", runKillInUnlock, stress.Helpers{"robust-kill-unlock": killUnlockChild})
+)
 
 // Layout of the shared page (the robust_list_head is in it too, so the
 // parent can check the child's state right before the kill).
 const (
-	klEntry     = 0x100                 // the mutex's list entry
-	klWord      = klEntry + futexOffset // its word
-	klNeighbour = klEntry + 12          // the next word: the child's TID, not a mutex
-	klPattern   = 0x200                 // arbitrary data
-	klGo        = 0x300                 // the child parks in FUTEX_WAIT here
-	klHead      = 0x800                 // the child's robust_list_head
-	klWakeBound = 2 * time.Second       // a waiter must wake within this
-	klWaitLimit = 5 * time.Second       // a waiter gives up after this
+	klEntry     = 0x100                        // the mutex's list entry
+	klWord      = klEntry + robust.FutexOffset // its word
+	klNeighbour = klEntry + 12                 // the next word: the child's TID, not a mutex
+	klPattern   = 0x200                        // arbitrary data
+	klGo        = 0x300                        // the child parks in FUTEX_WAIT here
+	klHead      = 0x800                        // the child's robust_list_head
+	klWakeBound = 2 * time.Second              // a waiter must wake within this
+	klWaitLimit = 5 * time.Second              // a waiter gives up after this
 	klQuiet     = 100 * time.Millisecond
 	klLock      = "lock"
 	klUnlock    = "unlock"
@@ -120,8 +125,8 @@ type klObs struct {
 	Variant   string
 	ChildTID  uint32
 	OwnerTID  uint32 // a live third party owning the word at the kill (0: none)
-	Mutex     wordObs
-	Others    []wordObs
+	Mutex     robust.WatchedWord
+	Others    []robust.WatchedWord
 	State     string // the child's robust list at the kill
 	PI        bool
 	Waiter    bool
@@ -229,24 +234,24 @@ func (o klObs) evidence() map[string]string {
 	return ev
 }
 
-func runKillInLock(ctx context.Context, env Env) Outcome {
+func runKillInLock(ctx context.Context, env stress.Env) stress.Outcome {
 	return runKill(ctx, env, klLock, klLockVariants, checkKillInLock)
 }
 
-func runKillInUnlock(ctx context.Context, env Env) Outcome {
+func runKillInUnlock(ctx context.Context, env stress.Env) stress.Outcome {
 	return runKill(ctx, env, klUnlock, klUnlockVariants, checkKillInUnlock)
 }
 
-func runKill(ctx context.Context, env Env, mode string, variants []klVariant, check func(klObs) (bool, string)) Outcome {
+func runKill(ctx context.Context, env stress.Env, mode string, variants []klVariant, check func(klObs) (bool, string)) stress.Outcome {
 	var worst, slowest time.Duration
 	woken := 0
 	optional := map[string]string{} // wakes a kernel may or may not issue
-	var firstFail *Outcome
+	var firstFail *stress.Outcome
 	var failed, skipped []string
 	skipWhy := ""
 	for i, v := range variants {
 		if ctx.Err() != nil {
-			return errorf("deadline before variant "+v.name, nil)
+			return stress.Error("deadline before variant "+v.name, nil)
 		}
 		start := time.Now()
 		o, err := killVariant(ctx, mode, v)
@@ -264,12 +269,12 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		if err != nil {
 			ev := o.evidence()
 			ev["variant"] = v.name
-			return errorf(v.name+": "+oneLine(err.Error()), ev)
+			return stress.Error(v.name+": "+stress.OneLine(err.Error()), ev)
 		}
 		if ok, why := check(o); !ok {
 			// Go on: the evidence names every variant that fails.
 			if firstFail == nil {
-				f := fail(why, o.evidence())
+				f := stress.Fail(why, o.evidence())
 				firstFail = &f
 			}
 			failed = append(failed, v.name)
@@ -286,7 +291,7 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		if d := time.Since(start); d > slowest {
 			slowest = d
 		}
-		env.progress(map[string]int64{"variants": int64(i + 1)})
+		env.ReportProgress(map[string]int64{"variants": int64(i + 1)})
 	}
 	if firstFail != nil {
 		firstFail.Evidence["failed_variants"] = strings.Join(failed, ",")
@@ -310,7 +315,7 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		ev["skipped_why"] = skipWhy
 		msg += fmt.Sprintf("; %d skipped (%s)", len(skipped), skipWhy)
 	}
-	return pass(msg, ev)
+	return stress.Pass(msg, ev)
 }
 
 // klWaiterRes is how a waiter's futex call ended.
@@ -333,7 +338,7 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		// would restart FUTEX_WAIT after the word changed, an EAGAIN that
 		// would hide a missing wakeup.
 		runtime.LockOSThread()
-		if err := blockSignals(); err != nil {
+		if err := robust.BlockSignals(); err != nil {
 			tidc <- unix.Gettid()
 			done <- klWaiterRes{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
 			return
@@ -457,19 +462,19 @@ func waitGo(p *uint32, v uint32) {
 
 func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err error) {
 	o = klObs{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: klWakeBound}
-	shm, err := newMemfd("rig-robust-kill")
+	shm, err := robust.NewMemfd("rig-robust-kill")
 	if err != nil {
 		return o, fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
 		return o, fmt.Errorf("mmap: %w", err)
 	}
-	defer unix.MunmapPtr(mem, pageSize)
-	atomic.StoreUint32(word(mem, klPattern), 0x5a5aa5a5)
-	w := word(mem, klWord)
-	goWord := word(mem, klGo)
+	defer unix.MunmapPtr(mem, robust.PageSize)
+	atomic.StoreUint32(robust.Word(mem, klPattern), 0x5a5aa5a5)
+	w := robust.Word(mem, klWord)
+	goWord := robust.Word(mem, klGo)
 
 	var args []string
 	if v.pi {
@@ -488,16 +493,16 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	if mode == klUnlock {
 		helper = "robust-kill-unlock"
 	}
-	c, err := startChild(helper, shm, args...)
+	c, err := child.Start(helper, shm, args...)
 	if err != nil {
 		return o, err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 10*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	want := "parked" // lock: pending set, word taken, not linked
 	if mode == klUnlock {
 		want = "locked" // unlock: lock complete, waiting for go
@@ -546,11 +551,11 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	}
 	if mode == klUnlock {
 		setGo(goWord, 1)
-		line, err := c.readLine(ctx, 10*time.Second)
+		line, err := c.ReadLine(ctx, 10*time.Second)
 		if err != nil {
 			return o, err
 		}
-		if kind, _ := fields(line); kind != "window" {
+		if kind, _ := child.Fields(line); kind != "window" {
 			return o, fmt.Errorf("child: %s", line)
 		}
 		if got := atomic.LoadUint32(w); got != 0 {
@@ -578,8 +583,8 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	if v.pi {
 		entry |= 1
 	}
-	pending := atomic.LoadUintptr(slot(mem, klHead+futex.HeadPendingOff))
-	next := atomic.LoadUintptr(slot(mem, klHead+futex.HeadListOff))
+	pending := atomic.LoadUintptr(robust.Slot(mem, klHead+futex.HeadPendingOff))
+	next := atomic.LoadUintptr(robust.Slot(mem, klHead+futex.HeadListOff))
 	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+klHead)
 	if pending != entry || next != uintptr(base)+klHead {
 		return o, fmt.Errorf("child not in the window: %s", o.State)
@@ -590,19 +595,19 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("waiter returned before the kill: %v", r.err)
 	}
 
-	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
 	for i := range o.Others {
-		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	if o.Others[0].Before != o.ChildTID {
 		return o, fmt.Errorf("neighbour word %#x, want the child's TID %d", o.Others[0].Before, o.ChildTID)
 	}
 	killed := time.Now()
-	c.kill() // returns once the child is reaped: its robust list was handled
+	c.Kill() // returns once the child is reaped: its robust list was handled
 	o.Mutex.After = atomic.LoadUint32(w)
 	for i := range o.Others {
-		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	if wake != nil {
 		limit := klWakeBound
@@ -636,17 +641,17 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 // klChildSetup maps the shared page, lays out and registers the robust list
 // of the calling (pinned) thread, and writes the neighbour word.
 func klChildSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
-	mem, err = mmapShared(3)
+	mem, err = robust.MmapShared(3)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("mmap shared: %w", err)
 	}
 	h = unsafe.Add(mem, klHead)
-	initHead(h)
+	robust.InitHead(h)
 	if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 		return nil, nil, 0, fmt.Errorf("set_robust_list: %w", err)
 	}
 	tid = uint32(unix.Gettid())
-	atomic.StoreUint32(word(mem, klNeighbour), tid)
+	atomic.StoreUint32(robust.Word(mem, klNeighbour), tid)
 	return mem, h, tid, nil
 }
 
@@ -698,16 +703,16 @@ func killLockChild(args []string) error {
 		if pi {
 			ptr |= 1
 		}
-		pending := slot(h, futex.HeadPendingOff)
+		pending := robust.Slot(h, futex.HeadPendingOff)
 		atomic.StoreUintptr(pending, ptr)
-		if !atomic.CompareAndSwapUint32(word(entry, futexOffset), 0, tid) {
-			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(word(entry, futexOffset)))
+		if !atomic.CompareAndSwapUint32(robust.Word(entry, robust.FutexOffset), 0, tid) {
+			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(robust.Word(entry, robust.FutexOffset)))
 			return
 		}
-		status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
-		waitGo(word(mem, klGo), 1) // the kill lands here
-		next := slot(h, futex.HeadListOff)
-		atomic.StoreUintptr(slot(entry, 0), atomic.LoadUintptr(next))
+		child.Status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
+		waitGo(robust.Word(mem, klGo), 1) // the kill lands here
+		next := robust.Slot(h, futex.HeadListOff)
+		atomic.StoreUintptr(robust.Slot(entry, 0), atomic.LoadUintptr(next))
 		atomic.StoreUintptr(next, ptr)
 		atomic.StoreUintptr(pending, 0)
 		for {
@@ -737,26 +742,26 @@ func killUnlockChild(args []string) error {
 			return
 		}
 		entry := unsafe.Add(mem, klEntry)
-		w := word(entry, futexOffset)
-		if !robustLockFlag(h, entry, tid, pi) {
+		w := robust.Word(entry, robust.FutexOffset)
+		if !robust.LockFlag(h, entry, tid, pi) {
 			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(w))
 			return
 		}
-		status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
-		goWord := word(mem, klGo)
+		child.Status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
+		goWord := robust.Word(mem, klGo)
 		waitGo(goWord, 1)
 		ptr := uintptr(entry)
 		if pi {
 			ptr |= 1
 		}
-		pending := slot(h, futex.HeadPendingOff)
-		atomic.StoreUintptr(pending, ptr)                                                   // list_op_pending = &mutex
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink (it is the only entry)
+		pending := robust.Slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, ptr)                                                                 // list_op_pending = &mutex
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink (it is the only entry)
 		vdsoNote := ""
 		if viaVdso {
-			fn := vdsoTryUnlockAddr()
+			fn := robust.VDSOTryUnlockAddr()
 			if fn == 0 {
-				status("skip kernel without the vDSO robust try-unlock")
+				child.Status("skip kernel without the vDSO robust try-unlock")
 				errc <- nil
 				return
 			}
@@ -771,7 +776,7 @@ func killUnlockChild(args []string) error {
 				// pending op, and let the parent judge what it saw.
 				futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
 				atomic.StoreUintptr(pending, 0)
-				status(fmt.Sprintf("unlocked ret=-1 pending_after=0%s", vdsoNote))
+				child.Status(fmt.Sprintf("unlocked ret=-1 pending_after=0%s", vdsoNote))
 				for {
 					time.Sleep(time.Hour) // the kill lands here
 				}
@@ -789,7 +794,7 @@ func killUnlockChild(args []string) error {
 			}
 			n, err := futex.Futex(w, op, 1, nil, (*uint32)(unsafe.Pointer(pending)), 0)
 			if err == unix.ENOSYS || err == unix.EINVAL {
-				status("skip kernel without FUTEX_ROBUST_UNLOCK (" + err.Error() + ")")
+				child.Status("skip kernel without FUTEX_ROBUST_UNLOCK (" + err.Error() + ")")
 				errc <- nil
 				return
 			}
@@ -799,7 +804,7 @@ func killUnlockChild(args []string) error {
 			}
 			left := atomic.LoadUintptr(pending)
 			atomic.StoreUintptr(pending, 0) // list32 leaves the high half: clear it now
-			status(fmt.Sprintf("unlocked ret=%d pending_after=%#x%s", n, left, vdsoNote))
+			child.Status(fmt.Sprintf("unlocked ret=%d pending_after=%#x%s", n, left, vdsoNote))
 			for {
 				time.Sleep(time.Hour) // the kill lands here
 			}
@@ -814,7 +819,7 @@ func killUnlockChild(args []string) error {
 		} else {
 			old = atomic.SwapUint32(w, 0)
 		}
-		status(fmt.Sprintf("window old=%#x", old))
+		child.Status(fmt.Sprintf("window old=%#x", old))
 		waitGo(goWord, 2) // the kill lands here
 		if !pi && old&futex.FUTEX_WAITERS != 0 {
 			futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
@@ -833,18 +838,18 @@ func killUnlockChild(args []string) error {
 // cleared (for list32: exactly its low 32 bits) and must have woken the
 // waiter (PI: handed it the lock) before the syscall returned; then the
 // kill must leave the word and its neighbours as they were.
-func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, mem unsafe.Pointer, w *uint32, wake chan klWaiterRes, base uintptr) (klObs, error) {
+func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child.Process, mem unsafe.Pointer, w *uint32, wake chan klWaiterRes, base uintptr) (klObs, error) {
 	entry := base + klEntry
 	if v.pi {
 		entry |= 1
 	}
 	start := time.Now()
-	setGo(word(mem, klGo), 1)
-	line, err := c.readLine(ctx, 10*time.Second)
+	setGo(robust.Word(mem, klGo), 1)
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	switch kind {
 	case "skip":
 		return o, errSkipVariant{kv["msg"]}
@@ -889,15 +894,15 @@ func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, m
 	}
 	// Whatever the waiter did with the lock, nobody owns it for the
 	// dead child's exit to find.
-	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
 	for i := range o.Others {
-		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
-	c.kill()
+	c.Kill()
 	o.Mutex.After = atomic.LoadUint32(w)
 	for i := range o.Others {
-		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	return o, nil
 }

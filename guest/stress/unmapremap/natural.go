@@ -1,4 +1,4 @@
-package tests
+package unmapremap
 
 import (
 	"context"
@@ -16,6 +16,9 @@ import (
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-unmap-remap, natural mode: the unlock race (docs/design.md) with
@@ -47,10 +50,6 @@ import (
 // duration). A pass needs at least Env.MinKills window kills (30 when not
 // given); fewer, with no corruption anywhere, is a skip that says so: the
 // rule-of-three bound 3/N would be too weak to call a pass.
-
-func init() {
-	children["robust-natural"] = naturalChild
-}
 
 const (
 	nmControlEvery   = 4
@@ -184,7 +183,7 @@ func (s natStats) evidence() map[string]string {
 // even if the natural mode stopped on an error later), then a natural
 // error, then a pass that needs s.MinKills natural window kills (fewer:
 // skip).
-func judgeBoth(det Outcome, detPart string, s natStats) Outcome {
+func judgeBoth(det stress.Outcome, detPart string, s natStats) stress.Outcome {
 	ev := s.evidence()
 	for k, v := range det.Evidence {
 		ev[k] = v
@@ -192,36 +191,36 @@ func judgeBoth(det Outcome, detPart string, s natStats) Outcome {
 	line := detPart + "; " + s.reason()
 	switch {
 	case det.Status == event.Error:
-		return errorf("deterministic: "+det.Reason, ev)
+		return stress.Error("deterministic: "+det.Reason, ev)
 	case s.BadControl != nil:
 		k := s.BadControl
-		return errorf(fmt.Sprintf("detector is wrong: natural control kill changed the file (%#08x -> %#08x, other %#08x -> %#08x); %s",
+		return stress.Error(fmt.Sprintf("detector is wrong: natural control kill changed the file (%#08x -> %#08x, other %#08x -> %#08x); %s",
 			k.Before, k.After, k.OtherBefore, k.OtherAfter, line), ev)
 	case s.Stray != nil:
 		k := s.Stray
-		return fail(fmt.Sprintf("natural: a file word the mutex never used changed %#08x -> %#08x; %s", k.OtherBefore, k.OtherAfter, line), ev)
+		return stress.Fail(fmt.Sprintf("natural: a file word the mutex never used changed %#08x -> %#08x; %s", k.OtherBefore, k.OtherAfter, line), ev)
 	case det.Status == event.Fail || s.Corruptions > 0:
 		if s.Err != "" {
 			ev["natural_error"] = s.Err
 			line += " (then stopped: " + s.Err + ")"
 		}
-		return fail(line, ev)
+		return stress.Fail(line, ev)
 	case s.Err != "":
-		return errorf("natural: "+s.Err+"; "+detPart, ev)
+		return stress.Error("natural: "+s.Err+"; "+detPart, ev)
 	case s.Skip != "":
-		return skip(line, ev) // a deterministic pass alone is not the natural verdict
+		return stress.Skip(line, ev) // a deterministic pass alone is not the natural verdict
 	case s.Kills == 0:
-		return errorf("natural mode made no kills; "+detPart, ev)
+		return stress.Error("natural mode made no kills; "+detPart, ev)
 	case s.Kills < s.MinKills:
-		return skip(fmt.Sprintf("no corruption, but too few kills for a statistical pass (%d < %d): %s", s.Kills, s.MinKills, line), ev)
+		return stress.Skip(fmt.Sprintf("no corruption, but too few kills for a statistical pass (%d < %d): %s", s.Kills, s.MinKills, line), ev)
 	}
-	return pass("no corruption: "+line, ev)
+	return stress.Pass("no corruption: "+line, ev)
 }
 
 // runNatural kills natural children until the duration ends (or MinKills
 // window kills are done), every nmControlEvery-th a control. Each child is
 // killed its random delay after it reported ready.
-func runNatural(ctx context.Context, env Env) natStats {
+func runNatural(ctx context.Context, env stress.Env) natStats {
 	s := natStats{MinKills: nmDefaultMin, Impl: futex.UnlockAsm, Instr: futex.UnlockInstr}
 	if env.MinKills > 0 {
 		s.MinKills = env.MinKills
@@ -235,7 +234,7 @@ func runNatural(ctx context.Context, env Env) natStats {
 	end := start.Add(d)
 	lastProgress := start
 	progress := func() {
-		env.progress(map[string]int64{"natural_kills": int64(s.Kills), "natural_corruptions": int64(s.Corruptions),
+		env.ReportProgress(map[string]int64{"natural_kills": int64(s.Kills), "natural_corruptions": int64(s.Corruptions),
 			"natural_iterations": s.Iterations, "natural_control_kills": int64(s.ControlKills),
 			"natural_control_corruptions": int64(s.ControlCorruptions)})
 	}
@@ -256,7 +255,7 @@ func runNatural(ctx context.Context, env Env) natStats {
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				s.Err = oneLine(err.Error())
+				s.Err = stress.OneLine(err.Error())
 			}
 			continue // a deadline is reported at the top
 		}
@@ -307,30 +306,30 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	if control {
 		mode = urControl
 	}
-	shm, err := newMemfd("rig-robust-natural")
+	shm, err := robust.NewMemfd("rig-robust-natural")
 	if err != nil {
 		return k, "", fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
 	fd := int(shm.Fd())
-	if err := unix.Ftruncate(fd, (nmMaxPairs+1)*int64(pageSize)); err != nil {
+	if err := unix.Ftruncate(fd, (nmMaxPairs+1)*int64(robust.PageSize)); err != nil {
 		return k, "", fmt.Errorf("ftruncate: %w", err)
 	}
-	stats, err := unix.Mmap(fd, nmMaxPairs*int64(pageSize), int(pageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.Mmap(fd, nmMaxPairs*int64(robust.PageSize), int(robust.PageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return k, "", fmt.Errorf("mmap stats: %w", err)
 	}
 	defer unix.Munmap(stats)
-	c, err := startChild("robust-natural", shm, mode)
+	c, err := child.Start("robust-natural", shm, mode)
 	if err != nil {
 		return k, "", err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 20*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 20*time.Second)
 	if err != nil {
 		return k, "", err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	switch kind {
 	case "skip":
 		return k, kv["msg"], nil
@@ -358,7 +357,7 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	read := func(p int) (words, error) {
 		var r words
 		var err error
-		base := int64(p) * int64(pageSize)
+		base := int64(p) * int64(robust.PageSize)
 		if r.w, err = preadWord(fd, base+k.Off); err != nil {
 			return r, err
 		}
@@ -398,9 +397,9 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
-	c.kill()
-	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		return k, "", fmt.Errorf("child ended before the kill (%v): %s", c.cmd.ProcessState, oneLine(c.stderr.String()))
+	c.Kill()
+	if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		return k, "", fmt.Errorf("child ended before the kill (%v): %s", c.Cmd.ProcessState, stress.OneLine(c.Stderr()))
 	}
 	pick := -1
 	after := make([]words, k.Pairs)
@@ -423,16 +422,6 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	return k, "", nil
 }
 
-// vdsoTryUnlockAddr finds the vDSO's 64-bit robust try-unlock (0: none).
-func vdsoTryUnlockAddr() uintptr {
-	for _, n := range []string{"__vdso_futex_robust_list64_try_unlock", "__kernel_futex_robust_list64_try_unlock"} {
-		if a, err := vdsoSymbolAddr(n); err == nil && a != 0 {
-			return a
-		}
-	}
-	return 0
-}
-
 // naturalChild (child helper "robust-natural window|control"): see the top
 // of this file. It runs one T1/T2 pair per CPU (up to nmMaxPairs), pair p
 // on CPU p with page p of the file, reports "ready tids=a,b addrs=x,y off=
@@ -453,11 +442,11 @@ func naturalChild(args []string) error {
 	if runtime.GOMAXPROCS(0) < 2*len(cpus) {
 		runtime.GOMAXPROCS(2 * len(cpus))
 	}
-	stats, err := unix.MmapPtr(3, nmMaxPairs*int64(pageSize), nil, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.MmapPtr(3, nmMaxPairs*int64(robust.PageSize), nil, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap stats: %w", err)
 	}
-	u := futex.NewUnlocker(vdsoTryUnlockAddr())
+	u := futex.NewUnlocker(robust.VDSOTryUnlockAddr())
 	pairs := make([]*nmPair, len(cpus))
 	var tids, addrs []string
 	for i, cpu := range cpus {
@@ -467,10 +456,10 @@ func naturalChild(args []string) error {
 		}
 		pairs[i] = p
 		tids = append(tids, strconv.Itoa(int(p.tid1)))
-		addrs = append(addrs, fmt.Sprintf("%#x", uintptr(p.entry)+futexOffset))
+		addrs = append(addrs, fmt.Sprintf("%#x", uintptr(p.entry)+robust.FutexOffset))
 	}
-	status(fmt.Sprintf("ready tids=%s addrs=%s off=%d impl=%s", strings.Join(tids, ","), strings.Join(addrs, ","),
-		urEntryOff+futexOffset, u.Impl))
+	child.Status(fmt.Sprintf("ready tids=%s addrs=%s off=%d impl=%s", strings.Join(tids, ","), strings.Join(addrs, ","),
+		urEntryOff+robust.FutexOffset, u.Impl))
 	for _, p := range pairs[1:] {
 		go func() {
 			runtime.LockOSThread()
@@ -498,7 +487,7 @@ type nmPair struct {
 }
 
 func nmFatal(err error) {
-	status("error " + oneLine(err.Error()))
+	child.Status("error " + stress.OneLine(err.Error()))
 	unix.Exit(1)
 }
 
@@ -509,17 +498,17 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 		rounds: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16)),
 		caught: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16+8))}
 	var err error
-	if p.h, err = mmapAnon(); err != nil {
+	if p.h, err = robust.MmapAnon(); err != nil {
 		return nil, err
 	}
-	if p.m, err = mmapAnon(); err != nil {
+	if p.m, err = robust.MmapAnon(); err != nil {
 		return nil, err
 	}
-	initHead(p.h)
-	atomic.StoreUint32(word(p.m, 0), 0)
+	robust.InitHead(p.h)
+	atomic.StoreUint32(robust.Word(p.m, 0), 0)
 	p.entry = unsafe.Add(p.m, urEntryOff)
-	p.mw = word(p.entry, futexOffset)
-	p.pending = slot(p.h, futex.HeadPendingOff)
+	p.mw = robust.Word(p.entry, robust.FutexOffset)
+	p.pending = robust.Slot(p.h, futex.HeadPendingOff)
 	p.gate.Store(1) // until T2 starts
 	tidc := make(chan uint32, 1)
 	go p.t1(u, tidc)
@@ -531,9 +520,9 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 	for _, w := range []struct {
 		off uintptr
 		v   uint32
-	}{{urEntryOff + futexOffset, fileWord}, {urOtherOff, p.tid1}} {
+	}{{urEntryOff + robust.FutexOffset, fileWord}, {urOtherOff, p.tid1}} {
 		b := (*[4]byte)(unsafe.Pointer(&w.v))
-		if _, err := unix.Pwrite(3, b[:], int64(idx)*int64(pageSize)+int64(w.off)); err != nil {
+		if _, err := unix.Pwrite(3, b[:], int64(idx)*int64(robust.PageSize)+int64(w.off)); err != nil {
 			return nil, fmt.Errorf("pwrite: %w", err)
 		}
 	}
@@ -562,13 +551,13 @@ func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 			}
 			atomic.StoreUintptr(pending, 0)
 		}
-		atomic.StoreUintptr(slot(entry, 0), atomic.LoadUintptr(slot(h, futex.HeadListOff))) // link
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(entry))
+		atomic.StoreUintptr(robust.Slot(entry, 0), atomic.LoadUintptr(robust.Slot(h, futex.HeadListOff))) // link
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry))
 		atomic.StoreUintptr(pending, 0)
 		// Unlock.
 		p.phase.Store(nmUnlocking)
-		atomic.StoreUintptr(pending, uintptr(entry))                                        // list_op_pending = &mutex
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink
+		atomic.StoreUintptr(pending, uintptr(entry))                                                      // list_op_pending = &mutex
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink
 		if asm {
 			if got := futex.RobustUnlockAsm(mw, tid, pending); got != tid { // the window
 				nmFatal(fmt.Errorf("robust unlock (asm): word %#x, want owner %d", got, tid))
@@ -591,7 +580,7 @@ func (p *nmPair) t2() error {
 	nmPin(p.cpu)
 	tid2 := uint32(unix.Gettid())
 	m, entry, mw, pending := p.m, p.entry, p.mw, p.pending
-	fileOff := int64(p.idx) * int64(pageSize)
+	fileOff := int64(p.idx) * int64(robust.PageSize)
 	p.gate.Store(0)
 	for {
 		if !atomic.CompareAndSwapUint32(mw, 0, tid2) {
@@ -609,13 +598,13 @@ func (p *nmPair) t2() error {
 			// One mmap(MAP_FIXED) unmaps and maps in a single step: a
 			// separate munmap would leave a hole the Go runtime could map
 			// into, and MAP_FIXED would then clobber it.
-			if q, err := unix.MmapPtr(3, fileOff, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil || q != m {
+			if q, err := unix.MmapPtr(3, fileOff, m, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil || q != m {
 				return fmt.Errorf("mmap file over the mutex page: %p, %v", q, err)
 			}
 			atomic.AddUint64(p.caught, 1)
 			for atomic.LoadUintptr(pending) == uintptr(entry) { // T1 still in its window
 			}
-			if q, err := unix.MmapPtr(-1, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil || q != m {
+			if q, err := unix.MmapPtr(-1, 0, m, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil || q != m {
 				return fmt.Errorf("mmap anonymous memory back: %p, %v", q, err)
 			}
 		}

@@ -1,4 +1,7 @@
-package tests
+// Package pigiveup is the guest test pi-giveup: PI waiters time out or
+// are killed while the owner unlocks, and the unlock, the word and every
+// errno are checked.
+package pigiveup
 
 import (
 	"context"
@@ -17,6 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // pi-giveup (docs/design.md, "PI waiters that give up"): rounds in which
@@ -39,10 +46,8 @@ import (
 // trylock) is a violation. The word, the TIDs and the operation go into
 // the evidence.
 
-func init() {
-	register("pi-giveup", runPIGiveUp)
-	children["pi-giveup-waiter"] = pgWaiterChild
-}
+// Test is pi-giveup.
+var Test = stress.New("pi-giveup", runPIGiveUp, stress.Helpers{"pi-giveup-waiter": pgWaiterChild})
 
 const (
 	pgLead      = 2 * time.Millisecond // round start to the leavers' deadline
@@ -56,7 +61,7 @@ const (
 	// futexOffset after it, the PI word; the condition word of requeue-PI;
 	// the critical-section owner; the child waiter's mailbox.
 	pgEntry    = 0x00
-	pgWord     = pgEntry + futexOffset
+	pgWord     = pgEntry + robust.FutexOffset
 	pgCond     = 0x40
 	pgOwner    = 0x44
 	pgChildCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
@@ -109,13 +114,13 @@ type pgUnlock struct {
 
 // pgCheckUnlock: an unlock that succeeded released the lock, so the word
 // no longer names the unlocker.
-func pgCheckUnlock(u pgUnlock) *piViolation {
+func pgCheckUnlock(u pgUnlock) *pifutex.Violation {
 	if u.Err != nil {
-		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word,
+		return &pifutex.Violation{Kind: "unlock", TID: u.TID, Word: u.Word,
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by the owner TID %d: %v (word %#08x)", u.TID, u.Err, u.Word)}
 	}
 	if u.Word&futex.FUTEX_TID_MASK == u.TID {
-		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word, Other: u.TID,
+		return &pifutex.Violation{Kind: "unlock", TID: u.TID, Word: u.Word, Other: u.TID,
 			Expected: 0, Actual: int64(u.TID),
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by TID %d returned 0 but the word is %#08x: it still names TID %d, which believes it has unlocked",
 				u.TID, u.Word, u.TID)}
@@ -126,8 +131,8 @@ func pgCheckUnlock(u pgUnlock) *piViolation {
 // pgCheckWait judges one waiter's wait and, if it got the lock, its
 // acquisition and release. killed is the TID of a task SIGKILLed in this
 // round (0: none), which may have died holding the lock.
-func pgCheckWait(w pgWait, killed uint32) *piViolation {
-	v := &piViolation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
+func pgCheckWait(w pgWait, killed uint32) *pifutex.Violation {
+	v := &pifutex.Violation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
 	op := w.Way.String()
 	switch {
 	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == pgStay:
@@ -171,11 +176,11 @@ func pgCheckWait(w pgWait, killed uint32) *piViolation {
 // pgCheckEnd: once every task has let go, the word is free: 0, or, when a
 // task was killed holding the lock, no TID with OWNER_DIED (and WAITERS if
 // a waiter queued behind the dead owner and then left too).
-func pgCheckEnd(word, killed uint32) *piViolation {
+func pgCheckEnd(word, killed uint32) *pifutex.Violation {
 	if word == 0 || (killed != 0 && word&futex.FUTEX_TID_MASK == 0 && word&futex.FUTEX_OWNER_DIED != 0) {
 		return nil
 	}
-	return &piViolation{Kind: "owner", Word: word, Other: word & futex.FUTEX_TID_MASK, Actual: int64(word & futex.FUTEX_TID_MASK),
+	return &pifutex.Violation{Kind: "owner", Word: word, Other: word & futex.FUTEX_TID_MASK, Actual: int64(word & futex.FUTEX_TID_MASK),
 		Detail: fmt.Sprintf("every task of the round has let go of the lock, but the word is %#08x (TID %d)", word, word&futex.FUTEX_TID_MASK)}
 }
 
@@ -235,7 +240,7 @@ func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
 	tidc := make(chan uint32, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		blockSignals()
+		robust.BlockSignals()
 		unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) // the deadline fires when asked
 		tid := uint32(unix.Gettid())
 		tidc <- tid
@@ -250,14 +255,14 @@ func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
 // pgDoWait waits as c says, and if it gets the lock, checks in and
 // releases it.
 func pgDoWait(mem unsafe.Pointer, tid uint32, c pgCmd) pgWait {
-	w := word(mem, pgWord)
+	w := robust.Word(mem, pgWord)
 	r := pgWait{Way: c.way, TID: tid, Deadline: c.deadline}
 	var err error
 	switch c.way {
 	case pgLockPI, pgStay:
 		dl := c.deadline + c.realOff
 		if c.way == pgStay {
-			dl = monoNow() + int64(pgStayBound) + c.realOff
+			dl = pifutex.MonoNow() + int64(pgStayBound) + c.realOff
 		}
 		ts := unix.NsecToTimespec(dl)
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
@@ -266,19 +271,19 @@ func pgDoWait(mem unsafe.Pointer, tid uint32, c pgCmd) pgWait {
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI2, 0, &ts, nil, 0)
 	case pgRequeuePI:
 		ts := unix.NsecToTimespec(c.deadline)
-		_, err = futex.Futex(word(mem, pgCond), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
+		_, err = futex.Futex(robust.Word(mem, pgCond), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
 	}
-	r.Returned = monoNow()
+	r.Returned = pifutex.MonoNow()
 	r.Err, r.Word = err, atomic.LoadUint32(w)
 	if err != nil {
 		return r
 	}
-	r.Prev = atomic.SwapUint32(word(mem, pgOwner), tid)
+	r.Prev = atomic.SwapUint32(robust.Word(mem, pgOwner), tid)
 	if r.Word&futex.FUTEX_OWNER_DIED != 0 { // recover, as a robust mutex user does
 		for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 		}
 	}
-	atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
+	atomic.CompareAndSwapUint32(robust.Word(mem, pgOwner), tid, 0)
 	r.Release, r.After = pgRelease(w, tid)
 	return r
 }
@@ -309,19 +314,19 @@ type pgRun struct {
 	start    time.Time
 	firstAt  time.Duration // when the first violation was seen
 	st       pgStats
-	first    *piViolation
+	first    *pifutex.Violation
 	ev       map[string]string
 }
 
 // pgKid is a child process whose one thread waits in FUTEX_LOCK_PI when
 // told, with a robust list that names the lock while it waits or holds.
 type pgKid struct {
-	c   *child
+	c   *child.Process
 	tid uint32
 	pid int
 }
 
-func (r *pgRun) violate(v *piViolation, round string) {
+func (r *pgRun) violate(v *pifutex.Violation, round string) {
 	r.st.Violations++
 	if r.first == nil {
 		v.Detail += " [round: " + round + "]"
@@ -329,19 +334,19 @@ func (r *pgRun) violate(v *piViolation, round string) {
 	}
 }
 
-func runPIGiveUp(ctx context.Context, env Env) Outcome {
-	duration, early := piStart(env)
+func runPIGiveUp(ctx context.Context, env stress.Env) stress.Outcome {
+	duration, early := pifutex.Start(env)
 	if early != nil {
 		return *early
 	}
-	shm, err := newMemfd("rig-pi-giveup")
+	shm, err := robust.NewMemfd("rig-pi-giveup")
 	if err != nil {
-		return errorf("memfd: "+err.Error(), nil)
+		return stress.Error("memfd: "+err.Error(), nil)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
-		return errorf("mmap: "+err.Error(), nil)
+		return stress.Error("mmap: "+err.Error(), nil)
 	}
 	// Not unmapped: a waiter thread stuck in the kernel may still use it.
 	if prev := runtime.GOMAXPROCS(0); prev < 8 {
@@ -362,11 +367,11 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 	go r.spawnKid()
 	defer func() {
 		if r.kid != nil {
-			r.kid.c.kill()
+			r.kid.c.Kill()
 		}
 		if r.spawning {
 			if k := <-r.kidc; k != nil {
-				k.c.kill()
+				k.c.Kill()
 			}
 		}
 	}()
@@ -378,7 +383,7 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 		defer close(done)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		blockSignals()
+		robust.BlockSignals()
 		r.tid = uint32(unix.Gettid())
 		end := start.Add(duration)
 		lastProgress := start
@@ -386,14 +391,14 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 			r.round()
 			if time.Since(lastProgress) > time.Second {
 				lastProgress = time.Now()
-				env.progress(r.st.counters())
+				env.ReportProgress(r.st.counters())
 			}
 		}
 	}()
 	select {
 	case <-done:
 	case <-time.After(duration + 30*time.Second):
-		return errorf("a round did not finish within 30 s", r.ev)
+		return stress.Error("a round did not finish within 30 s", r.ev)
 	}
 	took := time.Since(start)
 	ev := r.ev
@@ -406,15 +411,15 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 		ev["invariant"], ev["word"], ev["detail"] = v.Kind, fmt.Sprintf("%#08x", v.Word), v.Detail
 		ev["first_violation_after"] = r.firstAt.Round(time.Millisecond).String()
 		ev["tid"], ev["other_tid"] = strconv.FormatUint(uint64(v.TID), 10), strconv.FormatUint(uint64(v.Other), 10)
-		return fail(fmt.Sprintf("%s invariant broken (%d violations): %s", v.Kind, r.st.Violations, v.Detail), ev)
+		return stress.Fail(fmt.Sprintf("%s invariant broken (%d violations): %s", v.Kind, r.st.Violations, v.Detail), ev)
 	}
 	if ctx.Err() != nil {
-		return errorf("interrupted: "+r.st.summary(took), ev)
+		return stress.Error("interrupted: "+r.st.summary(took), ev)
 	}
 	if r.st.Rounds == 0 {
-		return errorf("no rounds", ev)
+		return stress.Error("no rounds", ev)
 	}
-	return pass(r.st.summary(took), ev)
+	return stress.Pass(r.st.summary(took), ev)
 }
 
 // aim picks when the owner unlocks: the leavers leave the rt_mutex between
@@ -443,33 +448,33 @@ func (r *pgRun) medianLatency() int64 {
 // spawnKid starts the next child waiter and hands it over on kidc (nil if
 // it could not start).
 func (r *pgRun) spawnKid() {
-	c, err := startChild("pi-giveup-waiter", r.shm)
+	c, err := child.Start("pi-giveup-waiter", r.shm)
 	if err != nil {
 		r.kidc <- nil
 		return
 	}
-	line, err := c.readLine(context.Background(), pgAnswer)
-	kind, kv := fields(line)
+	line, err := c.ReadLine(context.Background(), pgAnswer)
+	kind, kv := child.Fields(line)
 	tid, _ := strconv.Atoi(kv["tid"])
 	if err != nil || kind != "ready" || tid == 0 {
-		c.kill()
+		c.Kill()
 		r.kidc <- nil
 		return
 	}
-	r.kidc <- &pgKid{c: c, tid: uint32(tid), pid: c.cmd.Process.Pid}
+	r.kidc <- &pgKid{c: c, tid: uint32(tid), pid: c.Cmd.Process.Pid}
 }
 
 // round is one round, run by the owner thread.
 func (r *pgRun) round() {
-	w := word(r.mem, pgWord)
+	w := robust.Word(r.mem, pgWord)
 	rng := r.rng
 	r.st.Rounds++
 	if !atomic.CompareAndSwapUint32(w, 0, r.tid) {
-		r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: atomic.LoadUint32(w),
+		r.violate(&pifutex.Violation{Kind: "owner", TID: r.tid, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("a new round found the word %#08x, want 0", atomic.LoadUint32(w))}, "start")
 		return
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), r.tid)
+	atomic.StoreUint32(robust.Word(r.mem, pgOwner), r.tid)
 
 	// Who waits, and how.
 	var ways []pgWay
@@ -495,10 +500,10 @@ func (r *pgRun) round() {
 		desc += " +killed child"
 	}
 
-	now := monoNow()
+	now := pifutex.MonoNow()
 	var rt unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(word(r.mem, pgCond), 1)}
+	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(robust.Word(r.mem, pgCond), 1)}
 	if kid != nil { // time for the child to wake and be seen asleep
 		c.deadline += 2 * int64(pgLead)
 	}
@@ -516,8 +521,8 @@ func (r *pgRun) round() {
 		r.waiters[i].cmds <- wc
 	}
 	if kid != nil {
-		atomic.AddUint32(word(r.mem, pgChildCmd), 1)
-		futex.Futex(word(r.mem, pgChildCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
+		atomic.AddUint32(robust.Word(r.mem, pgChildCmd), 1)
+		futex.Futex(robust.Word(r.mem, pgChildCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
 	}
 	nreq := 0
 	for _, way := range ways {
@@ -529,10 +534,10 @@ func (r *pgRun) round() {
 		if nreq == 0 {
 			return
 		}
-		for end := c.deadline + 2*int64(pgLead); monoNow() < end; {
-			n, err := futex.CmpRequeuePI(word(r.mem, pgCond), 1<<30, w, c.condVal)
+		for end := c.deadline + 2*int64(pgLead); pifutex.MonoNow() < end; {
+			n, err := futex.CmpRequeuePI(robust.Word(r.mem, pgCond), 1<<30, w, c.condVal)
 			if err != nil && !errors.Is(err, unix.EAGAIN) {
-				r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+				r.violate(&pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
 					Detail: fmt.Sprintf("FUTEX_CMP_REQUEUE_PI by TID %d: %v (word %#08x)", r.tid, err, atomic.LoadUint32(w))}, desc)
 				return
 			}
@@ -556,15 +561,15 @@ func (r *pgRun) round() {
 	var asleep atomic.Bool
 	if kid != nil {
 		go func(pid, tid int, until int64) {
-			for monoNow() < until {
-				if piTaskBlockedOn(pid, tid, pgWord, futex.FUTEX_LOCK_PI) {
+			for pifutex.MonoNow() < until {
+				if pifutex.TaskBlockedOn(pid, tid, pgWord, futex.FUTEX_LOCK_PI) {
 					asleep.Store(true)
 					return
 				}
 				futex.SchedYield()
 			}
 		}(kid.pid, int(kid.tid), c.deadline)
-		for !asleep.Load() && monoNow() < c.deadline {
+		for !asleep.Load() && pifutex.MonoNow() < c.deadline {
 			futex.SchedYield()
 		}
 	}
@@ -575,24 +580,24 @@ func (r *pgRun) round() {
 	killFirst := rng.Intn(2) == 0
 	kill := func() {
 		if kid != nil && killedAt == 0 {
-			killedAt = monoNow()
+			killedAt = pifutex.MonoNow()
 			unix.Kill(kid.pid, syscall.SIGKILL)
 		}
 	}
-	for monoNow() < aim {
+	for pifutex.MonoNow() < aim {
 	}
 	if killFirst {
 		kill()
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), 0)
-	u := pgUnlock{TID: r.tid, Start: monoNow()}
+	atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
+	u := pgUnlock{TID: r.tid, Start: pifutex.MonoNow()}
 	if atomic.CompareAndSwapUint32(w, r.tid, 0) {
 		u.Fast = true
 	} else {
 		_, u.Err = futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
 		r.st.KernelUnlocks++
 	}
-	u.End = monoNow()
+	u.End = pifutex.MonoNow()
 	u.Word = atomic.LoadUint32(w)
 	r.st.Unlocks++
 	kill()
@@ -607,31 +612,31 @@ func (r *pgRun) round() {
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err == nil {
 		r.st.ProbeTaken++
 		wd := atomic.LoadUint32(w)
-		if prev := atomic.SwapUint32(word(r.mem, pgOwner), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
-			r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
+		if prev := atomic.SwapUint32(robust.Word(r.mem, pgOwner), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
+			r.violate(&pifutex.Violation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
 				Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock returned 0: word %#08x, critical section held by TID %d", r.tid, wd, prev)}, desc)
 		}
 		if wd&futex.FUTEX_OWNER_DIED != 0 {
 			for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 			}
 		}
-		atomic.StoreUint32(word(r.mem, pgOwner), 0)
+		atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
 		if err, after := pgRelease(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
-			r.violate(&piViolation{Kind: "unlock", TID: r.tid, Word: after,
-				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, errOK(err), after)}, desc)
+			r.violate(&pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
+				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}, desc)
 		}
 	} else if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) {
 		r.st.ProbeBusy++
 	} else {
 		wd := atomic.LoadUint32(w)
-		r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: wd, Other: wd & futex.FUTEX_TID_MASK,
+		r.violate(&pifutex.Violation{Kind: "errno", TID: r.tid, Word: wd, Other: wd & futex.FUTEX_TID_MASK,
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock: %v (word %#08x, TID %d)", r.tid, err, wd, wd&futex.FUTEX_TID_MASK)}, desc)
 	}
 
 	// Collect the waiters.
 	var killed uint32
 	if kid != nil {
-		kid.c.kill()
+		kid.c.Kill()
 		killed = kid.tid
 		r.st.Killed++
 		if kidAsleep {
@@ -639,19 +644,19 @@ func (r *pgRun) round() {
 		}
 		r.spawning = true
 		go r.spawnKid()
-		seq := atomic.LoadUint32(word(r.mem, pgChildCmd))
-		acked := atomic.LoadUint32(word(r.mem, pgChildAck)) == seq
+		seq := atomic.LoadUint32(robust.Word(r.mem, pgChildCmd))
+		acked := atomic.LoadUint32(robust.Word(r.mem, pgChildAck)) == seq
 		if kidAsleep && !acked && killedAt <= u.End { // still waiting when the unlock ran
 			r.st.RacedUnlock++
 			r.st.RacedKilled++
 		}
 		if acked { // it finished its part before the kill: judge it
-			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(word(r.mem, pgChildPrv)),
-				After: atomic.LoadUint32(word(r.mem, pgChildAft))}
-			if e := atomic.LoadUint32(word(r.mem, pgChildRes)); e != 0 {
+			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(robust.Word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(robust.Word(r.mem, pgChildPrv)),
+				After: atomic.LoadUint32(robust.Word(r.mem, pgChildAft))}
+			if e := atomic.LoadUint32(robust.Word(r.mem, pgChildRes)); e != 0 {
 				cw.Err = syscall.Errno(e)
 			}
-			if e := atomic.LoadUint32(word(r.mem, pgChildRel)); e > 1 {
+			if e := atomic.LoadUint32(robust.Word(r.mem, pgChildRel)); e > 1 {
 				cw.Release = syscall.Errno(e - 1)
 			}
 			if v := pgCheckWait(cw, 0); v != nil {
@@ -706,7 +711,7 @@ func (r *pgRun) round() {
 	if diedHolding {
 		r.st.KilledHolding++
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), 0)
+	atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
 	if r.first != nil {
 		r.ev["round"] = desc
 	}
@@ -715,22 +720,22 @@ func (r *pgRun) round() {
 // recoverDead takes a lock whose owner died (the word has OWNER_DIED and no
 // TID) through the kernel, clears OWNER_DIED and releases it: the word
 // must name the caller with OWNER_DIED, then be 0.
-func (r *pgRun) recoverDead(w *uint32, desc string) *piViolation {
+func (r *pgRun) recoverDead(w *uint32, desc string) *pifutex.Violation {
 	before := atomic.LoadUint32(w)
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err != nil {
-		return &piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+		return &pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x): %v", r.tid, before, err)}
 	}
 	wd := atomic.LoadUint32(w)
 	if wd&futex.FUTEX_TID_MASK != r.tid || wd&futex.FUTEX_OWNER_DIED == 0 {
-		return &piViolation{Kind: "owner-died", TID: r.tid, Word: wd,
+		return &pifutex.Violation{Kind: "owner-died", TID: r.tid, Word: wd,
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x) left %#08x, want its TID with OWNER_DIED", r.tid, before, wd)}
 	}
 	for cur := wd; !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 	}
 	if err, after := pgRelease(w, r.tid); err != nil || after != 0 {
-		return &piViolation{Kind: "unlock", TID: r.tid, Word: after,
-			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, errOK(err), after)}
+		return &pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
+			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}
 	}
 	return nil
 }
@@ -741,61 +746,61 @@ func (r *pgRun) recoverDead(w *uint32, desc string) *piViolation {
 // gets the lock it checks in and releases it, reporting in the mailbox.
 // The parent kills it at a moment of its choosing.
 func pgWaiterChild(args []string) error {
-	mem, err := mmapShared(3)
+	mem, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
-	h, err := mmapAnon()
+	h, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		blockSignals()
-		initHead(h)
+		robust.BlockSignals()
+		robust.InitHead(h)
 		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 			errc <- fmt.Errorf("set_robust_list: %w", err)
 			return
 		}
 		tid := uint32(unix.Gettid())
-		w, cmd, entry := word(mem, pgWord), word(mem, pgChildCmd), unsafe.Add(mem, pgEntry)
+		w, cmd, entry := robust.Word(mem, pgWord), robust.Word(mem, pgChildCmd), unsafe.Add(mem, pgEntry)
 		seen := atomic.LoadUint32(cmd)
-		status(fmt.Sprintf("ready tid=%d", tid))
+		child.Status(fmt.Sprintf("ready tid=%d", tid))
 		for {
 			for atomic.LoadUint32(cmd) == seen {
 				futex.Futex(cmd, futex.FUTEX_WAIT, seen, nil, nil, 0)
 			}
 			seen = atomic.LoadUint32(cmd)
 			for _, off := range []uintptr{pgChildRes, pgChildWrd, pgChildPrv, pgChildRel, pgChildAft} {
-				atomic.StoreUint32(word(mem, off), 0)
+				atomic.StoreUint32(robust.Word(mem, off), 0)
 			}
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
 			ts := unix.NsecToTimespec(time.Now().Add(pgKidBound).UnixNano())
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-			atomic.StoreUint32(word(mem, pgChildWrd), atomic.LoadUint32(w))
+			atomic.StoreUint32(robust.Word(mem, pgChildWrd), atomic.LoadUint32(w))
 			if err != nil {
 				var e syscall.Errno
 				errors.As(err, &e)
-				atomic.StoreUint32(word(mem, pgChildRes), uint32(e))
-				atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
-				atomic.StoreUint32(word(mem, pgChildAck), seen)
+				atomic.StoreUint32(robust.Word(mem, pgChildRes), uint32(e))
+				atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
+				atomic.StoreUint32(robust.Word(mem, pgChildAck), seen)
 				continue
 			}
-			atomic.StoreUintptr(slot(entry, 0), uintptr(h))
-			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(entry)|1)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
-			atomic.StoreUint32(word(mem, pgChildPrv), atomic.SwapUint32(word(mem, pgOwner), tid))
-			atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
-			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(h))
+			atomic.StoreUintptr(robust.Slot(entry, 0), uintptr(h))
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry)|1)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
+			atomic.StoreUint32(robust.Word(mem, pgChildPrv), atomic.SwapUint32(robust.Word(mem, pgOwner), tid))
+			atomic.CompareAndSwapUint32(robust.Word(mem, pgOwner), tid, 0)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(h))
 			rerr, after := pgRelease(w, tid)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
 			var e syscall.Errno
 			errors.As(rerr, &e)
-			atomic.StoreUint32(word(mem, pgChildAft), after)
-			atomic.StoreUint32(word(mem, pgChildRel), uint32(e)+1)
-			atomic.StoreUint32(word(mem, pgChildAck), seen)
+			atomic.StoreUint32(robust.Word(mem, pgChildAft), after)
+			atomic.StoreUint32(robust.Word(mem, pgChildRel), uint32(e)+1)
+			atomic.StoreUint32(robust.Word(mem, pgChildAck), seen)
 		}
 	}()
 	return <-errc

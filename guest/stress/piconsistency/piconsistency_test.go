@@ -1,4 +1,4 @@
-package tests
+package piconsistency
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
 )
 
 func TestPIConsistencyHost(t *testing.T) {
@@ -16,7 +18,7 @@ func TestPIConsistencyHost(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var last map[string]int64
-	o := runPI(ctx, Env{Seed: 1, Duration: 3 * time.Second, Progress: func(c map[string]int64) { last = c }})
+	o := runPI(ctx, stress.Env{Seed: 1, Duration: 3 * time.Second, Progress: func(c map[string]int64) { last = c }})
 	t.Logf("%s in %v: %s %v (last progress %v)", o.Status, time.Since(start), o.Reason, o.Evidence, last)
 	if o.Status != event.Pass {
 		t.Fatalf("pi-consistency: %s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -28,7 +30,7 @@ func TestPIConsistencyHost(t *testing.T) {
 
 // judged runs a checker's violation (as the run would record it) through
 // the verdict.
-func judged(v *piViolation) Outcome {
+func judged(v *pifutex.Violation) stress.Outcome {
 	st := piStats{Acquisitions: 100, LockPI: 40, Fast: 40, Trylock: 20}
 	if v != nil {
 		st.Violations = 1
@@ -37,7 +39,7 @@ func judged(v *piViolation) Outcome {
 }
 
 func TestPICheckersGood(t *testing.T) {
-	good := []*piViolation{
+	good := []*pifutex.Violation{
 		checkPIAcquire(piAcq{How: "lock_pi", Lock: 0, TID: 100, Word: 0x80000000 | 100}),
 		checkPIAcquire(piAcq{How: "fast", Lock: 1, TID: 100, Word: 100}),
 		checkPIAcquire(piAcq{How: "lock_pi", Lock: 1, TID: 100, Word: 0xc0000000 | 100, PrevOwner: 55, PrevDead: true}),
@@ -60,7 +62,7 @@ func TestPICheckersGood(t *testing.T) {
 func TestPICheckersBroken(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		v    *piViolation
+		v    *pifutex.Violation
 		want []string // in the reason, then evidence key=value
 	}{
 		{"word names another TID after LOCK_PI",

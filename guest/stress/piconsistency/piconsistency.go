@@ -1,4 +1,7 @@
-package tests
+// Package piconsistency is the guest test pi-consistency: threads and
+// child processes contend on PI futexes, some are killed, and every
+// acquisition checks that the word names the real owner.
+package piconsistency
 
 import (
 	"context"
@@ -17,6 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // pi-consistency (docs/design.md, "PI futexes"): threads pinned to OS
@@ -30,10 +37,8 @@ import (
 // FUTEX_WAITERS; at the end a non-atomic counter per lock must equal the
 // acquisitions of that lock.
 
-func init() {
-	register("pi-consistency", runPI)
-	children["pi-contend"] = piChild
-}
+// Test is pi-consistency.
+var Test = stress.New("pi-consistency", runPI, stress.Helpers{"pi-contend": piChild})
 
 const (
 	piLocks        = 3
@@ -58,7 +63,7 @@ const (
 	piKilled     = 0x400
 	piKilledMax  = 768 // ring of u32 TIDs killed while holding, up to 0x1000
 	piLockBase   = 0x1000
-	piLockStride = 64 // list entry at +0, word at +futexOffset, owner at +12, counter at +16
+	piLockStride = 64 // list entry at +0, word at +robust.FutexOffset, owner at +12, counter at +16
 	piSlotBase   = 0x2000
 	piSlotStride = 256
 
@@ -81,10 +86,8 @@ const (
 	piSlotWaitersOK = piSlotAcq + piLocks*8 // u64: samples with a registered waiter and WAITERS set
 )
 
-var piKinds = []string{"", "owner", "mutual-exclusion", "owner-died", "wait-bound", "waiters", "unlock", "errno", "counter"}
-
 func piKind(name string) uint32 {
-	for i, k := range piKinds {
+	for i, k := range pifutex.Kinds {
 		if k == name {
 			return uint32(i)
 		}
@@ -101,7 +104,7 @@ func (s piShared) i64(off uintptr) *int64  { return (*int64)(unsafe.Add(s.p, off
 
 func piLockOff(l int) uintptr                 { return piLockBase + uintptr(l)*piLockStride }
 func (s piShared) entry(l int) unsafe.Pointer { return unsafe.Add(s.p, piLockOff(l)) }
-func (s piShared) word(l int) *uint32         { return s.u32(piLockOff(l) + futexOffset) }
+func (s piShared) word(l int) *uint32         { return s.u32(piLockOff(l) + robust.FutexOffset) }
 func (s piShared) owner(l int) *uint32        { return s.u32(piLockOff(l) + 12) }
 func (s piShared) counter(l int) *uint64      { return s.u64(piLockOff(l) + 16) }
 func piSlotOff(slot int, field uintptr) uintptr {
@@ -132,18 +135,8 @@ func (s piShared) addKilled(tid uint32) {
 	atomic.StoreUint32(s.u32(piKilledN), n+1)
 }
 
-// piViolation is one broken invariant.
-type piViolation struct {
-	Kind             string // a piKinds entry
-	Lock             int
-	Word             uint32
-	TID, Other       uint32
-	Expected, Actual int64
-	Detail           string
-}
-
 // violate counts v, keeps it if it is the first, and stops the run.
-func (s piShared) violate(v *piViolation) {
+func (s piShared) violate(v *pifutex.Violation) {
 	atomic.AddUint64(s.u64(piViolations), 1)
 	if atomic.CompareAndSwapUint32(s.u32(piFirstClaim), 0, 1) {
 		r := uintptr(piFirst)
@@ -165,18 +158,18 @@ func (s piShared) violate(v *piViolation) {
 	atomic.StoreUint32(s.u32(piStop), 1)
 }
 
-func (s piShared) first() *piViolation {
+func (s piShared) first() *pifutex.Violation {
 	if atomic.LoadUint32(s.u32(piFirstReady)) == 0 {
 		return nil
 	}
 	r := uintptr(piFirst)
-	v := &piViolation{
+	v := &pifutex.Violation{
 		Lock: int(atomic.LoadUint32(s.u32(r + piRecLock))), Word: atomic.LoadUint32(s.u32(r + piRecWord)),
 		TID: atomic.LoadUint32(s.u32(r + piRecTID)), Other: atomic.LoadUint32(s.u32(r + piRecOther)),
 		Expected: atomic.LoadInt64(s.i64(r + piRecExpected)), Actual: atomic.LoadInt64(s.i64(r + piRecActual)),
 	}
-	if k := int(atomic.LoadUint32(s.u32(r + piRecKind))); k < len(piKinds) {
-		v.Kind = piKinds[k]
+	if k := int(atomic.LoadUint32(s.u32(r + piRecKind))); k < len(pifutex.Kinds) {
+		v.Kind = pifutex.Kinds[k]
 	}
 	n := int(atomic.LoadUint32(s.u32(r + piRecMsgLen)))
 	v.Detail = string(unsafe.Slice((*byte)(unsafe.Add(s.p, r+piRecMsg)), n))
@@ -196,8 +189,8 @@ type piAcq struct {
 	PrevDead  bool   // PrevOwner was SIGKILLed while holding
 }
 
-func checkPIAcquire(a piAcq) *piViolation {
-	v := &piViolation{Lock: a.Lock, Word: a.Word, TID: a.TID, Other: a.PrevOwner}
+func checkPIAcquire(a piAcq) *pifutex.Violation {
+	v := &pifutex.Violation{Lock: a.Lock, Word: a.Word, TID: a.TID, Other: a.PrevOwner}
 	switch {
 	case a.Word&futex.FUTEX_TID_MASK != a.TID:
 		v.Kind = "owner"
@@ -224,12 +217,12 @@ func checkPIAcquire(a piAcq) *piViolation {
 }
 
 // checkPIWait judges one FUTEX_LOCK_PI call that took wait and returned err.
-func checkPIWait(lock int, tid uint32, word uint32, wait, bound time.Duration, err error) *piViolation {
+func checkPIWait(lock int, tid uint32, word uint32, wait, bound time.Duration, err error) *pifutex.Violation {
 	if errors.Is(err, unix.ETIMEDOUT) || wait > bound {
-		return &piViolation{Kind: "wait-bound", Lock: lock, TID: tid, Word: word,
+		return &pifutex.Violation{Kind: "wait-bound", Lock: lock, TID: tid, Word: word,
 			Expected: bound.Milliseconds(), Actual: wait.Milliseconds(),
 			Detail: fmt.Sprintf("FUTEX_LOCK_PI on lock %d by TID %d returned %v after %v, bound %v, while holders hold for microseconds (word %#08x)",
-				lock, tid, errOK(err), wait.Round(time.Millisecond), bound, word)}
+				lock, tid, pifutex.ErrString(err), wait.Round(time.Millisecond), bound, word)}
 	}
 	return nil
 }
@@ -237,8 +230,8 @@ func checkPIWait(lock int, tid uint32, word uint32, wait, bound time.Duration, e
 // piErrno judges an unexpected error of FUTEX_LOCK_PI/TRYLOCK_PI. EDEADLK
 // means the word names the caller although it does not hold the lock (it
 // released it): the owner invariant.
-func piErrno(op string, lock int, tid, word uint32, err error) *piViolation {
-	v := &piViolation{Kind: "errno", Lock: lock, TID: tid, Word: word, Other: word & futex.FUTEX_TID_MASK,
+func piErrno(op string, lock int, tid, word uint32, err error) *pifutex.Violation {
+	v := &pifutex.Violation{Kind: "errno", Lock: lock, TID: tid, Word: word, Other: word & futex.FUTEX_TID_MASK,
 		Detail: fmt.Sprintf("%s on lock %d by TID %d: %v (word %#08x)", op, lock, tid, err, word)}
 	if errors.Is(err, unix.EDEADLK) {
 		v.Kind = "owner"
@@ -249,21 +242,14 @@ func piErrno(op string, lock int, tid, word uint32, err error) *piViolation {
 	return v
 }
 
-func errOK(err error) string {
-	if err == nil {
-		return "0"
-	}
-	return err.Error()
-}
-
 // checkPIWaiters judges a word sampled by the holder while waiter (a
 // thread registered inside FUTEX_LOCK_PI on the same lock for asleepFor,
 // confirmed asleep in futex(2) when confirmed) sleeps.
-func checkPIWaiters(lock int, holder, waiter uint32, word uint32, asleepFor time.Duration, confirmed bool) *piViolation {
+func checkPIWaiters(lock int, holder, waiter uint32, word uint32, asleepFor time.Duration, confirmed bool) *pifutex.Violation {
 	if word&futex.FUTEX_WAITERS != 0 || asleepFor <= piAsleepBound || !confirmed {
 		return nil
 	}
-	return &piViolation{Kind: "waiters", Lock: lock, Word: word, TID: holder, Other: waiter,
+	return &pifutex.Violation{Kind: "waiters", Lock: lock, Word: word, TID: holder, Other: waiter,
 		Expected: piAsleepBound.Milliseconds(), Actual: asleepFor.Milliseconds(),
 		Detail: fmt.Sprintf("TID %d has slept in FUTEX_LOCK_PI on lock %d for %v but the word held by TID %d is %#08x: FUTEX_WAITERS clear",
 			waiter, lock, asleepFor.Round(time.Millisecond), holder, word)}
@@ -271,10 +257,10 @@ func checkPIWaiters(lock int, holder, waiter uint32, word uint32, asleepFor time
 
 // checkPICounters compares each lock's non-atomic counter with the
 // acquisitions of that lock counted by every contender.
-func checkPICounters(counters, acquisitions []uint64) *piViolation {
+func checkPICounters(counters, acquisitions []uint64) *pifutex.Violation {
 	for l := range counters {
 		if counters[l] != acquisitions[l] {
-			return &piViolation{Kind: "counter", Lock: l, Expected: int64(acquisitions[l]), Actual: int64(counters[l]),
+			return &pifutex.Violation{Kind: "counter", Lock: l, Expected: int64(acquisitions[l]), Actual: int64(counters[l]),
 				Detail: fmt.Sprintf("lock %d: the non-atomic counter in the critical section is %d, acquisitions %d: mutual exclusion broken",
 					l, counters[l], acquisitions[l])}
 		}
@@ -301,7 +287,7 @@ func (st piStats) summary() string {
 }
 
 // judgePI turns a run's statistics and its first violation into a verdict.
-func judgePI(st piStats, first *piViolation, took time.Duration, threads int) Outcome {
+func judgePI(st piStats, first *pifutex.Violation, took time.Duration, threads int) stress.Outcome {
 	ev := map[string]string{"threads": strconv.Itoa(threads), "took": took.Round(time.Millisecond).String()}
 	for k, v := range st.counters() {
 		ev[k] = strconv.FormatInt(v, 10)
@@ -322,9 +308,9 @@ func judgePI(st piStats, first *piViolation, took time.Duration, threads int) Ou
 		if n < 1 {
 			n = 1
 		}
-		return fail(fmt.Sprintf("%s invariant broken (%d violations): %s", first.Kind, n, first.Detail), ev)
+		return stress.Fail(fmt.Sprintf("%s invariant broken (%d violations): %s", first.Kind, n, first.Detail), ev)
 	}
-	return pass(st.summary(), ev)
+	return stress.Pass(st.summary(), ev)
 }
 
 // collect sums the slots.
@@ -344,12 +330,6 @@ func (s piShared) collect(slots int, kills int64) piStats {
 		}
 	}
 	return st
-}
-
-func monoNow() int64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
 }
 
 // piContender is one contending thread (in the parent or in a child).
@@ -404,13 +384,13 @@ func (c *piContender) loop() {
 
 func (c *piContender) setPending(l int) {
 	if c.head != nil {
-		atomic.StoreUintptr(slot(c.head, futex.HeadPendingOff), uintptr(c.sh.entry(l))|1)
+		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadPendingOff), uintptr(c.sh.entry(l))|1)
 	}
 }
 
 func (c *piContender) clearPending() {
 	if c.head != nil {
-		atomic.StoreUintptr(slot(c.head, futex.HeadPendingOff), 0)
+		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadPendingOff), 0)
 	}
 }
 
@@ -440,7 +420,7 @@ func (c *piContender) acquire(l int) bool {
 		}
 	}
 	if how == "" {
-		atomic.StoreInt64((*int64)(unsafe.Pointer(sh.s64(c.slot, piSlotWaitSince))), monoNow())
+		atomic.StoreInt64((*int64)(unsafe.Pointer(sh.s64(c.slot, piSlotWaitSince))), pifutex.MonoNow())
 		atomic.StoreUint32(sh.s32(c.slot, piSlotWaitLock), uint32(l+1))
 		start := time.Now()
 		err := futex.LockPI(w, start.Add(piWaitBound))
@@ -492,8 +472,8 @@ func (c *piContender) acquire(l int) bool {
 		// Link the entry into the robust list (tagged PI), then clear
 		// the pending pointer.
 		e := uintptr(sh.entry(l))
-		atomic.StoreUintptr(slot(sh.entry(l), 0), uintptr(c.head))
-		atomic.StoreUintptr(slot(c.head, futex.HeadListOff), e|1)
+		atomic.StoreUintptr(robust.Slot(sh.entry(l), 0), uintptr(c.head))
+		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadListOff), e|1)
 		c.clearPending()
 	}
 	return true
@@ -525,7 +505,7 @@ func (c *piContender) sampleWaiters(l int) {
 			continue
 		}
 		if now == 0 {
-			now = monoNow()
+			now = pifutex.MonoNow()
 		}
 		since := atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, piSlotWaitSince))))
 		if atomic.LoadUint32(sh.word(l))&futex.FUTEX_WAITERS != 0 {
@@ -546,7 +526,7 @@ func (c *piContender) sampleWaiters(l int) {
 				atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, piSlotWaitSince)))) == since
 		}
 		word := atomic.LoadUint32(sh.word(l))
-		if v := checkPIWaiters(l, c.tid, uint32(tid), word, time.Duration(monoNow()-since), confirmed); v != nil {
+		if v := checkPIWaiters(l, c.tid, uint32(tid), word, time.Duration(pifutex.MonoNow()-since), confirmed); v != nil {
 			sh.violate(v)
 		}
 	}
@@ -569,7 +549,7 @@ func piAsleepInLockPI(pid, tid, l int) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return op&0x7f == futex.FUTEX_LOCK_PI && uintptr(addr)%pageSize == (piLockOff(l)+futexOffset)%pageSize
+	return op&0x7f == futex.FUTEX_LOCK_PI && uintptr(addr)%robust.PageSize == (piLockOff(l)+robust.FutexOffset)%robust.PageSize
 }
 
 // release unlocks l: the fast path, or FUTEX_UNLOCK_PI when the word has
@@ -578,11 +558,11 @@ func (c *piContender) release(l int) bool {
 	sh, w := c.sh, c.sh.word(l)
 	c.setPending(l)
 	if c.head != nil {
-		atomic.StoreUintptr(slot(c.head, futex.HeadListOff), uintptr(c.head))
+		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadListOff), uintptr(c.head))
 	}
 	defer c.clearPending()
 	if prev := atomic.SwapUint32(sh.owner(l), 0); prev != c.tid {
-		sh.violate(&piViolation{Kind: "mutual-exclusion", Lock: l, TID: c.tid, Other: prev, Word: atomic.LoadUint32(w),
+		sh.violate(&pifutex.Violation{Kind: "mutual-exclusion", Lock: l, TID: c.tid, Other: prev, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("TID %d found TID %d in the critical section of lock %d it holds", c.tid, prev, l)})
 	}
 	if atomic.CompareAndSwapUint32(w, c.tid, 0) {
@@ -590,13 +570,13 @@ func (c *piContender) release(l int) bool {
 	}
 	cur := atomic.LoadUint32(w)
 	if cur&futex.FUTEX_TID_MASK != c.tid {
-		sh.violate(&piViolation{Kind: "owner", Lock: l, TID: c.tid, Other: cur & futex.FUTEX_TID_MASK, Word: cur,
+		sh.violate(&pifutex.Violation{Kind: "owner", Lock: l, TID: c.tid, Other: cur & futex.FUTEX_TID_MASK, Word: cur,
 			Expected: int64(c.tid), Actual: int64(cur & futex.FUTEX_TID_MASK),
 			Detail: fmt.Sprintf("while TID %d held lock %d the word became %#08x (TID %d)", c.tid, l, cur, cur&futex.FUTEX_TID_MASK)})
 		return false
 	}
 	if err := futex.UnlockPI(w); err != nil {
-		sh.violate(&piViolation{Kind: "unlock", Lock: l, TID: c.tid, Word: atomic.LoadUint32(w),
+		sh.violate(&pifutex.Violation{Kind: "unlock", Lock: l, TID: c.tid, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI on lock %d by its owner TID %d (word %#08x): %v", l, c.tid, cur, err)})
 		return false
 	}
@@ -614,46 +594,8 @@ func piThreads() int {
 	return n
 }
 
-// piProbe tries FUTEX_LOCK_PI on a private word: ENOSYS without
-// CONFIG_FUTEX_PI.
-func piProbe() error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		var w uint32
-		if err := futex.LockPI(&w, time.Now().Add(time.Second)); err != nil {
-			errc <- err
-			return
-		}
-		if w&futex.FUTEX_TID_MASK != uint32(unix.Gettid()) {
-			errc <- fmt.Errorf("probe: word %#08x after FUTEX_LOCK_PI, want TID %d", w, unix.Gettid())
-			return
-		}
-		errc <- futex.UnlockPI(&w)
-	}()
-	return <-errc
-}
-
-// piStart probes FUTEX_LOCK_PI for a natural PI test and returns how long
-// the test runs, or the outcome to return at once (a skip without
-// CONFIG_FUTEX_PI).
-func piStart(env Env) (time.Duration, *Outcome) {
-	if err := piProbe(); err != nil {
-		o := errorf("FUTEX_LOCK_PI probe: "+err.Error(), nil)
-		if errors.Is(err, unix.ENOSYS) {
-			o = skip("FUTEX_LOCK_PI: ENOSYS (no CONFIG_FUTEX_PI)", nil)
-		}
-		return 0, &o
-	}
-	if env.Duration <= 0 {
-		return 10 * time.Second, nil
-	}
-	return env.Duration, nil
-}
-
-func runPI(ctx context.Context, env Env) Outcome {
-	duration, early := piStart(env)
+func runPI(ctx context.Context, env stress.Env) stress.Outcome {
+	duration, early := pifutex.Start(env)
 	if early != nil {
 		return *early
 	}
@@ -669,16 +611,16 @@ func runPI(ctx context.Context, env Env) Outcome {
 
 	fd, err := unix.MemfdCreate("rig-pi", unix.MFD_CLOEXEC)
 	if err != nil {
-		return errorf("memfd: "+err.Error(), nil)
+		return stress.Error("memfd: "+err.Error(), nil)
 	}
 	shm := os.NewFile(uintptr(fd), "rig-pi")
 	defer shm.Close()
 	if err := unix.Ftruncate(fd, piShmSize); err != nil {
-		return errorf("ftruncate: "+err.Error(), nil)
+		return stress.Error("ftruncate: "+err.Error(), nil)
 	}
 	mem, err := unix.MmapPtr(fd, 0, nil, piShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return errorf("mmap: "+err.Error(), nil)
+		return stress.Error("mmap: "+err.Error(), nil)
 	}
 	stuck := ""
 	defer func() {
@@ -690,20 +632,20 @@ func runPI(ctx context.Context, env Env) Outcome {
 	start := time.Now()
 
 	// Children first: slots 0..nchild-1.
-	kids := make([]*child, nchild)
+	kids := make([]*child.Process, nchild)
 	var kidsMu sync.Mutex
 	spawn := func(i int) error {
-		c, err := startChild("pi-contend", shm, strconv.Itoa(i), strconv.Itoa(threads), strconv.FormatInt(env.Seed+int64(i)*7919+time.Now().UnixNano(), 10))
+		c, err := child.Start("pi-contend", shm, strconv.Itoa(i), strconv.Itoa(threads), strconv.FormatInt(env.Seed+int64(i)*7919+time.Now().UnixNano(), 10))
 		if err != nil {
 			return err
 		}
-		line, err := c.readLine(ctx, piChildAnswer)
+		line, err := c.ReadLine(ctx, piChildAnswer)
 		if err != nil {
-			c.kill()
+			c.Kill()
 			return err
 		}
-		if kind, _ := fields(line); kind != "ready" {
-			c.kill()
+		if kind, _ := child.Fields(line); kind != "ready" {
+			c.Kill()
 			return fmt.Errorf("pi-contend child: %s", line)
 		}
 		kidsMu.Lock()
@@ -714,14 +656,14 @@ func runPI(ctx context.Context, env Env) Outcome {
 	defer func() {
 		for _, c := range kids {
 			if c != nil {
-				c.kill()
+				c.Kill()
 			}
 		}
 	}()
 	for i := 0; i < nchild; i++ {
 		if err := spawn(i); err != nil {
 			atomic.StoreUint32(sh.u32(piStop), 1)
-			return errorf("start child: "+oneLine(err.Error()), nil)
+			return stress.Error("start child: "+stress.OneLine(err.Error()), nil)
 		}
 	}
 
@@ -760,7 +702,7 @@ func runPI(ctx context.Context, env Env) Outcome {
 				c := kids[i]
 				kids[i] = nil
 				kidsMu.Unlock()
-				c.kill()
+				c.Kill()
 				kills.Add(1)
 				atomic.StoreUint32(hold, 0)
 				if sh.stopped() {
@@ -788,7 +730,7 @@ wait:
 		case <-end:
 			break wait
 		case <-tick.C:
-			env.progress(sh.collect(threads, kills.Load()).counters())
+			env.ReportProgress(sh.collect(threads, kills.Load()).counters())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -810,25 +752,25 @@ wait:
 			continue
 		}
 		done := make(chan error, 1)
-		go func() { done <- c.cmd.Wait() }()
+		go func() { done <- c.Cmd.Wait() }()
 		select {
 		case err := <-done:
 			if err != nil && stuck == "" {
-				stuck = fmt.Sprintf("child %d: %v: %s", i, err, oneLine(c.stderr.String()))
+				stuck = fmt.Sprintf("child %d: %v: %s", i, err, stress.OneLine(c.Stderr()))
 			}
 		case <-time.After(piChildTimeout):
-			c.cmd.Process.Kill()
+			c.Cmd.Process.Kill()
 			<-done
 			if stuck == "" {
 				stuck = fmt.Sprintf("child %d did not stop", i)
 			}
 		}
-		c.pipe.Close()
+		c.Close()
 		kids[i] = nil
 	}
 
 	st := sh.collect(threads, kills.Load())
-	env.progress(st.counters())
+	env.ReportProgress(st.counters())
 	first := sh.first()
 	if first == nil && stuck == "" {
 		counters, acqs := make([]uint64, piLocks), make([]uint64, piLocks)
@@ -850,17 +792,17 @@ wait:
 	}
 	select {
 	case err := <-killerErr:
-		return errorf("respawn child: "+oneLine(err.Error()), o.Evidence)
+		return stress.Error("respawn child: "+stress.OneLine(err.Error()), o.Evidence)
 	default:
 	}
 	if stuck != "" {
-		return errorf(stuck, o.Evidence)
+		return stress.Error(stuck, o.Evidence)
 	}
 	if interrupted {
-		return errorf("interrupted: "+st.summary(), o.Evidence)
+		return stress.Error("interrupted: "+st.summary(), o.Evidence)
 	}
 	if st.Acquisitions == 0 {
-		return errorf("no acquisitions", o.Evidence)
+		return stress.Error("no acquisitions", o.Evidence)
 	}
 	return o
 }
@@ -883,14 +825,14 @@ func piChild(args []string) error {
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
-	h, err := mmapAnon()
+	h, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		initHead(h)
+		robust.InitHead(h)
 		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 			errc <- fmt.Errorf("set_robust_list: %w", err)
 			return
@@ -899,7 +841,7 @@ func piChild(args []string) error {
 			rng: rand.New(rand.NewSource(seed)), head: h, ppid: os.Getppid()}
 		atomic.StoreUint32(c.sh.s32(slotN, piSlotTID), c.tid)
 		atomic.StoreUint32(c.sh.s32(slotN, piSlotPID), uint32(c.pid))
-		status(fmt.Sprintf("ready tid=%d", c.tid))
+		child.Status(fmt.Sprintf("ready tid=%d", c.tid))
 		c.loop()
 		errc <- nil
 	}()

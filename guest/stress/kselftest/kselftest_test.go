@@ -1,4 +1,4 @@
-package tests
+package kselftest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/kselftest"
@@ -192,7 +193,7 @@ func TestKselftestFutexFake(t *testing.T) {
 	withKselftestDir(t, dir)
 	kselftestTimeout = 500 * time.Millisecond
 	var progress []map[string]int64
-	o := runKselftestFutex(context.Background(), Env{Progress: func(c map[string]int64) { progress = append(progress, c) }})
+	o := runKselftestFutex(context.Background(), stress.Env{Progress: func(c map[string]int64) { progress = append(progress, c) }})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	for k, v := range o.Evidence {
 		t.Logf("  %s = %q", k, v)
@@ -236,7 +237,7 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 	writeScript(t, dir, "futex_wake_op", count("wakeop")+"echo 1..1; echo \"not ok 1 run $n\"; exit 1\n")
 	os.WriteFile(filepath.Join(dir, "run.list"), []byte("futex_requeue\nfutex_wait\nfutex_wake_op\n"), 0o644)
 	withKselftestDir(t, dir)
-	o := runKselftestFutex(context.Background(), Env{})
+	o := runKselftestFutex(context.Background(), stress.Env{})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	lines := func(name string) int {
 		b, _ := os.ReadFile(filepath.Join(runs, name))
@@ -261,7 +262,7 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 
 func TestKselftestFutexAbsent(t *testing.T) {
 	withKselftestDir(t, filepath.Join(t.TempDir(), "none"))
-	o := runKselftestFutex(context.Background(), Env{})
+	o := runKselftestFutex(context.Background(), stress.Env{})
 	if o.Status != event.Skip || !strings.HasPrefix(o.Reason, "no selftests in the image") {
 		t.Fatalf("%s: %s", o.Status, o.Reason)
 	}
@@ -317,7 +318,7 @@ func TestKselftestFutexHost(t *testing.T) {
 	withKselftestDir(t, filepath.Dir(files[kselftest.ImageDir+"/"+kselftest.RunList]))
 	start := time.Now()
 	progress := 0
-	o := runKselftestFutex(ctx, Env{Progress: func(map[string]int64) { progress++ }})
+	o := runKselftestFutex(ctx, stress.Env{Progress: func(map[string]int64) { progress++ }})
 	t.Logf("%s in %v: %s", o.Status, time.Since(start), o.Reason)
 	for _, k := range sortedKeys(o.Evidence) {
 		t.Logf("  %s = %s", k, o.Evidence[k])

@@ -1,4 +1,4 @@
-package tests
+package ownerdeath
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 func TestOwnerDeathHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runOwnerDeath(ctx, Env{Seed: 1})
+	o := runOwnerDeath(ctx, stress.Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if o.Status != event.Pass {
 		t.Fatalf("robust-owner-death: %s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -23,9 +25,9 @@ func TestOwnerDeathHost(t *testing.T) {
 func goodObs() odObs {
 	return odObs{
 		Variant: "v", ChildTID: 77, WakeBound: 2 * time.Second,
-		Owned: []wordObs{{Name: "lock0", Before: 77 | 0x80000000, After: 0xc0000000},
+		Owned: []robust.WatchedWord{{Name: "lock0", Before: 77 | 0x80000000, After: 0xc0000000},
 			{Name: "lock1", Before: 77, After: 0x40000000}},
-		Others: []wordObs{{Name: "nobody", Before: 0, After: 0}, {Name: "unlinked", Before: 77, After: 77}},
+		Others: []robust.WatchedWord{{Name: "nobody", Before: 0, After: 0}, {Name: "unlinked", Before: 77, After: 77}},
 		Waiter: true, WaiterOn: 0, Woken: true, WakeAfter: time.Millisecond,
 	}
 }
@@ -36,7 +38,7 @@ func TestCheckOwnerDeath(t *testing.T) {
 	}
 	pi := goodObs()
 	pi.PI, pi.WaiterTID = true, 90
-	pi.Owned = append([]wordObs{}, pi.Owned...)
+	pi.Owned = append([]robust.WatchedWord{}, pi.Owned...)
 	pi.Owned[0].After = 0xc0000000 | 90
 	if ok, why := checkOwnerDeath(pi); !ok {
 		t.Fatalf("good PI handover judged bad: %s", why)
@@ -58,8 +60,8 @@ func TestCheckOwnerDeath(t *testing.T) {
 		{"pi waiter never got the lock", func(o *odObs) { o.PI, o.WaiterTID, o.Woken = true, 90, false }, "not woken"},
 	} {
 		o := goodObs()
-		o.Owned = append([]wordObs{}, o.Owned...)
-		o.Others = append([]wordObs{}, o.Others...)
+		o.Owned = append([]robust.WatchedWord{}, o.Owned...)
+		o.Others = append([]robust.WatchedWord{}, o.Others...)
 		c.mod(&o)
 		ok, why := checkOwnerDeath(o)
 		if ok || !strings.Contains(why, c.want) {
