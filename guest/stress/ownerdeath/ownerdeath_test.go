@@ -15,15 +15,15 @@ func TestOwnerDeathHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	o := runOwnerDeath(ctx, stress.Env{Seed: 1})
+	o := run(ctx, stress.Env{Seed: 1})
 	t.Logf("%s in %v: %s %v", o.Status, time.Since(start), o.Reason, o.Evidence)
 	if o.Status != event.Pass {
 		t.Fatalf("robust-owner-death: %s: %s %v", o.Status, o.Reason, o.Evidence)
 	}
 }
 
-func goodObs() odObs {
-	return odObs{
+func goodObservation() observation {
+	return observation{
 		Variant: "v", ChildTID: 77, WakeBound: 2 * time.Second,
 		Owned: []robust.WatchedWord{{Name: "lock0", Before: 77 | 0x80000000, After: 0xc0000000},
 			{Name: "lock1", Before: 77, After: 0x40000000}},
@@ -33,37 +33,37 @@ func goodObs() odObs {
 }
 
 func TestCheckOwnerDeath(t *testing.T) {
-	if ok, why := checkOwnerDeath(goodObs()); !ok {
+	if ok, why := check(goodObservation()); !ok {
 		t.Fatalf("good history judged bad: %s", why)
 	}
-	pi := goodObs()
+	pi := goodObservation()
 	pi.PI, pi.WaiterTID = true, 90
 	pi.Owned = append([]robust.WatchedWord{}, pi.Owned...)
 	pi.Owned[0].After = 0xc0000000 | 90
-	if ok, why := checkOwnerDeath(pi); !ok {
+	if ok, why := check(pi); !ok {
 		t.Fatalf("good PI handover judged bad: %s", why)
 	}
 	for _, c := range []struct {
 		name string
-		mod  func(*odObs)
+		mod  func(*observation)
 		want string
 	}{
-		{"no owner died", func(o *odObs) { o.Owned[1].After = 77 }, "lock1"},
-		{"tid kept", func(o *odObs) { o.Owned[1].After = 77 | 0x40000000 }, "lock1"},
-		{"waiters lost", func(o *odObs) { o.Owned[0].After = 0x40000000 }, "lock0"},
-		{"waiters invented", func(o *odObs) { o.Owned[1].After = 0xc0000000 }, "lock1"},
-		{"bystander corrupted", func(o *odObs) { o.Others[1].After = 77 | 0x40000000 }, "unlinked"},
-		{"waiter never woken", func(o *odObs) { o.Woken = false; o.WaiterErr = "still asleep" }, "not woken"},
-		{"waiter late", func(o *odObs) { o.WakeAfter = 3 * time.Second }, "woken after"},
-		{"pi handover to nobody", func(o *odObs) { o.PI, o.WaiterTID = true, 90; o.Owned[0].After = 0xc0000000 }, "want TID 90"},
-		{"pi handover without owner died", func(o *odObs) { o.PI, o.WaiterTID = true, 90; o.Owned[0].After = 0x80000000 | 90 }, "want TID 90"},
-		{"pi waiter never got the lock", func(o *odObs) { o.PI, o.WaiterTID, o.Woken = true, 90, false }, "not woken"},
+		{"no owner died", func(o *observation) { o.Owned[1].After = 77 }, "lock1"},
+		{"tid kept", func(o *observation) { o.Owned[1].After = 77 | 0x40000000 }, "lock1"},
+		{"waiters lost", func(o *observation) { o.Owned[0].After = 0x40000000 }, "lock0"},
+		{"waiters invented", func(o *observation) { o.Owned[1].After = 0xc0000000 }, "lock1"},
+		{"bystander corrupted", func(o *observation) { o.Others[1].After = 77 | 0x40000000 }, "unlinked"},
+		{"waiter never woken", func(o *observation) { o.Woken = false; o.WaiterErr = "still asleep" }, "not woken"},
+		{"waiter late", func(o *observation) { o.WakeAfter = 3 * time.Second }, "woken after"},
+		{"pi handover to nobody", func(o *observation) { o.PI, o.WaiterTID = true, 90; o.Owned[0].After = 0xc0000000 }, "want TID 90"},
+		{"pi handover without owner died", func(o *observation) { o.PI, o.WaiterTID = true, 90; o.Owned[0].After = 0x80000000 | 90 }, "want TID 90"},
+		{"pi waiter never got the lock", func(o *observation) { o.PI, o.WaiterTID, o.Woken = true, 90, false }, "not woken"},
 	} {
-		o := goodObs()
+		o := goodObservation()
 		o.Owned = append([]robust.WatchedWord{}, o.Owned...)
 		o.Others = append([]robust.WatchedWord{}, o.Others...)
 		c.mod(&o)
-		ok, why := checkOwnerDeath(o)
+		ok, why := check(o)
 		if ok || !strings.Contains(why, c.want) {
 			t.Errorf("%s: got ok=%v %q, want a failure naming %q", c.name, ok, why, c.want)
 		}
