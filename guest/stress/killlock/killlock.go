@@ -44,27 +44,27 @@ import (
 
 // InLock and InUnlock are robust-kill-in-lock and robust-kill-in-unlock.
 var (
-	InLock   = stress.New("robust-kill-in-lock", runKillInLock, stress.Helpers{"robust-kill-lock": killLockChild})
-	InUnlock = stress.New("robust-kill-in-unlock", runKillInUnlock, stress.Helpers{"robust-kill-unlock": killUnlockChild})
+	InLock   = stress.New("robust-kill-in-lock", runInLock, stress.Helpers{"robust-kill-lock": killLockChild})
+	InUnlock = stress.New("robust-kill-in-unlock", runInUnlock, stress.Helpers{"robust-kill-unlock": killUnlockChild})
 )
 
 // Layout of the shared page (the robust_list_head is in it too, so the
 // parent can check the child's state right before the kill).
 const (
-	klEntry     = 0x100                        // the mutex's list entry
-	klWord      = klEntry + robust.FutexOffset // its word
-	klNeighbour = klEntry + 12                 // the next word: the child's TID, not a mutex
-	klPattern   = 0x200                        // arbitrary data
-	klGo        = 0x300                        // the child parks in FUTEX_WAIT here
-	klHead      = 0x800                        // the child's robust_list_head
-	klWakeBound = 2 * time.Second              // a waiter must wake within this
-	klWaitLimit = 5 * time.Second              // a waiter gives up after this
-	klQuiet     = 100 * time.Millisecond
-	klLock      = "lock"
-	klUnlock    = "unlock"
+	entryOff     = 0x100                         // the mutex's list entry
+	wordOff      = entryOff + robust.FutexOffset // its word
+	neighbourOff = entryOff + 12                 // the next word: the child's TID, not a mutex
+	patternOff   = 0x200                         // arbitrary data
+	goOff        = 0x300                         // the child parks in FUTEX_WAIT here
+	headOff      = 0x800                         // the child's robust_list_head
+	wakeBound    = 2 * time.Second               // a waiter must wake within this
+	waitLimit    = 5 * time.Second               // a waiter gives up after this
+	quiet        = 100 * time.Millisecond
+	lockMode     = "lock"
+	unlockMode   = "unlock"
 )
 
-type klVariant struct {
+type variant struct {
 	name string
 	pi   bool
 	// waiter: a thread of the parent sleeps on the word (FUTEX_WAIT with
@@ -88,14 +88,14 @@ type klVariant struct {
 	vdso bool
 }
 
-var klLockVariants = []klVariant{
+var lockVariants = []variant{
 	{name: "no-waiter"},
 	{name: "waiter", waiter: true, wantWake: true},
 	{name: "pi-no-waiter", pi: true},
 	{name: "pi-waiter", pi: true, waiter: true, wantWake: true},
 }
 
-var klUnlockVariants = []klVariant{
+var unlockVariants = []variant{
 	{name: "unlocked"},
 	{name: "unlocked-waiter", waiter: true, wantWake: true},
 	{name: "third-party", thirdParty: true},
@@ -119,9 +119,9 @@ type errSkipVariant struct{ why string }
 
 func (e errSkipVariant) Error() string { return e.why }
 
-// klObs is what one variant observed; checkKillInLock and
-// checkKillInUnlock judge it.
-type klObs struct {
+// observation is what one variant observed; checkInLock and
+// checkInUnlock judge it.
+type observation struct {
 	Variant   string
 	ChildTID  uint32
 	OwnerTID  uint32 // a live third party owning the word at the kill (0: none)
@@ -141,11 +141,11 @@ type klObs struct {
 	VdsoProblem string
 }
 
-// checkKillInLock: the dead task owned the word (through its pending op),
+// checkInLock: the dead task owned the word (through its pending op),
 // so it must read (WAITERS as before) | OWNER_DIED with the TID cleared; a
 // PI waiter inherits it with OWNER_DIED; nothing else changes; a waiter
 // wakes within the bound.
-func checkKillInLock(o klObs) (bool, string) {
+func checkInLock(o observation) (bool, string) {
 	w := o.Mutex
 	if o.PI && o.Waiter {
 		if o.Woken && (o.PIWord&futex.FUTEX_TID_MASK != o.WaiterTID || o.PIWord&futex.FUTEX_OWNER_DIED == 0) {
@@ -160,16 +160,16 @@ func checkKillInLock(o klObs) (bool, string) {
 		return false, fmt.Sprintf("%s: word taken by the dead task (pending, not linked) went %#08x -> %#08x, %s %#08x (OWNER_DIED, TID cleared, WAITERS kept)",
 			o.Variant, w.Before, w.After, what, want)
 	}
-	if ok, why := klOthersAndWake(o); !ok {
+	if ok, why := othersAndWake(o); !ok {
 		return false, why
 	}
 	return true, ""
 }
 
-// checkKillInUnlock: the dead task had released the word, so the kernel
+// checkInUnlock: the dead task had released the word, so the kernel
 // must leave it exactly as it was (never OWNER_DIED, above all not on a
 // word a live task owns), leave the rest alone, and wake a waiter.
-func checkKillInUnlock(o klObs) (bool, string) {
+func checkInUnlock(o observation) (bool, string) {
 	if o.VdsoProblem != "" {
 		return false, o.Variant + ": " + o.VdsoProblem
 	}
@@ -186,10 +186,10 @@ func checkKillInUnlock(o klObs) (bool, string) {
 			return false, fmt.Sprintf("%s: word the dead task %d had released changed %#08x -> %#08x", o.Variant, o.ChildTID, w.Before, w.After)
 		}
 	}
-	return klOthersAndWake(o)
+	return othersAndWake(o)
 }
 
-func klOthersAndWake(o klObs) (bool, string) {
+func othersAndWake(o observation) (bool, string) {
 	for _, w := range o.Others {
 		if w.After != w.Before {
 			return false, fmt.Sprintf("%s: neighbouring word %s changed %#08x -> %#08x", o.Variant, w.Name, w.Before, w.After)
@@ -206,7 +206,7 @@ func klOthersAndWake(o klObs) (bool, string) {
 	return true, ""
 }
 
-func (o klObs) evidence() map[string]string {
+func (o observation) evidence() map[string]string {
 	ev := map[string]string{"variant": o.Variant, "child_tid": strconv.Itoa(int(o.ChildTID)),
 		"word_before": fmt.Sprintf("%#08x", o.Mutex.Before), "word_after": fmt.Sprintf("%#08x", o.Mutex.After),
 		"state_at_kill": o.State, "pi": strconv.FormatBool(o.PI)}
@@ -234,15 +234,15 @@ func (o klObs) evidence() map[string]string {
 	return ev
 }
 
-func runKillInLock(ctx context.Context, env stress.Env) stress.Outcome {
-	return runKill(ctx, env, klLock, klLockVariants, checkKillInLock)
+func runInLock(ctx context.Context, env stress.Env) stress.Outcome {
+	return run(ctx, env, lockMode, lockVariants, checkInLock)
 }
 
-func runKillInUnlock(ctx context.Context, env stress.Env) stress.Outcome {
-	return runKill(ctx, env, klUnlock, klUnlockVariants, checkKillInUnlock)
+func runInUnlock(ctx context.Context, env stress.Env) stress.Outcome {
+	return run(ctx, env, unlockMode, unlockVariants, checkInUnlock)
 }
 
-func runKill(ctx context.Context, env stress.Env, mode string, variants []klVariant, check func(klObs) (bool, string)) stress.Outcome {
+func run(ctx context.Context, env stress.Env, mode string, variants []variant, check func(observation) (bool, string)) stress.Outcome {
 	var worst, slowest time.Duration
 	woken := 0
 	optional := map[string]string{} // wakes a kernel may or may not issue
@@ -299,7 +299,7 @@ func runKill(ctx context.Context, env stress.Env, mode string, variants []klVari
 		return *firstFail
 	}
 	var what string
-	if mode == klLock {
+	if mode == lockMode {
 		what = "pending lock word marked OWNER_DIED"
 	} else {
 		what = "released word left as it was (no OWNER_DIED)"
@@ -318,19 +318,19 @@ func runKill(ctx context.Context, env stress.Env, mode string, variants []klVari
 	return stress.Pass(msg, ev)
 }
 
-// klWaiterRes is how a waiter's futex call ended.
-type klWaiterRes struct {
+// waiterResult is how a waiter's futex call ended.
+type waiterResult struct {
 	err  error
 	at   time.Time
 	word uint32 // PI: the word as the new owner saw it
 }
 
-// startKLWaiter puts a pinned thread to sleep on w, which must be owned:
+// startWaiter puts a pinned thread to sleep on w, which must be owned:
 // non-PI, it sets WAITERS and sleeps in FUTEX_WAIT; PI, it sleeps in
 // FUTEX_LOCK_PI with a timeout (and unlocks at once if it gets the lock).
 // It returns once the thread is seen asleep on w.
-func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err error) {
-	done = make(chan klWaiterRes, 1)
+func startWaiter(w *uint32, pi bool) (tid int, done chan waiterResult, err error) {
+	done = make(chan waiterResult, 1)
 	tidc := make(chan int, 1)
 	go func() {
 		// The thread blocks every signal and is never unlocked, so it
@@ -340,14 +340,14 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		runtime.LockOSThread()
 		if err := robust.BlockSignals(); err != nil {
 			tidc <- unix.Gettid()
-			done <- klWaiterRes{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
+			done <- waiterResult{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
 			return
 		}
 		tidc <- unix.Gettid()
 		if pi {
-			ts := unix.NsecToTimespec(time.Now().Add(klWaitLimit).UnixNano()) // absolute, CLOCK_REALTIME
+			ts := unix.NsecToTimespec(time.Now().Add(waitLimit).UnixNano()) // absolute, CLOCK_REALTIME
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-			r := klWaiterRes{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
+			r := waiterResult{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
 			if err == nil {
 				futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
 			}
@@ -357,13 +357,13 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		for {
 			old := atomic.LoadUint32(w)
 			if old&futex.FUTEX_TID_MASK == 0 {
-				done <- klWaiterRes{err: fmt.Errorf("waiter found the lock free (%#x)", old), at: time.Now()}
+				done <- waiterResult{err: fmt.Errorf("waiter found the lock free (%#x)", old), at: time.Now()}
 				return
 			}
 			if atomic.CompareAndSwapUint32(w, old, old|futex.FUTEX_WAITERS) {
 				// No timeout: the test wakes it itself when done.
 				_, err := futex.Futex(w, futex.FUTEX_WAIT, old|futex.FUTEX_WAITERS, nil, nil, 0)
-				done <- klWaiterRes{err: err, at: time.Now()}
+				done <- waiterResult{err: err, at: time.Now()}
 				return
 			}
 		}
@@ -382,7 +382,7 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 
 // waitAsleepOn waits until thread tid of this process sits in futex(2) on
 // addr (the first syscall argument in /proc/self/task/TID/syscall).
-func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan klWaiterRes) bool {
+func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan waiterResult) bool {
 	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
 	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		if len(done) > 0 {
@@ -403,15 +403,15 @@ func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan klWaiter
 	return false
 }
 
-// klOwner is a live thread of this process holding the word.
-type klOwner struct {
+// liveOwner is a live thread of this process holding the word.
+type liveOwner struct {
 	tid     uint32
 	release chan struct{}
 	done    chan struct{}
 }
 
-func takeAsThirdParty(w *uint32) (*klOwner, error) {
-	o := &klOwner{release: make(chan struct{}), done: make(chan struct{})}
+func takeAsThirdParty(w *uint32) (*liveOwner, error) {
+	o := &liveOwner{release: make(chan struct{}), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
 		defer close(o.done)
@@ -436,7 +436,7 @@ func takeAsThirdParty(w *uint32) (*klOwner, error) {
 }
 
 // unlock releases the third party's lock.
-func (o *klOwner) unlock() {
+func (o *liveOwner) unlock() {
 	if o != nil {
 		close(o.release)
 		<-o.done
@@ -460,8 +460,8 @@ func waitGo(p *uint32, v uint32) {
 	}
 }
 
-func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err error) {
-	o = klObs{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: klWakeBound}
+func killVariant(ctx context.Context, mode string, v variant) (o observation, err error) {
+	o = observation{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: wakeBound}
 	shm, err := robust.NewMemfd("rig-robust-kill")
 	if err != nil {
 		return o, fmt.Errorf("memfd: %w", err)
@@ -472,9 +472,9 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("mmap: %w", err)
 	}
 	defer unix.MunmapPtr(mem, robust.PageSize)
-	atomic.StoreUint32(robust.Word(mem, klPattern), 0x5a5aa5a5)
-	w := robust.Word(mem, klWord)
-	goWord := robust.Word(mem, klGo)
+	atomic.StoreUint32(robust.Word(mem, patternOff), 0x5a5aa5a5)
+	w := robust.Word(mem, wordOff)
+	goWord := robust.Word(mem, goOff)
 
 	var args []string
 	if v.pi {
@@ -490,7 +490,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		args = append(args, "vdso")
 	}
 	helper := "robust-kill-lock"
-	if mode == klUnlock {
+	if mode == unlockMode {
 		helper = "robust-kill-unlock"
 	}
 	c, err := child.Start(helper, shm, args...)
@@ -504,7 +504,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	}
 	kind, kv := child.Fields(line)
 	want := "parked" // lock: pending set, word taken, not linked
-	if mode == klUnlock {
+	if mode == unlockMode {
 		want = "locked" // unlock: lock complete, waiting for go
 	}
 	if kind != want {
@@ -520,7 +520,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("child reported %s but the word holds %#x, not its TID %d", kind, got, o.ChildTID)
 	}
 
-	var wake chan klWaiterRes
+	var wake chan waiterResult
 	defer func() {
 		// Never leave a waiter asleep behind (a PI one times out alone).
 		for i := 0; wake != nil && i < 200; i++ {
@@ -538,18 +538,18 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		// Lock: sleeps on TID|WAITERS of the parked child. Unlock: sleeps
 		// on the owned word before the child releases it.
 		var wtid int
-		wtid, wake, err = startKLWaiter(w, v.pi)
+		wtid, wake, err = startWaiter(w, v.pi)
 		o.WaiterTID = uint32(wtid)
 		if err != nil {
 			return o, err
 		}
 	}
-	var owner *klOwner
+	var owner *liveOwner
 	defer func() { owner.unlock() }()
-	if mode == klUnlock && v.syscall {
+	if mode == unlockMode && v.syscall {
 		return syscallUnlockVariant(ctx, o, v, c, mem, w, wake, uintptr(base))
 	}
-	if mode == klUnlock {
+	if mode == unlockMode {
 		setGo(goWord, 1)
 		line, err := c.ReadLine(ctx, 10*time.Second)
 		if err != nil {
@@ -570,7 +570,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		if v.waitersBit {
 			var wtid int
 			o.Waiter = true
-			wtid, wake, err = startKLWaiter(w, v.pi)
+			wtid, wake, err = startWaiter(w, v.pi)
 			o.WaiterTID = uint32(wtid)
 			if err != nil {
 				return o, err
@@ -579,14 +579,14 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	}
 
 	// The child's state right before the kill, from its robust_list_head.
-	entry := uintptr(base) + klEntry
+	entry := uintptr(base) + entryOff
 	if v.pi {
 		entry |= 1
 	}
-	pending := atomic.LoadUintptr(robust.Slot(mem, klHead+futex.HeadPendingOff))
-	next := atomic.LoadUintptr(robust.Slot(mem, klHead+futex.HeadListOff))
-	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+klHead)
-	if pending != entry || next != uintptr(base)+klHead {
+	pending := atomic.LoadUintptr(robust.Slot(mem, headOff+futex.HeadPendingOff))
+	next := atomic.LoadUintptr(robust.Slot(mem, headOff+futex.HeadListOff))
+	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+headOff)
+	if pending != entry || next != uintptr(base)+headOff {
 		return o, fmt.Errorf("child not in the window: %s", o.State)
 	}
 	if wake != nil && len(wake) > 0 {
@@ -595,8 +595,8 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("waiter returned before the kill: %v", r.err)
 	}
 
-	o.Mutex = robust.WatchedWord{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: wordOff, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: neighbourOff}, {Name: "pattern", Off: patternOff}, {Name: "go", Off: goOff}}
 	for i := range o.Others {
 		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
@@ -610,9 +610,9 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	if wake != nil {
-		limit := klWakeBound
+		limit := wakeBound
 		if !v.wantWake {
-			limit = klQuiet // not required: note it, then release the owner
+			limit = quiet // not required: note it, then release the owner
 		}
 		select {
 		case r := <-wake:
@@ -638,32 +638,32 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	return o, nil
 }
 
-// klChildSetup maps the shared page, lays out and registers the robust list
+// childSetup maps the shared page, lays out and registers the robust list
 // of the calling (pinned) thread, and writes the neighbour word.
-func klChildSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
+func childSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
 	mem, err = robust.MmapShared(3)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("mmap shared: %w", err)
 	}
-	h = unsafe.Add(mem, klHead)
+	h = unsafe.Add(mem, headOff)
 	robust.InitHead(h)
 	if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 		return nil, nil, 0, fmt.Errorf("set_robust_list: %w", err)
 	}
 	tid = uint32(unix.Gettid())
-	atomic.StoreUint32(robust.Word(mem, klNeighbour), tid)
+	atomic.StoreUint32(robust.Word(mem, neighbourOff), tid)
 	return mem, h, tid, nil
 }
 
-func klChildArgs(name string, args []string) (bool, error) {
+func childArgs(name string, args []string) (bool, error) {
 	if len(args) > 1 || len(args) == 1 && args[0] != "pi" {
 		return false, fmt.Errorf("%s: want [pi]", name)
 	}
 	return len(args) == 1, nil
 }
 
-// klUnlockArgs parses "robust-kill-unlock [pi] [syscall] [list32] [vdso]".
-func klUnlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
+// unlockArgs parses "robust-kill-unlock [pi] [syscall] [list32] [vdso]".
+func unlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
 	for _, a := range args {
 		switch a {
 		case "pi":
@@ -686,19 +686,19 @@ func klUnlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
 // before linking the mutex until the go word is raised (never, in the
 // test: the parent kills it there).
 func killLockChild(args []string) error {
-	pi, err := klChildArgs("robust-kill-lock", args)
+	pi, err := childArgs("robust-kill-lock", args)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies in the window
-		mem, h, tid, err := klChildSetup()
+		mem, h, tid, err := childSetup()
 		if err != nil {
 			errc <- err
 			return
 		}
-		entry := unsafe.Add(mem, klEntry)
+		entry := unsafe.Add(mem, entryOff)
 		ptr := uintptr(entry)
 		if pi {
 			ptr |= 1
@@ -710,7 +710,7 @@ func killLockChild(args []string) error {
 			return
 		}
 		child.Status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
-		waitGo(robust.Word(mem, klGo), 1) // the kill lands here
+		waitGo(robust.Word(mem, goOff), 1) // the kill lands here
 		next := robust.Slot(h, futex.HeadListOff)
 		atomic.StoreUintptr(robust.Slot(entry, 0), atomic.LoadUintptr(next))
 		atomic.StoreUintptr(next, ptr)
@@ -729,26 +729,26 @@ func killLockChild(args []string) error {
 // FUTEX_WAKE and before clearing list_op_pending, until go=2 (never, in the
 // test).
 func killUnlockChild(args []string) error {
-	pi, viaSyscall, list32, viaVdso, err := klUnlockArgs(args)
+	pi, viaSyscall, list32, viaVdso, err := unlockArgs(args)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		mem, h, tid, err := klChildSetup()
+		mem, h, tid, err := childSetup()
 		if err != nil {
 			errc <- err
 			return
 		}
-		entry := unsafe.Add(mem, klEntry)
+		entry := unsafe.Add(mem, entryOff)
 		w := robust.Word(entry, robust.FutexOffset)
 		if !robust.LockFlag(h, entry, tid, pi) {
 			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(w))
 			return
 		}
 		child.Status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
-		goWord := robust.Word(mem, klGo)
+		goWord := robust.Word(mem, goOff)
 		waitGo(goWord, 1)
 		ptr := uintptr(entry)
 		if pi {
@@ -838,13 +838,13 @@ func killUnlockChild(args []string) error {
 // cleared (for list32: exactly its low 32 bits) and must have woken the
 // waiter (PI: handed it the lock) before the syscall returned; then the
 // kill must leave the word and its neighbours as they were.
-func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child.Process, mem unsafe.Pointer, w *uint32, wake chan klWaiterRes, base uintptr) (klObs, error) {
-	entry := base + klEntry
+func syscallUnlockVariant(ctx context.Context, o observation, v variant, c *child.Process, mem unsafe.Pointer, w *uint32, wake chan waiterResult, base uintptr) (observation, error) {
+	entry := base + entryOff
 	if v.pi {
 		entry |= 1
 	}
 	start := time.Now()
-	setGo(robust.Word(mem, klGo), 1)
+	setGo(robust.Word(mem, goOff), 1)
 	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
@@ -886,16 +886,16 @@ func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child.Pr
 			} else {
 				o.WaiterErr = r.err.Error()
 			}
-		case <-time.After(klWakeBound):
+		case <-time.After(wakeBound):
 			o.WaiterErr = "still asleep after the robust unlock syscall"
-			o.WakeAfter = klWakeBound
+			o.WakeAfter = wakeBound
 			futex.Futex(w, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
 		}
 	}
 	// Whatever the waiter did with the lock, nobody owns it for the
 	// dead child's exit to find.
-	o.Mutex = robust.WatchedWord{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: wordOff, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: neighbourOff}, {Name: "pattern", Off: patternOff}, {Name: "go", Off: goOff}}
 	for i := range o.Others {
 		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
