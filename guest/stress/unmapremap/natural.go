@@ -41,8 +41,8 @@ import (
 // a bounded wait) and reads the file: a kernel without the fix may OR
 // OWNER_DIED into it.
 //
-// Every nmControlEvery-th kill is a control: the same child and loop, but
-// the file word is nmControlPattern, never a TID, so the kernel must leave
+// Every controlEvery-th kill is a control: the same child and loop, but
+// the file word is controlPattern, never a TID, so the kernel must leave
 // it alone; a changed control means the detector is wrong (error).
 //
 // The verdict is statistical. Kills go on until the duration ends (or,
@@ -52,20 +52,20 @@ import (
 // rule-of-three bound 3/N would be too weak to call a pass.
 
 const (
-	nmControlEvery   = 4
-	nmMaxDelay       = 20 * time.Millisecond
-	nmWindowWait     = 200 * time.Millisecond // beyond the random delay, how long the killer waits for a window
-	nmDefaultMin     = 30
-	nmControlPattern = 0x2b2b2b2b // not a TID (> pid_max), no FUTEX_* bit
-	// The memfd: page p is pair p's file page; page nmMaxPairs holds, per
+	controlEvery    = 4
+	maxDelay        = 20 * time.Millisecond
+	windowWait      = 200 * time.Millisecond // beyond the random delay, how long the killer waits for a window
+	defaultMinKills = 30
+	controlPattern  = 0x2b2b2b2b // not a TID (> pid_max), no FUTEX_* bit
+	// The memfd: page p is pair p's file page; page maxPairs holds, per
 	// pair, two uint64 counters: the rounds T1 completed and the rounds in
 	// which T2 caught T1 in its window and mapped the file.
-	nmMaxPairs = 1  // more pairs (one per CPU) starved the parent and the Go scheduler: measured, fewer kills and hits
-	nmStatPair = 64 // + 16*pair: rounds, + 8: caught
+	maxPairs = 1  // more pairs (one per CPU) starved the parent and the Go scheduler: measured, fewer kills and hits
+	statPair = 64 // + 16*pair: rounds, + 8: caught
 )
 
-// nmKill is one kill of a natural child.
-type nmKill struct {
+// kill is one kill of a natural child.
+type kill struct {
 	Control                 bool
 	TID                     uint32
 	Addr                    uint64
@@ -78,10 +78,10 @@ type nmKill struct {
 	Pairs, Pair             int // pairs in the child; the one reported
 }
 
-func (k nmKill) changed() bool      { return k.After != k.Before }
-func (k nmKill) otherChanged() bool { return k.OtherAfter != k.OtherBefore }
+func (k kill) changed() bool      { return k.After != k.Before }
+func (k kill) otherChanged() bool { return k.OtherAfter != k.OtherBefore }
 
-func (k nmKill) evidence() map[string]string {
+func (k kill) evidence() map[string]string {
 	return map[string]string{
 		"natural_first_tid": strconv.Itoa(int(k.TID)), "natural_first_addr": fmt.Sprintf("%#x", k.Addr),
 		"natural_first_before": fmt.Sprintf("%#08x", k.Before), "natural_first_after": fmt.Sprintf("%#08x", k.After),
@@ -98,12 +98,12 @@ type natStats struct {
 	FirstHit                         time.Duration // since the mode began, when Corruptions > 0
 	Elapsed                          time.Duration
 	Impl, Instr                      string
-	Pairs                            int     // T1/T2 pairs per child
-	First                            *nmKill // the first corrupted window kill
-	BadControl                       *nmKill // the first changed control
-	Stray                            *nmKill // a file word the mutex never used changed
-	MinKills                         int     // window kills a pass needs
-	Skip, Err                        string  // the mode could not run / stopped on an error
+	Pairs                            int    // T1/T2 pairs per child
+	First                            *kill  // the first corrupted window kill
+	BadControl                       *kill  // the first changed control
+	Stray                            *kill  // a file word the mutex never used changed
+	MinKills                         int    // window kills a pass needs
+	Skip, Err                        string // the mode could not run / stopped on an error
 }
 
 // upper95 is the rule-of-three 95% upper bound on a per-kill probability
@@ -177,7 +177,7 @@ func (s natStats) evidence() map[string]string {
 	return ev
 }
 
-// judgeBoth combines the deterministic verdict (judgeUnmapRemap's, or a
+// judgeBoth combines the deterministic verdict (judge's, or a
 // skip) with the natural counts. Errors first (a changed control in either
 // mode means the detector is wrong), then corruption in either mode (fail,
 // even if the natural mode stopped on an error later), then a natural
@@ -218,10 +218,10 @@ func judgeBoth(det stress.Outcome, detPart string, s natStats) stress.Outcome {
 }
 
 // runNatural kills natural children until the duration ends (or MinKills
-// window kills are done), every nmControlEvery-th a control. Each child is
+// window kills are done), every controlEvery-th a control. Each child is
 // killed its random delay after it reported ready.
 func runNatural(ctx context.Context, env stress.Env) natStats {
-	s := natStats{MinKills: nmDefaultMin, Impl: futex.UnlockAsm, Instr: futex.UnlockInstr}
+	s := natStats{MinKills: defaultMinKills, Impl: futex.UnlockAsm, Instr: futex.UnlockInstr}
 	if env.MinKills > 0 {
 		s.MinKills = env.MinKills
 	}
@@ -246,8 +246,8 @@ func runNatural(ctx context.Context, env stress.Env) natStats {
 			s.Err = fmt.Sprintf("deadline after %d kills", s.Kills+s.ControlKills)
 			break
 		}
-		control := n%nmControlEvery == nmControlEvery-1
-		delay := time.Duration(rng.Int64N(int64(nmMaxDelay) + 1))
+		control := n%controlEvery == controlEvery-1
+		delay := time.Duration(rng.Int64N(int64(maxDelay) + 1))
 		k, skipWhy, err := naturalKill(ctx, control, delay)
 		if skipWhy != "" {
 			s.Skip = skipWhy
@@ -300,11 +300,11 @@ func runNatural(ctx context.Context, env stress.Env) natStats {
 // naturalKill runs one natural child (window or control): waits until it
 // is ready, SIGKILLs it after delay and reads the file pages.
 // The reported pair is the first whose words changed, else pair 0.
-func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKill, skipWhy string, err error) {
+func naturalKill(ctx context.Context, control bool, delay time.Duration) (k kill, skipWhy string, err error) {
 	k.Control, k.Delay = control, delay
-	mode := urWindow
+	mode := windowMode
 	if control {
-		mode = urControl
+		mode = controlMode
 	}
 	shm, err := robust.NewMemfd("rig-robust-natural")
 	if err != nil {
@@ -312,10 +312,10 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	}
 	defer shm.Close()
 	fd := int(shm.Fd())
-	if err := unix.Ftruncate(fd, (nmMaxPairs+1)*int64(robust.PageSize)); err != nil {
+	if err := unix.Ftruncate(fd, (maxPairs+1)*int64(robust.PageSize)); err != nil {
 		return k, "", fmt.Errorf("ftruncate: %w", err)
 	}
-	stats, err := unix.Mmap(fd, nmMaxPairs*int64(robust.PageSize), int(robust.PageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.Mmap(fd, maxPairs*int64(robust.PageSize), int(robust.PageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return k, "", fmt.Errorf("mmap stats: %w", err)
 	}
@@ -350,7 +350,7 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	k.Off, _ = strconv.ParseInt(kv["off"], 0, 64)
 	k.Impl = kv["impl"]
 	k.Pairs = len(tids)
-	if len(addrs) != k.Pairs || k.Pairs == 0 || k.Pairs > nmMaxPairs {
+	if len(addrs) != k.Pairs || k.Pairs == 0 || k.Pairs > maxPairs {
 		return k, "", fmt.Errorf("child: bad ready line %q", line)
 	}
 	type words struct{ w, other uint32 }
@@ -361,7 +361,7 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		if r.w, err = preadWord(fd, base+k.Off); err != nil {
 			return r, err
 		}
-		r.other, err = preadWord(fd, base+urOtherOff)
+		r.other, err = preadWord(fd, base+otherOff)
 		return r, err
 	}
 	before := make([]words, k.Pairs)
@@ -371,7 +371,7 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		}
 		want := tids[p]
 		if control {
-			want = nmControlPattern
+			want = controlPattern
 		}
 		if before[p].w != want || before[p].other != tids[p] {
 			return k, "", fmt.Errorf("pair %d: file words %#x, %#x before the race, want %#x, %#x", p, before[p].w, before[p].other, want, tids[p])
@@ -380,17 +380,17 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	// The killer watches the pairs' window counters: as soon as a remapper
 	// has caught its unlocker inside the window (naturally preempted
 	// there) and mapped the file, it kills, while the window is open. With
-	// no window by delay+nmWindowWait it kills anyway. (Killing blindly
+	// no window by delay+windowWait it kills anyway. (Killing blindly
 	// after 0-20 ms mostly landed during the child's start-up: about 1% of
 	// kills corrupted under TCG, against several windows a second.)
 	openSum := func() (n uint64) {
 		for p := 0; p < k.Pairs; p++ {
-			n += atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16+8])))
+			n += atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16+8])))
 		}
 		return n
 	}
 	open0 := openSum()
-	deadline := time.Now().Add(delay + nmWindowWait)
+	deadline := time.Now().Add(delay + windowWait)
 	for openSum() == open0 && time.Now().Before(deadline) {
 		if ctx.Err() != nil {
 			return k, "", ctx.Err()
@@ -410,8 +410,8 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		if pick < 0 && after[p] != before[p] {
 			pick = p
 		}
-		k.Rounds += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16]))))
-		k.Open += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16+8]))))
+		k.Rounds += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16]))))
+		k.Open += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16+8]))))
 	}
 	if pick < 0 {
 		pick = 0
@@ -423,18 +423,18 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 }
 
 // naturalChild (child helper "robust-natural window|control"): see the top
-// of this file. It runs one T1/T2 pair per CPU (up to nmMaxPairs), pair p
+// of this file. It runs one T1/T2 pair per CPU (up to maxPairs), pair p
 // on CPU p with page p of the file, reports "ready tids=a,b addrs=x,y off=
 // impl=" once every T1 has registered its robust list and its file page is
 // written, then races until killed; an error on the way exits with status 1.
 func naturalChild(args []string) error {
-	if len(args) != 1 || (args[0] != urWindow && args[0] != urControl) {
+	if len(args) != 1 || (args[0] != windowMode && args[0] != controlMode) {
 		return fmt.Errorf("robust-natural: want window or control")
 	}
-	control := args[0] == urControl
-	cpus := nmCPUs()
-	if len(cpus) > nmMaxPairs {
-		cpus = cpus[len(cpus)-nmMaxPairs:]
+	control := args[0] == controlMode
+	cpus := onlineCPUs()
+	if len(cpus) > maxPairs {
+		cpus = cpus[len(cpus)-maxPairs:]
 	}
 	if len(cpus) == 0 {
 		cpus = []int{-1} // one unpinned pair
@@ -442,12 +442,12 @@ func naturalChild(args []string) error {
 	if runtime.GOMAXPROCS(0) < 2*len(cpus) {
 		runtime.GOMAXPROCS(2 * len(cpus))
 	}
-	stats, err := unix.MmapPtr(3, nmMaxPairs*int64(robust.PageSize), nil, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.MmapPtr(3, maxPairs*int64(robust.PageSize), nil, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap stats: %w", err)
 	}
 	u := futex.NewUnlocker(robust.VDSOTryUnlockAddr())
-	pairs := make([]*nmPair, len(cpus))
+	pairs := make([]*pair, len(cpus))
 	var tids, addrs []string
 	for i, cpu := range cpus {
 		p, err := newPair(i, cpu, control, stats, u)
@@ -459,12 +459,12 @@ func naturalChild(args []string) error {
 		addrs = append(addrs, fmt.Sprintf("%#x", uintptr(p.entry)+robust.FutexOffset))
 	}
 	child.Status(fmt.Sprintf("ready tids=%s addrs=%s off=%d impl=%s", strings.Join(tids, ","), strings.Join(addrs, ","),
-		urEntryOff+robust.FutexOffset, u.Impl))
+		entryOff+robust.FutexOffset, u.Impl))
 	for _, p := range pairs[1:] {
 		go func() {
 			runtime.LockOSThread()
 			if err := p.t2(); err != nil {
-				nmFatal(err)
+				fatal(err)
 			}
 		}()
 	}
@@ -472,8 +472,8 @@ func naturalChild(args []string) error {
 	return pairs[0].t2()
 }
 
-// nmPair is one T1/T2 pair of a natural child.
-type nmPair struct {
+// pair is one T1/T2 pair of a natural child.
+type pair struct {
 	idx, cpu       int
 	h, m, entry    unsafe.Pointer
 	mw             *uint32
@@ -481,22 +481,22 @@ type nmPair struct {
 	rounds, caught *uint64
 	tid1           uint32
 	// gate closed (1): T1 must not start a lock, T2 may be remapping.
-	// phase: nmUnlocking from before T1 sets list_op_pending for the
+	// phase: unlocking from before T1 sets list_op_pending for the
 	// unlock until after the unlock returned.
 	gate, phase atomic.Uint32
 }
 
-func nmFatal(err error) {
+func fatal(err error) {
 	child.Status("error " + stress.OneLine(err.Error()))
 	unix.Exit(1)
 }
 
 // newPair maps pair idx's head and mutex pages, writes its file page and
 // starts its T1, which waits for T2 to open the gate.
-func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker) (*nmPair, error) {
-	p := &nmPair{idx: idx, cpu: cpu,
-		rounds: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16)),
-		caught: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16+8))}
+func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker) (*pair, error) {
+	p := &pair{idx: idx, cpu: cpu,
+		rounds: (*uint64)(unsafe.Add(stats, statPair+idx*16)),
+		caught: (*uint64)(unsafe.Add(stats, statPair+idx*16+8))}
 	var err error
 	if p.h, err = robust.MmapAnon(); err != nil {
 		return nil, err
@@ -506,7 +506,7 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 	}
 	robust.InitHead(p.h)
 	atomic.StoreUint32(robust.Word(p.m, 0), 0)
-	p.entry = unsafe.Add(p.m, urEntryOff)
+	p.entry = unsafe.Add(p.m, entryOff)
 	p.mw = robust.Word(p.entry, robust.FutexOffset)
 	p.pending = robust.Slot(p.h, futex.HeadPendingOff)
 	p.gate.Store(1) // until T2 starts
@@ -515,12 +515,12 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 	p.tid1 = <-tidc
 	fileWord := p.tid1
 	if control {
-		fileWord = nmControlPattern
+		fileWord = controlPattern
 	}
 	for _, w := range []struct {
 		off uintptr
 		v   uint32
-	}{{urEntryOff + robust.FutexOffset, fileWord}, {urOtherOff, p.tid1}} {
+	}{{entryOff + robust.FutexOffset, fileWord}, {otherOff, p.tid1}} {
 		b := (*[4]byte)(unsafe.Pointer(&w.v))
 		if _, err := unix.Pwrite(3, b[:], int64(idx)*int64(robust.PageSize)+int64(w.off)); err != nil {
 			return nil, fmt.Errorf("pwrite: %w", err)
@@ -530,11 +530,11 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 }
 
 // t1 locks and unlocks the robust mutex, round after round.
-func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
+func (p *pair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 	runtime.LockOSThread() // never unlocked
-	nmPin(p.cpu)
+	pin(p.cpu)
 	if err := futex.SetRobustList(p.h, futex.RobustListHeadSize); err != nil {
-		nmFatal(fmt.Errorf("set_robust_list: %w", err))
+		fatal(fmt.Errorf("set_robust_list: %w", err))
 	}
 	tid := uint32(unix.Gettid())
 	tidc <- tid
@@ -555,17 +555,17 @@ func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry))
 		atomic.StoreUintptr(pending, 0)
 		// Unlock.
-		p.phase.Store(nmUnlocking)
+		p.phase.Store(unlocking)
 		atomic.StoreUintptr(pending, uintptr(entry))                                                      // list_op_pending = &mutex
 		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink
 		if asm {
 			if got := futex.RobustUnlockAsm(mw, tid, pending); got != tid { // the window
-				nmFatal(fmt.Errorf("robust unlock (asm): word %#x, want owner %d", got, tid))
+				fatal(fmt.Errorf("robust unlock (asm): word %#x, want owner %d", got, tid))
 			}
 		} else if _, err := u.Unlock(mw, tid, pending); err != nil { // the window, or the kernel's
-			nmFatal(err)
+			fatal(err)
 		}
-		p.phase.Store(nmLocking)
+		p.phase.Store(locking)
 		atomic.AddUint64(p.rounds, 1) // also a full barrier before the gate is read
 	}
 }
@@ -576,8 +576,8 @@ func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 // lock, replaces the page by the file, and keeps it there, spinning, until
 // T1 clears list_op_pending. (Polling with 20 us naps instead doubled the
 // hits on the host but starved T1 under TCG: measured.)
-func (p *nmPair) t2() error {
-	nmPin(p.cpu)
+func (p *pair) t2() error {
+	pin(p.cpu)
 	tid2 := uint32(unix.Gettid())
 	m, entry, mw, pending := p.m, p.entry, p.mw, p.pending
 	fileOff := int64(p.idx) * int64(robust.PageSize)
@@ -590,7 +590,7 @@ func (p *nmPair) t2() error {
 		// While T2 holds the lock T1 cannot enter the unlock phase, so
 		// pending == &mutex followed by phase == unlocking means T1 was
 		// between its cmpxchg and its clearing store.
-		inWindow := atomic.LoadUintptr(pending) == uintptr(entry) && p.phase.Load() == nmUnlocking
+		inWindow := atomic.LoadUintptr(pending) == uintptr(entry) && p.phase.Load() == unlocking
 		if !atomic.CompareAndSwapUint32(mw, tid2, 0) {
 			return fmt.Errorf("T2 could not release: word %#x", atomic.LoadUint32(mw))
 		}
@@ -613,14 +613,14 @@ func (p *nmPair) t2() error {
 }
 
 const (
-	nmLocking   = 0
-	nmUnlocking = 1
+	locking   = 0
+	unlocking = 1
 )
 
-// nmCPUs lists the CPUs this process may use (nil if unknown). Each pair
+// onlineCPUs lists the CPUs this process may use (nil if unknown). Each pair
 // shares one CPU, so its T2 runs exactly when its T1 is preempted, as on a
 // uniprocessor, wherever the preemption lands in T1's loop.
-func nmCPUs() []int {
+func onlineCPUs() []int {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil
@@ -634,17 +634,17 @@ func nmCPUs() []int {
 	return cpus
 }
 
-// nmPickCPU is the last CPU this process may use (-1: unknown).
-func nmPickCPU() int {
-	c := nmCPUs()
+// pickCPU is the last CPU this process may use (-1: unknown).
+func pickCPU() int {
+	c := onlineCPUs()
 	if len(c) == 0 {
 		return -1
 	}
 	return c[len(c)-1]
 }
 
-// nmPin binds the calling thread to cpu (best effort; -1: no pinning).
-func nmPin(cpu int) {
+// pin binds the calling thread to cpu (best effort; -1: no pinning).
+func pin(cpu int) {
 	if cpu < 0 {
 		return
 	}

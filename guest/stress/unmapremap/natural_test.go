@@ -74,8 +74,8 @@ func TestJudgeBoth(t *testing.T) {
 	detSkip := stress.Outcome{Status: event.Skip, Reason: "userfaultfd not available"}
 	detErr := stress.Outcome{Status: event.Error, Reason: "detector is wrong: control trial 0 changed the file"}
 	const detFailPart, detPassPart = "deterministic: 5/5 trials corrupted", "deterministic: 0/5 trials corrupted"
-	hit := &nmKill{TID: 37, Before: 37, After: 0x40000000}
-	ctl := &nmKill{Control: true, TID: 37, Before: nmControlPattern, After: nmControlPattern | 0x40000000}
+	hit := &kill{TID: 37, Before: 37, After: 0x40000000}
+	ctl := &kill{Control: true, TID: 37, Before: controlPattern, After: controlPattern | 0x40000000}
 	base := natStats{MinKills: 30, Impl: "asm", Elapsed: 10 * time.Second}
 	with := func(f func(*natStats)) natStats { s := base; f(&s); return s }
 	for _, c := range []struct {
@@ -111,7 +111,7 @@ func TestJudgeBoth(t *testing.T) {
 			s.Kills, s.Corruptions, s.FirstHit, s.First, s.Err = 9, 1, time.Second, hit, "child: error T1 could not lock"
 		}), event.Fail, "(then stopped: child: error"},
 		{"stray write", detPass, detPassPart, with(func(s *natStats) {
-			s.Kills, s.Stray = 50, &nmKill{OtherBefore: 37, OtherAfter: 0x40000025}
+			s.Kills, s.Stray = 50, &kill{OtherBefore: 37, OtherAfter: 0x40000025}
 		}), event.Fail, "never used"},
 		{"uffd missing, natural clean", detSkip, "deterministic: skipped (userfaultfd not available)",
 			with(func(s *natStats) { s.Kills = 300 }), event.Pass, "deterministic: skipped"},
@@ -155,8 +155,8 @@ func TestVdsoTrampolineGetcpu(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.SchedSetaffinity(0, &old)
-	want := nmPickCPU()
-	nmPin(want)
+	want := pickCPU()
+	pin(want)
 	cpu := uint32(0xffffffff)
 	var cache uintptr
 	if r := futex.CallTryUnlock(fn, &cpu, 0, &cache); r != 0 {

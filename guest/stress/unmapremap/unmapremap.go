@@ -34,33 +34,33 @@ import (
 // the unlock is complete, and must never show a change.
 
 // Test is robust-unmap-remap, deterministic and natural.
-var Test = stress.New("robust-unmap-remap", runUnmapRemap, stress.Helpers{"robust-race": raceChild, "robust-natural": naturalChild})
+var Test = stress.New("robust-unmap-remap", run, stress.Helpers{"robust-race": raceChild, "robust-natural": naturalChild})
 
 const (
-	urTrials   = 5
-	urEntryOff = 0x100 // the mutex's list entry in its page; word at +8
-	urOtherOff = 0x800 // a word of the file holding T1's TID, not the mutex
-	urWindow   = "window"
-	urControl  = "control"
+	trialCount  = 5
+	entryOff    = 0x100 // the mutex's list entry in its page; word at +8
+	otherOff    = 0x800 // a word of the file holding T1's TID, not the mutex
+	windowMode  = "window"
+	controlMode = "control"
 )
 
-// urTrial is what one trial observed.
-type urTrial struct {
+// trial is what one trial observed.
+type trial struct {
 	Mode                 string
 	Addr                 uint64 // virtual address of the mutex word
 	FileOff              int64
 	TID                  uint32 // T1
 	Before, After        uint32 // the file word at FileOff
-	OtherBefore, OtherAt uint32 // the file word at urOtherOff
+	OtherBefore, OtherAt uint32 // the file word at otherOff
 	UffdMode             string
 	Unlock               string // "vdso" or "classic": how T1 unlocked
 	Took                 time.Duration
 }
 
-func (t urTrial) changed() bool      { return t.After != t.Before }
-func (t urTrial) otherChanged() bool { return t.OtherAt != t.OtherBefore }
+func (t trial) changed() bool      { return t.After != t.Before }
+func (t trial) otherChanged() bool { return t.OtherAt != t.OtherBefore }
 
-func (t urTrial) evidence() map[string]string {
+func (t trial) evidence() map[string]string {
 	return map[string]string{
 		"mode": t.Mode, "addr": fmt.Sprintf("%#x", t.Addr), "file_offset": strconv.FormatInt(t.FileOff, 10),
 		"tid": strconv.Itoa(int(t.TID)), "before": fmt.Sprintf("%#08x", t.Before), "after": fmt.Sprintf("%#08x", t.After),
@@ -68,15 +68,15 @@ func (t urTrial) evidence() map[string]string {
 	}
 }
 
-// judgeUnmapRemap turns trials into a verdict. A changed control is the
+// judge turns trials into a verdict. A changed control is the
 // detector's fault (error); a changed window word is the kernel corrupting
 // unrelated memory (fail).
-func judgeUnmapRemap(trials []urTrial) stress.Outcome {
+func judge(trials []trial) stress.Outcome {
 	var windows, controls, corrupted int
-	var first *urTrial
+	var first *trial
 	for i := range trials {
 		t := &trials[i]
-		if t.Mode == urControl {
+		if t.Mode == controlMode {
 			controls++
 			if t.changed() || t.otherChanged() {
 				ev := t.evidence()
@@ -115,9 +115,9 @@ func judgeUnmapRemap(trials []urTrial) stress.Outcome {
 	return stress.Pass(fmt.Sprintf("%d window trials and %d controls left the remapped file untouched", windows, controls), counts)
 }
 
-// runUnmapRemap runs the deterministic mode, then the natural mode
+// run runs the deterministic mode, then the natural mode
 // (unmapnatural.go), and reports one verdict with both modes' evidence.
-func runUnmapRemap(ctx context.Context, env stress.Env) stress.Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	det := runDeterministic(ctx, env)
 	if det.Evidence == nil {
 		det.Evidence = map[string]string{}
@@ -135,7 +135,7 @@ func runUnmapRemap(ctx context.Context, env stress.Env) stress.Outcome {
 	return judgeBoth(det, detPart, runNatural(ctx, env))
 }
 
-// runDeterministic is the userfaultfd mode: urTrials window trials, each
+// runDeterministic is the userfaultfd mode: trialCount window trials, each
 // with a control.
 func runDeterministic(ctx context.Context, env stress.Env) stress.Outcome {
 	vdso := "no"
@@ -144,14 +144,14 @@ func runDeterministic(ctx context.Context, env stress.Env) stress.Outcome {
 	} else if s := robust.VDSORobustUnlock(names); s != "" {
 		vdso = "yes (" + s + ")"
 	}
-	var trials []urTrial
+	var trials []trial
 	var total time.Duration
-	for i := 0; i < urTrials; i++ {
-		for _, mode := range []string{urWindow, urControl} {
+	for i := 0; i < trialCount; i++ {
+		for _, mode := range []string{windowMode, controlMode} {
 			if ctx.Err() != nil {
 				return stress.Error(fmt.Sprintf("deadline after %d trials", len(trials)), nil)
 			}
-			t, skipWhy, err := unmapRemapTrial(ctx, mode)
+			t, skipWhy, err := runTrial(ctx, mode)
 			if skipWhy != "" {
 				return stress.Skip(skipWhy, map[string]string{"vdso_robust_unlock": vdso})
 			}
@@ -163,16 +163,16 @@ func runDeterministic(ctx context.Context, env stress.Env) stress.Outcome {
 		}
 		c := map[string]int64{"det_trials": int64(i + 1)}
 		for _, t := range trials {
-			if t.Mode == urWindow && t.changed() {
+			if t.Mode == windowMode && t.changed() {
 				c["det_corrupted"]++
 			}
-			if t.Mode == urControl && t.changed() {
+			if t.Mode == controlMode && t.changed() {
 				c["det_control_changed"]++
 			}
 		}
 		env.ReportProgress(c)
 	}
-	o := judgeUnmapRemap(trials)
+	o := judge(trials)
 	if o.Evidence == nil {
 		o.Evidence = map[string]string{}
 	}
@@ -188,7 +188,7 @@ func runDeterministic(ctx context.Context, env stress.Env) stress.Outcome {
 	return o
 }
 
-func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy string, err error) {
+func runTrial(ctx context.Context, mode string) (t trial, skipWhy string, err error) {
 	start := time.Now()
 	t.Mode = mode
 	shm, err := robust.NewMemfd("rig-robust-remap")
@@ -223,7 +223,7 @@ func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy strin
 	if t.Before, err = preadWord(fd, t.FileOff); err != nil {
 		return t, "", err
 	}
-	if t.OtherBefore, err = preadWord(fd, urOtherOff); err != nil {
+	if t.OtherBefore, err = preadWord(fd, otherOff); err != nil {
 		return t, "", err
 	}
 	if t.Before != t.TID || t.OtherBefore != t.TID {
@@ -233,7 +233,7 @@ func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy strin
 	if t.After, err = preadWord(fd, t.FileOff); err != nil {
 		return t, "", err
 	}
-	if t.OtherAt, err = preadWord(fd, urOtherOff); err != nil {
+	if t.OtherAt, err = preadWord(fd, otherOff); err != nil {
 		return t, "", err
 	}
 	t.Took = time.Since(start)
@@ -252,7 +252,7 @@ func preadWord(fd int, off int64) (uint32, error) {
 // this file. Reports "ready tid= addr= off= uffd=" once T2 has remapped, or
 // "skip REASON" when userfaultfd write-protect is unavailable.
 func raceChild(args []string) error {
-	if len(args) != 1 || (args[0] != urWindow && args[0] != urControl) {
+	if len(args) != 1 || (args[0] != windowMode && args[0] != controlMode) {
 		return fmt.Errorf("robust-race: want window or control")
 	}
 	mode := args[0]
@@ -295,7 +295,7 @@ func raceChild(args []string) error {
 		uffdMode = "wp,user-mode-only"
 	}
 
-	entry := unsafe.Add(m, urEntryOff)
+	entry := unsafe.Add(m, entryOff)
 	mw := robust.Word(entry, robust.FutexOffset)
 	// On a kernel whose vDSO has the robust try-unlock, T1 unlocks through
 	// it, so the window held open is the vDSO's own and the kernel's fixup
@@ -344,7 +344,7 @@ func raceChild(args []string) error {
 		pending := robust.Slot(h, futex.HeadPendingOff)
 		atomic.StoreUintptr(pending, uintptr(entry))                                                      // list_op_pending = &mutex
 		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink
-		if mode == urControl {
+		if mode == controlMode {
 			if !unlock(tid, pending) { // the whole unlock, pending cleared
 				unlocked <- fmt.Errorf("T1 unlock (%s) failed: word %#x", unlockHow, atomic.LoadUint32(mw))
 				return
@@ -407,15 +407,15 @@ func raceChild(args []string) error {
 	if p != m {
 		return fmt.Errorf("file mapped at %p, not at the mutex page %p", p, m)
 	}
-	atomic.StoreUint32(robust.Word(m, urEntryOff+robust.FutexOffset), tid1)
-	atomic.StoreUint32(robust.Word(m, urOtherOff), tid1)
+	atomic.StoreUint32(robust.Word(m, entryOff+robust.FutexOffset), tid1)
+	atomic.StoreUint32(robust.Word(m, otherOff), tid1)
 	// T1 stays parked, but the head page is writable again: a kernel that
 	// clears the pending op before delivering the kill (the vDSO fixup)
 	// must be able to, and the classic sequence gains nothing from it.
 	if err := u.Unprotect(h, robust.PageSize); err != nil {
 		return fmt.Errorf("UFFDIO_WRITEPROTECT (lift, dontwake): %w", err)
 	}
-	child.Status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s unlock=%s", tid1, uintptr(m)+urEntryOff+robust.FutexOffset, urEntryOff+robust.FutexOffset, uffdMode, unlockHow))
+	child.Status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s unlock=%s", tid1, uintptr(m)+entryOff+robust.FutexOffset, entryOff+robust.FutexOffset, uffdMode, unlockHow))
 	for {
 		time.Sleep(time.Hour)
 	}
