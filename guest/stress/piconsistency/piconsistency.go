@@ -38,55 +38,55 @@ import (
 // acquisitions of that lock.
 
 // Test is pi-consistency.
-var Test = stress.New("pi-consistency", runPI, stress.Helpers{"pi-contend": piChild})
+var Test = stress.New("pi-consistency", run, stress.Helpers{"pi-contend": contendChild})
 
 const (
-	piLocks        = 3
-	piWaitBound    = 2 * time.Second       // FUTEX_LOCK_PI timeout and the bound on any wait
-	piAsleepBound  = 50 * time.Millisecond // a waiter registered this long must be reflected by WAITERS
-	piMaxSlots     = 200
-	piShmSize      = 1 << 16
-	piKillSpacing  = 150 * time.Millisecond // mean pause between kills (plus jitter)
-	piChildAnswer  = 20 * time.Second
-	piChildTimeout = piWaitBound + 10*time.Second
+	locks        = 3
+	waitBound    = 2 * time.Second       // FUTEX_LOCK_PI timeout and the bound on any wait
+	asleepBound  = 50 * time.Millisecond // a waiter registered this long must be reflected by WAITERS
+	maxSlots     = 200
+	shmSize      = 1 << 16
+	killSpacing  = 150 * time.Millisecond // mean pause between kills (plus jitter)
+	childAnswer  = 20 * time.Second
+	childTimeout = waitBound + 10*time.Second
 )
 
 // Layout of the shared memory (a memfd, mapped by the parent and every
 // child at different addresses: only offsets are shared).
 const (
-	piStop       = 0x00 // u32: 1 = contenders finish their iteration and stop
-	piViolations = 0x08 // u64: violations counted
-	piFirstClaim = 0x10 // u32: the first violation record is being written
-	piFirstReady = 0x14 // u32: ... and complete
-	piKilledN    = 0x18 // u32: TIDs ever added to the killed-TID ring (one writer: the parent)
-	piFirst      = 0x40 // the first violation's record, piRec* offsets
-	piKilled     = 0x400
-	piKilledMax  = 768 // ring of u32 TIDs killed while holding, up to 0x1000
-	piLockBase   = 0x1000
-	piLockStride = 64 // list entry at +0, word at +robust.FutexOffset, owner at +12, counter at +16
-	piSlotBase   = 0x2000
-	piSlotStride = 256
+	stopFlag       = 0x00 // u32: 1 = contenders finish their iteration and stop
+	violationCount = 0x08 // u64: violations counted
+	firstClaim     = 0x10 // u32: the first violation record is being written
+	firstReady     = 0x14 // u32: ... and complete
+	killedCount    = 0x18 // u32: TIDs ever added to the killed-TID ring (one writer: the parent)
+	firstRecord    = 0x40 // the first violation's record, rec* offsets
+	killedRing     = 0x400
+	killedMax      = 768 // ring of u32 TIDs killed while holding, up to 0x1000
+	lockBase       = 0x1000
+	lockStride     = 64 // list entry at +0, word at +robust.FutexOffset, owner at +12, counter at +16
+	slotBase       = 0x2000
+	slotStride     = 256
 
-	piRecKind, piRecLock, piRecWord, piRecTID, piRecOther = 0, 4, 8, 12, 16
-	piRecExpected, piRecActual, piRecMsgLen, piRecMsg     = 24, 32, 40, 48
-	piRecMsgMax                                           = 0x400 - piFirst - piRecMsg
+	recKind, recLock, recWord, recTID, recOther = 0, 4, 8, 12, 16
+	recExpected, recActual, recMsgLen, recMsg   = 24, 32, 40, 48
+	recMsgMax                                   = 0x400 - firstRecord - recMsg
 
 	// Per-contender slot.
-	piSlotTID       = 0  // u32
-	piSlotPID       = 4  // u32
-	piSlotWaitLock  = 8  // u32: lock index + 1 while inside FUTEX_LOCK_PI
-	piSlotHold      = 12 // u32: 1 = parent asks to die holding, 2 = holding and ready to die
-	piSlotWaitSince = 16 // i64: CLOCK_MONOTONIC ns when the LOCK_PI call started
-	piSlotMaxWait   = 24 // i64 ns
-	piSlotFast      = 32 // u64 counters
-	piSlotLockPI    = 40
-	piSlotTrylock   = 48
-	piSlotOwnerDied = 56
-	piSlotAcq       = 64                    // u64 per lock
-	piSlotWaitersOK = piSlotAcq + piLocks*8 // u64: samples with a registered waiter and WAITERS set
+	slotTID       = 0  // u32
+	slotPID       = 4  // u32
+	slotWaitLock  = 8  // u32: lock index + 1 while inside FUTEX_LOCK_PI
+	slotHold      = 12 // u32: 1 = parent asks to die holding, 2 = holding and ready to die
+	slotWaitSince = 16 // i64: CLOCK_MONOTONIC ns when the LOCK_PI call started
+	slotMaxWait   = 24 // i64 ns
+	slotFast      = 32 // u64 counters
+	slotLockPI    = 40
+	slotTrylock   = 48
+	slotOwnerDied = 56
+	slotAcq       = 64                // u64 per lock
+	slotWaitersOK = slotAcq + locks*8 // u64: samples with a registered waiter and WAITERS set
 )
 
-func piKind(name string) uint32 {
+func kindIndex(name string) uint32 {
 	for i, k := range pifutex.Kinds {
 		if k == name {
 			return uint32(i)
@@ -95,92 +95,92 @@ func piKind(name string) uint32 {
 	return 0
 }
 
-// piShared is the shared memory as seen by one process.
-type piShared struct{ p unsafe.Pointer }
+// sharedMem is the shared memory as seen by one process.
+type sharedMem struct{ p unsafe.Pointer }
 
-func (s piShared) u32(off uintptr) *uint32 { return (*uint32)(unsafe.Add(s.p, off)) }
-func (s piShared) u64(off uintptr) *uint64 { return (*uint64)(unsafe.Add(s.p, off)) }
-func (s piShared) i64(off uintptr) *int64  { return (*int64)(unsafe.Add(s.p, off)) }
+func (s sharedMem) u32(off uintptr) *uint32 { return (*uint32)(unsafe.Add(s.p, off)) }
+func (s sharedMem) u64(off uintptr) *uint64 { return (*uint64)(unsafe.Add(s.p, off)) }
+func (s sharedMem) i64(off uintptr) *int64  { return (*int64)(unsafe.Add(s.p, off)) }
 
-func piLockOff(l int) uintptr                 { return piLockBase + uintptr(l)*piLockStride }
-func (s piShared) entry(l int) unsafe.Pointer { return unsafe.Add(s.p, piLockOff(l)) }
-func (s piShared) word(l int) *uint32         { return s.u32(piLockOff(l) + robust.FutexOffset) }
-func (s piShared) owner(l int) *uint32        { return s.u32(piLockOff(l) + 12) }
-func (s piShared) counter(l int) *uint64      { return s.u64(piLockOff(l) + 16) }
-func piSlotOff(slot int, field uintptr) uintptr {
-	return piSlotBase + uintptr(slot)*piSlotStride + field
+func lockOff(l int) uintptr                    { return lockBase + uintptr(l)*lockStride }
+func (s sharedMem) entry(l int) unsafe.Pointer { return unsafe.Add(s.p, lockOff(l)) }
+func (s sharedMem) word(l int) *uint32         { return s.u32(lockOff(l) + robust.FutexOffset) }
+func (s sharedMem) owner(l int) *uint32        { return s.u32(lockOff(l) + 12) }
+func (s sharedMem) counter(l int) *uint64      { return s.u64(lockOff(l) + 16) }
+func slotOff(slot int, field uintptr) uintptr {
+	return slotBase + uintptr(slot)*slotStride + field
 }
-func (s piShared) s32(slot int, f uintptr) *uint32 { return s.u32(piSlotOff(slot, f)) }
-func (s piShared) s64(slot int, f uintptr) *uint64 { return s.u64(piSlotOff(slot, f)) }
-func (s piShared) acq(slot, l int) *uint64 {
-	return s.u64(piSlotOff(slot, piSlotAcq+uintptr(l)*8))
+func (s sharedMem) s32(slot int, f uintptr) *uint32 { return s.u32(slotOff(slot, f)) }
+func (s sharedMem) s64(slot int, f uintptr) *uint64 { return s.u64(slotOff(slot, f)) }
+func (s sharedMem) acq(slot, l int) *uint64 {
+	return s.u64(slotOff(slot, slotAcq+uintptr(l)*8))
 }
 
-func (s piShared) stopped() bool { return atomic.LoadUint32(s.u32(piStop)) != 0 }
+func (s sharedMem) stopped() bool { return atomic.LoadUint32(s.u32(stopFlag)) != 0 }
 
 // killed reports whether tid was SIGKILLed while holding a lock.
-func (s piShared) killed(tid uint32) bool {
-	n := int(atomic.LoadUint32(s.u32(piKilledN)))
-	for i := 0; i < n && i < piKilledMax; i++ { // a ring: the recent kills
-		if atomic.LoadUint32(s.u32(piKilled+uintptr(i)*4)) == tid {
+func (s sharedMem) killed(tid uint32) bool {
+	n := int(atomic.LoadUint32(s.u32(killedCount)))
+	for i := 0; i < n && i < killedMax; i++ { // a ring: the recent kills
+		if atomic.LoadUint32(s.u32(killedRing+uintptr(i)*4)) == tid {
 			return true
 		}
 	}
 	return false
 }
 
-func (s piShared) addKilled(tid uint32) {
-	n := atomic.LoadUint32(s.u32(piKilledN))
-	atomic.StoreUint32(s.u32(piKilled+uintptr(n%piKilledMax)*4), tid)
-	atomic.StoreUint32(s.u32(piKilledN), n+1)
+func (s sharedMem) addKilled(tid uint32) {
+	n := atomic.LoadUint32(s.u32(killedCount))
+	atomic.StoreUint32(s.u32(killedRing+uintptr(n%killedMax)*4), tid)
+	atomic.StoreUint32(s.u32(killedCount), n+1)
 }
 
 // violate counts v, keeps it if it is the first, and stops the run.
-func (s piShared) violate(v *pifutex.Violation) {
-	atomic.AddUint64(s.u64(piViolations), 1)
-	if atomic.CompareAndSwapUint32(s.u32(piFirstClaim), 0, 1) {
-		r := uintptr(piFirst)
-		atomic.StoreUint32(s.u32(r+piRecKind), piKind(v.Kind))
-		atomic.StoreUint32(s.u32(r+piRecLock), uint32(v.Lock))
-		atomic.StoreUint32(s.u32(r+piRecWord), v.Word)
-		atomic.StoreUint32(s.u32(r+piRecTID), v.TID)
-		atomic.StoreUint32(s.u32(r+piRecOther), v.Other)
-		atomic.StoreInt64(s.i64(r+piRecExpected), v.Expected)
-		atomic.StoreInt64(s.i64(r+piRecActual), v.Actual)
+func (s sharedMem) violate(v *pifutex.Violation) {
+	atomic.AddUint64(s.u64(violationCount), 1)
+	if atomic.CompareAndSwapUint32(s.u32(firstClaim), 0, 1) {
+		r := uintptr(firstRecord)
+		atomic.StoreUint32(s.u32(r+recKind), kindIndex(v.Kind))
+		atomic.StoreUint32(s.u32(r+recLock), uint32(v.Lock))
+		atomic.StoreUint32(s.u32(r+recWord), v.Word)
+		atomic.StoreUint32(s.u32(r+recTID), v.TID)
+		atomic.StoreUint32(s.u32(r+recOther), v.Other)
+		atomic.StoreInt64(s.i64(r+recExpected), v.Expected)
+		atomic.StoreInt64(s.i64(r+recActual), v.Actual)
 		msg := v.Detail
-		if len(msg) > piRecMsgMax {
-			msg = msg[:piRecMsgMax]
+		if len(msg) > recMsgMax {
+			msg = msg[:recMsgMax]
 		}
-		copy(unsafe.Slice((*byte)(unsafe.Add(s.p, r+piRecMsg)), piRecMsgMax), msg)
-		atomic.StoreUint32(s.u32(r+piRecMsgLen), uint32(len(msg)))
-		atomic.StoreUint32(s.u32(piFirstReady), 1)
+		copy(unsafe.Slice((*byte)(unsafe.Add(s.p, r+recMsg)), recMsgMax), msg)
+		atomic.StoreUint32(s.u32(r+recMsgLen), uint32(len(msg)))
+		atomic.StoreUint32(s.u32(firstReady), 1)
 	}
-	atomic.StoreUint32(s.u32(piStop), 1)
+	atomic.StoreUint32(s.u32(stopFlag), 1)
 }
 
-func (s piShared) first() *pifutex.Violation {
-	if atomic.LoadUint32(s.u32(piFirstReady)) == 0 {
+func (s sharedMem) first() *pifutex.Violation {
+	if atomic.LoadUint32(s.u32(firstReady)) == 0 {
 		return nil
 	}
-	r := uintptr(piFirst)
+	r := uintptr(firstRecord)
 	v := &pifutex.Violation{
-		Lock: int(atomic.LoadUint32(s.u32(r + piRecLock))), Word: atomic.LoadUint32(s.u32(r + piRecWord)),
-		TID: atomic.LoadUint32(s.u32(r + piRecTID)), Other: atomic.LoadUint32(s.u32(r + piRecOther)),
-		Expected: atomic.LoadInt64(s.i64(r + piRecExpected)), Actual: atomic.LoadInt64(s.i64(r + piRecActual)),
+		Lock: int(atomic.LoadUint32(s.u32(r + recLock))), Word: atomic.LoadUint32(s.u32(r + recWord)),
+		TID: atomic.LoadUint32(s.u32(r + recTID)), Other: atomic.LoadUint32(s.u32(r + recOther)),
+		Expected: atomic.LoadInt64(s.i64(r + recExpected)), Actual: atomic.LoadInt64(s.i64(r + recActual)),
 	}
-	if k := int(atomic.LoadUint32(s.u32(r + piRecKind))); k < len(pifutex.Kinds) {
+	if k := int(atomic.LoadUint32(s.u32(r + recKind))); k < len(pifutex.Kinds) {
 		v.Kind = pifutex.Kinds[k]
 	}
-	n := int(atomic.LoadUint32(s.u32(r + piRecMsgLen)))
-	v.Detail = string(unsafe.Slice((*byte)(unsafe.Add(s.p, r+piRecMsg)), n))
+	n := int(atomic.LoadUint32(s.u32(r + recMsgLen)))
+	v.Detail = string(unsafe.Slice((*byte)(unsafe.Add(s.p, r+recMsg)), n))
 	return v
 }
 
 // The invariant checkers: pure functions of what a contender observed, so
 // that unit tests can feed them broken histories. nil means fine.
 
-// piAcq is one acquisition as observed right after it.
-type piAcq struct {
+// acquisition is one acquisition as observed right after it.
+type acquisition struct {
 	How       string // fast, lock_pi, trylock
 	Lock      int
 	TID       uint32
@@ -189,7 +189,7 @@ type piAcq struct {
 	PrevDead  bool   // PrevOwner was SIGKILLed while holding
 }
 
-func checkPIAcquire(a piAcq) *pifutex.Violation {
+func checkAcquire(a acquisition) *pifutex.Violation {
 	v := &pifutex.Violation{Lock: a.Lock, Word: a.Word, TID: a.TID, Other: a.PrevOwner}
 	switch {
 	case a.Word&futex.FUTEX_TID_MASK != a.TID:
@@ -216,8 +216,8 @@ func checkPIAcquire(a piAcq) *pifutex.Violation {
 	return v
 }
 
-// checkPIWait judges one FUTEX_LOCK_PI call that took wait and returned err.
-func checkPIWait(lock int, tid uint32, word uint32, wait, bound time.Duration, err error) *pifutex.Violation {
+// checkWait judges one FUTEX_LOCK_PI call that took wait and returned err.
+func checkWait(lock int, tid uint32, word uint32, wait, bound time.Duration, err error) *pifutex.Violation {
 	if errors.Is(err, unix.ETIMEDOUT) || wait > bound {
 		return &pifutex.Violation{Kind: "wait-bound", Lock: lock, TID: tid, Word: word,
 			Expected: bound.Milliseconds(), Actual: wait.Milliseconds(),
@@ -227,10 +227,10 @@ func checkPIWait(lock int, tid uint32, word uint32, wait, bound time.Duration, e
 	return nil
 }
 
-// piErrno judges an unexpected error of FUTEX_LOCK_PI/TRYLOCK_PI. EDEADLK
+// errnoViolation judges an unexpected error of FUTEX_LOCK_PI/TRYLOCK_PI. EDEADLK
 // means the word names the caller although it does not hold the lock (it
 // released it): the owner invariant.
-func piErrno(op string, lock int, tid, word uint32, err error) *pifutex.Violation {
+func errnoViolation(op string, lock int, tid, word uint32, err error) *pifutex.Violation {
 	v := &pifutex.Violation{Kind: "errno", Lock: lock, TID: tid, Word: word, Other: word & futex.FUTEX_TID_MASK,
 		Detail: fmt.Sprintf("%s on lock %d by TID %d: %v (word %#08x)", op, lock, tid, err, word)}
 	if errors.Is(err, unix.EDEADLK) {
@@ -242,22 +242,22 @@ func piErrno(op string, lock int, tid, word uint32, err error) *pifutex.Violatio
 	return v
 }
 
-// checkPIWaiters judges a word sampled by the holder while waiter (a
+// checkWaiters judges a word sampled by the holder while waiter (a
 // thread registered inside FUTEX_LOCK_PI on the same lock for asleepFor,
 // confirmed asleep in futex(2) when confirmed) sleeps.
-func checkPIWaiters(lock int, holder, waiter uint32, word uint32, asleepFor time.Duration, confirmed bool) *pifutex.Violation {
-	if word&futex.FUTEX_WAITERS != 0 || asleepFor <= piAsleepBound || !confirmed {
+func checkWaiters(lock int, holder, waiter uint32, word uint32, asleepFor time.Duration, confirmed bool) *pifutex.Violation {
+	if word&futex.FUTEX_WAITERS != 0 || asleepFor <= asleepBound || !confirmed {
 		return nil
 	}
 	return &pifutex.Violation{Kind: "waiters", Lock: lock, Word: word, TID: holder, Other: waiter,
-		Expected: piAsleepBound.Milliseconds(), Actual: asleepFor.Milliseconds(),
+		Expected: asleepBound.Milliseconds(), Actual: asleepFor.Milliseconds(),
 		Detail: fmt.Sprintf("TID %d has slept in FUTEX_LOCK_PI on lock %d for %v but the word held by TID %d is %#08x: FUTEX_WAITERS clear",
 			waiter, lock, asleepFor.Round(time.Millisecond), holder, word)}
 }
 
-// checkPICounters compares each lock's non-atomic counter with the
+// checkCounters compares each lock's non-atomic counter with the
 // acquisitions of that lock counted by every contender.
-func checkPICounters(counters, acquisitions []uint64) *pifutex.Violation {
+func checkCounters(counters, acquisitions []uint64) *pifutex.Violation {
 	for l := range counters {
 		if counters[l] != acquisitions[l] {
 			return &pifutex.Violation{Kind: "counter", Lock: l, Expected: int64(acquisitions[l]), Actual: int64(counters[l]),
@@ -268,26 +268,26 @@ func checkPICounters(counters, acquisitions []uint64) *pifutex.Violation {
 	return nil
 }
 
-// piStats is the counters of a run.
-type piStats struct {
+// stats is the counters of a run.
+type stats struct {
 	Acquisitions, LockPI, Trylock, Fast, Kills, OwnerDied, Violations int64
 	WaitersSeen                                                       int64 // holder saw a waiter registered and WAITERS set
 	MaxWait                                                           time.Duration
 }
 
-func (st piStats) counters() map[string]int64 {
+func (st stats) counters() map[string]int64 {
 	return map[string]int64{"acquisitions": st.Acquisitions, "lock_pi": st.LockPI, "trylock": st.Trylock,
 		"fast": st.Fast, "kills": st.Kills, "owner_died_recoveries": st.OwnerDied,
 		"max_wait_ms": st.MaxWait.Milliseconds(), "violations": st.Violations, "waiters_seen": st.WaitersSeen}
 }
 
-func (st piStats) summary() string {
+func (st stats) summary() string {
 	return fmt.Sprintf("%d acquisitions (lock_pi %d, trylock %d, fast %d), %d kills, %d owner-died recoveries, max wait %dms, WAITERS seen with %d sleepers",
 		st.Acquisitions, st.LockPI, st.Trylock, st.Fast, st.Kills, st.OwnerDied, st.MaxWait.Milliseconds(), st.WaitersSeen)
 }
 
-// judgePI turns a run's statistics and its first violation into a verdict.
-func judgePI(st piStats, first *pifutex.Violation, took time.Duration, threads int) stress.Outcome {
+// judge turns a run's statistics and its first violation into a verdict.
+func judge(st stats, first *pifutex.Violation, took time.Duration, threads int) stress.Outcome {
 	ev := map[string]string{"threads": strconv.Itoa(threads), "took": took.Round(time.Millisecond).String()}
 	for k, v := range st.counters() {
 		ev[k] = strconv.FormatInt(v, 10)
@@ -314,27 +314,27 @@ func judgePI(st piStats, first *pifutex.Violation, took time.Duration, threads i
 }
 
 // collect sums the slots.
-func (s piShared) collect(slots int, kills int64) piStats {
-	st := piStats{Kills: kills, Violations: int64(atomic.LoadUint64(s.u64(piViolations)))}
+func (s sharedMem) collect(slots int, kills int64) stats {
+	st := stats{Kills: kills, Violations: int64(atomic.LoadUint64(s.u64(violationCount)))}
 	for i := 0; i < slots; i++ {
-		for l := 0; l < piLocks; l++ {
+		for l := 0; l < locks; l++ {
 			st.Acquisitions += int64(atomic.LoadUint64(s.acq(i, l)))
 		}
-		st.Fast += int64(atomic.LoadUint64(s.s64(i, piSlotFast)))
-		st.LockPI += int64(atomic.LoadUint64(s.s64(i, piSlotLockPI)))
-		st.Trylock += int64(atomic.LoadUint64(s.s64(i, piSlotTrylock)))
-		st.OwnerDied += int64(atomic.LoadUint64(s.s64(i, piSlotOwnerDied)))
-		st.WaitersSeen += int64(atomic.LoadUint64(s.s64(i, piSlotWaitersOK)))
-		if w := time.Duration(atomic.LoadUint64(s.s64(i, piSlotMaxWait))); w > st.MaxWait {
+		st.Fast += int64(atomic.LoadUint64(s.s64(i, slotFast)))
+		st.LockPI += int64(atomic.LoadUint64(s.s64(i, slotLockPI)))
+		st.Trylock += int64(atomic.LoadUint64(s.s64(i, slotTrylock)))
+		st.OwnerDied += int64(atomic.LoadUint64(s.s64(i, slotOwnerDied)))
+		st.WaitersSeen += int64(atomic.LoadUint64(s.s64(i, slotWaitersOK)))
+		if w := time.Duration(atomic.LoadUint64(s.s64(i, slotMaxWait))); w > st.MaxWait {
 			st.MaxWait = w
 		}
 	}
 	return st
 }
 
-// piContender is one contending thread (in the parent or in a child).
-type piContender struct {
-	sh    piShared
+// contender is one contending thread (in the parent or in a child).
+type contender struct {
+	sh    sharedMem
 	slot  int
 	slots int
 	tid   uint32
@@ -347,7 +347,7 @@ type piContender struct {
 }
 
 //go:noinline
-func (c *piContender) spin(n int) {
+func (c *contender) spin(n int) {
 	x := c.sink
 	for i := 0; i < n; i++ {
 		x = x*6364136223846793005 + 1442695040888963407
@@ -356,21 +356,21 @@ func (c *piContender) spin(n int) {
 }
 
 // loop contends until the stop flag; call it on a locked OS thread.
-func (c *piContender) loop() {
+func (c *contender) loop() {
 	sh := c.sh
-	atomic.StoreUint32(sh.s32(c.slot, piSlotTID), c.tid)
-	atomic.StoreUint32(sh.s32(c.slot, piSlotPID), uint32(c.pid))
+	atomic.StoreUint32(sh.s32(c.slot, slotTID), c.tid)
+	atomic.StoreUint32(sh.s32(c.slot, slotPID), uint32(c.pid))
 	for !sh.stopped() {
 		c.iters++
 		if c.head != nil && c.iters%256 == 0 && os.Getppid() != c.ppid {
 			return // the parent is gone
 		}
-		l := c.rng.Intn(piLocks)
+		l := c.rng.Intn(locks)
 		if !c.acquire(l) {
 			continue
 		}
 		c.critical(l)
-		if c.head != nil && atomic.CompareAndSwapUint32(sh.s32(c.slot, piSlotHold), 1, 2) {
+		if c.head != nil && atomic.CompareAndSwapUint32(sh.s32(c.slot, slotHold), 1, 2) {
 			// Die holding: the parent SIGKILLs us now.
 			for {
 				time.Sleep(time.Second)
@@ -382,20 +382,20 @@ func (c *piContender) loop() {
 	}
 }
 
-func (c *piContender) setPending(l int) {
+func (c *contender) setPending(l int) {
 	if c.head != nil {
 		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadPendingOff), uintptr(c.sh.entry(l))|1)
 	}
 }
 
-func (c *piContender) clearPending() {
+func (c *contender) clearPending() {
 	if c.head != nil {
 		atomic.StoreUintptr(robust.Slot(c.head, futex.HeadPendingOff), 0)
 	}
 }
 
 // acquire takes lock l one of three ways and checks the result.
-func (c *piContender) acquire(l int) bool {
+func (c *contender) acquire(l int) bool {
 	sh, w := c.sh, c.sh.word(l)
 	c.setPending(l)
 	how := ""
@@ -413,29 +413,29 @@ func (c *piContender) acquire(l int) bool {
 			case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY):
 				futex.SchedYield()
 			default:
-				sh.violate(piErrno("FUTEX_TRYLOCK_PI", l, c.tid, atomic.LoadUint32(w), err))
+				sh.violate(errnoViolation("FUTEX_TRYLOCK_PI", l, c.tid, atomic.LoadUint32(w), err))
 				c.clearPending()
 				return false
 			}
 		}
 	}
 	if how == "" {
-		atomic.StoreInt64((*int64)(unsafe.Pointer(sh.s64(c.slot, piSlotWaitSince))), pifutex.MonoNow())
-		atomic.StoreUint32(sh.s32(c.slot, piSlotWaitLock), uint32(l+1))
+		atomic.StoreInt64((*int64)(unsafe.Pointer(sh.s64(c.slot, slotWaitSince))), pifutex.MonoNow())
+		atomic.StoreUint32(sh.s32(c.slot, slotWaitLock), uint32(l+1))
 		start := time.Now()
-		err := futex.LockPI(w, start.Add(piWaitBound))
+		err := futex.LockPI(w, start.Add(waitBound))
 		wait := time.Since(start)
-		atomic.StoreUint32(sh.s32(c.slot, piSlotWaitLock), 0)
-		if uint64(wait) > atomic.LoadUint64(sh.s64(c.slot, piSlotMaxWait)) {
-			atomic.StoreUint64(sh.s64(c.slot, piSlotMaxWait), uint64(wait))
+		atomic.StoreUint32(sh.s32(c.slot, slotWaitLock), 0)
+		if uint64(wait) > atomic.LoadUint64(sh.s64(c.slot, slotMaxWait)) {
+			atomic.StoreUint64(sh.s64(c.slot, slotMaxWait), uint64(wait))
 		}
-		v := checkPIWait(l, c.tid, atomic.LoadUint32(w), wait, piWaitBound, err)
+		v := checkWait(l, c.tid, atomic.LoadUint32(w), wait, waitBound, err)
 		if v != nil {
 			sh.violate(v)
 		}
 		if err != nil {
 			if v == nil {
-				sh.violate(piErrno("FUTEX_LOCK_PI", l, c.tid, atomic.LoadUint32(w), err))
+				sh.violate(errnoViolation("FUTEX_LOCK_PI", l, c.tid, atomic.LoadUint32(w), err))
 			}
 			c.clearPending()
 			return false
@@ -444,8 +444,8 @@ func (c *piContender) acquire(l int) bool {
 	}
 	word := atomic.LoadUint32(w)
 	prev := atomic.SwapUint32(sh.owner(l), c.tid)
-	a := piAcq{How: how, Lock: l, TID: c.tid, Word: word, PrevOwner: prev, PrevDead: prev != 0 && sh.killed(prev)}
-	if v := checkPIAcquire(a); v != nil {
+	a := acquisition{How: how, Lock: l, TID: c.tid, Word: word, PrevOwner: prev, PrevDead: prev != 0 && sh.killed(prev)}
+	if v := checkAcquire(a); v != nil {
 		sh.violate(v)
 	}
 	if word&futex.FUTEX_OWNER_DIED != 0 {
@@ -458,15 +458,15 @@ func (c *piContender) acquire(l int) bool {
 				break
 			}
 		}
-		atomic.AddUint64(sh.s64(c.slot, piSlotOwnerDied), 1)
+		atomic.AddUint64(sh.s64(c.slot, slotOwnerDied), 1)
 	}
 	switch how {
 	case "fast":
-		atomic.AddUint64(sh.s64(c.slot, piSlotFast), 1)
+		atomic.AddUint64(sh.s64(c.slot, slotFast), 1)
 	case "trylock":
-		atomic.AddUint64(sh.s64(c.slot, piSlotTrylock), 1)
+		atomic.AddUint64(sh.s64(c.slot, slotTrylock), 1)
 	default:
-		atomic.AddUint64(sh.s64(c.slot, piSlotLockPI), 1)
+		atomic.AddUint64(sh.s64(c.slot, slotLockPI), 1)
 	}
 	if c.head != nil {
 		// Link the entry into the robust list (tagged PI), then clear
@@ -481,7 +481,7 @@ func (c *piContender) acquire(l int) bool {
 
 // critical is the critical section: the non-atomic counter with a widened
 // window, the acquisition tally, and the WAITERS sample.
-func (c *piContender) critical(l int) {
+func (c *contender) critical(l int) {
 	sh := c.sh
 	p := sh.counter(l)
 	v := *p
@@ -497,45 +497,45 @@ func (c *piContender) critical(l int) {
 }
 
 // sampleWaiters checks FUTEX_WAITERS against the waiters registered on l.
-func (c *piContender) sampleWaiters(l int) {
+func (c *contender) sampleWaiters(l int) {
 	sh := c.sh
 	var now int64
 	for i := 0; i < c.slots; i++ {
-		if i == c.slot || atomic.LoadUint32(sh.s32(i, piSlotWaitLock)) != uint32(l+1) {
+		if i == c.slot || atomic.LoadUint32(sh.s32(i, slotWaitLock)) != uint32(l+1) {
 			continue
 		}
 		if now == 0 {
 			now = pifutex.MonoNow()
 		}
-		since := atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, piSlotWaitSince))))
+		since := atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, slotWaitSince))))
 		if atomic.LoadUint32(sh.word(l))&futex.FUTEX_WAITERS != 0 {
-			atomic.AddUint64(sh.s64(c.slot, piSlotWaitersOK), 1)
+			atomic.AddUint64(sh.s64(c.slot, slotWaitersOK), 1)
 			continue
 		}
-		if time.Duration(now-since) <= piAsleepBound {
+		if time.Duration(now-since) <= asleepBound {
 			continue
 		}
 		// Suspicious: confirm that the waiter sleeps in FUTEX_LOCK_PI on
 		// this word, twice, 5 ms apart, its registration unchanged.
-		pid, tid := int(atomic.LoadUint32(sh.s32(i, piSlotPID))), int(atomic.LoadUint32(sh.s32(i, piSlotTID)))
-		confirmed := piAsleepInLockPI(pid, tid, l)
+		pid, tid := int(atomic.LoadUint32(sh.s32(i, slotPID))), int(atomic.LoadUint32(sh.s32(i, slotTID)))
+		confirmed := asleepInLockPI(pid, tid, l)
 		if confirmed {
 			time.Sleep(5 * time.Millisecond)
-			confirmed = piAsleepInLockPI(pid, tid, l) &&
-				atomic.LoadUint32(sh.s32(i, piSlotWaitLock)) == uint32(l+1) &&
-				atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, piSlotWaitSince)))) == since
+			confirmed = asleepInLockPI(pid, tid, l) &&
+				atomic.LoadUint32(sh.s32(i, slotWaitLock)) == uint32(l+1) &&
+				atomic.LoadInt64((*int64)(unsafe.Pointer(sh.s64(i, slotWaitSince)))) == since
 		}
 		word := atomic.LoadUint32(sh.word(l))
-		if v := checkPIWaiters(l, c.tid, uint32(tid), word, time.Duration(pifutex.MonoNow()-since), confirmed); v != nil {
+		if v := checkWaiters(l, c.tid, uint32(tid), word, time.Duration(pifutex.MonoNow()-since), confirmed); v != nil {
 			sh.violate(v)
 		}
 	}
 }
 
-// piAsleepInLockPI reads /proc/PID/task/TID/syscall: the task sleeps in
+// asleepInLockPI reads /proc/PID/task/TID/syscall: the task sleeps in
 // futex(2) with FUTEX_LOCK_PI on lock l's word (a running task reads
 // "running").
-func piAsleepInLockPI(pid, tid, l int) bool {
+func asleepInLockPI(pid, tid, l int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid))
 	if err != nil {
 		return false
@@ -549,12 +549,12 @@ func piAsleepInLockPI(pid, tid, l int) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	return op&0x7f == futex.FUTEX_LOCK_PI && uintptr(addr)%robust.PageSize == (piLockOff(l)+robust.FutexOffset)%robust.PageSize
+	return op&0x7f == futex.FUTEX_LOCK_PI && uintptr(addr)%robust.PageSize == (lockOff(l)+robust.FutexOffset)%robust.PageSize
 }
 
 // release unlocks l: the fast path, or FUTEX_UNLOCK_PI when the word has
 // more than our TID. It returns false when the lock was not ours to release.
-func (c *piContender) release(l int) bool {
+func (c *contender) release(l int) bool {
 	sh, w := c.sh, c.sh.word(l)
 	c.setPending(l)
 	if c.head != nil {
@@ -583,23 +583,23 @@ func (c *piContender) release(l int) bool {
 	return true
 }
 
-func piThreads() int {
+func threadCount() int {
 	n := 2 * runtime.NumCPU()
 	if n < 4 {
 		n = 4
 	}
-	if n > piMaxSlots {
-		n = piMaxSlots
+	if n > maxSlots {
+		n = maxSlots
 	}
 	return n
 }
 
-func runPI(ctx context.Context, env stress.Env) stress.Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	duration, early := pifutex.Start(env)
 	if early != nil {
 		return *early
 	}
-	threads := piThreads()
+	threads := threadCount()
 	nchild := threads / 4
 	if nchild < 1 {
 		nchild = 1
@@ -615,20 +615,20 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 	}
 	shm := os.NewFile(uintptr(fd), "rig-pi")
 	defer shm.Close()
-	if err := unix.Ftruncate(fd, piShmSize); err != nil {
+	if err := unix.Ftruncate(fd, shmSize); err != nil {
 		return stress.Error("ftruncate: "+err.Error(), nil)
 	}
-	mem, err := unix.MmapPtr(fd, 0, nil, piShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.MmapPtr(fd, 0, nil, shmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return stress.Error("mmap: "+err.Error(), nil)
 	}
 	stuck := ""
 	defer func() {
 		if stuck == "" { // a stuck contender may still touch it
-			unix.MunmapPtr(mem, piShmSize)
+			unix.MunmapPtr(mem, shmSize)
 		}
 	}()
-	sh := piShared{mem}
+	sh := sharedMem{mem}
 	start := time.Now()
 
 	// Children first: slots 0..nchild-1.
@@ -639,7 +639,7 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 		if err != nil {
 			return err
 		}
-		line, err := c.ReadLine(ctx, piChildAnswer)
+		line, err := c.ReadLine(ctx, childAnswer)
 		if err != nil {
 			c.Kill()
 			return err
@@ -662,7 +662,7 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 	}()
 	for i := 0; i < nchild; i++ {
 		if err := spawn(i); err != nil {
-			atomic.StoreUint32(sh.u32(piStop), 1)
+			atomic.StoreUint32(sh.u32(stopFlag), 1)
 			return stress.Error("start child: "+stress.OneLine(err.Error()), nil)
 		}
 	}
@@ -673,7 +673,7 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 		go func(i int) {
 			defer wg.Done()
 			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			c := &piContender{sh: sh, slot: i, slots: threads, tid: uint32(unix.Gettid()), pid: os.Getpid(),
+			c := &contender{sh: sh, slot: i, slots: threads, tid: uint32(unix.Gettid()), pid: os.Getpid(),
 				rng: rand.New(rand.NewSource(env.Seed + int64(i)*104729))}
 			c.loop()
 		}(i)
@@ -687,17 +687,17 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 		defer close(killerDone)
 		rng := rand.New(rand.NewSource(env.Seed ^ 0x5eed))
 		for !sh.stopped() {
-			time.Sleep(piKillSpacing/2 + time.Duration(rng.Int63n(int64(piKillSpacing))))
+			time.Sleep(killSpacing/2 + time.Duration(rng.Int63n(int64(killSpacing))))
 			i := rng.Intn(nchild)
-			hold := sh.s32(i, piSlotHold)
+			hold := sh.s32(i, slotHold)
 			atomic.StoreUint32(hold, 1)
-			deadline := time.Now().Add(piWaitBound + time.Second)
+			deadline := time.Now().Add(waitBound + time.Second)
 			for atomic.LoadUint32(hold) != 2 && time.Now().Before(deadline) && !sh.stopped() {
 				time.Sleep(200 * time.Microsecond)
 			}
 			if !atomic.CompareAndSwapUint32(hold, 1, 0) && atomic.LoadUint32(hold) == 2 {
 				// It holds a lock and waits to die.
-				sh.addKilled(atomic.LoadUint32(sh.s32(i, piSlotTID)))
+				sh.addKilled(atomic.LoadUint32(sh.s32(i, slotTID)))
 				kidsMu.Lock()
 				c := kids[i]
 				kids[i] = nil
@@ -710,7 +710,7 @@ func runPI(ctx context.Context, env stress.Env) stress.Outcome {
 				}
 				if err := spawn(i); err != nil {
 					killerErr <- err
-					atomic.StoreUint32(sh.u32(piStop), 1)
+					atomic.StoreUint32(sh.u32(stopFlag), 1)
 					return
 				}
 			}
@@ -734,7 +734,7 @@ wait:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	atomic.StoreUint32(sh.u32(piStop), 1)
+	atomic.StoreUint32(sh.u32(stopFlag), 1)
 	<-killerDone
 	took := time.Since(start)
 
@@ -744,7 +744,7 @@ wait:
 	go func() { wg.Wait(); close(localDone) }()
 	select {
 	case <-localDone:
-	case <-time.After(piChildTimeout):
+	case <-time.After(childTimeout):
 		stuck = "local contenders did not stop"
 	}
 	for i, c := range kids {
@@ -758,7 +758,7 @@ wait:
 			if err != nil && stuck == "" {
 				stuck = fmt.Sprintf("child %d: %v: %s", i, err, stress.OneLine(c.Stderr()))
 			}
-		case <-time.After(piChildTimeout):
+		case <-time.After(childTimeout):
 			c.Cmd.Process.Kill()
 			<-done
 			if stuck == "" {
@@ -773,20 +773,20 @@ wait:
 	env.ReportProgress(st.counters())
 	first := sh.first()
 	if first == nil && stuck == "" {
-		counters, acqs := make([]uint64, piLocks), make([]uint64, piLocks)
-		for l := 0; l < piLocks; l++ {
+		counters, acqs := make([]uint64, locks), make([]uint64, locks)
+		for l := 0; l < locks; l++ {
 			counters[l] = *sh.counter(l)
 			for i := 0; i < threads; i++ {
 				acqs[l] += atomic.LoadUint64(sh.acq(i, l))
 			}
 		}
-		if v := checkPICounters(counters, acqs); v != nil {
+		if v := checkCounters(counters, acqs); v != nil {
 			sh.violate(v)
 			st.Violations++
 			first = v
 		}
 	}
-	o := judgePI(st, first, took, threads)
+	o := judge(st, first, took, threads)
 	if first != nil {
 		return o
 	}
@@ -807,21 +807,21 @@ wait:
 	return o
 }
 
-// piChild (child helper "pi-contend SLOT SLOTS SEED"): one contender with
+// contendChild (child helper "pi-contend SLOT SLOTS SEED"): one contender with
 // a robust list that registers the PI mutexes it holds; it prints
 // "ready tid=T" and contends until the stop flag, or dies holding when the
 // parent asks.
-func piChild(args []string) error {
+func contendChild(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("pi-contend: want SLOT SLOTS SEED")
 	}
 	slotN, err1 := strconv.Atoi(args[0])
 	slots, err2 := strconv.Atoi(args[1])
 	seed, err3 := strconv.ParseInt(args[2], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil || slotN < 0 || slotN >= slots || slots > piMaxSlots {
+	if err := errors.Join(err1, err2, err3); err != nil || slotN < 0 || slotN >= slots || slots > maxSlots {
 		return fmt.Errorf("pi-contend: bad arguments %q", args)
 	}
-	mem, err := unix.MmapPtr(3, 0, nil, piShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.MmapPtr(3, 0, nil, shmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
@@ -837,10 +837,10 @@ func piChild(args []string) error {
 			errc <- fmt.Errorf("set_robust_list: %w", err)
 			return
 		}
-		c := &piContender{sh: piShared{mem}, slot: slotN, slots: slots, tid: uint32(unix.Gettid()), pid: os.Getpid(),
+		c := &contender{sh: sharedMem{mem}, slot: slotN, slots: slots, tid: uint32(unix.Gettid()), pid: os.Getpid(),
 			rng: rand.New(rand.NewSource(seed)), head: h, ppid: os.Getppid()}
-		atomic.StoreUint32(c.sh.s32(slotN, piSlotTID), c.tid)
-		atomic.StoreUint32(c.sh.s32(slotN, piSlotPID), uint32(c.pid))
+		atomic.StoreUint32(c.sh.s32(slotN, slotTID), c.tid)
+		atomic.StoreUint32(c.sh.s32(slotN, slotPID), uint32(c.pid))
 		child.Status(fmt.Sprintf("ready tid=%d", c.tid))
 		c.loop()
 		errc <- nil
