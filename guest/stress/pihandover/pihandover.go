@@ -30,31 +30,31 @@ import (
 // (its LOCK_PI timed out) before the unlock.
 
 // Test is pi-handover.
-var Test = stress.New("pi-handover", runPIHandover, stress.Helpers{"pi-lock-waiter": piLockWaiterChild})
+var Test = stress.New("pi-handover", run, stress.Helpers{"pi-lock-waiter": lockWaiterChild})
 
 const (
-	phWaiters   = 3
-	phSleepWait = 2 * time.Second // a waiter must be seen asleep within this
-	phBound     = 2 * time.Second // a woken waiter must return within this
+	waiterCount = 3
+	sleepWait   = 2 * time.Second // a waiter must be seen asleep within this
+	wakeBound   = 2 * time.Second // a woken waiter must return within this
 )
 
-// phWaiter is a pinned thread of this process blocked in FUTEX_LOCK_PI.
-type phWaiter struct {
+// waiter is a pinned thread of this process blocked in FUTEX_LOCK_PI.
+type waiter struct {
 	tid    int
 	got    chan error // LOCK_PI's result
 	unlock chan bool  // once it owns the lock: true = unlock (fast path, then the kernel)
-	report chan phUnlock
+	report chan unlockReport
 }
 
-// phUnlock is what a waiter saw unlocking the lock it was handed.
-type phUnlock struct {
+// unlockReport is what a waiter saw unlocking the lock it was handed.
+type unlockReport struct {
 	before   uint32 // the word when it started its unlock
 	fastPath bool   // cmpxchg(tid -> 0) succeeded in user space
 	err      error  // FUTEX_UNLOCK_PI's error
 }
 
-func phStartWaiter(w *uint32, timeout time.Duration) *phWaiter {
-	pw := &phWaiter{got: make(chan error, 1), unlock: make(chan bool, 1), report: make(chan phUnlock, 1)}
+func startWaiter(w *uint32, timeout time.Duration) *waiter {
+	pw := &waiter{got: make(chan error, 1), unlock: make(chan bool, 1), report: make(chan unlockReport, 1)}
 	tidc := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
@@ -67,16 +67,16 @@ func phStartWaiter(w *uint32, timeout time.Duration) *phWaiter {
 		if err != nil || !<-pw.unlock {
 			return
 		}
-		pw.report <- phRelease(w, uint32(tid))
+		pw.report <- release(w, uint32(tid))
 	}()
 	pw.tid = <-tidc
 	return pw
 }
 
-// phRelease unlocks a PI lock the calling thread owns: the user-space fast
+// release unlocks a PI lock the calling thread owns: the user-space fast
 // path, and FUTEX_UNLOCK_PI when the word is more than its TID.
-func phRelease(w *uint32, tid uint32) phUnlock {
-	u := phUnlock{before: atomic.LoadUint32(w)}
+func release(w *uint32, tid uint32) unlockReport {
+	u := unlockReport{before: atomic.LoadUint32(w)}
 	if atomic.CompareAndSwapUint32(w, tid, 0) {
 		u.fastPath = true
 		return u
@@ -85,10 +85,10 @@ func phRelease(w *uint32, tid uint32) phUnlock {
 	return u
 }
 
-// phAsleep waits until thread tid sleeps in FUTEX_LOCK_PI on w.
-func phAsleep(tid int, w *uint32, got chan error) error {
+// awaitAsleep waits until thread tid sleeps in FUTEX_LOCK_PI on w.
+func awaitAsleep(tid int, w *uint32, got chan error) error {
 	addr := uintptr(unsafe.Pointer(w))
-	for end := time.Now().Add(phSleepWait); time.Now().Before(end); time.Sleep(time.Millisecond) {
+	for end := time.Now().Add(sleepWait); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		if len(got) > 0 {
 			return fmt.Errorf("waiter %d returned from FUTEX_LOCK_PI before sleeping: %v", tid, <-got)
 		}
@@ -96,18 +96,18 @@ func phAsleep(tid int, w *uint32, got chan error) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("waiter %d not seen asleep in FUTEX_LOCK_PI within %v", tid, phSleepWait)
+	return fmt.Errorf("waiter %d not seen asleep in FUTEX_LOCK_PI within %v", tid, sleepWait)
 }
 
-func runPIHandover(ctx context.Context, env stress.Env) stress.Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	ev := map[string]string{}
 	for _, sc := range []struct {
 		name string
 		run  func() (string, map[string]string, error)
 	}{
-		{"chain", phChain},
-		{"timed-out-waiter", phTimedOut},
-		{"killed-waiter", phKilled},
+		{"chain", chain},
+		{"timed-out-waiter", timedOutWaiter},
+		{"killed-waiter", killedWaiter},
 	} {
 		if ctx.Err() != nil {
 			return stress.Error("deadline before scenario "+sc.name, ev)
@@ -124,17 +124,17 @@ func runPIHandover(ctx context.Context, env stress.Env) stress.Outcome {
 			return stress.Fail(sc.name+": "+why, ev)
 		}
 	}
-	return stress.Pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter and a killed one left out", phWaiters), ev)
+	return stress.Pass(fmt.Sprintf("handover chain of %d waiters: each new owner named with WAITERS kept, every unlock through the kernel; a timed-out waiter and a killed one left out", waiterCount), ev)
 }
 
-// phChain: the owner holds the lock, phWaiters waiters sleep in LOCK_PI;
+// chain: the owner holds the lock, waiterCount waiters sleep in LOCK_PI;
 // the lock passes from owner to waiter to waiter, each unlock checked.
-func phChain() (string, map[string]string, error) {
+func chain() (string, map[string]string, error) {
 	ev := map[string]string{}
 	w := new(uint32)
-	otid, goUnlock, owner := phOwner(w)
+	otid, goUnlock, owner := startOwner(w)
 	ev["owner_tid"] = strconv.Itoa(int(otid))
-	var ws []*phWaiter
+	var ws []*waiter
 	defer func() {
 		for _, pw := range ws {
 			select {
@@ -143,31 +143,31 @@ func phChain() (string, map[string]string, error) {
 			}
 		}
 	}()
-	for i := 0; i < phWaiters; i++ {
-		pw := phStartWaiter(w, 10*time.Second)
+	for i := 0; i < waiterCount; i++ {
+		pw := startWaiter(w, 10*time.Second)
 		ws = append(ws, pw)
-		if err := phAsleep(pw.tid, w, pw.got); err != nil {
+		if err := awaitAsleep(pw.tid, w, pw.got); err != nil {
 			return "", ev, err
 		}
 	}
 	if got := atomic.LoadUint32(w); got != otid|futex.FUTEX_WAITERS {
-		return fmt.Sprintf("with %d waiters asleep the word is %#08x, want the owner %d with FUTEX_WAITERS (%#08x)", phWaiters, got, otid, otid|futex.FUTEX_WAITERS), ev, nil
+		return fmt.Sprintf("with %d waiters asleep the word is %#08x, want the owner %d with FUTEX_WAITERS (%#08x)", waiterCount, got, otid, otid|futex.FUTEX_WAITERS), ev, nil
 	}
 	close(goUnlock)
 	prev, u := otid, <-owner
 	holders := map[int]bool{}
-	for step := 0; step < phWaiters; step++ {
+	for step := 0; step < waiterCount; step++ {
 		if u.fastPath {
 			return fmt.Sprintf("step %d: TID %d released %#08x in user space with %d waiters asleep: the word had lost FUTEX_WAITERS",
-				step, prev, u.before, phWaiters-step), ev, nil
+				step, prev, u.before, waiterCount-step), ev, nil
 		}
 		if u.err != nil {
 			return "", ev, fmt.Errorf("step %d: FUTEX_UNLOCK_PI by TID %d: %w", step, prev, u.err)
 		}
 		// Exactly one waiter returns from LOCK_PI, owning the lock.
-		next := phWoken(ws, holders)
+		next := awaitWoken(ws, holders)
 		if next == nil {
-			return fmt.Sprintf("step %d: TID %d unlocked through the kernel, no waiter of %d returned within %v", step, prev, phWaiters-step, phBound), ev, nil
+			return fmt.Sprintf("step %d: TID %d unlocked through the kernel, no waiter of %d returned within %v", step, prev, waiterCount-step, wakeBound), ev, nil
 		}
 		if err := <-next.got; err != nil {
 			return fmt.Sprintf("step %d: waiter %d's FUTEX_LOCK_PI failed after the handover: %v", step, next.tid, err), ev, nil
@@ -180,7 +180,7 @@ func phChain() (string, map[string]string, error) {
 		// whether waiters remain.
 		if want := uint32(next.tid) | futex.FUTEX_WAITERS; word != want {
 			return fmt.Sprintf("step %d: handover from TID %d to TID %d left the word %#08x, want %#08x (the new owner, FUTEX_WAITERS kept; %d waiters still asleep)",
-				step, prev, next.tid, word, want, phWaiters-step-1), ev, nil
+				step, prev, next.tid, word, want, waiterCount-step-1), ev, nil
 		}
 		next.unlock <- true
 		prev = uint32(next.tid)
@@ -196,10 +196,10 @@ func phChain() (string, map[string]string, error) {
 	return "", ev, nil
 }
 
-// phOwner starts a pinned thread that takes the lock at w uncontended and
-// releases it (phRelease) once goUnlock is closed, reporting on owner.
-func phOwner(w *uint32) (tid uint32, goUnlock chan struct{}, owner chan phUnlock) {
-	goUnlock, owner = make(chan struct{}), make(chan phUnlock, 1)
+// startOwner starts a pinned thread that takes the lock at w uncontended and
+// releases it (release) once goUnlock is closed, reporting on owner.
+func startOwner(w *uint32) (tid uint32, goUnlock chan struct{}, owner chan unlockReport) {
+	goUnlock, owner = make(chan struct{}), make(chan unlockReport, 1)
 	tidc := make(chan uint32, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -207,28 +207,28 @@ func phOwner(w *uint32) (tid uint32, goUnlock chan struct{}, owner chan phUnlock
 		atomic.StoreUint32(w, tid) // the uncontended lock
 		tidc <- tid
 		<-goUnlock
-		owner <- phRelease(w, tid)
+		owner <- release(w, tid)
 	}()
 	return <-tidc, goUnlock, owner
 }
 
-// phStayer starts the waiter that stays asleep on w while another gives
+// startStayer starts the waiter that stays asleep on w while another gives
 // up, and waits until it is seen asleep; done lets it unlock if it was
 // handed the lock and the scenario ended before asking it to.
-func phStayer(w *uint32) (stays *phWaiter, done func(), err error) {
-	stays = phStartWaiter(w, 10*time.Second)
+func startStayer(w *uint32) (stays *waiter, done func(), err error) {
+	stays = startWaiter(w, 10*time.Second)
 	done = func() {
 		select {
 		case stays.unlock <- true:
 		default:
 		}
 	}
-	return stays, done, phAsleep(stays.tid, w, stays.got)
+	return stays, done, awaitAsleep(stays.tid, w, stays.got)
 }
 
-// phWoken waits for the one waiter (not yet a holder) whose LOCK_PI returns.
-func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
-	for end := time.Now().Add(phBound); time.Now().Before(end); time.Sleep(time.Millisecond) {
+// awaitWoken waits for the one waiter (not yet a holder) whose LOCK_PI returns.
+func awaitWoken(ws []*waiter, holders map[int]bool) *waiter {
+	for end := time.Now().Add(wakeBound); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		for _, pw := range ws {
 			if !holders[pw.tid] && len(pw.got) > 0 {
 				return pw
@@ -238,20 +238,20 @@ func phWoken(ws []*phWaiter, holders map[int]bool) *phWaiter {
 	return nil
 }
 
-// phTimedOut: a waiter gives up (its LOCK_PI times out) while another
+// timedOutWaiter: a waiter gives up (its LOCK_PI times out) while another
 // sleeps on; the owner's unlock hands the lock to the one still there, and
 // the word never names the one that left.
-func phTimedOut() (string, map[string]string, error) {
+func timedOutWaiter() (string, map[string]string, error) {
 	ev := map[string]string{}
 	w := new(uint32)
-	otid, goUnlock, owner := phOwner(w)
-	stays, done, err := phStayer(w)
+	otid, goUnlock, owner := startOwner(w)
+	stays, done, err := startStayer(w)
 	defer done()
 	if err != nil {
 		return "", ev, err
 	}
-	leaves := phStartWaiter(w, 100*time.Millisecond)
-	if err := phAsleep(leaves.tid, w, leaves.got); err != nil {
+	leaves := startWaiter(w, 100*time.Millisecond)
+	if err := awaitAsleep(leaves.tid, w, leaves.got); err != nil {
 		// It may time out before it is seen asleep: that is a run
 		// without the scenario, not a kernel bug.
 		return "", ev, fmt.Errorf("the waiter meant to time out: %w", err)
@@ -261,21 +261,21 @@ func phTimedOut() (string, map[string]string, error) {
 		if err != unix.ETIMEDOUT {
 			return fmt.Sprintf("a LOCK_PI with a 100 ms timeout on a held lock returned %v, want ETIMEDOUT", err), ev, nil
 		}
-	case <-time.After(phBound):
-		return fmt.Sprintf("a LOCK_PI with a 100 ms timeout still blocked after %v", phBound), ev, nil
+	case <-time.After(wakeBound):
+		return fmt.Sprintf("a LOCK_PI with a 100 ms timeout still blocked after %v", wakeBound), ev, nil
 	}
 	if got := atomic.LoadUint32(w); got&futex.FUTEX_TID_MASK != otid || got&futex.FUTEX_WAITERS == 0 {
 		return fmt.Sprintf("after a waiter timed out with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
 	}
-	return phHandoverTo(w, goUnlock, owner, stays, leaves.tid, "timed out", ev), ev, nil
+	return handOverTo(w, goUnlock, owner, stays, leaves.tid, "timed out", ev), ev, nil
 }
 
-// phHandoverTo finishes a scenario in which one waiter left (gone, which
+// handOverTo finishes a scenario in which one waiter left (gone, which
 // "timed out" or "was killed") while another stayed asleep: the owner's
 // unlock must go through the kernel and hand the lock to the one that
 // stayed, never to the one that left, and its own unlock leaves 0. It
 // returns why the kernel got it wrong, or "".
-func phHandoverTo(w *uint32, goUnlock chan struct{}, owner chan phUnlock, stays *phWaiter, gone int, how string, ev map[string]string) string {
+func handOverTo(w *uint32, goUnlock chan struct{}, owner chan unlockReport, stays *waiter, gone int, how string, ev map[string]string) string {
 	close(goUnlock)
 	u := <-owner
 	if u.fastPath || u.err != nil {
@@ -286,8 +286,8 @@ func phHandoverTo(w *uint32, goUnlock chan struct{}, owner chan phUnlock, stays 
 		if err != nil {
 			return fmt.Sprintf("the waiter that stayed: FUTEX_LOCK_PI failed after the handover: %v", err)
 		}
-	case <-time.After(phBound):
-		return fmt.Sprintf("the waiter that stayed was not handed the lock within %v (TID %d %s)", phBound, gone, how)
+	case <-time.After(wakeBound):
+		return fmt.Sprintf("the waiter that stayed was not handed the lock within %v (TID %d %s)", wakeBound, gone, how)
 	}
 	word := atomic.LoadUint32(w)
 	ev["word_after_handover"] = fmt.Sprintf("%#08x", word)
@@ -305,14 +305,14 @@ func phHandoverTo(w *uint32, goUnlock chan struct{}, owner chan phUnlock, stays 
 	return ""
 }
 
-// phWordOff is where the killed-waiter scenario's lock word lives in the
+// wordOff is where the killed-waiter scenario's lock word lives in the
 // shared page (the waiter that is killed is another process).
-const phWordOff = 0x40
+const wordOff = 0x40
 
-// piLockWaiterChild (child helper "pi-lock-waiter"): blocks in
+// lockWaiterChild (child helper "pi-lock-waiter"): blocks in
 // FUTEX_LOCK_PI on the shared page's word after reporting "waiting tid=";
 // the parent kills it there.
-func piLockWaiterChild(args []string) error {
+func lockWaiterChild(args []string) error {
 	mem, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
@@ -322,16 +322,16 @@ func piLockWaiterChild(args []string) error {
 		runtime.LockOSThread()
 		child.Status(fmt.Sprintf("waiting tid=%d", unix.Gettid()))
 		ts := unix.NsecToTimespec(time.Now().Add(20 * time.Second).UnixNano())
-		_, err := futex.Futex(robust.Word(mem, phWordOff), futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
+		_, err := futex.Futex(robust.Word(mem, wordOff), futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
 		errc <- fmt.Errorf("FUTEX_LOCK_PI returned before the kill: %v", err)
 	}()
 	return <-errc
 }
 
-// phKilled: a waiter in another process is SIGKILLed while blocked in
+// killedWaiter: a waiter in another process is SIGKILLed while blocked in
 // FUTEX_LOCK_PI, another waiter sleeps on; the owner's unlock hands the
 // lock to the one still there, and the word never names the dead task.
-func phKilled() (string, map[string]string, error) {
+func killedWaiter() (string, map[string]string, error) {
 	ev := map[string]string{}
 	shm, err := robust.NewMemfd("rig-pi-handover")
 	if err != nil {
@@ -343,9 +343,9 @@ func phKilled() (string, map[string]string, error) {
 		return "", ev, fmt.Errorf("mmap: %w", err)
 	}
 	defer unix.MunmapPtr(mem, robust.PageSize)
-	w := robust.Word(mem, phWordOff)
-	otid, goUnlock, owner := phOwner(w)
-	stays, done, err := phStayer(w)
+	w := robust.Word(mem, wordOff)
+	otid, goUnlock, owner := startOwner(w)
+	stays, done, err := startStayer(w)
 	defer done()
 	if err != nil {
 		return "", ev, err
@@ -367,15 +367,15 @@ func phKilled() (string, map[string]string, error) {
 	ev["killed_tid"] = strconv.Itoa(dead)
 	pid := c.Cmd.Process.Pid
 	asleep := false
-	for end := time.Now().Add(phSleepWait); time.Now().Before(end) && !asleep; time.Sleep(time.Millisecond) {
-		asleep = pifutex.TaskBlockedOn(pid, dead, phWordOff, futex.FUTEX_LOCK_PI)
+	for end := time.Now().Add(sleepWait); time.Now().Before(end) && !asleep; time.Sleep(time.Millisecond) {
+		asleep = pifutex.TaskBlockedOn(pid, dead, wordOff, futex.FUTEX_LOCK_PI)
 	}
 	if !asleep {
-		return "", ev, fmt.Errorf("the waiter to be killed (TID %d) not seen asleep in FUTEX_LOCK_PI within %v", dead, phSleepWait)
+		return "", ev, fmt.Errorf("the waiter to be killed (TID %d) not seen asleep in FUTEX_LOCK_PI within %v", dead, sleepWait)
 	}
 	c.Kill() // returns once the child is reaped
 	if got := atomic.LoadUint32(w); got != otid|futex.FUTEX_WAITERS {
 		return fmt.Sprintf("after a waiter was killed with another asleep, the word is %#08x, want the owner %d with FUTEX_WAITERS", got, otid), ev, nil
 	}
-	return phHandoverTo(w, goUnlock, owner, stays, dead, "was killed", ev), ev, nil
+	return handOverTo(w, goUnlock, owner, stays, dead, "was killed", ev), ev, nil
 }

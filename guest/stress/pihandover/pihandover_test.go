@@ -15,7 +15,7 @@ func TestPIHandoverHost(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		start := time.Now()
-		o := runPIHandover(ctx, stress.Env{})
+		o := run(ctx, stress.Env{})
 		cancel()
 		if o.Status != event.Pass {
 			t.Fatalf("run %d: %s: %s %v", i, o.Status, o.Reason, o.Evidence)
