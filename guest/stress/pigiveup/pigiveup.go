@@ -47,49 +47,49 @@ import (
 // the evidence.
 
 // Test is pi-giveup.
-var Test = stress.New("pi-giveup", runPIGiveUp, stress.Helpers{"pi-giveup-waiter": pgWaiterChild})
+var Test = stress.New("pi-giveup", run, stress.Helpers{"pi-giveup-waiter": waiterChild})
 
 const (
-	pgLead      = 2 * time.Millisecond // round start to the leavers' deadline
-	pgStayBound = 2 * time.Second      // a waiter that stays must be handed the lock within this
-	pgKidBound  = 30 * time.Second     // a child waiter's LOCK_PI: it is killed in its round
-	pgBack      = 100 * time.Microsecond
-	pgKillEvery = 6 // about one round in pgKillEvery kills a waiter in a child process
-	pgAnswer    = 10 * time.Second
+	lead        = 2 * time.Millisecond // round start to the leavers' deadline
+	stayBound   = 2 * time.Second      // a waiter that stays must be handed the lock within this
+	kidBound    = 30 * time.Second     // a child waiter's LOCK_PI: it is killed in its round
+	wayBack     = 100 * time.Microsecond
+	killEvery   = 6 // about one round in killEvery kills a waiter in a child process
+	childAnswer = 10 * time.Second
 
 	// One lock's memory in the shared page: the robust list entry and,
-	// futexOffset after it, the PI word; the condition word of requeue-PI;
+	// robust.FutexOffset after it, the PI word; the condition word of requeue-PI;
 	// the critical-section owner; the child waiter's mailbox.
-	pgEntry    = 0x00
-	pgWord     = pgEntry + robust.FutexOffset
-	pgCond     = 0x40
-	pgOwner    = 0x44
-	pgChildCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
-	pgChildAck = 0x84 // u32: the sequence the child finished
-	pgChildRes = 0x88 // u32 errno of its LOCK_PI (0: it got the lock)
-	pgChildWrd = 0x8c // u32 the word right after
-	pgChildPrv = 0x90 // u32 the owner it replaced
-	pgChildRel = 0x94 // u32 errno of its release + 1 (0: not released yet)
-	pgChildAft = 0x98 // u32 the word after its release
+	entryOff = 0x00
+	wordOff  = entryOff + robust.FutexOffset
+	condOff  = 0x40
+	ownerOff = 0x44
+	childCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
+	childAck = 0x84 // u32: the sequence the child finished
+	childRes = 0x88 // u32 errno of its LOCK_PI (0: it got the lock)
+	childWrd = 0x8c // u32 the word right after
+	childPrv = 0x90 // u32 the owner it replaced
+	childRel = 0x94 // u32 errno of its release + 1 (0: not released yet)
+	childAft = 0x98 // u32 the word after its release
 )
 
-// pgWay is how a waiter waits in a round.
-type pgWay int
+// way is how a waiter waits in a round.
+type way int
 
 const (
-	pgLockPI    pgWay = iota // FUTEX_LOCK_PI, absolute CLOCK_REALTIME deadline
-	pgLockPI2                // FUTEX_LOCK_PI2, absolute CLOCK_MONOTONIC deadline
-	pgRequeuePI              // FUTEX_WAIT_REQUEUE_PI on the condition, requeued onto the lock
-	pgStay                   // FUTEX_LOCK_PI with pgStayBound: must be handed the lock
+	lockPI    way = iota // FUTEX_LOCK_PI, absolute CLOCK_REALTIME deadline
+	lockPI2              // FUTEX_LOCK_PI2, absolute CLOCK_MONOTONIC deadline
+	requeuePI            // FUTEX_WAIT_REQUEUE_PI on the condition, requeued onto the lock
+	stay                 // FUTEX_LOCK_PI with stayBound: must be handed the lock
 )
 
-var pgWayNames = [...]string{"lock_pi", "lock_pi2", "requeue_pi", "stay"}
+var wayNames = [...]string{"lock_pi", "lock_pi2", "requeue_pi", "stay"}
 
-func (w pgWay) String() string { return pgWayNames[w] }
+func (w way) String() string { return wayNames[w] }
 
-// pgWait is one waiter's part of a round, as the waiter saw it.
-type pgWait struct {
-	Way      pgWay
+// waited is one waiter's part of a round, as the waiter saw it.
+type waited struct {
+	Way      way
 	TID      uint32
 	Err      error  // of the wait (nil: it got the lock)
 	Word     uint32 // right after the wait returned
@@ -100,8 +100,8 @@ type pgWait struct {
 	After    uint32 // the word right after its release
 }
 
-// pgUnlock is the owner's unlock in a round.
-type pgUnlock struct {
+// ownerUnlock is the owner's unlock in a round.
+type ownerUnlock struct {
 	TID        uint32
 	Start, End int64 // CLOCK_MONOTONIC ns around the call
 	Err        error
@@ -112,9 +112,9 @@ type pgUnlock struct {
 // The checkers: pure functions of what was observed, fed broken histories
 // by the unit tests. nil means fine.
 
-// pgCheckUnlock: an unlock that succeeded released the lock, so the word
+// checkUnlock: an unlock that succeeded released the lock, so the word
 // no longer names the unlocker.
-func pgCheckUnlock(u pgUnlock) *pifutex.Violation {
+func checkUnlock(u ownerUnlock) *pifutex.Violation {
 	if u.Err != nil {
 		return &pifutex.Violation{Kind: "unlock", TID: u.TID, Word: u.Word,
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by the owner TID %d: %v (word %#08x)", u.TID, u.Err, u.Word)}
@@ -128,14 +128,14 @@ func pgCheckUnlock(u pgUnlock) *pifutex.Violation {
 	return nil
 }
 
-// pgCheckWait judges one waiter's wait and, if it got the lock, its
+// checkWait judges one waiter's wait and, if it got the lock, its
 // acquisition and release. killed is the TID of a task SIGKILLed in this
 // round (0: none), which may have died holding the lock.
-func pgCheckWait(w pgWait, killed uint32) *pifutex.Violation {
+func checkWait(w waited, killed uint32) *pifutex.Violation {
 	v := &pifutex.Violation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
 	op := w.Way.String()
 	switch {
-	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == pgStay:
+	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == stay:
 		v.Kind = "wait-bound"
 		v.Detail = fmt.Sprintf("a waiter that stayed (TID %d) was never handed the lock before its deadline (word %#08x)", w.TID, w.Word)
 	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT):
@@ -173,10 +173,10 @@ func pgCheckWait(w pgWait, killed uint32) *pifutex.Violation {
 	return v
 }
 
-// pgCheckEnd: once every task has let go, the word is free: 0, or, when a
+// checkEnd: once every task has let go, the word is free: 0, or, when a
 // task was killed holding the lock, no TID with OWNER_DIED (and WAITERS if
 // a waiter queued behind the dead owner and then left too).
-func pgCheckEnd(word, killed uint32) *pifutex.Violation {
+func checkEnd(word, killed uint32) *pifutex.Violation {
 	if word == 0 || (killed != 0 && word&futex.FUTEX_TID_MASK == 0 && word&futex.FUTEX_OWNER_DIED != 0) {
 		return nil
 	}
@@ -184,15 +184,15 @@ func pgCheckEnd(word, killed uint32) *pifutex.Violation {
 		Detail: fmt.Sprintf("every task of the round has let go of the lock, but the word is %#08x (TID %d)", word, word&futex.FUTEX_TID_MASK)}
 }
 
-// pgRacedUnlock: a give-up plausibly met the unlock when the waiter's
+// racedUnlock: a give-up plausibly met the unlock when the waiter's
 // deadline passed (or it was killed) before the unlock ended and it
 // returned (or died) after the unlock began.
-func pgRacedUnlock(leftAt, returned int64, u pgUnlock) bool {
+func racedUnlock(leftAt, returned int64, u ownerUnlock) bool {
 	return leftAt <= u.End && returned >= u.Start
 }
 
-// pgStats counts a run.
-type pgStats struct {
+// stats counts a run.
+type stats struct {
 	Rounds, Unlocks, KernelUnlocks                  int64
 	GaveUp                                          [3]int64 // timeouts by way: lock_pi, lock_pi2, requeue_pi
 	Killed, KilledAsleep, KilledHolding             int64
@@ -202,7 +202,7 @@ type pgStats struct {
 	ProbeTaken, ProbeBusy, Violations               int64
 }
 
-func (st *pgStats) counters() map[string]int64 {
+func (st *stats) counters() map[string]int64 {
 	return map[string]int64{"rounds": st.Rounds, "kernel_unlocks": st.KernelUnlocks,
 		"gave_up_lock_pi": st.GaveUp[0], "gave_up_lock_pi2": st.GaveUp[1], "gave_up_requeue_pi": st.GaveUp[2],
 		"unlocks": st.Unlocks, "probe_took_lock": st.ProbeTaken, "probe_busy": st.ProbeBusy, "killed_waiters": st.Killed, "killed_asleep": st.KilledAsleep, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock, "raced_killed": st.RacedKilled,
@@ -210,7 +210,7 @@ func (st *pgStats) counters() map[string]int64 {
 		"requeued": st.Requeued, "requeue_woken": st.RequeueWoken, "violations": st.Violations}
 }
 
-func (st *pgStats) summary(took time.Duration) string {
+func (st *stats) summary(took time.Duration) string {
 	s := took.Seconds()
 	if s <= 0 {
 		s = 1
@@ -220,23 +220,23 @@ func (st *pgStats) summary(took time.Duration) string {
 		st.RacedUnlock, float64(st.RacedUnlock)/s, st.RacedKilled, st.WonAtDeadline)
 }
 
-// pgWaiter is a pinned thread of this process that waits on command.
-type pgWaiter struct {
+// waiter is a pinned thread of this process that waits on command.
+type waiter struct {
 	tid  uint32
-	cmds chan pgCmd
-	res  chan pgWait
+	cmds chan command
+	res  chan waited
 }
 
-// pgCmd tells a waiter how to wait this round.
-type pgCmd struct {
-	way      pgWay
+// command tells a waiter how to wait this round.
+type command struct {
+	way      way
 	deadline int64 // CLOCK_MONOTONIC ns
 	realOff  int64 // CLOCK_REALTIME - CLOCK_MONOTONIC, for FUTEX_LOCK_PI
 	condVal  uint32
 }
 
-func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
-	pw := &pgWaiter{cmds: make(chan pgCmd), res: make(chan pgWait, 1)}
+func startWaiter(mem unsafe.Pointer) *waiter {
+	pw := &waiter{cmds: make(chan command), res: make(chan waited, 1)}
 	tidc := make(chan uint32, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
@@ -245,53 +245,53 @@ func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
 		tid := uint32(unix.Gettid())
 		tidc <- tid
 		for c := range pw.cmds {
-			pw.res <- pgDoWait(mem, tid, c)
+			pw.res <- doWait(mem, tid, c)
 		}
 	}()
 	pw.tid = <-tidc
 	return pw
 }
 
-// pgDoWait waits as c says, and if it gets the lock, checks in and
+// doWait waits as c says, and if it gets the lock, checks in and
 // releases it.
-func pgDoWait(mem unsafe.Pointer, tid uint32, c pgCmd) pgWait {
-	w := robust.Word(mem, pgWord)
-	r := pgWait{Way: c.way, TID: tid, Deadline: c.deadline}
+func doWait(mem unsafe.Pointer, tid uint32, c command) waited {
+	w := robust.Word(mem, wordOff)
+	r := waited{Way: c.way, TID: tid, Deadline: c.deadline}
 	var err error
 	switch c.way {
-	case pgLockPI, pgStay:
+	case lockPI, stay:
 		dl := c.deadline + c.realOff
-		if c.way == pgStay {
-			dl = pifutex.MonoNow() + int64(pgStayBound) + c.realOff
+		if c.way == stay {
+			dl = pifutex.MonoNow() + int64(stayBound) + c.realOff
 		}
 		ts := unix.NsecToTimespec(dl)
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-	case pgLockPI2:
+	case lockPI2:
 		ts := unix.NsecToTimespec(c.deadline)
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI2, 0, &ts, nil, 0)
-	case pgRequeuePI:
+	case requeuePI:
 		ts := unix.NsecToTimespec(c.deadline)
-		_, err = futex.Futex(robust.Word(mem, pgCond), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
+		_, err = futex.Futex(robust.Word(mem, condOff), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
 	}
 	r.Returned = pifutex.MonoNow()
 	r.Err, r.Word = err, atomic.LoadUint32(w)
 	if err != nil {
 		return r
 	}
-	r.Prev = atomic.SwapUint32(robust.Word(mem, pgOwner), tid)
+	r.Prev = atomic.SwapUint32(robust.Word(mem, ownerOff), tid)
 	if r.Word&futex.FUTEX_OWNER_DIED != 0 { // recover, as a robust mutex user does
 		for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 		}
 	}
-	atomic.CompareAndSwapUint32(robust.Word(mem, pgOwner), tid, 0)
-	r.Release, r.After = pgRelease(w, tid)
+	atomic.CompareAndSwapUint32(robust.Word(mem, ownerOff), tid, 0)
+	r.Release, r.After = release(w, tid)
 	return r
 }
 
-// pgRelease releases a PI lock the caller owns: in user space when the
+// release releases a PI lock the caller owns: in user space when the
 // word is exactly its TID, else FUTEX_UNLOCK_PI. It returns the word
 // right after.
-func pgRelease(w *uint32, tid uint32) (error, uint32) {
+func release(w *uint32, tid uint32) (error, uint32) {
 	if atomic.CompareAndSwapUint32(w, tid, 0) {
 		return nil, atomic.LoadUint32(w)
 	}
@@ -299,34 +299,34 @@ func pgRelease(w *uint32, tid uint32) (error, uint32) {
 	return err, atomic.LoadUint32(w)
 }
 
-// pgRun is one run's state, kept by the owner thread.
-type pgRun struct {
+// runState is one run's state, kept by the owner thread.
+type runState struct {
 	mem      unsafe.Pointer
 	shm      *os.File
 	rng      *rand.Rand
 	tid      uint32
-	waiters  []*pgWaiter
-	kid      *pgKid // the next child waiter to kill (nil: none ready)
-	kidc     chan *pgKid
+	waiters  []*waiter
+	kid      *childWaiter // the next child waiter to kill (nil: none ready)
+	kidc     chan *childWaiter
 	spawning bool      // a spawnKid is under way and will send on kidc
 	lats     [64]int64 // the last leavers' deadline-to-return times, ns
 	nlats    int
 	start    time.Time
 	firstAt  time.Duration // when the first violation was seen
-	st       pgStats
+	st       stats
 	first    *pifutex.Violation
 	ev       map[string]string
 }
 
-// pgKid is a child process whose one thread waits in FUTEX_LOCK_PI when
+// childWaiter is a child process whose one thread waits in FUTEX_LOCK_PI when
 // told, with a robust list that names the lock while it waits or holds.
-type pgKid struct {
+type childWaiter struct {
 	c   *child.Process
 	tid uint32
 	pid int
 }
 
-func (r *pgRun) violate(v *pifutex.Violation, round string) {
+func (r *runState) violate(v *pifutex.Violation, round string) {
 	r.st.Violations++
 	if r.first == nil {
 		v.Detail += " [round: " + round + "]"
@@ -334,7 +334,7 @@ func (r *pgRun) violate(v *pifutex.Violation, round string) {
 	}
 }
 
-func runPIGiveUp(ctx context.Context, env stress.Env) stress.Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	duration, early := pifutex.Start(env)
 	if early != nil {
 		return *early
@@ -353,10 +353,10 @@ func runPIGiveUp(ctx context.Context, env stress.Env) stress.Outcome {
 		runtime.GOMAXPROCS(8)
 		defer runtime.GOMAXPROCS(prev)
 	}
-	r := &pgRun{mem: mem, shm: shm, rng: rand.New(rand.NewSource(env.Seed ^ 0x9109)), kidc: make(chan *pgKid, 1),
+	r := &runState{mem: mem, shm: shm, rng: rand.New(rand.NewSource(env.Seed ^ 0x9109)), kidc: make(chan *childWaiter, 1),
 		ev: map[string]string{}}
 	for i := 0; i < 3; i++ {
-		r.waiters = append(r.waiters, pgStartWaiter(mem))
+		r.waiters = append(r.waiters, startWaiter(mem))
 	}
 	defer func() {
 		for _, pw := range r.waiters {
@@ -425,17 +425,17 @@ func runPIGiveUp(ctx context.Context, env stress.Env) stress.Outcome {
 // aim picks when the owner unlocks: the leavers leave the rt_mutex between
 // their deadline and their return to user space, so the unlock goes at
 // the deadline plus one of the recently measured deadline-to-return
-// times, minus a random part of pgBack (the way from leaving the rt_mutex
+// times, minus a random part of wayBack (the way from leaving the rt_mutex
 // back to user space, and the unlock's own way into the kernel).
-func (r *pgRun) aim(deadline int64) int64 {
+func (r *runState) aim(deadline int64) int64 {
 	n := min(r.nlats, len(r.lats))
 	if n == 0 {
-		return deadline + r.rng.Int63n(int64(pgBack))
+		return deadline + r.rng.Int63n(int64(wayBack))
 	}
-	return deadline + r.lats[r.rng.Intn(n)] - r.rng.Int63n(int64(pgBack))
+	return deadline + r.lats[r.rng.Intn(n)] - r.rng.Int63n(int64(wayBack))
 }
 
-func (r *pgRun) medianLatency() int64 {
+func (r *runState) medianLatency() int64 {
 	n := min(r.nlats, len(r.lats))
 	if n == 0 {
 		return 0
@@ -447,13 +447,13 @@ func (r *pgRun) medianLatency() int64 {
 
 // spawnKid starts the next child waiter and hands it over on kidc (nil if
 // it could not start).
-func (r *pgRun) spawnKid() {
+func (r *runState) spawnKid() {
 	c, err := child.Start("pi-giveup-waiter", r.shm)
 	if err != nil {
 		r.kidc <- nil
 		return
 	}
-	line, err := c.ReadLine(context.Background(), pgAnswer)
+	line, err := c.ReadLine(context.Background(), childAnswer)
 	kind, kv := child.Fields(line)
 	tid, _ := strconv.Atoi(kv["tid"])
 	if err != nil || kind != "ready" || tid == 0 {
@@ -461,12 +461,12 @@ func (r *pgRun) spawnKid() {
 		r.kidc <- nil
 		return
 	}
-	r.kidc <- &pgKid{c: c, tid: uint32(tid), pid: c.Cmd.Process.Pid}
+	r.kidc <- &childWaiter{c: c, tid: uint32(tid), pid: c.Cmd.Process.Pid}
 }
 
 // round is one round, run by the owner thread.
-func (r *pgRun) round() {
-	w := robust.Word(r.mem, pgWord)
+func (r *runState) round() {
+	w := robust.Word(r.mem, wordOff)
 	rng := r.rng
 	r.st.Rounds++
 	if !atomic.CompareAndSwapUint32(w, 0, r.tid) {
@@ -474,15 +474,15 @@ func (r *pgRun) round() {
 			Detail: fmt.Sprintf("a new round found the word %#08x, want 0", atomic.LoadUint32(w))}, "start")
 		return
 	}
-	atomic.StoreUint32(robust.Word(r.mem, pgOwner), r.tid)
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), r.tid)
 
 	// Who waits, and how.
-	var ways []pgWay
+	var ways []way
 	for i, n := 0, 1+rng.Intn(2); i < n; i++ {
-		ways = append(ways, pgWay(rng.Intn(3)))
+		ways = append(ways, way(rng.Intn(3)))
 	}
 	if rng.Intn(4) == 0 {
-		ways = append(ways, pgStay)
+		ways = append(ways, stay)
 	}
 	if r.kid == nil && r.spawning {
 		select {
@@ -491,8 +491,8 @@ func (r *pgRun) round() {
 		default:
 		}
 	}
-	var kid *pgKid
-	if r.kid != nil && rng.Intn(pgKillEvery) == 0 {
+	var kid *childWaiter
+	if r.kid != nil && rng.Intn(killEvery) == 0 {
 		kid, r.kid = r.kid, nil
 	}
 	desc := fmt.Sprint(ways)
@@ -503,9 +503,9 @@ func (r *pgRun) round() {
 	now := pifutex.MonoNow()
 	var rt unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(robust.Word(r.mem, pgCond), 1)}
+	c := command{deadline: now + int64(lead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(robust.Word(r.mem, condOff), 1)}
 	if kid != nil { // time for the child to wake and be seen asleep
-		c.deadline += 2 * int64(pgLead)
+		c.deadline += 2 * int64(lead)
 	}
 	// Requeue the requeue-PI waiters onto the lock before the deadline
 	// (half the time), or right after the unlock (the rest: the top one
@@ -515,18 +515,18 @@ func (r *pgRun) round() {
 	for i, way := range ways {
 		wc := c
 		wc.way = way
-		if way == pgRequeuePI && !requeueEarly {
-			wc.deadline += 2 * int64(pgLead)
+		if way == requeuePI && !requeueEarly {
+			wc.deadline += 2 * int64(lead)
 		}
 		r.waiters[i].cmds <- wc
 	}
 	if kid != nil {
-		atomic.AddUint32(robust.Word(r.mem, pgChildCmd), 1)
-		futex.Futex(robust.Word(r.mem, pgChildCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
+		atomic.AddUint32(robust.Word(r.mem, childCmd), 1)
+		futex.Futex(robust.Word(r.mem, childCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
 	}
 	nreq := 0
 	for _, way := range ways {
-		if way == pgRequeuePI {
+		if way == requeuePI {
 			nreq++
 		}
 	}
@@ -534,8 +534,8 @@ func (r *pgRun) round() {
 		if nreq == 0 {
 			return
 		}
-		for end := c.deadline + 2*int64(pgLead); pifutex.MonoNow() < end; {
-			n, err := futex.CmpRequeuePI(robust.Word(r.mem, pgCond), 1<<30, w, c.condVal)
+		for end := c.deadline + 2*int64(lead); pifutex.MonoNow() < end; {
+			n, err := futex.CmpRequeuePI(robust.Word(r.mem, condOff), 1<<30, w, c.condVal)
 			if err != nil && !errors.Is(err, unix.EAGAIN) {
 				r.violate(&pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
 					Detail: fmt.Sprintf("FUTEX_CMP_REQUEUE_PI by TID %d: %v (word %#08x)", r.tid, err, atomic.LoadUint32(w))}, desc)
@@ -562,7 +562,7 @@ func (r *pgRun) round() {
 	if kid != nil {
 		go func(pid, tid int, until int64) {
 			for pifutex.MonoNow() < until {
-				if pifutex.TaskBlockedOn(pid, tid, pgWord, futex.FUTEX_LOCK_PI) {
+				if pifutex.TaskBlockedOn(pid, tid, wordOff, futex.FUTEX_LOCK_PI) {
 					asleep.Store(true)
 					return
 				}
@@ -589,8 +589,8 @@ func (r *pgRun) round() {
 	if killFirst {
 		kill()
 	}
-	atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
-	u := pgUnlock{TID: r.tid, Start: pifutex.MonoNow()}
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
+	u := ownerUnlock{TID: r.tid, Start: pifutex.MonoNow()}
 	if atomic.CompareAndSwapUint32(w, r.tid, 0) {
 		u.Fast = true
 	} else {
@@ -601,7 +601,7 @@ func (r *pgRun) round() {
 	u.Word = atomic.LoadUint32(w)
 	r.st.Unlocks++
 	kill()
-	if v := pgCheckUnlock(u); v != nil {
+	if v := checkUnlock(u); v != nil {
 		r.violate(v, desc)
 	}
 	if !requeueEarly {
@@ -612,7 +612,7 @@ func (r *pgRun) round() {
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err == nil {
 		r.st.ProbeTaken++
 		wd := atomic.LoadUint32(w)
-		if prev := atomic.SwapUint32(robust.Word(r.mem, pgOwner), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
+		if prev := atomic.SwapUint32(robust.Word(r.mem, ownerOff), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
 			r.violate(&pifutex.Violation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
 				Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock returned 0: word %#08x, critical section held by TID %d", r.tid, wd, prev)}, desc)
 		}
@@ -620,8 +620,8 @@ func (r *pgRun) round() {
 			for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 			}
 		}
-		atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
-		if err, after := pgRelease(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
+		atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
+		if err, after := release(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
 			r.violate(&pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
 				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}, desc)
 		}
@@ -644,22 +644,22 @@ func (r *pgRun) round() {
 		}
 		r.spawning = true
 		go r.spawnKid()
-		seq := atomic.LoadUint32(robust.Word(r.mem, pgChildCmd))
-		acked := atomic.LoadUint32(robust.Word(r.mem, pgChildAck)) == seq
+		seq := atomic.LoadUint32(robust.Word(r.mem, childCmd))
+		acked := atomic.LoadUint32(robust.Word(r.mem, childAck)) == seq
 		if kidAsleep && !acked && killedAt <= u.End { // still waiting when the unlock ran
 			r.st.RacedUnlock++
 			r.st.RacedKilled++
 		}
 		if acked { // it finished its part before the kill: judge it
-			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(robust.Word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(robust.Word(r.mem, pgChildPrv)),
-				After: atomic.LoadUint32(robust.Word(r.mem, pgChildAft))}
-			if e := atomic.LoadUint32(robust.Word(r.mem, pgChildRes)); e != 0 {
+			cw := waited{Way: stay, TID: kid.tid, Word: atomic.LoadUint32(robust.Word(r.mem, childWrd)), Prev: atomic.LoadUint32(robust.Word(r.mem, childPrv)),
+				After: atomic.LoadUint32(robust.Word(r.mem, childAft))}
+			if e := atomic.LoadUint32(robust.Word(r.mem, childRes)); e != 0 {
 				cw.Err = syscall.Errno(e)
 			}
-			if e := atomic.LoadUint32(robust.Word(r.mem, pgChildRel)); e > 1 {
+			if e := atomic.LoadUint32(robust.Word(r.mem, childRel)); e > 1 {
 				cw.Release = syscall.Errno(e - 1)
 			}
-			if v := pgCheckWait(cw, 0); v != nil {
+			if v := checkWait(cw, 0); v != nil {
 				r.violate(v, desc)
 			}
 		}
@@ -667,7 +667,7 @@ func (r *pgRun) round() {
 	diedHolding := false
 	for i, way := range ways {
 		res := <-r.waiters[i].res
-		if v := pgCheckWait(res, killed); v != nil {
+		if v := checkWait(res, killed); v != nil {
 			r.violate(v, desc)
 		}
 		switch {
@@ -676,18 +676,18 @@ func (r *pgRun) round() {
 			if res.Word&futex.FUTEX_OWNER_DIED != 0 {
 				diedHolding = true
 			}
-			if way == pgStay {
+			if way == stay {
 				r.st.StayersHanded++
 			}
-			if way == pgRequeuePI && !requeueEarly {
+			if way == requeuePI && !requeueEarly {
 				r.st.RequeueWoken++
 			}
-			if res.Returned >= res.Deadline && way != pgStay {
+			if res.Returned >= res.Deadline && way != stay {
 				r.st.WonAtDeadline++
 			}
-		case errors.Is(res.Err, unix.ETIMEDOUT) && way != pgStay:
+		case errors.Is(res.Err, unix.ETIMEDOUT) && way != stay:
 			r.st.GaveUp[way]++
-			if pgRacedUnlock(res.Deadline, res.Returned, u) {
+			if racedUnlock(res.Deadline, res.Returned, u) {
 				r.st.RacedUnlock++
 			}
 			if d := res.Returned - res.Deadline; d > 0 && d < int64(time.Millisecond) && res.Deadline == c.deadline {
@@ -697,7 +697,7 @@ func (r *pgRun) round() {
 		}
 	}
 	wd := atomic.LoadUint32(w)
-	if v := pgCheckEnd(wd, killed); v != nil {
+	if v := checkEnd(wd, killed); v != nil {
 		r.violate(v, desc)
 		return
 	}
@@ -711,7 +711,7 @@ func (r *pgRun) round() {
 	if diedHolding {
 		r.st.KilledHolding++
 	}
-	atomic.StoreUint32(robust.Word(r.mem, pgOwner), 0)
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
 	if r.first != nil {
 		r.ev["round"] = desc
 	}
@@ -720,7 +720,7 @@ func (r *pgRun) round() {
 // recoverDead takes a lock whose owner died (the word has OWNER_DIED and no
 // TID) through the kernel, clears OWNER_DIED and releases it: the word
 // must name the caller with OWNER_DIED, then be 0.
-func (r *pgRun) recoverDead(w *uint32, desc string) *pifutex.Violation {
+func (r *runState) recoverDead(w *uint32, desc string) *pifutex.Violation {
 	before := atomic.LoadUint32(w)
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err != nil {
 		return &pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
@@ -733,19 +733,19 @@ func (r *pgRun) recoverDead(w *uint32, desc string) *pifutex.Violation {
 	}
 	for cur := wd; !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 	}
-	if err, after := pgRelease(w, r.tid); err != nil || after != 0 {
+	if err, after := release(w, r.tid); err != nil || after != 0 {
 		return &pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
 			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}
 	}
 	return nil
 }
 
-// pgWaiterChild (child helper "pi-giveup-waiter"): one thread with a
+// waiterChild (child helper "pi-giveup-waiter"): one thread with a
 // robust list; each time the parent bumps the command word it waits in
 // FUTEX_LOCK_PI (pending op set, as a robust mutex user does), and if it
 // gets the lock it checks in and releases it, reporting in the mailbox.
 // The parent kills it at a moment of its choosing.
-func pgWaiterChild(args []string) error {
+func waiterChild(args []string) error {
 	mem, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
@@ -764,7 +764,7 @@ func pgWaiterChild(args []string) error {
 			return
 		}
 		tid := uint32(unix.Gettid())
-		w, cmd, entry := robust.Word(mem, pgWord), robust.Word(mem, pgChildCmd), unsafe.Add(mem, pgEntry)
+		w, cmd, entry := robust.Word(mem, wordOff), robust.Word(mem, childCmd), unsafe.Add(mem, entryOff)
 		seen := atomic.LoadUint32(cmd)
 		child.Status(fmt.Sprintf("ready tid=%d", tid))
 		for {
@@ -772,35 +772,35 @@ func pgWaiterChild(args []string) error {
 				futex.Futex(cmd, futex.FUTEX_WAIT, seen, nil, nil, 0)
 			}
 			seen = atomic.LoadUint32(cmd)
-			for _, off := range []uintptr{pgChildRes, pgChildWrd, pgChildPrv, pgChildRel, pgChildAft} {
+			for _, off := range []uintptr{childRes, childWrd, childPrv, childRel, childAft} {
 				atomic.StoreUint32(robust.Word(mem, off), 0)
 			}
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
-			ts := unix.NsecToTimespec(time.Now().Add(pgKidBound).UnixNano())
+			ts := unix.NsecToTimespec(time.Now().Add(kidBound).UnixNano())
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-			atomic.StoreUint32(robust.Word(mem, pgChildWrd), atomic.LoadUint32(w))
+			atomic.StoreUint32(robust.Word(mem, childWrd), atomic.LoadUint32(w))
 			if err != nil {
 				var e syscall.Errno
 				errors.As(err, &e)
-				atomic.StoreUint32(robust.Word(mem, pgChildRes), uint32(e))
+				atomic.StoreUint32(robust.Word(mem, childRes), uint32(e))
 				atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
-				atomic.StoreUint32(robust.Word(mem, pgChildAck), seen)
+				atomic.StoreUint32(robust.Word(mem, childAck), seen)
 				continue
 			}
 			atomic.StoreUintptr(robust.Slot(entry, 0), uintptr(h))
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry)|1)
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
-			atomic.StoreUint32(robust.Word(mem, pgChildPrv), atomic.SwapUint32(robust.Word(mem, pgOwner), tid))
-			atomic.CompareAndSwapUint32(robust.Word(mem, pgOwner), tid, 0)
+			atomic.StoreUint32(robust.Word(mem, childPrv), atomic.SwapUint32(robust.Word(mem, ownerOff), tid))
+			atomic.CompareAndSwapUint32(robust.Word(mem, ownerOff), tid, 0)
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(h))
-			rerr, after := pgRelease(w, tid)
+			rerr, after := release(w, tid)
 			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
 			var e syscall.Errno
 			errors.As(rerr, &e)
-			atomic.StoreUint32(robust.Word(mem, pgChildAft), after)
-			atomic.StoreUint32(robust.Word(mem, pgChildRel), uint32(e)+1)
-			atomic.StoreUint32(robust.Word(mem, pgChildAck), seen)
+			atomic.StoreUint32(robust.Word(mem, childAft), after)
+			atomic.StoreUint32(robust.Word(mem, childRel), uint32(e)+1)
+			atomic.StoreUint32(robust.Word(mem, childAck), seen)
 		}
 	}()
 	return <-errc

@@ -22,7 +22,7 @@ func TestPIGiveUpHost(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	o := runPIGiveUp(ctx, stress.Env{Seed: 1, Duration: 3 * time.Second})
+	o := run(ctx, stress.Env{Seed: 1, Duration: 3 * time.Second})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	if o.Status != event.Pass {
 		t.Fatalf("%s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -42,29 +42,29 @@ func TestPIGiveUpCheckers(t *testing.T) {
 		kind string // "" = fine
 		has  string
 	}{
-		{"unlock released", pgCheckUnlock(pgUnlock{TID: me, Word: other | futex.FUTEX_WAITERS}), "", ""},
-		{"unlock released to 0", pgCheckUnlock(pgUnlock{TID: me}), "", ""},
-		{"unlock left the word naming the unlocker", pgCheckUnlock(pgUnlock{TID: me, Word: me | futex.FUTEX_WAITERS}), "unlock",
+		{"unlock released", checkUnlock(ownerUnlock{TID: me, Word: other | futex.FUTEX_WAITERS}), "", ""},
+		{"unlock released to 0", checkUnlock(ownerUnlock{TID: me}), "", ""},
+		{"unlock left the word naming the unlocker", checkUnlock(ownerUnlock{TID: me, Word: me | futex.FUTEX_WAITERS}), "unlock",
 			"FUTEX_UNLOCK_PI by TID 100 returned 0 but the word is 0x80000064: it still names TID 100"},
-		{"unlock errno", pgCheckUnlock(pgUnlock{TID: me, Err: unix.EPERM, Word: other}), "unlock", "operation not permitted"},
-		{"timed out, word names another", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "", ""},
-		{"timed out, word names the leaver", pgCheckWait(pgWait{Way: pgLockPI2, TID: me, Err: unix.ETIMEDOUT, Word: me | futex.FUTEX_WAITERS}, 0), "owner",
+		{"unlock errno", checkUnlock(ownerUnlock{TID: me, Err: unix.EPERM, Word: other}), "unlock", "operation not permitted"},
+		{"timed out, word names another", checkWait(waited{Way: lockPI, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "", ""},
+		{"timed out, word names the leaver", checkWait(waited{Way: lockPI2, TID: me, Err: unix.ETIMEDOUT, Word: me | futex.FUTEX_WAITERS}, 0), "owner",
 			"lock_pi2 by TID 100 returned ETIMEDOUT but the word is 0x80000064"},
-		{"stayer never handed", pgCheckWait(pgWait{Way: pgStay, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "wait-bound", "never handed the lock"},
-		{"EINVAL", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Err: unix.EINVAL, Word: 0}, 0), "errno", "lock_pi by TID 100: invalid argument (word 0x00000000, TID 0)"},
-		{"EDEADLK", pgCheckWait(pgWait{Way: pgRequeuePI, TID: me, Err: unix.EDEADLK, Word: me}, 0), "errno", "requeue_pi by TID 100: resource deadlock avoided"},
-		{"got it", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me | futex.FUTEX_WAITERS, After: 0}, 0), "", ""},
-		{"got it, word names another", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: other}, 0), "owner", "returned 0 but the word is 0x000000c8: it names TID 200"},
-		{"two inside", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me, Prev: other}, 0), "mutual-exclusion", "while TID 200 was inside"},
-		{"inside: the killed one", pgCheckWait(pgWait{Way: pgStay, TID: me, Word: me | futex.FUTEX_OWNER_DIED, Prev: other}, other), "", ""},
-		{"OWNER_DIED, nobody died", pgCheckWait(pgWait{Way: pgStay, TID: me, Word: me | futex.FUTEX_OWNER_DIED}, 0), "owner-died", "no owner died"},
-		{"release left its TID", pgCheckWait(pgWait{Way: pgLockPI, TID: me, Word: me, After: me | futex.FUTEX_WAITERS}, 0), "unlock", "still names TID 100"},
-		{"end free", pgCheckEnd(0, 0), "", ""},
-		{"end OWNER_DIED after a kill", pgCheckEnd(futex.FUTEX_OWNER_DIED, other), "", ""},
-		{"end OWNER_DIED|WAITERS after a kill", pgCheckEnd(futex.FUTEX_OWNER_DIED|futex.FUTEX_WAITERS, other), "", ""},
-		{"end OWNER_DIED without one", pgCheckEnd(futex.FUTEX_OWNER_DIED, 0), "owner", "the word is 0x40000000"},
-		{"end dead owner's TID kept", pgCheckEnd(other|futex.FUTEX_OWNER_DIED, other), "owner", "the word is 0x400000c8"},
-		{"end held", pgCheckEnd(me|futex.FUTEX_WAITERS, 0), "owner", "the word is 0x80000064 (TID 100)"},
+		{"stayer never handed", checkWait(waited{Way: stay, TID: me, Err: unix.ETIMEDOUT, Word: other}, 0), "wait-bound", "never handed the lock"},
+		{"EINVAL", checkWait(waited{Way: lockPI, TID: me, Err: unix.EINVAL, Word: 0}, 0), "errno", "lock_pi by TID 100: invalid argument (word 0x00000000, TID 0)"},
+		{"EDEADLK", checkWait(waited{Way: requeuePI, TID: me, Err: unix.EDEADLK, Word: me}, 0), "errno", "requeue_pi by TID 100: resource deadlock avoided"},
+		{"got it", checkWait(waited{Way: lockPI, TID: me, Word: me | futex.FUTEX_WAITERS, After: 0}, 0), "", ""},
+		{"got it, word names another", checkWait(waited{Way: lockPI, TID: me, Word: other}, 0), "owner", "returned 0 but the word is 0x000000c8: it names TID 200"},
+		{"two inside", checkWait(waited{Way: lockPI, TID: me, Word: me, Prev: other}, 0), "mutual-exclusion", "while TID 200 was inside"},
+		{"inside: the killed one", checkWait(waited{Way: stay, TID: me, Word: me | futex.FUTEX_OWNER_DIED, Prev: other}, other), "", ""},
+		{"OWNER_DIED, nobody died", checkWait(waited{Way: stay, TID: me, Word: me | futex.FUTEX_OWNER_DIED}, 0), "owner-died", "no owner died"},
+		{"release left its TID", checkWait(waited{Way: lockPI, TID: me, Word: me, After: me | futex.FUTEX_WAITERS}, 0), "unlock", "still names TID 100"},
+		{"end free", checkEnd(0, 0), "", ""},
+		{"end OWNER_DIED after a kill", checkEnd(futex.FUTEX_OWNER_DIED, other), "", ""},
+		{"end OWNER_DIED|WAITERS after a kill", checkEnd(futex.FUTEX_OWNER_DIED|futex.FUTEX_WAITERS, other), "", ""},
+		{"end OWNER_DIED without one", checkEnd(futex.FUTEX_OWNER_DIED, 0), "owner", "the word is 0x40000000"},
+		{"end dead owner's TID kept", checkEnd(other|futex.FUTEX_OWNER_DIED, other), "owner", "the word is 0x400000c8"},
+		{"end held", checkEnd(me|futex.FUTEX_WAITERS, 0), "owner", "the word is 0x80000064 (TID 100)"},
 	} {
 		switch {
 		case tc.kind == "" && tc.v != nil:
@@ -75,13 +75,13 @@ func TestPIGiveUpCheckers(t *testing.T) {
 			t.Errorf("%s: %s: %s; want %s containing %q", tc.name, tc.v.Kind, tc.v.Detail, tc.kind, tc.has)
 		}
 	}
-	u := pgUnlock{Start: 1000, End: 2000}
+	u := ownerUnlock{Start: 1000, End: 2000}
 	for _, tc := range []struct {
 		left, ret int64
 		want      bool
 	}{{500, 1500, true}, {1900, 2100, true}, {500, 900, false}, {2100, 2200, false}} {
-		if got := pgRacedUnlock(tc.left, tc.ret, u); got != tc.want {
-			t.Errorf("pgRacedUnlock(%d, %d, [1000,2000]) = %v", tc.left, tc.ret, got)
+		if got := racedUnlock(tc.left, tc.ret, u); got != tc.want {
+			t.Errorf("racedUnlock(%d, %d, [1000,2000]) = %v", tc.left, tc.ret, got)
 		}
 	}
 }
