@@ -20,7 +20,8 @@ import (
 	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
-// Kinds names the invariants a Violation can break.
+// Kinds names the invariants a Violation can break; index 0 is none
+// (pi-consistency keeps the index in shared memory).
 var Kinds = []string{"", "owner", "mutual-exclusion", "owner-died", "wait-bound", "waiters", "unlock", "errno", "counter"}
 
 // Violation is one broken invariant.
