@@ -18,7 +18,7 @@ import (
 
 // Runner holds one run's settings.
 type Runner struct {
-	Tests    []stress.Test // the tests there are
+	Tests    []stress.Test // the tests it knows; names select from these
 	Events   *event.Writer
 	Console  io.Writer // human progress; may be nil
 	Seed     int64
