@@ -2,8 +2,8 @@
 // of each: its name (what --tests and rig.tests= take), what it checks,
 // whether it runs for the run's duration, and how long the guest gives
 // it. It holds no test code (standard library only), so the host binary
-// links it without the guest's syscall code; guest/tests binds each
-// entry to its code.
+// links it without the guest's syscall code; each package under
+// guest/stress binds an entry to its code.
 package catalog
 
 import (

@@ -21,7 +21,7 @@ const (
 
 // Config is one run's options.
 type Config struct {
-	Tests    []string      // nil: every registered test (none in shell mode)
+	Tests    []string      // nil: every test (none in shell mode)
 	TestsSet bool          // rig.tests was given (possibly empty)
 	Seed     int64         // valid when SeedSet
 	SeedSet  bool          //

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/guest/tests"
+	"github.com/rig-kernel/rig/guest/stress"
 )
 
 // Runner holds one run's settings.
 type Runner struct {
+	Tests    []stress.Test // the tests it knows; names select from these
 	Events   *event.Writer
 	Console  io.Writer // human progress; may be nil
 	Seed     int64
@@ -31,15 +32,15 @@ type Runner struct {
 // Result is one test's verdict as reported.
 type Result struct {
 	Test    string
-	Outcome tests.Outcome
+	Outcome stress.Outcome
 	Took    time.Duration
 }
 
-// Run runs names in order (nil: every registered test) and reports whether
-// every test passed or was skipped.
+// Run runs names in order (nil: every test of r.Tests, by name) and
+// reports whether every test passed or was skipped.
 func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 	if names == nil {
-		names = tests.Names()
+		names = stress.Names(r.Tests)
 	}
 	ok := true
 	var results []Result
@@ -56,15 +57,15 @@ func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 func (r *Runner) one(ctx context.Context, name string) Result {
 	start := time.Now()
 	r.send(event.Event{Ev: event.Start, Test: name, Seed: r.Seed})
-	var o tests.Outcome
-	t, found := tests.Lookup(name)
+	var o stress.Outcome
+	t, found := r.lookup(name)
 	if !found {
-		o = tests.Outcome{Status: event.Error,
-			Reason: fmt.Sprintf("unknown test %q (valid: %s)", name, strings.Join(tests.Names(), ", "))}
+		o = stress.Outcome{Status: event.Error,
+			Reason: fmt.Sprintf("unknown test %q (valid: %s)", name, strings.Join(stress.Names(r.Tests), ", "))}
 	} else {
 		o = r.run(ctx, t)
 	}
-	o.Reason = oneLine(o.Reason)
+	o.Reason = stress.OneLine(o.Reason)
 	res := Result{Test: name, Outcome: o, Took: time.Since(start)}
 	r.send(event.Event{Ev: event.Result, Test: name, Status: o.Status, Reason: o.Reason, Evidence: o.Evidence})
 	if r.Console != nil {
@@ -73,19 +74,28 @@ func (r *Runner) one(ctx context.Context, name string) Result {
 	return res
 }
 
+func (r *Runner) lookup(name string) (stress.Test, bool) {
+	for _, t := range r.Tests {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return stress.Test{}, false
+}
+
 // run runs t with its deadline, turning panics and hangs into errors.
-func (r *Runner) run(parent context.Context, t tests.Test) tests.Outcome {
+func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	timeout := t.Timeout(r.Duration)
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	env := tests.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
+	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
 		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
 	}}
-	done := make(chan tests.Outcome, 1)
+	done := make(chan stress.Outcome, 1)
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				done <- tests.Outcome{Status: event.Error, Reason: fmt.Sprintf("panic: %v", p),
+				done <- stress.Outcome{Status: event.Error, Reason: fmt.Sprintf("panic: %v", p),
 					Evidence: map[string]string{"stack": string(debug.Stack())}}
 			}
 		}()
@@ -103,7 +113,7 @@ func (r *Runner) run(parent context.Context, t tests.Test) tests.Outcome {
 		}
 		return o
 	case <-time.After(timeout + grace):
-		return tests.Outcome{Status: event.Error, Reason: fmt.Sprintf("test hung: no verdict %v after its %v deadline", grace, timeout)}
+		return stress.Outcome{Status: event.Error, Reason: fmt.Sprintf("test hung: no verdict %v after its %v deadline", grace, timeout)}
 	}
 }
 
@@ -112,5 +122,3 @@ func (r *Runner) send(e event.Event) {
 		r.Events.Send(e)
 	}
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

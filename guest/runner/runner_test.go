@@ -9,23 +9,24 @@ import (
 
 	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/guest/tests"
+	"github.com/rig-kernel/rig/guest/stress"
 )
 
-func init() {
-	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-panic"}, Run: func(context.Context, tests.Env) tests.Outcome { panic("boom") }})
-	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-hang", MaxTime: 20 * time.Millisecond}, Run: func(context.Context, tests.Env) tests.Outcome {
+// fakes are tests that pass, panic and hang.
+var fakes = []stress.Test{
+	{Test: catalog.Test{Name: "zz-panic"}, Run: func(context.Context, stress.Env) stress.Outcome { panic("boom") }},
+	{Test: catalog.Test{Name: "zz-hang", MaxTime: 20 * time.Millisecond}, Run: func(context.Context, stress.Env) stress.Outcome {
 		select {}
-	}})
-	tests.Register(tests.Test{Test: catalog.Test{Name: "zz-ok"}, Run: func(ctx context.Context, env tests.Env) tests.Outcome {
+	}},
+	{Test: catalog.Test{Name: "zz-ok"}, Run: func(ctx context.Context, env stress.Env) stress.Outcome {
 		env.Progress(map[string]int64{"n": 1})
-		return tests.Outcome{Status: event.Pass, Reason: "fine\nsecond line"}
-	}})
+		return stress.Outcome{Status: event.Pass, Reason: "fine\nsecond line"}
+	}},
 }
 
 func TestRunner(t *testing.T) {
 	var evs, con bytes.Buffer
-	r := Runner{Events: event.NewWriter(&evs), Console: &con, Seed: 5, Duration: time.Second, Grace: 20 * time.Millisecond}
+	r := Runner{Tests: fakes, Events: event.NewWriter(&evs), Console: &con, Seed: 5, Duration: time.Second, Grace: 20 * time.Millisecond}
 	res, ok := r.Run(context.Background(), []string{"zz-ok", "zz-panic", "zz-hang", "nope"})
 	if ok {
 		t.Fatal("run with failures reported ok")

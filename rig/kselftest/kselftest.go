@@ -1,7 +1,7 @@
 // Package kselftest builds the kernel's own futex selftests
 // (tools/testing/selftests/futex; docs/design.md, "The kernel's own tests") of
 // the tree under test, statically for the guest's arch, so the guest can run
-// them in the same boot as the rig's tests (guest/tests/kselftest.go).
+// them in the same boot as the rig's tests (guest/stress/kselftest).
 //
 // We compile each functional test ourselves (one gcc call per .c file)
 // rather than running the selftests' Makefile: lib.mk writes its output into

@@ -24,16 +24,45 @@ import (
 	"github.com/rig-kernel/rig/guest/kmsg"
 	"github.com/rig-kernel/rig/guest/port"
 	"github.com/rig-kernel/rig/guest/runner"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/killlock"
+	"github.com/rig-kernel/rig/guest/stress/kselftest"
+	"github.com/rig-kernel/rig/guest/stress/ownerdeath"
+	"github.com/rig-kernel/rig/guest/stress/piconsistency"
+	"github.com/rig-kernel/rig/guest/stress/pigiveup"
+	"github.com/rig-kernel/rig/guest/stress/pihandover"
+	"github.com/rig-kernel/rig/guest/stress/unmapremap"
 	"github.com/rig-kernel/rig/guest/sysinit"
-	"github.com/rig-kernel/rig/guest/tests"
 )
 
 const version = "0.1"
 
 const maxKmsg = 5000
 
+// tests is every guest test, in the catalog's order (by name).
+var tests = []stress.Test{
+	kselftest.Test,
+	piconsistency.Test,
+	pigiveup.Test,
+	pihandover.Test,
+	killlock.InLock,
+	killlock.InUnlock,
+	ownerdeath.Test,
+	unmapremap.Test,
+}
+
+// helpers are the child helpers of every test.
+func helpers() []stress.Helpers {
+	var h []stress.Helpers
+	for _, t := range tests {
+		h = append(h, t.Helpers)
+	}
+	return h
+}
+
 func main() {
-	tests.ChildMain()
+	child.Main(helpers()...)
 	if runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2) // userfaultfd tests need a second P even on one vCPU
 	}
@@ -87,7 +116,7 @@ func host() int {
 	cfg := config.Default()
 	var testList string
 	fs := flag.NewFlagSet("rig-guest", flag.ContinueOnError)
-	fs.StringVar(&testList, "tests", "", "comma-separated tests to run (default: all: "+strings.Join(tests.Names(), ",")+")")
+	fs.StringVar(&testList, "tests", "", "comma-separated tests to run (default: all: "+strings.Join(stress.Names(tests), ",")+")")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "seed (default: from the time; always reported)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "duration of each natural test")
 	fs.IntVar(&cfg.MinKills, "min-kills", 0, "natural kill tests keep going until this many kills (bounded by -duration)")
@@ -145,7 +174,7 @@ func (s *session) names() []string {
 	case s.cfg.Shell:
 		return []string{}
 	}
-	return tests.Names()
+	return stress.Names(tests)
 }
 
 func (s *session) startWatchdog(fire func()) {
@@ -206,7 +235,7 @@ func (s *session) run() bool {
 			seed = time.Now().UnixNano()&(1<<53-1) | 1
 		}
 		s.w.Send(event.Event{Ev: event.Log, Msg: fmt.Sprintf("seed %d", seed)})
-		r := runner.Runner{Events: s.w, Console: s.console, Seed: seed, Duration: s.cfg.Duration, MinKills: s.cfg.MinKills}
+		r := runner.Runner{Tests: tests, Events: s.w, Console: s.console, Seed: seed, Duration: s.cfg.Duration, MinKills: s.cfg.MinKills}
 		_, ok = r.Run(context.Background(), s.names())
 	}
 	if s.kmsg && !s.cfg.Probe {

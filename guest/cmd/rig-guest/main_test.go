@@ -7,16 +7,33 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rig-kernel/rig/guest/catalog"
 	"github.com/rig-kernel/rig/guest/event"
-	"github.com/rig-kernel/rig/guest/tests"
+	"github.com/rig-kernel/rig/guest/stress/child"
 )
 
 func TestMain(m *testing.M) {
-	tests.ChildMain()
+	child.Main(helpers()...)
 	os.Exit(m.Run())
+}
+
+// The guest has code for every catalog entry, in the catalog's order, and
+// no test the catalog does not name.
+func TestCatalogBound(t *testing.T) {
+	var got []catalog.Test
+	for _, tt := range tests {
+		if tt.Run == nil {
+			t.Errorf("%s has no code", tt.Name)
+		}
+		got = append(got, tt.Test)
+	}
+	if !slices.Equal(got, catalog.All()) {
+		t.Errorf("the guest's tests:\n%v\nthe catalog:\n%v", got, catalog.All())
+	}
 }
 
 func goTool() string {

@@ -1,4 +1,4 @@
-package tests
+package unmapremap
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // The host kernel (6.18) has no fix: within 10 s the natural mode must hit
@@ -19,13 +21,13 @@ func TestUnmapNaturalHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s of kills")
 	}
-	if vdsoTryUnlockAddr() != 0 {
+	if robust.VDSOTryUnlockAddr() != 0 {
 		t.Skip("this kernel has the FUTEX_ROBUST_UNLOCK vDSO: the classic-sequence expectation does not hold")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var progress int
-	s := runNatural(ctx, Env{Seed: 1, Duration: 10 * time.Second, Progress: func(map[string]int64) { progress++ }})
+	s := runNatural(ctx, stress.Env{Seed: 1, Duration: 10 * time.Second, Progress: func(map[string]int64) { progress++ }})
 	t.Logf("%s; %v", s.reason(), s.evidence())
 	if s.Err != "" || s.Skip != "" {
 		t.Fatalf("natural mode: err %q skip %q", s.Err, s.Skip)
@@ -67,18 +69,18 @@ func TestUpper95AndPct(t *testing.T) {
 }
 
 func TestJudgeBoth(t *testing.T) {
-	detFail := Outcome{Status: event.Fail, Evidence: map[string]string{"det_trials": "5", "det_corrupted": "5"}}
-	detPass := Outcome{Status: event.Pass, Evidence: map[string]string{"det_trials": "5", "det_corrupted": "0"}}
-	detSkip := Outcome{Status: event.Skip, Reason: "userfaultfd not available"}
-	detErr := Outcome{Status: event.Error, Reason: "detector is wrong: control trial 0 changed the file"}
+	detFail := stress.Outcome{Status: event.Fail, Evidence: map[string]string{"det_trials": "5", "det_corrupted": "5"}}
+	detPass := stress.Outcome{Status: event.Pass, Evidence: map[string]string{"det_trials": "5", "det_corrupted": "0"}}
+	detSkip := stress.Outcome{Status: event.Skip, Reason: "userfaultfd not available"}
+	detErr := stress.Outcome{Status: event.Error, Reason: "detector is wrong: control trial 0 changed the file"}
 	const detFailPart, detPassPart = "deterministic: 5/5 trials corrupted", "deterministic: 0/5 trials corrupted"
-	hit := &nmKill{TID: 37, Before: 37, After: 0x40000000}
-	ctl := &nmKill{Control: true, TID: 37, Before: nmControlPattern, After: nmControlPattern | 0x40000000}
+	hit := &kill{TID: 37, Before: 37, After: 0x40000000}
+	ctl := &kill{Control: true, TID: 37, Before: controlPattern, After: controlPattern | 0x40000000}
 	base := natStats{MinKills: 30, Impl: "asm", Elapsed: 10 * time.Second}
 	with := func(f func(*natStats)) natStats { s := base; f(&s); return s }
 	for _, c := range []struct {
 		name    string
-		det     Outcome
+		det     stress.Outcome
 		detPart string
 		nat     natStats
 		status  string
@@ -109,7 +111,7 @@ func TestJudgeBoth(t *testing.T) {
 			s.Kills, s.Corruptions, s.FirstHit, s.First, s.Err = 9, 1, time.Second, hit, "child: error T1 could not lock"
 		}), event.Fail, "(then stopped: child: error"},
 		{"stray write", detPass, detPassPart, with(func(s *natStats) {
-			s.Kills, s.Stray = 50, &nmKill{OtherBefore: 37, OtherAfter: 0x40000025}
+			s.Kills, s.Stray = 50, &kill{OtherBefore: 37, OtherAfter: 0x40000025}
 		}), event.Fail, "never used"},
 		{"uffd missing, natural clean", detSkip, "deterministic: skipped (userfaultfd not available)",
 			with(func(s *natStats) { s.Kills = 300 }), event.Pass, "deterministic: skipped"},
@@ -142,7 +144,7 @@ func TestVdsoTrampolineGetcpu(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("no three-argument vDSO function to call on " + runtime.GOARCH)
 	}
-	fn, err := vdsoSymbolAddr("__vdso_getcpu")
+	fn, err := robust.VDSOSymbolAddr("__vdso_getcpu")
 	if err != nil || fn == 0 {
 		t.Skipf("no __vdso_getcpu: %v", err)
 	}
@@ -153,8 +155,8 @@ func TestVdsoTrampolineGetcpu(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.SchedSetaffinity(0, &old)
-	want := nmPickCPU()
-	nmPin(want)
+	want := pickCPU()
+	pin(want)
 	cpu := uint32(0xffffffff)
 	var cache uintptr
 	if r := futex.CallTryUnlock(fn, &cpu, 0, &cache); r != 0 {
@@ -163,7 +165,7 @@ func TestVdsoTrampolineGetcpu(t *testing.T) {
 	if int(cpu) != want {
 		t.Fatalf("getcpu through the trampoline: cpu %d, want %d", cpu, want)
 	}
-	if a, _ := vdsoSymbolAddr("__vdso_futex_robust_list64_try_unlock"); a != 0 {
+	if a, _ := robust.VDSOSymbolAddr("__vdso_futex_robust_list64_try_unlock"); a != 0 {
 		t.Logf("this kernel has the robust try-unlock at %#x", a)
 	}
 }

@@ -1,4 +1,4 @@
-package tests
+package piconsistency
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
 )
 
 func TestPIConsistencyHost(t *testing.T) {
@@ -16,7 +18,7 @@ func TestPIConsistencyHost(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var last map[string]int64
-	o := runPI(ctx, Env{Seed: 1, Duration: 3 * time.Second, Progress: func(c map[string]int64) { last = c }})
+	o := run(ctx, stress.Env{Seed: 1, Duration: 3 * time.Second, Progress: func(c map[string]int64) { last = c }})
 	t.Logf("%s in %v: %s %v (last progress %v)", o.Status, time.Since(start), o.Reason, o.Evidence, last)
 	if o.Status != event.Pass {
 		t.Fatalf("pi-consistency: %s: %s %v", o.Status, o.Reason, o.Evidence)
@@ -28,24 +30,24 @@ func TestPIConsistencyHost(t *testing.T) {
 
 // judged runs a checker's violation (as the run would record it) through
 // the verdict.
-func judged(v *piViolation) Outcome {
-	st := piStats{Acquisitions: 100, LockPI: 40, Fast: 40, Trylock: 20}
+func judged(v *pifutex.Violation) stress.Outcome {
+	st := stats{Acquisitions: 100, LockPI: 40, Fast: 40, Trylock: 20}
 	if v != nil {
 		st.Violations = 1
 	}
-	return judgePI(st, v, time.Second, 4)
+	return judge(st, v, time.Second, 4)
 }
 
 func TestPICheckersGood(t *testing.T) {
-	good := []*piViolation{
-		checkPIAcquire(piAcq{How: "lock_pi", Lock: 0, TID: 100, Word: 0x80000000 | 100}),
-		checkPIAcquire(piAcq{How: "fast", Lock: 1, TID: 100, Word: 100}),
-		checkPIAcquire(piAcq{How: "lock_pi", Lock: 1, TID: 100, Word: 0xc0000000 | 100, PrevOwner: 55, PrevDead: true}),
-		checkPIWait(0, 100, 0x80000064, 3*time.Millisecond, 2*time.Second, nil),
-		checkPIWaiters(0, 100, 101, 0x80000064, time.Second, true),
-		checkPIWaiters(0, 100, 101, 100, 10*time.Millisecond, true), // about to enter
-		checkPIWaiters(0, 100, 101, 100, time.Second, false),        // not seen asleep
-		checkPICounters([]uint64{5, 7, 0}, []uint64{5, 7, 0}),
+	good := []*pifutex.Violation{
+		checkAcquire(acquisition{How: "lock_pi", Lock: 0, TID: 100, Word: 0x80000000 | 100}),
+		checkAcquire(acquisition{How: "fast", Lock: 1, TID: 100, Word: 100}),
+		checkAcquire(acquisition{How: "lock_pi", Lock: 1, TID: 100, Word: 0xc0000000 | 100, PrevOwner: 55, PrevDead: true}),
+		checkWait(0, 100, 0x80000064, 3*time.Millisecond, 2*time.Second, nil),
+		checkWaiters(0, 100, 101, 0x80000064, time.Second, true),
+		checkWaiters(0, 100, 101, 100, 10*time.Millisecond, true), // about to enter
+		checkWaiters(0, 100, 101, 100, time.Second, false),        // not seen asleep
+		checkCounters([]uint64{5, 7, 0}, []uint64{5, 7, 0}),
 	}
 	for i, v := range good {
 		if v != nil {
@@ -60,41 +62,41 @@ func TestPICheckersGood(t *testing.T) {
 func TestPICheckersBroken(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		v    *piViolation
+		v    *pifutex.Violation
 		want []string // in the reason, then evidence key=value
 	}{
 		{"word names another TID after LOCK_PI",
-			checkPIAcquire(piAcq{How: "lock_pi", Lock: 2, TID: 100, Word: 0x80000000 | 77}),
+			checkAcquire(acquisition{How: "lock_pi", Lock: 2, TID: 100, Word: 0x80000000 | 77}),
 			[]string{"owner invariant", "word=0x8000004d", "tid=100", "other_tid=77"}},
 		{"word names another TID after trylock",
-			checkPIAcquire(piAcq{How: "trylock", Lock: 0, TID: 100, Word: 0}),
+			checkAcquire(acquisition{How: "trylock", Lock: 0, TID: 100, Word: 0}),
 			[]string{"owner invariant", "word=0x00000000"}},
 		{"LOCK_PI EDEADLK: the word names a releaser",
-			piErrno("FUTEX_LOCK_PI", 1, 100, 0x80000000|100, unix.EDEADLK),
+			errnoViolation("FUTEX_LOCK_PI", 1, 100, 0x80000000|100, unix.EDEADLK),
 			[]string{"owner invariant", "EDEADLK", "other_tid=100"}},
 		{"LOCK_PI unexpected errno",
-			piErrno("FUTEX_LOCK_PI", 1, 100, 0x80000000|101, unix.EINVAL),
+			errnoViolation("FUTEX_LOCK_PI", 1, 100, 0x80000000|101, unix.EINVAL),
 			[]string{"errno invariant"}},
 		{"two owners in the critical section",
-			checkPIAcquire(piAcq{How: "fast", Lock: 0, TID: 100, Word: 100, PrevOwner: 101}),
+			checkAcquire(acquisition{How: "fast", Lock: 0, TID: 100, Word: 100, PrevOwner: 101}),
 			[]string{"mutual-exclusion invariant", "other_tid=101"}},
 		{"dead owner without OWNER_DIED",
-			checkPIAcquire(piAcq{How: "lock_pi", Lock: 0, TID: 100, Word: 0x80000000 | 100, PrevOwner: 55, PrevDead: true}),
+			checkAcquire(acquisition{How: "lock_pi", Lock: 0, TID: 100, Word: 0x80000000 | 100, PrevOwner: 55, PrevDead: true}),
 			[]string{"owner-died invariant", "without OWNER_DIED"}},
 		{"OWNER_DIED with a live owner",
-			checkPIAcquire(piAcq{How: "lock_pi", Lock: 0, TID: 100, Word: 0x40000000 | 100}),
+			checkAcquire(acquisition{How: "lock_pi", Lock: 0, TID: 100, Word: 0x40000000 | 100}),
 			[]string{"owner-died invariant", "released it alive"}},
 		{"LOCK_PI timed out",
-			checkPIWait(1, 100, 0x80000065, 2001*time.Millisecond, 2*time.Second, unix.ETIMEDOUT),
+			checkWait(1, 100, 0x80000065, 2001*time.Millisecond, 2*time.Second, unix.ETIMEDOUT),
 			[]string{"wait-bound invariant", "expected=2000", "actual=2001"}},
 		{"wait over the bound",
-			checkPIWait(1, 100, 0x80000065, 3*time.Second, 2*time.Second, nil),
+			checkWait(1, 100, 0x80000065, 3*time.Second, 2*time.Second, nil),
 			[]string{"wait-bound invariant", "actual=3000"}},
 		{"waiter asleep, WAITERS clear",
-			checkPIWaiters(0, 100, 101, 100, 200*time.Millisecond, true),
+			checkWaiters(0, 100, 101, 100, 200*time.Millisecond, true),
 			[]string{"waiters invariant", "word=0x00000064", "other_tid=101"}},
 		{"counter mismatch",
-			checkPICounters([]uint64{5, 6, 0}, []uint64{5, 7, 0}),
+			checkCounters([]uint64{5, 6, 0}, []uint64{5, 7, 0}),
 			[]string{"counter invariant", "expected=7", "actual=6", "lock=1"}},
 	} {
 		if c.v == nil {
@@ -123,16 +125,16 @@ func TestPICheckersBroken(t *testing.T) {
 
 // The first violation survives the shared-memory record, as a child
 // would leave it for the parent.
-func TestPISharedViolationRecord(t *testing.T) {
-	mem, err := unix.MmapPtr(-1, 0, nil, piShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+func TestSharedMemViolationRecord(t *testing.T) {
+	mem, err := unix.MmapPtr(-1, 0, nil, shmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.MunmapPtr(mem, piShmSize)
-	sh := piShared{mem}
-	v := checkPIAcquire(piAcq{How: "lock_pi", Lock: 2, TID: 100, Word: 0x80000000 | 77})
+	defer unix.MunmapPtr(mem, shmSize)
+	sh := sharedMem{mem}
+	v := checkAcquire(acquisition{How: "lock_pi", Lock: 2, TID: 100, Word: 0x80000000 | 77})
 	sh.violate(v)
-	sh.violate(checkPICounters([]uint64{1}, []uint64{2}))
+	sh.violate(checkCounters([]uint64{1}, []uint64{2}))
 	got := sh.first()
 	if got == nil || *got != *v {
 		t.Fatalf("first violation %+v, want %+v", got, v)
@@ -144,10 +146,10 @@ func TestPISharedViolationRecord(t *testing.T) {
 	if !sh.killed(55) || sh.killed(56) {
 		t.Errorf("killed table wrong")
 	}
-	for i := 0; i < piKilledMax+10; i++ {
+	for i := 0; i < killedMax+10; i++ {
 		sh.addKilled(uint32(1000 + i))
 	}
-	if sh.killed(1005) || !sh.killed(1000+piKilledMax+9) || !sh.killed(1010) {
+	if sh.killed(1005) || !sh.killed(1000+killedMax+9) || !sh.killed(1010) {
 		t.Errorf("killed ring wrong")
 	}
 }

@@ -1,4 +1,4 @@
-package tests
+package pihandover
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
 )
 
 // On the host kernel (which handles PI handover correctly) both directed
@@ -14,7 +15,7 @@ func TestPIHandoverHost(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		start := time.Now()
-		o := runPIHandover(ctx, Env{})
+		o := run(ctx, stress.Env{})
 		cancel()
 		if o.Status != event.Pass {
 			t.Fatalf("run %d: %s: %s %v", i, o.Status, o.Reason, o.Evidence)

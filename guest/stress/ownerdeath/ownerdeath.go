@@ -1,4 +1,7 @@
-package tests
+// Package ownerdeath is the guest test robust-owner-death: a child that
+// holds robust futexes is SIGKILLed, and the kernel must mark exactly the
+// words it owned OWNER_DIED and wake their waiters.
+package ownerdeath
 
 import (
 	"context"
@@ -14,38 +17,39 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-owner-death: a child process holds robust futexes in shared
 // memory and is SIGKILLed; the kernel must mark exactly the words it owned
 // OWNER_DIED (keeping WAITERS), wake their waiters, and touch nothing else.
 
-func init() {
-	register("robust-owner-death", runOwnerDeath)
-	children["robust-hold"] = holdChild
-}
+// Test is robust-owner-death.
+var Test = stress.New("robust-owner-death", run, stress.Helpers{"robust-hold": holdChild})
 
 // Layout of the shared page.
 const (
-	odLockStride  = 64    // lock i: list entry at i*64, word at i*64+8
-	odNobody      = 0x200 // a word owned by nobody (0)
-	odLive        = 0x204 // a word owned by a live TID (the parent's)
-	odPattern     = 0x208 // arbitrary data
-	odUnlinked    = 0x20c // the child's TID, but never linked in its list
-	odWakeBound   = 2 * time.Second
-	odWaitTimeout = 5 * time.Second
+	lockStride   = 64    // lock i: list entry at i*64, word at i*64+8
+	nobodyWord   = 0x200 // a word owned by nobody (0)
+	liveWord     = 0x204 // a word owned by a live TID (the parent's)
+	patternWord  = 0x208 // arbitrary data
+	unlinkedWord = 0x20c // the child's TID, but never linked in its list
+	wakeBound    = 2 * time.Second
+	waitTimeout  = 5 * time.Second
 )
 
-func odLockWord(i int) uintptr { return uintptr(i)*odLockStride + futexOffset }
+func lockWord(i int) uintptr { return uintptr(i)*lockStride + robust.FutexOffset }
 
-type odVariant struct {
+type variant struct {
 	name   string
 	locks  int
 	waiter int  // index of the lock a waiter sleeps on, -1 for none
 	pi     bool // PI futexes: the waiter sleeps in FUTEX_LOCK_PI
 }
 
-var odVariants = []odVariant{
+var variants = []variant{
 	{"one-lock", 1, -1, false},
 	{"two-locks", 2, -1, false},
 	{"one-lock-waiter", 1, 0, false},
@@ -54,20 +58,13 @@ var odVariants = []odVariant{
 	{"pi-lock-waiter", 1, 0, true},
 }
 
-// wordObs is one word before and after the owner died.
-type wordObs struct {
-	Name          string
-	Off           uintptr
-	Before, After uint32
-}
-
-// odObs is what one variant observed; checkOwnerDeath judges it.
-type odObs struct {
+// observation is what one variant saw; check judges it.
+type observation struct {
 	Variant    string
 	ChildTID   uint32
-	Owned      []wordObs // words the dead child owned (in its robust list)
-	Others     []wordObs // words it did not own
-	Waiter     bool      // a waiter slept on Owned[WaiterOn]
+	Owned      []robust.WatchedWord // words the dead child owned (in its robust list)
+	Others     []robust.WatchedWord // words it did not own
+	Waiter     bool                 // a waiter slept on Owned[WaiterOn]
 	WaiterOn   int
 	PI         bool          // PI futexes: the waiter inherits the lock
 	WaiterTID  uint32        //
@@ -79,8 +76,8 @@ type odObs struct {
 	sleptFirst bool // the waiter was seen asleep before the kill
 }
 
-// checkOwnerDeath is the verdict on one variant: ok, or a one-line reason.
-func checkOwnerDeath(o odObs) (bool, string) {
+// check is the verdict on one variant: ok, or a one-line reason.
+func check(o observation) (bool, string) {
 	for i, w := range o.Owned {
 		want := w.Before&futex.FUTEX_WAITERS | futex.FUTEX_OWNER_DIED
 		if o.PI && o.Waiter && i == o.WaiterOn {
@@ -116,9 +113,9 @@ func checkOwnerDeath(o odObs) (bool, string) {
 	return true, ""
 }
 
-func (o odObs) evidence() map[string]string {
+func (o observation) evidence() map[string]string {
 	ev := map[string]string{"variant": o.Variant, "child_tid": strconv.Itoa(int(o.ChildTID))}
-	for _, w := range append(append([]wordObs{}, o.Owned...), o.Others...) {
+	for _, w := range append(append([]robust.WatchedWord{}, o.Owned...), o.Others...) {
 		ev[w.Name+"_before"] = fmt.Sprintf("%#08x", w.Before)
 		ev[w.Name+"_after"] = fmt.Sprintf("%#08x", w.After)
 	}
@@ -133,19 +130,19 @@ func (o odObs) evidence() map[string]string {
 	return ev
 }
 
-func runOwnerDeath(ctx context.Context, env Env) Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	var worst time.Duration
 	asleep, waiters := 0, 0
-	for i, v := range odVariants {
+	for i, v := range variants {
 		if ctx.Err() != nil {
-			return errorf("deadline before variant "+v.name, nil)
+			return stress.Error("deadline before variant "+v.name, nil)
 		}
-		o, err := ownerDeathVariant(ctx, v)
+		o, err := runVariant(ctx, v)
 		if err != nil {
-			return errorf(v.name+": "+oneLine(err.Error()), map[string]string{"variant": v.name})
+			return stress.Error(v.name+": "+stress.OneLine(err.Error()), map[string]string{"variant": v.name})
 		}
-		if ok, why := checkOwnerDeath(o); !ok {
-			return fail(why, o.evidence())
+		if ok, why := check(o); !ok {
+			return stress.Fail(why, o.evidence())
 		}
 		if o.Waiter {
 			waiters++
@@ -156,42 +153,42 @@ func runOwnerDeath(ctx context.Context, env Env) Outcome {
 		if o.WakeAfter > worst {
 			worst = o.WakeAfter
 		}
-		env.progress(map[string]int64{"variants": int64(i + 1)})
+		env.ReportProgress(map[string]int64{"variants": int64(i + 1)})
 	}
-	return pass(fmt.Sprintf("%d variants: owned words marked OWNER_DIED, waiters woken, other words untouched", len(odVariants)),
-		map[string]string{"variants": strconv.Itoa(len(odVariants)), "worst_wake": worst.String(),
+	return stress.Pass(fmt.Sprintf("%d variants: owned words marked OWNER_DIED, waiters woken, other words untouched", len(variants)),
+		map[string]string{"variants": strconv.Itoa(len(variants)), "worst_wake": worst.String(),
 			"waiters_seen_asleep": fmt.Sprintf("%d/%d", asleep, waiters)})
 }
 
-func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
-	o = odObs{Variant: v.name, WakeBound: odWakeBound, WaiterOn: v.waiter, Waiter: v.waiter >= 0}
-	shm, err := newMemfd("rig-robust-hold")
+func runVariant(ctx context.Context, v variant) (o observation, err error) {
+	o = observation{Variant: v.name, WakeBound: wakeBound, WaiterOn: v.waiter, Waiter: v.waiter >= 0}
+	shm, err := robust.NewMemfd("rig-robust-hold")
 	if err != nil {
 		return o, fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
 		return o, fmt.Errorf("mmap: %w", err)
 	}
-	defer unix.MunmapPtr(mem, pageSize)
-	atomic.StoreUint32(word(mem, odLive), uint32(os.Getpid()))
-	atomic.StoreUint32(word(mem, odPattern), 0x5a5aa5a5)
+	defer unix.MunmapPtr(mem, robust.PageSize)
+	atomic.StoreUint32(robust.Word(mem, liveWord), uint32(os.Getpid()))
+	atomic.StoreUint32(robust.Word(mem, patternWord), 0x5a5aa5a5)
 
 	args := []string{strconv.Itoa(v.locks)}
 	if v.pi {
 		args = append(args, "pi")
 	}
-	c, err := startChild("robust-hold", shm, args...)
+	c, err := child.Start("robust-hold", shm, args...)
 	if err != nil {
 		return o, err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 10*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	if kind != "ready" {
 		return o, fmt.Errorf("child: %s", line)
 	}
@@ -205,7 +202,7 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 	}
 	wake := make(chan wakeRes, 1)
 	if o.Waiter {
-		w := word(mem, odLockWord(v.waiter))
+		w := robust.Word(mem, lockWord(v.waiter))
 		tidc := make(chan int, 1)
 		go func() {
 			runtime.LockOSThread()
@@ -214,7 +211,7 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 			if v.pi {
 				// FUTEX_LOCK_PI sets WAITERS itself; its timeout is absolute
 				// (CLOCK_REALTIME).
-				ts := unix.NsecToTimespec(time.Now().Add(odWaitTimeout).UnixNano())
+				ts := unix.NsecToTimespec(time.Now().Add(waitTimeout).UnixNano())
 				_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
 				r := wakeRes{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
 				if err == nil {
@@ -226,7 +223,7 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 			for {
 				old := atomic.LoadUint32(w)
 				if atomic.CompareAndSwapUint32(w, old, old|futex.FUTEX_WAITERS) {
-					ts := unix.NsecToTimespec(int64(odWaitTimeout))
+					ts := unix.NsecToTimespec(int64(waitTimeout))
 					_, err := futex.Futex(w, futex.FUTEX_WAIT, old|futex.FUTEX_WAITERS, &ts, nil, 0)
 					wake <- wakeRes{err: err, at: time.Now()}
 					return
@@ -240,15 +237,15 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 	o.PI = v.pi
 
 	for i := 0; i < v.locks; i++ {
-		o.Owned = append(o.Owned, wordObs{Name: fmt.Sprintf("lock%d", i), Off: odLockWord(i)})
+		o.Owned = append(o.Owned, robust.WatchedWord{Name: fmt.Sprintf("lock%d", i), Off: lockWord(i)})
 	}
-	o.Others = []wordObs{{Name: "nobody", Off: odNobody}, {Name: "live_tid", Off: odLive},
-		{Name: "pattern", Off: odPattern}, {Name: "unlinked_child_tid", Off: odUnlinked}}
+	o.Others = []robust.WatchedWord{{Name: "nobody", Off: nobodyWord}, {Name: "live_tid", Off: liveWord},
+		{Name: "pattern", Off: patternWord}, {Name: "unlinked_child_tid", Off: unlinkedWord}}
 	for i := range o.Owned {
-		o.Owned[i].Before = atomic.LoadUint32(word(mem, o.Owned[i].Off))
+		o.Owned[i].Before = atomic.LoadUint32(robust.Word(mem, o.Owned[i].Off))
 	}
 	for i := range o.Others {
-		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	for _, w := range o.Owned {
 		if w.Before&futex.FUTEX_TID_MASK != o.ChildTID {
@@ -256,7 +253,7 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 		}
 	}
 	killed := time.Now()
-	c.kill()
+	c.Kill()
 	var piWord uint32
 	if o.Waiter {
 		select {
@@ -269,12 +266,12 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 			default:
 				o.WaiterErr = r.err.Error()
 			}
-		case <-time.After(odWakeBound):
+		case <-time.After(wakeBound):
 			o.WaiterErr = "still asleep"
-			o.WakeAfter = odWakeBound
+			o.WakeAfter = wakeBound
 			if !v.pi {
 				// Unblock it so the goroutine ends (a PI waiter times out).
-				futex.Futex(word(mem, odLockWord(v.waiter)), futex.FUTEX_WAKE, 1, nil, nil, 0)
+				futex.Futex(robust.Word(mem, lockWord(v.waiter)), futex.FUTEX_WAKE, 1, nil, nil, 0)
 				<-wake
 			}
 		}
@@ -283,13 +280,13 @@ func ownerDeathVariant(ctx context.Context, v odVariant) (o odObs, err error) {
 		}
 	}
 	for i := range o.Owned {
-		o.Owned[i].After = atomic.LoadUint32(word(mem, o.Owned[i].Off))
+		o.Owned[i].After = atomic.LoadUint32(robust.Word(mem, o.Owned[i].Off))
 		if o.PI && o.Waiter && i == o.WaiterOn && o.Woken {
 			o.Owned[i].After = piWord // before the new owner unlocked
 		}
 	}
 	for i := range o.Others {
-		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	return o, nil
 }
@@ -324,31 +321,31 @@ func holdChild(args []string) error {
 	if err != nil || n < 1 || n > 8 {
 		return fmt.Errorf("robust-hold: bad lock count %q", args[0])
 	}
-	shm, err := mmapShared(3)
+	shm, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
-	h, err := mmapAnon()
+	h, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
 	errc := make(chan error)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies holding the locks
-		initHead(h)
+		robust.InitHead(h)
 		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 			errc <- fmt.Errorf("set_robust_list: %w", err)
 			return
 		}
 		tid := uint32(unix.Gettid())
 		for i := 0; i < n; i++ {
-			if !robustLockFlag(h, unsafe.Add(shm, uintptr(i)*odLockStride), tid, pi) {
+			if !robust.LockFlag(h, unsafe.Add(shm, uintptr(i)*lockStride), tid, pi) {
 				errc <- fmt.Errorf("lock %d was not free", i)
 				return
 			}
 		}
-		atomic.StoreUint32(word(shm, odUnlinked), tid)
-		status(fmt.Sprintf("ready tid=%d", tid))
+		atomic.StoreUint32(robust.Word(shm, unlinkedWord), tid)
+		child.Status(fmt.Sprintf("ready tid=%d", tid))
 		for {
 			time.Sleep(time.Hour)
 		}

@@ -1,4 +1,4 @@
-package tests
+package unmapremap
 
 import (
 	"context"
@@ -16,6 +16,9 @@ import (
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-unmap-remap, natural mode: the unlock race (docs/design.md) with
@@ -38,8 +41,8 @@ import (
 // a bounded wait) and reads the file: a kernel without the fix may OR
 // OWNER_DIED into it.
 //
-// Every nmControlEvery-th kill is a control: the same child and loop, but
-// the file word is nmControlPattern, never a TID, so the kernel must leave
+// Every controlEvery-th kill is a control: the same child and loop, but
+// the file word is controlPattern, never a TID, so the kernel must leave
 // it alone; a changed control means the detector is wrong (error).
 //
 // The verdict is statistical. Kills go on until the duration ends (or,
@@ -48,25 +51,21 @@ import (
 // given); fewer, with no corruption anywhere, is a skip that says so: the
 // rule-of-three bound 3/N would be too weak to call a pass.
 
-func init() {
-	children["robust-natural"] = naturalChild
-}
-
 const (
-	nmControlEvery   = 4
-	nmMaxDelay       = 20 * time.Millisecond
-	nmWindowWait     = 200 * time.Millisecond // beyond the random delay, how long the killer waits for a window
-	nmDefaultMin     = 30
-	nmControlPattern = 0x2b2b2b2b // not a TID (> pid_max), no FUTEX_* bit
-	// The memfd: page p is pair p's file page; page nmMaxPairs holds, per
+	controlEvery    = 4
+	maxDelay        = 20 * time.Millisecond
+	windowWait      = 200 * time.Millisecond // beyond the random delay, how long the killer waits for a window
+	defaultMinKills = 30
+	controlPattern  = 0x2b2b2b2b // not a TID (> pid_max), no FUTEX_* bit
+	// The memfd: page p is pair p's file page; page maxPairs holds, per
 	// pair, two uint64 counters: the rounds T1 completed and the rounds in
 	// which T2 caught T1 in its window and mapped the file.
-	nmMaxPairs = 1  // more pairs (one per CPU) starved the parent and the Go scheduler: measured, fewer kills and hits
-	nmStatPair = 64 // + 16*pair: rounds, + 8: caught
+	maxPairs = 1  // more pairs (one per CPU) starved the parent and the Go scheduler: measured, fewer kills and hits
+	statPair = 64 // + 16*pair: rounds, + 8: caught
 )
 
-// nmKill is one kill of a natural child.
-type nmKill struct {
+// kill is one kill of a natural child.
+type kill struct {
 	Control                 bool
 	TID                     uint32
 	Addr                    uint64
@@ -79,10 +78,10 @@ type nmKill struct {
 	Pairs, Pair             int // pairs in the child; the one reported
 }
 
-func (k nmKill) changed() bool      { return k.After != k.Before }
-func (k nmKill) otherChanged() bool { return k.OtherAfter != k.OtherBefore }
+func (k kill) changed() bool      { return k.After != k.Before }
+func (k kill) otherChanged() bool { return k.OtherAfter != k.OtherBefore }
 
-func (k nmKill) evidence() map[string]string {
+func (k kill) evidence() map[string]string {
 	return map[string]string{
 		"natural_first_tid": strconv.Itoa(int(k.TID)), "natural_first_addr": fmt.Sprintf("%#x", k.Addr),
 		"natural_first_before": fmt.Sprintf("%#08x", k.Before), "natural_first_after": fmt.Sprintf("%#08x", k.After),
@@ -99,12 +98,12 @@ type natStats struct {
 	FirstHit                         time.Duration // since the mode began, when Corruptions > 0
 	Elapsed                          time.Duration
 	Impl, Instr                      string
-	Pairs                            int     // T1/T2 pairs per child
-	First                            *nmKill // the first corrupted window kill
-	BadControl                       *nmKill // the first changed control
-	Stray                            *nmKill // a file word the mutex never used changed
-	MinKills                         int     // window kills a pass needs
-	Skip, Err                        string  // the mode could not run / stopped on an error
+	Pairs                            int    // T1/T2 pairs per child
+	First                            *kill  // the first corrupted window kill
+	BadControl                       *kill  // the first changed control
+	Stray                            *kill  // a file word the mutex never used changed
+	MinKills                         int    // window kills a pass needs
+	Skip, Err                        string // the mode could not run / stopped on an error
 }
 
 // upper95 is the rule-of-three 95% upper bound on a per-kill probability
@@ -178,13 +177,13 @@ func (s natStats) evidence() map[string]string {
 	return ev
 }
 
-// judgeBoth combines the deterministic verdict (judgeUnmapRemap's, or a
+// judgeBoth combines the deterministic verdict (judge's, or a
 // skip) with the natural counts. Errors first (a changed control in either
 // mode means the detector is wrong), then corruption in either mode (fail,
 // even if the natural mode stopped on an error later), then a natural
 // error, then a pass that needs s.MinKills natural window kills (fewer:
 // skip).
-func judgeBoth(det Outcome, detPart string, s natStats) Outcome {
+func judgeBoth(det stress.Outcome, detPart string, s natStats) stress.Outcome {
 	ev := s.evidence()
 	for k, v := range det.Evidence {
 		ev[k] = v
@@ -192,37 +191,37 @@ func judgeBoth(det Outcome, detPart string, s natStats) Outcome {
 	line := detPart + "; " + s.reason()
 	switch {
 	case det.Status == event.Error:
-		return errorf("deterministic: "+det.Reason, ev)
+		return stress.Error("deterministic: "+det.Reason, ev)
 	case s.BadControl != nil:
 		k := s.BadControl
-		return errorf(fmt.Sprintf("detector is wrong: natural control kill changed the file (%#08x -> %#08x, other %#08x -> %#08x); %s",
+		return stress.Error(fmt.Sprintf("detector is wrong: natural control kill changed the file (%#08x -> %#08x, other %#08x -> %#08x); %s",
 			k.Before, k.After, k.OtherBefore, k.OtherAfter, line), ev)
 	case s.Stray != nil:
 		k := s.Stray
-		return fail(fmt.Sprintf("natural: a file word the mutex never used changed %#08x -> %#08x; %s", k.OtherBefore, k.OtherAfter, line), ev)
+		return stress.Fail(fmt.Sprintf("natural: a file word the mutex never used changed %#08x -> %#08x; %s", k.OtherBefore, k.OtherAfter, line), ev)
 	case det.Status == event.Fail || s.Corruptions > 0:
 		if s.Err != "" {
 			ev["natural_error"] = s.Err
 			line += " (then stopped: " + s.Err + ")"
 		}
-		return fail(line, ev)
+		return stress.Fail(line, ev)
 	case s.Err != "":
-		return errorf("natural: "+s.Err+"; "+detPart, ev)
+		return stress.Error("natural: "+s.Err+"; "+detPart, ev)
 	case s.Skip != "":
-		return skip(line, ev) // a deterministic pass alone is not the natural verdict
+		return stress.Skip(line, ev) // a deterministic pass alone is not the natural verdict
 	case s.Kills == 0:
-		return errorf("natural mode made no kills; "+detPart, ev)
+		return stress.Error("natural mode made no kills; "+detPart, ev)
 	case s.Kills < s.MinKills:
-		return skip(fmt.Sprintf("no corruption, but too few kills for a statistical pass (%d < %d): %s", s.Kills, s.MinKills, line), ev)
+		return stress.Skip(fmt.Sprintf("no corruption, but too few kills for a statistical pass (%d < %d): %s", s.Kills, s.MinKills, line), ev)
 	}
-	return pass("no corruption: "+line, ev)
+	return stress.Pass("no corruption: "+line, ev)
 }
 
 // runNatural kills natural children until the duration ends (or MinKills
-// window kills are done), every nmControlEvery-th a control. Each child is
+// window kills are done), every controlEvery-th a control. Each child is
 // killed its random delay after it reported ready.
-func runNatural(ctx context.Context, env Env) natStats {
-	s := natStats{MinKills: nmDefaultMin, Impl: futex.UnlockAsm, Instr: futex.UnlockInstr}
+func runNatural(ctx context.Context, env stress.Env) natStats {
+	s := natStats{MinKills: defaultMinKills, Impl: futex.UnlockAsm, Instr: futex.UnlockInstr}
 	if env.MinKills > 0 {
 		s.MinKills = env.MinKills
 	}
@@ -235,7 +234,7 @@ func runNatural(ctx context.Context, env Env) natStats {
 	end := start.Add(d)
 	lastProgress := start
 	progress := func() {
-		env.progress(map[string]int64{"natural_kills": int64(s.Kills), "natural_corruptions": int64(s.Corruptions),
+		env.ReportProgress(map[string]int64{"natural_kills": int64(s.Kills), "natural_corruptions": int64(s.Corruptions),
 			"natural_iterations": s.Iterations, "natural_control_kills": int64(s.ControlKills),
 			"natural_control_corruptions": int64(s.ControlCorruptions)})
 	}
@@ -247,8 +246,8 @@ func runNatural(ctx context.Context, env Env) natStats {
 			s.Err = fmt.Sprintf("deadline after %d kills", s.Kills+s.ControlKills)
 			break
 		}
-		control := n%nmControlEvery == nmControlEvery-1
-		delay := time.Duration(rng.Int64N(int64(nmMaxDelay) + 1))
+		control := n%controlEvery == controlEvery-1
+		delay := time.Duration(rng.Int64N(int64(maxDelay) + 1))
 		k, skipWhy, err := naturalKill(ctx, control, delay)
 		if skipWhy != "" {
 			s.Skip = skipWhy
@@ -256,7 +255,7 @@ func runNatural(ctx context.Context, env Env) natStats {
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				s.Err = oneLine(err.Error())
+				s.Err = stress.OneLine(err.Error())
 			}
 			continue // a deadline is reported at the top
 		}
@@ -301,36 +300,36 @@ func runNatural(ctx context.Context, env Env) natStats {
 // naturalKill runs one natural child (window or control): waits until it
 // is ready, SIGKILLs it after delay and reads the file pages.
 // The reported pair is the first whose words changed, else pair 0.
-func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKill, skipWhy string, err error) {
+func naturalKill(ctx context.Context, control bool, delay time.Duration) (k kill, skipWhy string, err error) {
 	k.Control, k.Delay = control, delay
-	mode := urWindow
+	mode := windowMode
 	if control {
-		mode = urControl
+		mode = controlMode
 	}
-	shm, err := newMemfd("rig-robust-natural")
+	shm, err := robust.NewMemfd("rig-robust-natural")
 	if err != nil {
 		return k, "", fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
 	fd := int(shm.Fd())
-	if err := unix.Ftruncate(fd, (nmMaxPairs+1)*int64(pageSize)); err != nil {
+	if err := unix.Ftruncate(fd, (maxPairs+1)*int64(robust.PageSize)); err != nil {
 		return k, "", fmt.Errorf("ftruncate: %w", err)
 	}
-	stats, err := unix.Mmap(fd, nmMaxPairs*int64(pageSize), int(pageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.Mmap(fd, maxPairs*int64(robust.PageSize), int(robust.PageSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return k, "", fmt.Errorf("mmap stats: %w", err)
 	}
 	defer unix.Munmap(stats)
-	c, err := startChild("robust-natural", shm, mode)
+	c, err := child.Start("robust-natural", shm, mode)
 	if err != nil {
 		return k, "", err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 20*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 20*time.Second)
 	if err != nil {
 		return k, "", err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	switch kind {
 	case "skip":
 		return k, kv["msg"], nil
@@ -351,18 +350,18 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	k.Off, _ = strconv.ParseInt(kv["off"], 0, 64)
 	k.Impl = kv["impl"]
 	k.Pairs = len(tids)
-	if len(addrs) != k.Pairs || k.Pairs == 0 || k.Pairs > nmMaxPairs {
+	if len(addrs) != k.Pairs || k.Pairs == 0 || k.Pairs > maxPairs {
 		return k, "", fmt.Errorf("child: bad ready line %q", line)
 	}
 	type words struct{ w, other uint32 }
 	read := func(p int) (words, error) {
 		var r words
 		var err error
-		base := int64(p) * int64(pageSize)
+		base := int64(p) * int64(robust.PageSize)
 		if r.w, err = preadWord(fd, base+k.Off); err != nil {
 			return r, err
 		}
-		r.other, err = preadWord(fd, base+urOtherOff)
+		r.other, err = preadWord(fd, base+otherOff)
 		return r, err
 	}
 	before := make([]words, k.Pairs)
@@ -372,7 +371,7 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		}
 		want := tids[p]
 		if control {
-			want = nmControlPattern
+			want = controlPattern
 		}
 		if before[p].w != want || before[p].other != tids[p] {
 			return k, "", fmt.Errorf("pair %d: file words %#x, %#x before the race, want %#x, %#x", p, before[p].w, before[p].other, want, tids[p])
@@ -381,26 +380,26 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	// The killer watches the pairs' window counters: as soon as a remapper
 	// has caught its unlocker inside the window (naturally preempted
 	// there) and mapped the file, it kills, while the window is open. With
-	// no window by delay+nmWindowWait it kills anyway. (Killing blindly
+	// no window by delay+windowWait it kills anyway. (Killing blindly
 	// after 0-20 ms mostly landed during the child's start-up: about 1% of
 	// kills corrupted under TCG, against several windows a second.)
 	openSum := func() (n uint64) {
 		for p := 0; p < k.Pairs; p++ {
-			n += atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16+8])))
+			n += atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16+8])))
 		}
 		return n
 	}
 	open0 := openSum()
-	deadline := time.Now().Add(delay + nmWindowWait)
+	deadline := time.Now().Add(delay + windowWait)
 	for openSum() == open0 && time.Now().Before(deadline) {
 		if ctx.Err() != nil {
 			return k, "", ctx.Err()
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
-	c.kill()
-	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		return k, "", fmt.Errorf("child ended before the kill (%v): %s", c.cmd.ProcessState, oneLine(c.stderr.String()))
+	c.Kill()
+	if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		return k, "", fmt.Errorf("child ended before the kill (%v): %s", c.Cmd.ProcessState, stress.OneLine(c.Stderr()))
 	}
 	pick := -1
 	after := make([]words, k.Pairs)
@@ -411,8 +410,8 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 		if pick < 0 && after[p] != before[p] {
 			pick = p
 		}
-		k.Rounds += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16]))))
-		k.Open += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[nmStatPair+p*16+8]))))
+		k.Rounds += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16]))))
+		k.Open += int64(atomic.LoadUint64((*uint64)(unsafe.Pointer(&stats[statPair+p*16+8]))))
 	}
 	if pick < 0 {
 		pick = 0
@@ -423,29 +422,19 @@ func naturalKill(ctx context.Context, control bool, delay time.Duration) (k nmKi
 	return k, "", nil
 }
 
-// vdsoTryUnlockAddr finds the vDSO's 64-bit robust try-unlock (0: none).
-func vdsoTryUnlockAddr() uintptr {
-	for _, n := range []string{"__vdso_futex_robust_list64_try_unlock", "__kernel_futex_robust_list64_try_unlock"} {
-		if a, err := vdsoSymbolAddr(n); err == nil && a != 0 {
-			return a
-		}
-	}
-	return 0
-}
-
 // naturalChild (child helper "robust-natural window|control"): see the top
-// of this file. It runs one T1/T2 pair per CPU (up to nmMaxPairs), pair p
+// of this file. It runs one T1/T2 pair per CPU (up to maxPairs), pair p
 // on CPU p with page p of the file, reports "ready tids=a,b addrs=x,y off=
 // impl=" once every T1 has registered its robust list and its file page is
 // written, then races until killed; an error on the way exits with status 1.
 func naturalChild(args []string) error {
-	if len(args) != 1 || (args[0] != urWindow && args[0] != urControl) {
+	if len(args) != 1 || (args[0] != windowMode && args[0] != controlMode) {
 		return fmt.Errorf("robust-natural: want window or control")
 	}
-	control := args[0] == urControl
-	cpus := nmCPUs()
-	if len(cpus) > nmMaxPairs {
-		cpus = cpus[len(cpus)-nmMaxPairs:]
+	control := args[0] == controlMode
+	cpus := onlineCPUs()
+	if len(cpus) > maxPairs {
+		cpus = cpus[len(cpus)-maxPairs:]
 	}
 	if len(cpus) == 0 {
 		cpus = []int{-1} // one unpinned pair
@@ -453,12 +442,12 @@ func naturalChild(args []string) error {
 	if runtime.GOMAXPROCS(0) < 2*len(cpus) {
 		runtime.GOMAXPROCS(2 * len(cpus))
 	}
-	stats, err := unix.MmapPtr(3, nmMaxPairs*int64(pageSize), nil, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	stats, err := unix.MmapPtr(3, maxPairs*int64(robust.PageSize), nil, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap stats: %w", err)
 	}
-	u := futex.NewUnlocker(vdsoTryUnlockAddr())
-	pairs := make([]*nmPair, len(cpus))
+	u := futex.NewUnlocker(robust.VDSOTryUnlockAddr())
+	pairs := make([]*pair, len(cpus))
 	var tids, addrs []string
 	for i, cpu := range cpus {
 		p, err := newPair(i, cpu, control, stats, u)
@@ -467,15 +456,15 @@ func naturalChild(args []string) error {
 		}
 		pairs[i] = p
 		tids = append(tids, strconv.Itoa(int(p.tid1)))
-		addrs = append(addrs, fmt.Sprintf("%#x", uintptr(p.entry)+futexOffset))
+		addrs = append(addrs, fmt.Sprintf("%#x", uintptr(p.entry)+robust.FutexOffset))
 	}
-	status(fmt.Sprintf("ready tids=%s addrs=%s off=%d impl=%s", strings.Join(tids, ","), strings.Join(addrs, ","),
-		urEntryOff+futexOffset, u.Impl))
+	child.Status(fmt.Sprintf("ready tids=%s addrs=%s off=%d impl=%s", strings.Join(tids, ","), strings.Join(addrs, ","),
+		entryOff+robust.FutexOffset, u.Impl))
 	for _, p := range pairs[1:] {
 		go func() {
 			runtime.LockOSThread()
 			if err := p.t2(); err != nil {
-				nmFatal(err)
+				fatal(err)
 			}
 		}()
 	}
@@ -483,8 +472,8 @@ func naturalChild(args []string) error {
 	return pairs[0].t2()
 }
 
-// nmPair is one T1/T2 pair of a natural child.
-type nmPair struct {
+// pair is one T1/T2 pair of a natural child.
+type pair struct {
 	idx, cpu       int
 	h, m, entry    unsafe.Pointer
 	mw             *uint32
@@ -492,48 +481,48 @@ type nmPair struct {
 	rounds, caught *uint64
 	tid1           uint32
 	// gate closed (1): T1 must not start a lock, T2 may be remapping.
-	// phase: nmUnlocking from before T1 sets list_op_pending for the
+	// phase: unlocking from before T1 sets list_op_pending for the
 	// unlock until after the unlock returned.
 	gate, phase atomic.Uint32
 }
 
-func nmFatal(err error) {
-	status("error " + oneLine(err.Error()))
+func fatal(err error) {
+	child.Status("error " + stress.OneLine(err.Error()))
 	unix.Exit(1)
 }
 
 // newPair maps pair idx's head and mutex pages, writes its file page and
 // starts its T1, which waits for T2 to open the gate.
-func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker) (*nmPair, error) {
-	p := &nmPair{idx: idx, cpu: cpu,
-		rounds: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16)),
-		caught: (*uint64)(unsafe.Add(stats, nmStatPair+idx*16+8))}
+func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker) (*pair, error) {
+	p := &pair{idx: idx, cpu: cpu,
+		rounds: (*uint64)(unsafe.Add(stats, statPair+idx*16)),
+		caught: (*uint64)(unsafe.Add(stats, statPair+idx*16+8))}
 	var err error
-	if p.h, err = mmapAnon(); err != nil {
+	if p.h, err = robust.MmapAnon(); err != nil {
 		return nil, err
 	}
-	if p.m, err = mmapAnon(); err != nil {
+	if p.m, err = robust.MmapAnon(); err != nil {
 		return nil, err
 	}
-	initHead(p.h)
-	atomic.StoreUint32(word(p.m, 0), 0)
-	p.entry = unsafe.Add(p.m, urEntryOff)
-	p.mw = word(p.entry, futexOffset)
-	p.pending = slot(p.h, futex.HeadPendingOff)
+	robust.InitHead(p.h)
+	atomic.StoreUint32(robust.Word(p.m, 0), 0)
+	p.entry = unsafe.Add(p.m, entryOff)
+	p.mw = robust.Word(p.entry, robust.FutexOffset)
+	p.pending = robust.Slot(p.h, futex.HeadPendingOff)
 	p.gate.Store(1) // until T2 starts
 	tidc := make(chan uint32, 1)
 	go p.t1(u, tidc)
 	p.tid1 = <-tidc
 	fileWord := p.tid1
 	if control {
-		fileWord = nmControlPattern
+		fileWord = controlPattern
 	}
 	for _, w := range []struct {
 		off uintptr
 		v   uint32
-	}{{urEntryOff + futexOffset, fileWord}, {urOtherOff, p.tid1}} {
+	}{{entryOff + robust.FutexOffset, fileWord}, {otherOff, p.tid1}} {
 		b := (*[4]byte)(unsafe.Pointer(&w.v))
-		if _, err := unix.Pwrite(3, b[:], int64(idx)*int64(pageSize)+int64(w.off)); err != nil {
+		if _, err := unix.Pwrite(3, b[:], int64(idx)*int64(robust.PageSize)+int64(w.off)); err != nil {
 			return nil, fmt.Errorf("pwrite: %w", err)
 		}
 	}
@@ -541,11 +530,11 @@ func newPair(idx, cpu int, control bool, stats unsafe.Pointer, u *futex.Unlocker
 }
 
 // t1 locks and unlocks the robust mutex, round after round.
-func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
+func (p *pair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 	runtime.LockOSThread() // never unlocked
-	nmPin(p.cpu)
+	pin(p.cpu)
 	if err := futex.SetRobustList(p.h, futex.RobustListHeadSize); err != nil {
-		nmFatal(fmt.Errorf("set_robust_list: %w", err))
+		fatal(fmt.Errorf("set_robust_list: %w", err))
 	}
 	tid := uint32(unix.Gettid())
 	tidc <- tid
@@ -562,21 +551,21 @@ func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 			}
 			atomic.StoreUintptr(pending, 0)
 		}
-		atomic.StoreUintptr(slot(entry, 0), atomic.LoadUintptr(slot(h, futex.HeadListOff))) // link
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(entry))
+		atomic.StoreUintptr(robust.Slot(entry, 0), atomic.LoadUintptr(robust.Slot(h, futex.HeadListOff))) // link
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry))
 		atomic.StoreUintptr(pending, 0)
 		// Unlock.
-		p.phase.Store(nmUnlocking)
-		atomic.StoreUintptr(pending, uintptr(entry))                                        // list_op_pending = &mutex
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink
+		p.phase.Store(unlocking)
+		atomic.StoreUintptr(pending, uintptr(entry))                                                      // list_op_pending = &mutex
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink
 		if asm {
 			if got := futex.RobustUnlockAsm(mw, tid, pending); got != tid { // the window
-				nmFatal(fmt.Errorf("robust unlock (asm): word %#x, want owner %d", got, tid))
+				fatal(fmt.Errorf("robust unlock (asm): word %#x, want owner %d", got, tid))
 			}
 		} else if _, err := u.Unlock(mw, tid, pending); err != nil { // the window, or the kernel's
-			nmFatal(err)
+			fatal(err)
 		}
-		p.phase.Store(nmLocking)
+		p.phase.Store(locking)
 		atomic.AddUint64(p.rounds, 1) // also a full barrier before the gate is read
 	}
 }
@@ -587,11 +576,11 @@ func (p *nmPair) t1(u *futex.Unlocker, tidc chan<- uint32) {
 // lock, replaces the page by the file, and keeps it there, spinning, until
 // T1 clears list_op_pending. (Polling with 20 us naps instead doubled the
 // hits on the host but starved T1 under TCG: measured.)
-func (p *nmPair) t2() error {
-	nmPin(p.cpu)
+func (p *pair) t2() error {
+	pin(p.cpu)
 	tid2 := uint32(unix.Gettid())
 	m, entry, mw, pending := p.m, p.entry, p.mw, p.pending
-	fileOff := int64(p.idx) * int64(pageSize)
+	fileOff := int64(p.idx) * int64(robust.PageSize)
 	p.gate.Store(0)
 	for {
 		if !atomic.CompareAndSwapUint32(mw, 0, tid2) {
@@ -601,7 +590,7 @@ func (p *nmPair) t2() error {
 		// While T2 holds the lock T1 cannot enter the unlock phase, so
 		// pending == &mutex followed by phase == unlocking means T1 was
 		// between its cmpxchg and its clearing store.
-		inWindow := atomic.LoadUintptr(pending) == uintptr(entry) && p.phase.Load() == nmUnlocking
+		inWindow := atomic.LoadUintptr(pending) == uintptr(entry) && p.phase.Load() == unlocking
 		if !atomic.CompareAndSwapUint32(mw, tid2, 0) {
 			return fmt.Errorf("T2 could not release: word %#x", atomic.LoadUint32(mw))
 		}
@@ -609,13 +598,13 @@ func (p *nmPair) t2() error {
 			// One mmap(MAP_FIXED) unmaps and maps in a single step: a
 			// separate munmap would leave a hole the Go runtime could map
 			// into, and MAP_FIXED would then clobber it.
-			if q, err := unix.MmapPtr(3, fileOff, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil || q != m {
+			if q, err := unix.MmapPtr(3, fileOff, m, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED); err != nil || q != m {
 				return fmt.Errorf("mmap file over the mutex page: %p, %v", q, err)
 			}
 			atomic.AddUint64(p.caught, 1)
 			for atomic.LoadUintptr(pending) == uintptr(entry) { // T1 still in its window
 			}
-			if q, err := unix.MmapPtr(-1, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil || q != m {
+			if q, err := unix.MmapPtr(-1, 0, m, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil || q != m {
 				return fmt.Errorf("mmap anonymous memory back: %p, %v", q, err)
 			}
 		}
@@ -624,14 +613,14 @@ func (p *nmPair) t2() error {
 }
 
 const (
-	nmLocking   = 0
-	nmUnlocking = 1
+	locking   = 0
+	unlocking = 1
 )
 
-// nmCPUs lists the CPUs this process may use (nil if unknown). Each pair
+// onlineCPUs lists the CPUs this process may use (nil if unknown). Each pair
 // shares one CPU, so its T2 runs exactly when its T1 is preempted, as on a
 // uniprocessor, wherever the preemption lands in T1's loop.
-func nmCPUs() []int {
+func onlineCPUs() []int {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil
@@ -645,17 +634,17 @@ func nmCPUs() []int {
 	return cpus
 }
 
-// nmPickCPU is the last CPU this process may use (-1: unknown).
-func nmPickCPU() int {
-	c := nmCPUs()
+// pickCPU is the last CPU this process may use (-1: unknown).
+func pickCPU() int {
+	c := onlineCPUs()
 	if len(c) == 0 {
 		return -1
 	}
 	return c[len(c)-1]
 }
 
-// nmPin binds the calling thread to cpu (best effort; -1: no pinning).
-func nmPin(cpu int) {
+// pin binds the calling thread to cpu (best effort; -1: no pinning).
+func pin(cpu int) {
 	if cpu < 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package tests
+package robust
 
 import (
 	"runtime"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestVdsoSymbols(t *testing.T) {
-	names, err := vdsoSymbols()
+	names, err := VDSOSymbols()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,8 +18,8 @@ func TestVdsoSymbols(t *testing.T) {
 	if !slices.Contains(names, want) {
 		t.Fatalf("vdso symbols %v lack %s", names, want)
 	}
-	t.Logf("robust unlock symbol: %q", vdsoRobustUnlock(names))
-	if got := vdsoRobustUnlock([]string{"x", "__vdso_futex_robust_list64_try_unlock"}); got != "__vdso_futex_robust_list64_try_unlock" {
-		t.Errorf("vdsoRobustUnlock = %q", got)
+	t.Logf("robust unlock symbol: %q", VDSORobustUnlock(names))
+	if got := VDSORobustUnlock([]string{"x", "__vdso_futex_robust_list64_try_unlock"}); got != "__vdso_futex_robust_list64_try_unlock" {
+		t.Errorf("VDSORobustUnlock = %q", got)
 	}
 }

@@ -1,4 +1,7 @@
-package tests
+// Package pigiveup is the guest test pi-giveup: PI waiters time out or
+// are killed while the owner unlocks, and the unlock, the word and every
+// errno are checked.
+package pigiveup
 
 import (
 	"context"
@@ -17,6 +20,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/pifutex"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // pi-giveup (docs/design.md, "PI waiters that give up"): rounds in which
@@ -39,52 +46,50 @@ import (
 // trylock) is a violation. The word, the TIDs and the operation go into
 // the evidence.
 
-func init() {
-	register("pi-giveup", runPIGiveUp)
-	children["pi-giveup-waiter"] = pgWaiterChild
-}
+// Test is pi-giveup.
+var Test = stress.New("pi-giveup", run, stress.Helpers{"pi-giveup-waiter": waiterChild})
 
 const (
-	pgLead      = 2 * time.Millisecond // round start to the leavers' deadline
-	pgStayBound = 2 * time.Second      // a waiter that stays must be handed the lock within this
-	pgKidBound  = 30 * time.Second     // a child waiter's LOCK_PI: it is killed in its round
-	pgBack      = 100 * time.Microsecond
-	pgKillEvery = 6 // about one round in pgKillEvery kills a waiter in a child process
-	pgAnswer    = 10 * time.Second
+	lead        = 2 * time.Millisecond // round start to the leavers' deadline
+	stayBound   = 2 * time.Second      // a waiter that stays must be handed the lock within this
+	kidBound    = 30 * time.Second     // a child waiter's LOCK_PI: it is killed in its round
+	wayBack     = 100 * time.Microsecond
+	killEvery   = 6 // about one round in killEvery kills a waiter in a child process
+	childAnswer = 10 * time.Second
 
 	// One lock's memory in the shared page: the robust list entry and,
-	// futexOffset after it, the PI word; the condition word of requeue-PI;
+	// robust.FutexOffset after it, the PI word; the condition word of requeue-PI;
 	// the critical-section owner; the child waiter's mailbox.
-	pgEntry    = 0x00
-	pgWord     = pgEntry + futexOffset
-	pgCond     = 0x40
-	pgOwner    = 0x44
-	pgChildCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
-	pgChildAck = 0x84 // u32: the sequence the child finished
-	pgChildRes = 0x88 // u32 errno of its LOCK_PI (0: it got the lock)
-	pgChildWrd = 0x8c // u32 the word right after
-	pgChildPrv = 0x90 // u32 the owner it replaced
-	pgChildRel = 0x94 // u32 errno of its release + 1 (0: not released yet)
-	pgChildAft = 0x98 // u32 the word after its release
+	entryOff = 0x00
+	wordOff  = entryOff + robust.FutexOffset
+	condOff  = 0x40
+	ownerOff = 0x44
+	childCmd = 0x80 // u32 sequence: the parent bumps it, the child locks
+	childAck = 0x84 // u32: the sequence the child finished
+	childRes = 0x88 // u32 errno of its LOCK_PI (0: it got the lock)
+	childWrd = 0x8c // u32 the word right after
+	childPrv = 0x90 // u32 the owner it replaced
+	childRel = 0x94 // u32 errno of its release + 1 (0: not released yet)
+	childAft = 0x98 // u32 the word after its release
 )
 
-// pgWay is how a waiter waits in a round.
-type pgWay int
+// way is how a waiter waits in a round.
+type way int
 
 const (
-	pgLockPI    pgWay = iota // FUTEX_LOCK_PI, absolute CLOCK_REALTIME deadline
-	pgLockPI2                // FUTEX_LOCK_PI2, absolute CLOCK_MONOTONIC deadline
-	pgRequeuePI              // FUTEX_WAIT_REQUEUE_PI on the condition, requeued onto the lock
-	pgStay                   // FUTEX_LOCK_PI with pgStayBound: must be handed the lock
+	lockPI    way = iota // FUTEX_LOCK_PI, absolute CLOCK_REALTIME deadline
+	lockPI2              // FUTEX_LOCK_PI2, absolute CLOCK_MONOTONIC deadline
+	requeuePI            // FUTEX_WAIT_REQUEUE_PI on the condition, requeued onto the lock
+	stay                 // FUTEX_LOCK_PI with stayBound: must be handed the lock
 )
 
-var pgWayNames = [...]string{"lock_pi", "lock_pi2", "requeue_pi", "stay"}
+var wayNames = [...]string{"lock_pi", "lock_pi2", "requeue_pi", "stay"}
 
-func (w pgWay) String() string { return pgWayNames[w] }
+func (w way) String() string { return wayNames[w] }
 
-// pgWait is one waiter's part of a round, as the waiter saw it.
-type pgWait struct {
-	Way      pgWay
+// waited is one waiter's part of a round, as the waiter saw it.
+type waited struct {
+	Way      way
 	TID      uint32
 	Err      error  // of the wait (nil: it got the lock)
 	Word     uint32 // right after the wait returned
@@ -95,8 +100,8 @@ type pgWait struct {
 	After    uint32 // the word right after its release
 }
 
-// pgUnlock is the owner's unlock in a round.
-type pgUnlock struct {
+// ownerUnlock is the owner's unlock in a round.
+type ownerUnlock struct {
 	TID        uint32
 	Start, End int64 // CLOCK_MONOTONIC ns around the call
 	Err        error
@@ -107,15 +112,15 @@ type pgUnlock struct {
 // The checkers: pure functions of what was observed, fed broken histories
 // by the unit tests. nil means fine.
 
-// pgCheckUnlock: an unlock that succeeded released the lock, so the word
+// checkUnlock: an unlock that succeeded released the lock, so the word
 // no longer names the unlocker.
-func pgCheckUnlock(u pgUnlock) *piViolation {
+func checkUnlock(u ownerUnlock) *pifutex.Violation {
 	if u.Err != nil {
-		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word,
+		return &pifutex.Violation{Kind: "unlock", TID: u.TID, Word: u.Word,
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by the owner TID %d: %v (word %#08x)", u.TID, u.Err, u.Word)}
 	}
 	if u.Word&futex.FUTEX_TID_MASK == u.TID {
-		return &piViolation{Kind: "unlock", TID: u.TID, Word: u.Word, Other: u.TID,
+		return &pifutex.Violation{Kind: "unlock", TID: u.TID, Word: u.Word, Other: u.TID,
 			Expected: 0, Actual: int64(u.TID),
 			Detail: fmt.Sprintf("FUTEX_UNLOCK_PI by TID %d returned 0 but the word is %#08x: it still names TID %d, which believes it has unlocked",
 				u.TID, u.Word, u.TID)}
@@ -123,14 +128,14 @@ func pgCheckUnlock(u pgUnlock) *piViolation {
 	return nil
 }
 
-// pgCheckWait judges one waiter's wait and, if it got the lock, its
+// checkWait judges one waiter's wait and, if it got the lock, its
 // acquisition and release. killed is the TID of a task SIGKILLed in this
 // round (0: none), which may have died holding the lock.
-func pgCheckWait(w pgWait, killed uint32) *piViolation {
-	v := &piViolation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
+func checkWait(w waited, killed uint32) *pifutex.Violation {
+	v := &pifutex.Violation{TID: w.TID, Word: w.Word, Other: w.Word & futex.FUTEX_TID_MASK}
 	op := w.Way.String()
 	switch {
-	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == pgStay:
+	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT) && w.Way == stay:
 		v.Kind = "wait-bound"
 		v.Detail = fmt.Sprintf("a waiter that stayed (TID %d) was never handed the lock before its deadline (word %#08x)", w.TID, w.Word)
 	case w.Err != nil && errors.Is(w.Err, unix.ETIMEDOUT):
@@ -168,26 +173,26 @@ func pgCheckWait(w pgWait, killed uint32) *piViolation {
 	return v
 }
 
-// pgCheckEnd: once every task has let go, the word is free: 0, or, when a
+// checkEnd: once every task has let go, the word is free: 0, or, when a
 // task was killed holding the lock, no TID with OWNER_DIED (and WAITERS if
 // a waiter queued behind the dead owner and then left too).
-func pgCheckEnd(word, killed uint32) *piViolation {
+func checkEnd(word, killed uint32) *pifutex.Violation {
 	if word == 0 || (killed != 0 && word&futex.FUTEX_TID_MASK == 0 && word&futex.FUTEX_OWNER_DIED != 0) {
 		return nil
 	}
-	return &piViolation{Kind: "owner", Word: word, Other: word & futex.FUTEX_TID_MASK, Actual: int64(word & futex.FUTEX_TID_MASK),
+	return &pifutex.Violation{Kind: "owner", Word: word, Other: word & futex.FUTEX_TID_MASK, Actual: int64(word & futex.FUTEX_TID_MASK),
 		Detail: fmt.Sprintf("every task of the round has let go of the lock, but the word is %#08x (TID %d)", word, word&futex.FUTEX_TID_MASK)}
 }
 
-// pgRacedUnlock: a give-up plausibly met the unlock when the waiter's
+// racedUnlock: a give-up plausibly met the unlock when the waiter's
 // deadline passed (or it was killed) before the unlock ended and it
 // returned (or died) after the unlock began.
-func pgRacedUnlock(leftAt, returned int64, u pgUnlock) bool {
+func racedUnlock(leftAt, returned int64, u ownerUnlock) bool {
 	return leftAt <= u.End && returned >= u.Start
 }
 
-// pgStats counts a run.
-type pgStats struct {
+// stats counts a run.
+type stats struct {
 	Rounds, Unlocks, KernelUnlocks                  int64
 	GaveUp                                          [3]int64 // timeouts by way: lock_pi, lock_pi2, requeue_pi
 	Killed, KilledAsleep, KilledHolding             int64
@@ -197,7 +202,7 @@ type pgStats struct {
 	ProbeTaken, ProbeBusy, Violations               int64
 }
 
-func (st *pgStats) counters() map[string]int64 {
+func (st *stats) counters() map[string]int64 {
 	return map[string]int64{"rounds": st.Rounds, "kernel_unlocks": st.KernelUnlocks,
 		"gave_up_lock_pi": st.GaveUp[0], "gave_up_lock_pi2": st.GaveUp[1], "gave_up_requeue_pi": st.GaveUp[2],
 		"unlocks": st.Unlocks, "probe_took_lock": st.ProbeTaken, "probe_busy": st.ProbeBusy, "killed_waiters": st.Killed, "killed_asleep": st.KilledAsleep, "killed_holding": st.KilledHolding, "raced_unlock": st.RacedUnlock, "raced_killed": st.RacedKilled,
@@ -205,7 +210,7 @@ func (st *pgStats) counters() map[string]int64 {
 		"requeued": st.Requeued, "requeue_woken": st.RequeueWoken, "violations": st.Violations}
 }
 
-func (st *pgStats) summary(took time.Duration) string {
+func (st *stats) summary(took time.Duration) string {
 	s := took.Seconds()
 	if s <= 0 {
 		s = 1
@@ -215,78 +220,78 @@ func (st *pgStats) summary(took time.Duration) string {
 		st.RacedUnlock, float64(st.RacedUnlock)/s, st.RacedKilled, st.WonAtDeadline)
 }
 
-// pgWaiter is a pinned thread of this process that waits on command.
-type pgWaiter struct {
+// waiter is a pinned thread of this process that waits on command.
+type waiter struct {
 	tid  uint32
-	cmds chan pgCmd
-	res  chan pgWait
+	cmds chan command
+	res  chan waited
 }
 
-// pgCmd tells a waiter how to wait this round.
-type pgCmd struct {
-	way      pgWay
+// command tells a waiter how to wait this round.
+type command struct {
+	way      way
 	deadline int64 // CLOCK_MONOTONIC ns
 	realOff  int64 // CLOCK_REALTIME - CLOCK_MONOTONIC, for FUTEX_LOCK_PI
 	condVal  uint32
 }
 
-func pgStartWaiter(mem unsafe.Pointer) *pgWaiter {
-	pw := &pgWaiter{cmds: make(chan pgCmd), res: make(chan pgWait, 1)}
+func startWaiter(mem unsafe.Pointer) *waiter {
+	pw := &waiter{cmds: make(chan command), res: make(chan waited, 1)}
 	tidc := make(chan uint32, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		blockSignals()
+		robust.BlockSignals()
 		unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) // the deadline fires when asked
 		tid := uint32(unix.Gettid())
 		tidc <- tid
 		for c := range pw.cmds {
-			pw.res <- pgDoWait(mem, tid, c)
+			pw.res <- doWait(mem, tid, c)
 		}
 	}()
 	pw.tid = <-tidc
 	return pw
 }
 
-// pgDoWait waits as c says, and if it gets the lock, checks in and
+// doWait waits as c says, and if it gets the lock, checks in and
 // releases it.
-func pgDoWait(mem unsafe.Pointer, tid uint32, c pgCmd) pgWait {
-	w := word(mem, pgWord)
-	r := pgWait{Way: c.way, TID: tid, Deadline: c.deadline}
+func doWait(mem unsafe.Pointer, tid uint32, c command) waited {
+	w := robust.Word(mem, wordOff)
+	r := waited{Way: c.way, TID: tid, Deadline: c.deadline}
 	var err error
 	switch c.way {
-	case pgLockPI, pgStay:
+	case lockPI, stay:
 		dl := c.deadline + c.realOff
-		if c.way == pgStay {
-			dl = monoNow() + int64(pgStayBound) + c.realOff
+		if c.way == stay {
+			dl = pifutex.MonoNow() + int64(stayBound) + c.realOff
 		}
 		ts := unix.NsecToTimespec(dl)
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-	case pgLockPI2:
+	case lockPI2:
 		ts := unix.NsecToTimespec(c.deadline)
 		_, err = futex.Futex(w, futex.FUTEX_LOCK_PI2, 0, &ts, nil, 0)
-	case pgRequeuePI:
+	case requeuePI:
 		ts := unix.NsecToTimespec(c.deadline)
-		_, err = futex.Futex(word(mem, pgCond), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
+		_, err = futex.Futex(robust.Word(mem, condOff), futex.FUTEX_WAIT_REQUEUE_PI, c.condVal, &ts, w, 0)
 	}
-	r.Returned = monoNow()
+	r.Returned = pifutex.MonoNow()
 	r.Err, r.Word = err, atomic.LoadUint32(w)
 	if err != nil {
 		return r
 	}
-	r.Prev = atomic.SwapUint32(word(mem, pgOwner), tid)
+	r.Prev = atomic.SwapUint32(robust.Word(mem, ownerOff), tid)
 	if r.Word&futex.FUTEX_OWNER_DIED != 0 { // recover, as a robust mutex user does
 		for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 		}
 	}
-	atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
-	r.Release, r.After = pgRelease(w, tid)
+	atomic.CompareAndSwapUint32(robust.Word(mem, ownerOff), tid, 0)
+	r.Release, r.After = release(w, tid)
 	return r
 }
 
-// pgRelease releases a PI lock the caller owns: in user space when the
+// release releases a PI lock the caller owns: in user space when the
 // word is exactly its TID, else FUTEX_UNLOCK_PI. It returns the word
 // right after.
-func pgRelease(w *uint32, tid uint32) (error, uint32) {
+func release(w *uint32, tid uint32) (error, uint32) {
 	if atomic.CompareAndSwapUint32(w, tid, 0) {
 		return nil, atomic.LoadUint32(w)
 	}
@@ -294,34 +299,34 @@ func pgRelease(w *uint32, tid uint32) (error, uint32) {
 	return err, atomic.LoadUint32(w)
 }
 
-// pgRun is one run's state, kept by the owner thread.
-type pgRun struct {
+// runState is one run's state, kept by the owner thread.
+type runState struct {
 	mem      unsafe.Pointer
 	shm      *os.File
 	rng      *rand.Rand
 	tid      uint32
-	waiters  []*pgWaiter
-	kid      *pgKid // the next child waiter to kill (nil: none ready)
-	kidc     chan *pgKid
+	waiters  []*waiter
+	kid      *childWaiter // the next child waiter to kill (nil: none ready)
+	kidc     chan *childWaiter
 	spawning bool      // a spawnKid is under way and will send on kidc
 	lats     [64]int64 // the last leavers' deadline-to-return times, ns
 	nlats    int
 	start    time.Time
 	firstAt  time.Duration // when the first violation was seen
-	st       pgStats
-	first    *piViolation
+	st       stats
+	first    *pifutex.Violation
 	ev       map[string]string
 }
 
-// pgKid is a child process whose one thread waits in FUTEX_LOCK_PI when
+// childWaiter is a child process whose one thread waits in FUTEX_LOCK_PI when
 // told, with a robust list that names the lock while it waits or holds.
-type pgKid struct {
-	c   *child
+type childWaiter struct {
+	c   *child.Process
 	tid uint32
 	pid int
 }
 
-func (r *pgRun) violate(v *piViolation, round string) {
+func (r *runState) violate(v *pifutex.Violation, round string) {
 	r.st.Violations++
 	if r.first == nil {
 		v.Detail += " [round: " + round + "]"
@@ -329,29 +334,29 @@ func (r *pgRun) violate(v *piViolation, round string) {
 	}
 }
 
-func runPIGiveUp(ctx context.Context, env Env) Outcome {
-	duration, early := piStart(env)
+func run(ctx context.Context, env stress.Env) stress.Outcome {
+	duration, early := pifutex.Start(env)
 	if early != nil {
 		return *early
 	}
-	shm, err := newMemfd("rig-pi-giveup")
+	shm, err := robust.NewMemfd("rig-pi-giveup")
 	if err != nil {
-		return errorf("memfd: "+err.Error(), nil)
+		return stress.Error("memfd: "+err.Error(), nil)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
-		return errorf("mmap: "+err.Error(), nil)
+		return stress.Error("mmap: "+err.Error(), nil)
 	}
 	// Not unmapped: a waiter thread stuck in the kernel may still use it.
 	if prev := runtime.GOMAXPROCS(0); prev < 8 {
 		runtime.GOMAXPROCS(8)
 		defer runtime.GOMAXPROCS(prev)
 	}
-	r := &pgRun{mem: mem, shm: shm, rng: rand.New(rand.NewSource(env.Seed ^ 0x9109)), kidc: make(chan *pgKid, 1),
+	r := &runState{mem: mem, shm: shm, rng: rand.New(rand.NewSource(env.Seed ^ 0x9109)), kidc: make(chan *childWaiter, 1),
 		ev: map[string]string{}}
 	for i := 0; i < 3; i++ {
-		r.waiters = append(r.waiters, pgStartWaiter(mem))
+		r.waiters = append(r.waiters, startWaiter(mem))
 	}
 	defer func() {
 		for _, pw := range r.waiters {
@@ -362,11 +367,11 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 	go r.spawnKid()
 	defer func() {
 		if r.kid != nil {
-			r.kid.c.kill()
+			r.kid.c.Kill()
 		}
 		if r.spawning {
 			if k := <-r.kidc; k != nil {
-				k.c.kill()
+				k.c.Kill()
 			}
 		}
 	}()
@@ -378,7 +383,7 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 		defer close(done)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		blockSignals()
+		robust.BlockSignals()
 		r.tid = uint32(unix.Gettid())
 		end := start.Add(duration)
 		lastProgress := start
@@ -386,14 +391,14 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 			r.round()
 			if time.Since(lastProgress) > time.Second {
 				lastProgress = time.Now()
-				env.progress(r.st.counters())
+				env.ReportProgress(r.st.counters())
 			}
 		}
 	}()
 	select {
 	case <-done:
 	case <-time.After(duration + 30*time.Second):
-		return errorf("a round did not finish within 30 s", r.ev)
+		return stress.Error("a round did not finish within 30 s", r.ev)
 	}
 	took := time.Since(start)
 	ev := r.ev
@@ -406,31 +411,31 @@ func runPIGiveUp(ctx context.Context, env Env) Outcome {
 		ev["invariant"], ev["word"], ev["detail"] = v.Kind, fmt.Sprintf("%#08x", v.Word), v.Detail
 		ev["first_violation_after"] = r.firstAt.Round(time.Millisecond).String()
 		ev["tid"], ev["other_tid"] = strconv.FormatUint(uint64(v.TID), 10), strconv.FormatUint(uint64(v.Other), 10)
-		return fail(fmt.Sprintf("%s invariant broken (%d violations): %s", v.Kind, r.st.Violations, v.Detail), ev)
+		return stress.Fail(fmt.Sprintf("%s invariant broken (%d violations): %s", v.Kind, r.st.Violations, v.Detail), ev)
 	}
 	if ctx.Err() != nil {
-		return errorf("interrupted: "+r.st.summary(took), ev)
+		return stress.Error("interrupted: "+r.st.summary(took), ev)
 	}
 	if r.st.Rounds == 0 {
-		return errorf("no rounds", ev)
+		return stress.Error("no rounds", ev)
 	}
-	return pass(r.st.summary(took), ev)
+	return stress.Pass(r.st.summary(took), ev)
 }
 
 // aim picks when the owner unlocks: the leavers leave the rt_mutex between
 // their deadline and their return to user space, so the unlock goes at
 // the deadline plus one of the recently measured deadline-to-return
-// times, minus a random part of pgBack (the way from leaving the rt_mutex
+// times, minus a random part of wayBack (the way from leaving the rt_mutex
 // back to user space, and the unlock's own way into the kernel).
-func (r *pgRun) aim(deadline int64) int64 {
+func (r *runState) aim(deadline int64) int64 {
 	n := min(r.nlats, len(r.lats))
 	if n == 0 {
-		return deadline + r.rng.Int63n(int64(pgBack))
+		return deadline + r.rng.Int63n(int64(wayBack))
 	}
-	return deadline + r.lats[r.rng.Intn(n)] - r.rng.Int63n(int64(pgBack))
+	return deadline + r.lats[r.rng.Intn(n)] - r.rng.Int63n(int64(wayBack))
 }
 
-func (r *pgRun) medianLatency() int64 {
+func (r *runState) medianLatency() int64 {
 	n := min(r.nlats, len(r.lats))
 	if n == 0 {
 		return 0
@@ -442,42 +447,42 @@ func (r *pgRun) medianLatency() int64 {
 
 // spawnKid starts the next child waiter and hands it over on kidc (nil if
 // it could not start).
-func (r *pgRun) spawnKid() {
-	c, err := startChild("pi-giveup-waiter", r.shm)
+func (r *runState) spawnKid() {
+	c, err := child.Start("pi-giveup-waiter", r.shm)
 	if err != nil {
 		r.kidc <- nil
 		return
 	}
-	line, err := c.readLine(context.Background(), pgAnswer)
-	kind, kv := fields(line)
+	line, err := c.ReadLine(context.Background(), childAnswer)
+	kind, kv := child.Fields(line)
 	tid, _ := strconv.Atoi(kv["tid"])
 	if err != nil || kind != "ready" || tid == 0 {
-		c.kill()
+		c.Kill()
 		r.kidc <- nil
 		return
 	}
-	r.kidc <- &pgKid{c: c, tid: uint32(tid), pid: c.cmd.Process.Pid}
+	r.kidc <- &childWaiter{c: c, tid: uint32(tid), pid: c.Cmd.Process.Pid}
 }
 
 // round is one round, run by the owner thread.
-func (r *pgRun) round() {
-	w := word(r.mem, pgWord)
+func (r *runState) round() {
+	w := robust.Word(r.mem, wordOff)
 	rng := r.rng
 	r.st.Rounds++
 	if !atomic.CompareAndSwapUint32(w, 0, r.tid) {
-		r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: atomic.LoadUint32(w),
+		r.violate(&pifutex.Violation{Kind: "owner", TID: r.tid, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("a new round found the word %#08x, want 0", atomic.LoadUint32(w))}, "start")
 		return
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), r.tid)
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), r.tid)
 
 	// Who waits, and how.
-	var ways []pgWay
+	var ways []way
 	for i, n := 0, 1+rng.Intn(2); i < n; i++ {
-		ways = append(ways, pgWay(rng.Intn(3)))
+		ways = append(ways, way(rng.Intn(3)))
 	}
 	if rng.Intn(4) == 0 {
-		ways = append(ways, pgStay)
+		ways = append(ways, stay)
 	}
 	if r.kid == nil && r.spawning {
 		select {
@@ -486,8 +491,8 @@ func (r *pgRun) round() {
 		default:
 		}
 	}
-	var kid *pgKid
-	if r.kid != nil && rng.Intn(pgKillEvery) == 0 {
+	var kid *childWaiter
+	if r.kid != nil && rng.Intn(killEvery) == 0 {
 		kid, r.kid = r.kid, nil
 	}
 	desc := fmt.Sprint(ways)
@@ -495,12 +500,12 @@ func (r *pgRun) round() {
 		desc += " +killed child"
 	}
 
-	now := monoNow()
+	now := pifutex.MonoNow()
 	var rt unix.Timespec
 	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-	c := pgCmd{deadline: now + int64(pgLead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(word(r.mem, pgCond), 1)}
+	c := command{deadline: now + int64(lead), realOff: rt.Nano() - now, condVal: atomic.AddUint32(robust.Word(r.mem, condOff), 1)}
 	if kid != nil { // time for the child to wake and be seen asleep
-		c.deadline += 2 * int64(pgLead)
+		c.deadline += 2 * int64(lead)
 	}
 	// Requeue the requeue-PI waiters onto the lock before the deadline
 	// (half the time), or right after the unlock (the rest: the top one
@@ -510,18 +515,18 @@ func (r *pgRun) round() {
 	for i, way := range ways {
 		wc := c
 		wc.way = way
-		if way == pgRequeuePI && !requeueEarly {
-			wc.deadline += 2 * int64(pgLead)
+		if way == requeuePI && !requeueEarly {
+			wc.deadline += 2 * int64(lead)
 		}
 		r.waiters[i].cmds <- wc
 	}
 	if kid != nil {
-		atomic.AddUint32(word(r.mem, pgChildCmd), 1)
-		futex.Futex(word(r.mem, pgChildCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
+		atomic.AddUint32(robust.Word(r.mem, childCmd), 1)
+		futex.Futex(robust.Word(r.mem, childCmd), futex.FUTEX_WAKE, 1, nil, nil, 0)
 	}
 	nreq := 0
 	for _, way := range ways {
-		if way == pgRequeuePI {
+		if way == requeuePI {
 			nreq++
 		}
 	}
@@ -529,10 +534,10 @@ func (r *pgRun) round() {
 		if nreq == 0 {
 			return
 		}
-		for end := c.deadline + 2*int64(pgLead); monoNow() < end; {
-			n, err := futex.CmpRequeuePI(word(r.mem, pgCond), 1<<30, w, c.condVal)
+		for end := c.deadline + 2*int64(lead); pifutex.MonoNow() < end; {
+			n, err := futex.CmpRequeuePI(robust.Word(r.mem, condOff), 1<<30, w, c.condVal)
 			if err != nil && !errors.Is(err, unix.EAGAIN) {
-				r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+				r.violate(&pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
 					Detail: fmt.Sprintf("FUTEX_CMP_REQUEUE_PI by TID %d: %v (word %#08x)", r.tid, err, atomic.LoadUint32(w))}, desc)
 				return
 			}
@@ -556,15 +561,15 @@ func (r *pgRun) round() {
 	var asleep atomic.Bool
 	if kid != nil {
 		go func(pid, tid int, until int64) {
-			for monoNow() < until {
-				if piTaskBlockedOn(pid, tid, pgWord, futex.FUTEX_LOCK_PI) {
+			for pifutex.MonoNow() < until {
+				if pifutex.TaskBlockedOn(pid, tid, wordOff, futex.FUTEX_LOCK_PI) {
 					asleep.Store(true)
 					return
 				}
 				futex.SchedYield()
 			}
 		}(kid.pid, int(kid.tid), c.deadline)
-		for !asleep.Load() && monoNow() < c.deadline {
+		for !asleep.Load() && pifutex.MonoNow() < c.deadline {
 			futex.SchedYield()
 		}
 	}
@@ -575,28 +580,28 @@ func (r *pgRun) round() {
 	killFirst := rng.Intn(2) == 0
 	kill := func() {
 		if kid != nil && killedAt == 0 {
-			killedAt = monoNow()
+			killedAt = pifutex.MonoNow()
 			unix.Kill(kid.pid, syscall.SIGKILL)
 		}
 	}
-	for monoNow() < aim {
+	for pifutex.MonoNow() < aim {
 	}
 	if killFirst {
 		kill()
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), 0)
-	u := pgUnlock{TID: r.tid, Start: monoNow()}
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
+	u := ownerUnlock{TID: r.tid, Start: pifutex.MonoNow()}
 	if atomic.CompareAndSwapUint32(w, r.tid, 0) {
 		u.Fast = true
 	} else {
 		_, u.Err = futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
 		r.st.KernelUnlocks++
 	}
-	u.End = monoNow()
+	u.End = pifutex.MonoNow()
 	u.Word = atomic.LoadUint32(w)
 	r.st.Unlocks++
 	kill()
-	if v := pgCheckUnlock(u); v != nil {
+	if v := checkUnlock(u); v != nil {
 		r.violate(v, desc)
 	}
 	if !requeueEarly {
@@ -607,31 +612,31 @@ func (r *pgRun) round() {
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err == nil {
 		r.st.ProbeTaken++
 		wd := atomic.LoadUint32(w)
-		if prev := atomic.SwapUint32(word(r.mem, pgOwner), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
-			r.violate(&piViolation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
+		if prev := atomic.SwapUint32(robust.Word(r.mem, ownerOff), r.tid); wd&futex.FUTEX_TID_MASK != r.tid || (prev != 0 && (kid == nil || prev != kid.tid)) {
+			r.violate(&pifutex.Violation{Kind: "owner", TID: r.tid, Word: wd, Other: prev,
 				Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock returned 0: word %#08x, critical section held by TID %d", r.tid, wd, prev)}, desc)
 		}
 		if wd&futex.FUTEX_OWNER_DIED != 0 {
 			for cur := atomic.LoadUint32(w); !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 			}
 		}
-		atomic.StoreUint32(word(r.mem, pgOwner), 0)
-		if err, after := pgRelease(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
-			r.violate(&piViolation{Kind: "unlock", TID: r.tid, Word: after,
-				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, errOK(err), after)}, desc)
+		atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
+		if err, after := release(w, r.tid); err != nil || after&futex.FUTEX_TID_MASK == r.tid {
+			r.violate(&pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
+				Detail: fmt.Sprintf("TID %d releasing the lock its FUTEX_TRYLOCK_PI took: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}, desc)
 		}
 	} else if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EBUSY) {
 		r.st.ProbeBusy++
 	} else {
 		wd := atomic.LoadUint32(w)
-		r.violate(&piViolation{Kind: "errno", TID: r.tid, Word: wd, Other: wd & futex.FUTEX_TID_MASK,
+		r.violate(&pifutex.Violation{Kind: "errno", TID: r.tid, Word: wd, Other: wd & futex.FUTEX_TID_MASK,
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d right after its unlock: %v (word %#08x, TID %d)", r.tid, err, wd, wd&futex.FUTEX_TID_MASK)}, desc)
 	}
 
 	// Collect the waiters.
 	var killed uint32
 	if kid != nil {
-		kid.c.kill()
+		kid.c.Kill()
 		killed = kid.tid
 		r.st.Killed++
 		if kidAsleep {
@@ -639,22 +644,22 @@ func (r *pgRun) round() {
 		}
 		r.spawning = true
 		go r.spawnKid()
-		seq := atomic.LoadUint32(word(r.mem, pgChildCmd))
-		acked := atomic.LoadUint32(word(r.mem, pgChildAck)) == seq
+		seq := atomic.LoadUint32(robust.Word(r.mem, childCmd))
+		acked := atomic.LoadUint32(robust.Word(r.mem, childAck)) == seq
 		if kidAsleep && !acked && killedAt <= u.End { // still waiting when the unlock ran
 			r.st.RacedUnlock++
 			r.st.RacedKilled++
 		}
 		if acked { // it finished its part before the kill: judge it
-			cw := pgWait{Way: pgStay, TID: kid.tid, Word: atomic.LoadUint32(word(r.mem, pgChildWrd)), Prev: atomic.LoadUint32(word(r.mem, pgChildPrv)),
-				After: atomic.LoadUint32(word(r.mem, pgChildAft))}
-			if e := atomic.LoadUint32(word(r.mem, pgChildRes)); e != 0 {
+			cw := waited{Way: stay, TID: kid.tid, Word: atomic.LoadUint32(robust.Word(r.mem, childWrd)), Prev: atomic.LoadUint32(robust.Word(r.mem, childPrv)),
+				After: atomic.LoadUint32(robust.Word(r.mem, childAft))}
+			if e := atomic.LoadUint32(robust.Word(r.mem, childRes)); e != 0 {
 				cw.Err = syscall.Errno(e)
 			}
-			if e := atomic.LoadUint32(word(r.mem, pgChildRel)); e > 1 {
+			if e := atomic.LoadUint32(robust.Word(r.mem, childRel)); e > 1 {
 				cw.Release = syscall.Errno(e - 1)
 			}
-			if v := pgCheckWait(cw, 0); v != nil {
+			if v := checkWait(cw, 0); v != nil {
 				r.violate(v, desc)
 			}
 		}
@@ -662,7 +667,7 @@ func (r *pgRun) round() {
 	diedHolding := false
 	for i, way := range ways {
 		res := <-r.waiters[i].res
-		if v := pgCheckWait(res, killed); v != nil {
+		if v := checkWait(res, killed); v != nil {
 			r.violate(v, desc)
 		}
 		switch {
@@ -671,18 +676,18 @@ func (r *pgRun) round() {
 			if res.Word&futex.FUTEX_OWNER_DIED != 0 {
 				diedHolding = true
 			}
-			if way == pgStay {
+			if way == stay {
 				r.st.StayersHanded++
 			}
-			if way == pgRequeuePI && !requeueEarly {
+			if way == requeuePI && !requeueEarly {
 				r.st.RequeueWoken++
 			}
-			if res.Returned >= res.Deadline && way != pgStay {
+			if res.Returned >= res.Deadline && way != stay {
 				r.st.WonAtDeadline++
 			}
-		case errors.Is(res.Err, unix.ETIMEDOUT) && way != pgStay:
+		case errors.Is(res.Err, unix.ETIMEDOUT) && way != stay:
 			r.st.GaveUp[way]++
-			if pgRacedUnlock(res.Deadline, res.Returned, u) {
+			if racedUnlock(res.Deadline, res.Returned, u) {
 				r.st.RacedUnlock++
 			}
 			if d := res.Returned - res.Deadline; d > 0 && d < int64(time.Millisecond) && res.Deadline == c.deadline {
@@ -692,7 +697,7 @@ func (r *pgRun) round() {
 		}
 	}
 	wd := atomic.LoadUint32(w)
-	if v := pgCheckEnd(wd, killed); v != nil {
+	if v := checkEnd(wd, killed); v != nil {
 		r.violate(v, desc)
 		return
 	}
@@ -706,7 +711,7 @@ func (r *pgRun) round() {
 	if diedHolding {
 		r.st.KilledHolding++
 	}
-	atomic.StoreUint32(word(r.mem, pgOwner), 0)
+	atomic.StoreUint32(robust.Word(r.mem, ownerOff), 0)
 	if r.first != nil {
 		r.ev["round"] = desc
 	}
@@ -715,87 +720,87 @@ func (r *pgRun) round() {
 // recoverDead takes a lock whose owner died (the word has OWNER_DIED and no
 // TID) through the kernel, clears OWNER_DIED and releases it: the word
 // must name the caller with OWNER_DIED, then be 0.
-func (r *pgRun) recoverDead(w *uint32, desc string) *piViolation {
+func (r *runState) recoverDead(w *uint32, desc string) *pifutex.Violation {
 	before := atomic.LoadUint32(w)
 	if _, err := futex.Futex(w, futex.FUTEX_TRYLOCK_PI, 0, nil, nil, 0); err != nil {
-		return &piViolation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
+		return &pifutex.Violation{Kind: "errno", TID: r.tid, Word: atomic.LoadUint32(w),
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x): %v", r.tid, before, err)}
 	}
 	wd := atomic.LoadUint32(w)
 	if wd&futex.FUTEX_TID_MASK != r.tid || wd&futex.FUTEX_OWNER_DIED == 0 {
-		return &piViolation{Kind: "owner-died", TID: r.tid, Word: wd,
+		return &pifutex.Violation{Kind: "owner-died", TID: r.tid, Word: wd,
 			Detail: fmt.Sprintf("FUTEX_TRYLOCK_PI by TID %d on a lock whose owner died (word %#08x) left %#08x, want its TID with OWNER_DIED", r.tid, before, wd)}
 	}
 	for cur := wd; !atomic.CompareAndSwapUint32(w, cur, cur&^futex.FUTEX_OWNER_DIED); cur = atomic.LoadUint32(w) {
 	}
-	if err, after := pgRelease(w, r.tid); err != nil || after != 0 {
-		return &piViolation{Kind: "unlock", TID: r.tid, Word: after,
-			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, errOK(err), after)}
+	if err, after := release(w, r.tid); err != nil || after != 0 {
+		return &pifutex.Violation{Kind: "unlock", TID: r.tid, Word: after,
+			Detail: fmt.Sprintf("TID %d releasing a dead owner's lock it recovered: %v, word after %#08x", r.tid, pifutex.ErrString(err), after)}
 	}
 	return nil
 }
 
-// pgWaiterChild (child helper "pi-giveup-waiter"): one thread with a
+// waiterChild (child helper "pi-giveup-waiter"): one thread with a
 // robust list; each time the parent bumps the command word it waits in
 // FUTEX_LOCK_PI (pending op set, as a robust mutex user does), and if it
 // gets the lock it checks in and releases it, reporting in the mailbox.
 // The parent kills it at a moment of its choosing.
-func pgWaiterChild(args []string) error {
-	mem, err := mmapShared(3)
+func waiterChild(args []string) error {
+	mem, err := robust.MmapShared(3)
 	if err != nil {
 		return fmt.Errorf("mmap shared: %w", err)
 	}
-	h, err := mmapAnon()
+	h, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		blockSignals()
-		initHead(h)
+		robust.BlockSignals()
+		robust.InitHead(h)
 		if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 			errc <- fmt.Errorf("set_robust_list: %w", err)
 			return
 		}
 		tid := uint32(unix.Gettid())
-		w, cmd, entry := word(mem, pgWord), word(mem, pgChildCmd), unsafe.Add(mem, pgEntry)
+		w, cmd, entry := robust.Word(mem, wordOff), robust.Word(mem, childCmd), unsafe.Add(mem, entryOff)
 		seen := atomic.LoadUint32(cmd)
-		status(fmt.Sprintf("ready tid=%d", tid))
+		child.Status(fmt.Sprintf("ready tid=%d", tid))
 		for {
 			for atomic.LoadUint32(cmd) == seen {
 				futex.Futex(cmd, futex.FUTEX_WAIT, seen, nil, nil, 0)
 			}
 			seen = atomic.LoadUint32(cmd)
-			for _, off := range []uintptr{pgChildRes, pgChildWrd, pgChildPrv, pgChildRel, pgChildAft} {
-				atomic.StoreUint32(word(mem, off), 0)
+			for _, off := range []uintptr{childRes, childWrd, childPrv, childRel, childAft} {
+				atomic.StoreUint32(robust.Word(mem, off), 0)
 			}
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
-			ts := unix.NsecToTimespec(time.Now().Add(pgKidBound).UnixNano())
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			ts := unix.NsecToTimespec(time.Now().Add(kidBound).UnixNano())
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-			atomic.StoreUint32(word(mem, pgChildWrd), atomic.LoadUint32(w))
+			atomic.StoreUint32(robust.Word(mem, childWrd), atomic.LoadUint32(w))
 			if err != nil {
 				var e syscall.Errno
 				errors.As(err, &e)
-				atomic.StoreUint32(word(mem, pgChildRes), uint32(e))
-				atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
-				atomic.StoreUint32(word(mem, pgChildAck), seen)
+				atomic.StoreUint32(robust.Word(mem, childRes), uint32(e))
+				atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
+				atomic.StoreUint32(robust.Word(mem, childAck), seen)
 				continue
 			}
-			atomic.StoreUintptr(slot(entry, 0), uintptr(h))
-			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(entry)|1)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
-			atomic.StoreUint32(word(mem, pgChildPrv), atomic.SwapUint32(word(mem, pgOwner), tid))
-			atomic.CompareAndSwapUint32(word(mem, pgOwner), tid, 0)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), uintptr(entry)|1)
-			atomic.StoreUintptr(slot(h, futex.HeadListOff), uintptr(h))
-			rerr, after := pgRelease(w, tid)
-			atomic.StoreUintptr(slot(h, futex.HeadPendingOff), 0)
+			atomic.StoreUintptr(robust.Slot(entry, 0), uintptr(h))
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(entry)|1)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
+			atomic.StoreUint32(robust.Word(mem, childPrv), atomic.SwapUint32(robust.Word(mem, ownerOff), tid))
+			atomic.CompareAndSwapUint32(robust.Word(mem, ownerOff), tid, 0)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), uintptr(entry)|1)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), uintptr(h))
+			rerr, after := release(w, tid)
+			atomic.StoreUintptr(robust.Slot(h, futex.HeadPendingOff), 0)
 			var e syscall.Errno
 			errors.As(rerr, &e)
-			atomic.StoreUint32(word(mem, pgChildAft), after)
-			atomic.StoreUint32(word(mem, pgChildRel), uint32(e)+1)
-			atomic.StoreUint32(word(mem, pgChildAck), seen)
+			atomic.StoreUint32(robust.Word(mem, childAft), after)
+			atomic.StoreUint32(robust.Word(mem, childRel), uint32(e)+1)
+			atomic.StoreUint32(robust.Word(mem, childAck), seen)
 		}
 	}()
 	return <-errc

@@ -1,4 +1,8 @@
-package tests
+// Package unmapremap is the guest test robust-unmap-remap: the robust
+// unlock race (a mutex page unmapped and a file mapped in its place before
+// the dying unlocker's list_op_pending is cleared), held open by
+// userfaultfd, then hit naturally in a loop for the run's duration.
+package unmapremap
 
 import (
 	"context"
@@ -15,6 +19,9 @@ import (
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-unmap-remap (deterministic): the unlock race (docs/design.md) with
@@ -26,36 +33,34 @@ import (
 // fix ORs OWNER_DIED into the file. The control variant parks T1 only after
 // the unlock is complete, and must never show a change.
 
-func init() {
-	register("robust-unmap-remap", runUnmapRemap)
-	children["robust-race"] = raceChild
-}
+// Test is robust-unmap-remap, deterministic and natural.
+var Test = stress.New("robust-unmap-remap", run, stress.Helpers{"robust-race": raceChild, "robust-natural": naturalChild})
 
 const (
-	urTrials   = 5
-	urEntryOff = 0x100 // the mutex's list entry in its page; word at +8
-	urOtherOff = 0x800 // a word of the file holding T1's TID, not the mutex
-	urWindow   = "window"
-	urControl  = "control"
+	trialCount  = 5
+	entryOff    = 0x100 // the mutex's list entry in its page; word at +8
+	otherOff    = 0x800 // a word of the file holding T1's TID, not the mutex
+	windowMode  = "window"
+	controlMode = "control"
 )
 
-// urTrial is what one trial observed.
-type urTrial struct {
+// trial is what one trial observed.
+type trial struct {
 	Mode                 string
 	Addr                 uint64 // virtual address of the mutex word
 	FileOff              int64
 	TID                  uint32 // T1
 	Before, After        uint32 // the file word at FileOff
-	OtherBefore, OtherAt uint32 // the file word at urOtherOff
+	OtherBefore, OtherAt uint32 // the file word at otherOff
 	UffdMode             string
 	Unlock               string // "vdso" or "classic": how T1 unlocked
 	Took                 time.Duration
 }
 
-func (t urTrial) changed() bool      { return t.After != t.Before }
-func (t urTrial) otherChanged() bool { return t.OtherAt != t.OtherBefore }
+func (t trial) changed() bool      { return t.After != t.Before }
+func (t trial) otherChanged() bool { return t.OtherAt != t.OtherBefore }
 
-func (t urTrial) evidence() map[string]string {
+func (t trial) evidence() map[string]string {
 	return map[string]string{
 		"mode": t.Mode, "addr": fmt.Sprintf("%#x", t.Addr), "file_offset": strconv.FormatInt(t.FileOff, 10),
 		"tid": strconv.Itoa(int(t.TID)), "before": fmt.Sprintf("%#08x", t.Before), "after": fmt.Sprintf("%#08x", t.After),
@@ -63,25 +68,25 @@ func (t urTrial) evidence() map[string]string {
 	}
 }
 
-// judgeUnmapRemap turns trials into a verdict. A changed control is the
+// judge turns trials into a verdict. A changed control is the
 // detector's fault (error); a changed window word is the kernel corrupting
 // unrelated memory (fail).
-func judgeUnmapRemap(trials []urTrial) Outcome {
+func judge(trials []trial) stress.Outcome {
 	var windows, controls, corrupted int
-	var first *urTrial
+	var first *trial
 	for i := range trials {
 		t := &trials[i]
-		if t.Mode == urControl {
+		if t.Mode == controlMode {
 			controls++
 			if t.changed() || t.otherChanged() {
 				ev := t.evidence()
-				return errorf(fmt.Sprintf("detector is wrong: control trial %d changed the file (%#08x -> %#08x)", i, t.Before, t.After), ev)
+				return stress.Error(fmt.Sprintf("detector is wrong: control trial %d changed the file (%#08x -> %#08x)", i, t.Before, t.After), ev)
 			}
 			continue
 		}
 		windows++
 		if t.otherChanged() {
-			return fail(fmt.Sprintf("a file word the mutex never used changed %#08x -> %#08x", t.OtherBefore, t.OtherAt), t.evidence())
+			return stress.Fail(fmt.Sprintf("a file word the mutex never used changed %#08x -> %#08x", t.OtherBefore, t.OtherAt), t.evidence())
 		}
 		if t.changed() {
 			corrupted++
@@ -101,18 +106,18 @@ func judgeUnmapRemap(trials []urTrial) Outcome {
 		if first.After&futex.FUTEX_OWNER_DIED == 0 {
 			what = "changed"
 		}
-		return fail(fmt.Sprintf("kernel corrupted remapped memory: file word at offset %d %s (%#08x -> %#08x) in %d/%d trials; controls clean",
+		return stress.Fail(fmt.Sprintf("kernel corrupted remapped memory: file word at offset %d %s (%#08x -> %#08x) in %d/%d trials; controls clean",
 			first.FileOff, what, first.Before, first.After, corrupted, windows), ev)
 	}
 	if windows == 0 {
-		return errorf("no trials ran", counts)
+		return stress.Error("no trials ran", counts)
 	}
-	return pass(fmt.Sprintf("%d window trials and %d controls left the remapped file untouched", windows, controls), counts)
+	return stress.Pass(fmt.Sprintf("%d window trials and %d controls left the remapped file untouched", windows, controls), counts)
 }
 
-// runUnmapRemap runs the deterministic mode, then the natural mode
+// run runs the deterministic mode, then the natural mode
 // (unmapnatural.go), and reports one verdict with both modes' evidence.
-func runUnmapRemap(ctx context.Context, env Env) Outcome {
+func run(ctx context.Context, env stress.Env) stress.Outcome {
 	det := runDeterministic(ctx, env)
 	if det.Evidence == nil {
 		det.Evidence = map[string]string{}
@@ -121,7 +126,7 @@ func runUnmapRemap(ctx context.Context, env Env) Outcome {
 	var detPart string
 	switch det.Status {
 	case event.Error:
-		return errorf("deterministic: "+det.Reason, det.Evidence)
+		return stress.Error("deterministic: "+det.Reason, det.Evidence)
 	case event.Skip:
 		detPart = "deterministic: skipped (" + det.Reason + ")"
 	default:
@@ -130,44 +135,44 @@ func runUnmapRemap(ctx context.Context, env Env) Outcome {
 	return judgeBoth(det, detPart, runNatural(ctx, env))
 }
 
-// runDeterministic is the userfaultfd mode: urTrials window trials, each
+// runDeterministic is the userfaultfd mode: trialCount window trials, each
 // with a control.
-func runDeterministic(ctx context.Context, env Env) Outcome {
+func runDeterministic(ctx context.Context, env stress.Env) stress.Outcome {
 	vdso := "no"
-	if names, err := vdsoSymbols(); err != nil {
-		vdso = "unknown: " + oneLine(err.Error())
-	} else if s := vdsoRobustUnlock(names); s != "" {
+	if names, err := robust.VDSOSymbols(); err != nil {
+		vdso = "unknown: " + stress.OneLine(err.Error())
+	} else if s := robust.VDSORobustUnlock(names); s != "" {
 		vdso = "yes (" + s + ")"
 	}
-	var trials []urTrial
+	var trials []trial
 	var total time.Duration
-	for i := 0; i < urTrials; i++ {
-		for _, mode := range []string{urWindow, urControl} {
+	for i := 0; i < trialCount; i++ {
+		for _, mode := range []string{windowMode, controlMode} {
 			if ctx.Err() != nil {
-				return errorf(fmt.Sprintf("deadline after %d trials", len(trials)), nil)
+				return stress.Error(fmt.Sprintf("deadline after %d trials", len(trials)), nil)
 			}
-			t, skipWhy, err := unmapRemapTrial(ctx, mode)
+			t, skipWhy, err := runTrial(ctx, mode)
 			if skipWhy != "" {
-				return skip(skipWhy, map[string]string{"vdso_robust_unlock": vdso})
+				return stress.Skip(skipWhy, map[string]string{"vdso_robust_unlock": vdso})
 			}
 			if err != nil {
-				return errorf(mode+" trial: "+oneLine(err.Error()), map[string]string{"vdso_robust_unlock": vdso})
+				return stress.Error(mode+" trial: "+stress.OneLine(err.Error()), map[string]string{"vdso_robust_unlock": vdso})
 			}
 			trials = append(trials, t)
 			total += t.Took
 		}
 		c := map[string]int64{"det_trials": int64(i + 1)}
 		for _, t := range trials {
-			if t.Mode == urWindow && t.changed() {
+			if t.Mode == windowMode && t.changed() {
 				c["det_corrupted"]++
 			}
-			if t.Mode == urControl && t.changed() {
+			if t.Mode == controlMode && t.changed() {
 				c["det_control_changed"]++
 			}
 		}
-		env.progress(c)
+		env.ReportProgress(c)
 	}
-	o := judgeUnmapRemap(trials)
+	o := judge(trials)
 	if o.Evidence == nil {
 		o.Evidence = map[string]string{}
 	}
@@ -183,24 +188,24 @@ func runDeterministic(ctx context.Context, env Env) Outcome {
 	return o
 }
 
-func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy string, err error) {
+func runTrial(ctx context.Context, mode string) (t trial, skipWhy string, err error) {
 	start := time.Now()
 	t.Mode = mode
-	shm, err := newMemfd("rig-robust-remap")
+	shm, err := robust.NewMemfd("rig-robust-remap")
 	if err != nil {
 		return t, "", fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
-	c, err := startChild("robust-race", shm, mode)
+	c, err := child.Start("robust-race", shm, mode)
 	if err != nil {
 		return t, "", err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 10*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return t, "", err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	switch kind {
 	case "skip":
 		return t, kv["msg"], nil
@@ -218,17 +223,17 @@ func unmapRemapTrial(ctx context.Context, mode string) (t urTrial, skipWhy strin
 	if t.Before, err = preadWord(fd, t.FileOff); err != nil {
 		return t, "", err
 	}
-	if t.OtherBefore, err = preadWord(fd, urOtherOff); err != nil {
+	if t.OtherBefore, err = preadWord(fd, otherOff); err != nil {
 		return t, "", err
 	}
 	if t.Before != t.TID || t.OtherBefore != t.TID {
 		return t, "", fmt.Errorf("file words %#x, %#x before the kill, want T1's TID %d", t.Before, t.OtherBefore, t.TID)
 	}
-	c.kill()
+	c.Kill()
 	if t.After, err = preadWord(fd, t.FileOff); err != nil {
 		return t, "", err
 	}
-	if t.OtherAt, err = preadWord(fd, urOtherOff); err != nil {
+	if t.OtherAt, err = preadWord(fd, otherOff); err != nil {
 		return t, "", err
 	}
 	t.Took = time.Since(start)
@@ -247,20 +252,20 @@ func preadWord(fd int, off int64) (uint32, error) {
 // this file. Reports "ready tid= addr= off= uffd=" once T2 has remapped, or
 // "skip REASON" when userfaultfd write-protect is unavailable.
 func raceChild(args []string) error {
-	if len(args) != 1 || (args[0] != urWindow && args[0] != urControl) {
+	if len(args) != 1 || (args[0] != windowMode && args[0] != controlMode) {
 		return fmt.Errorf("robust-race: want window or control")
 	}
 	mode := args[0]
-	h, err := mmapAnon()
+	h, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
-	m, err := mmapAnon()
+	m, err := robust.MmapAnon()
 	if err != nil {
 		return err
 	}
-	initHead(h)                       // populates the head page
-	atomic.StoreUint32(word(m, 0), 0) // and the mutex page
+	robust.InitHead(h)                       // populates the head page
+	atomic.StoreUint32(robust.Word(m, 0), 0) // and the mutex page
 
 	userOnly := os.Geteuid() != 0
 	u, err := futex.OpenUffdWP(userOnly)
@@ -269,18 +274,18 @@ func raceChild(args []string) error {
 		u, err = futex.OpenUffdWP(true)
 	}
 	if err == nil {
-		err = u.RegisterWP(h, pageSize)
+		err = u.RegisterWP(h, robust.PageSize)
 	}
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ENOSYS):
-			status("skip userfaultfd not available (ENOSYS: kernel without CONFIG_USERFAULTFD)")
+			child.Status("skip userfaultfd not available (ENOSYS: kernel without CONFIG_USERFAULTFD)")
 			return nil
 		case errors.Is(err, unix.EPERM):
-			status("skip userfaultfd not permitted (EPERM; vm.unprivileged_userfaultfd=0 and no UFFD_USER_MODE_ONLY)")
+			child.Status("skip userfaultfd not permitted (EPERM; vm.unprivileged_userfaultfd=0 and no UFFD_USER_MODE_ONLY)")
 			return nil
 		case errors.Is(err, futex.ErrNoWP), errors.Is(err, unix.EINVAL):
-			status("skip userfaultfd write-protect mode not supported: " + err.Error())
+			child.Status("skip userfaultfd write-protect mode not supported: " + err.Error())
 			return nil
 		}
 		return fmt.Errorf("userfaultfd: %w", err)
@@ -290,12 +295,12 @@ func raceChild(args []string) error {
 		uffdMode = "wp,user-mode-only"
 	}
 
-	entry := unsafe.Add(m, urEntryOff)
-	mw := word(entry, futexOffset)
+	entry := unsafe.Add(m, entryOff)
+	mw := robust.Word(entry, robust.FutexOffset)
 	// On a kernel whose vDSO has the robust try-unlock, T1 unlocks through
 	// it, so the window held open is the vDSO's own and the kernel's fixup
 	// is what gets tested; otherwise the classic cmpxchg and store.
-	vdsoFn := vdsoTryUnlockAddr()
+	vdsoFn := robust.VDSOTryUnlockAddr()
 	unlock := func(tid uint32, pending *uintptr) bool {
 		if vdsoFn != 0 {
 			return futex.CallTryUnlock(vdsoFn, mw, tid, pending) == tid
@@ -321,7 +326,7 @@ func raceChild(args []string) error {
 		// finish its store and the trial would miss the race; woken
 		// before, a fixed kernel's fixup would block on the protected
 		// page and the trial would blame it.
-		if err := blockSignals(); err != nil {
+		if err := robust.BlockSignals(); err != nil {
 			unlocked <- fmt.Errorf("sigprocmask: %w", err)
 			return
 		}
@@ -330,28 +335,28 @@ func raceChild(args []string) error {
 			return
 		}
 		tid := uint32(unix.Gettid())
-		if !robustLock(h, entry, tid) {
+		if !robust.Lock(h, entry, tid) {
 			unlocked <- errors.New("T1 could not lock")
 			return
 		}
 		tidc <- tid
 		<-goUnlock
-		pending := slot(h, futex.HeadPendingOff)
-		atomic.StoreUintptr(pending, uintptr(entry))                                        // list_op_pending = &mutex
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink
-		if mode == urControl {
+		pending := robust.Slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, uintptr(entry))                                                      // list_op_pending = &mutex
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink
+		if mode == controlMode {
 			if !unlock(tid, pending) { // the whole unlock, pending cleared
 				unlocked <- fmt.Errorf("T1 unlock (%s) failed: word %#x", unlockHow, atomic.LoadUint32(mw))
 				return
 			}
-			if err := u.WriteProtect(h, pageSize, true); err != nil {
+			if err := u.WriteProtect(h, robust.PageSize, true); err != nil {
 				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
 				return
 			}
 			unlocked <- nil
 			atomic.StoreUintptr(pending, 0) // faults: T1 parks outside the window
 		} else {
-			if err := u.WriteProtect(h, pageSize, true); err != nil {
+			if err := u.WriteProtect(h, robust.PageSize, true); err != nil {
 				unlocked <- fmt.Errorf("UFFDIO_WRITEPROTECT: %w", err)
 				return
 			}
@@ -379,7 +384,7 @@ func raceChild(args []string) error {
 		return fmt.Errorf("T1 did not fault on the write-protected head: %w", err)
 	}
 	if msg.Event != futex.UFFD_EVENT_PAGEFAULT || msg.Flags&futex.UFFD_PAGEFAULT_FLAG_WP == 0 ||
-		msg.Address < uint64(uintptr(h)) || msg.Address >= uint64(uintptr(h)+pageSize) {
+		msg.Address < uint64(uintptr(h)) || msg.Address >= uint64(uintptr(h)+robust.PageSize) {
 		return fmt.Errorf("unexpected uffd message: event %#x flags %#x address %#x", msg.Event, msg.Flags, msg.Address)
 	}
 
@@ -395,22 +400,22 @@ func raceChild(args []string) error {
 	// MAP_FIXED replaces the mutex page in one step (the kernel unmaps it
 	// as part of the call): a separate munmap would leave a hole that
 	// another thread of this process (the Go runtime) may map into first.
-	p, err := unix.MmapPtr(3, 0, m, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	p, err := unix.MmapPtr(3, 0, m, robust.PageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
 	if err != nil {
 		return fmt.Errorf("mmap file over the mutex page: %w", err)
 	}
 	if p != m {
 		return fmt.Errorf("file mapped at %p, not at the mutex page %p", p, m)
 	}
-	atomic.StoreUint32(word(m, urEntryOff+futexOffset), tid1)
-	atomic.StoreUint32(word(m, urOtherOff), tid1)
+	atomic.StoreUint32(robust.Word(m, entryOff+robust.FutexOffset), tid1)
+	atomic.StoreUint32(robust.Word(m, otherOff), tid1)
 	// T1 stays parked, but the head page is writable again: a kernel that
 	// clears the pending op before delivering the kill (the vDSO fixup)
 	// must be able to, and the classic sequence gains nothing from it.
-	if err := u.Unprotect(h, pageSize); err != nil {
+	if err := u.Unprotect(h, robust.PageSize); err != nil {
 		return fmt.Errorf("UFFDIO_WRITEPROTECT (lift, dontwake): %w", err)
 	}
-	status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s unlock=%s", tid1, uintptr(m)+urEntryOff+futexOffset, urEntryOff+futexOffset, uffdMode, unlockHow))
+	child.Status(fmt.Sprintf("ready tid=%d addr=%#x off=%d uffd=%s unlock=%s", tid1, uintptr(m)+entryOff+robust.FutexOffset, entryOff+robust.FutexOffset, uffdMode, unlockHow))
 	for {
 		time.Sleep(time.Hour)
 	}

@@ -1,4 +1,4 @@
-package tests
+package kselftest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/kselftest"
@@ -159,7 +160,7 @@ func TestJudgeKselftest(t *testing.T) {
 		{"short", ParseTAPReport(strings.NewReader("1..3\nok 1 a\n")), nil, false, event.Fail, "ran 1 of 3 planned tests"},
 		{"totals", ParseTAPReport(strings.NewReader("ok 1 a\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:1\n")), nil, false, event.Fail, "Totals report 1 failures (exit status 0)"},
 	} {
-		r := judgeKselftest(tc.rep, tc.err, tc.timedOut, 30*time.Second)
+		r := judge(tc.rep, tc.err, tc.timedOut, 30*time.Second)
 		if r.Status != tc.status || r.Reason != tc.reason {
 			t.Errorf("%s: %s %q, want %s %q", tc.name, r.Status, r.Reason, tc.status, tc.reason)
 		}
@@ -173,10 +174,10 @@ func writeScript(t *testing.T, dir, name, body string) {
 	}
 }
 
-func withKselftestDir(t *testing.T, dir string) {
-	old, oldT := kselftestDir, kselftestTimeout
-	kselftestDir = dir
-	t.Cleanup(func() { kselftestDir, kselftestTimeout = old, oldT })
+func withImageDir(t *testing.T, dir string) {
+	old, oldT := imageDir, binaryTimeout
+	imageDir = dir
+	t.Cleanup(func() { imageDir, binaryTimeout = old, oldT })
 }
 
 // TestKselftestFutexFake runs the guest test on scripts that print TAP:
@@ -189,10 +190,10 @@ func TestKselftestFutexFake(t *testing.T) {
 	writeScript(t, dir, "skipper", "echo '1..0 # SKIP no support'; exit 4\n")
 	os.WriteFile(filepath.Join(dir, "run.list"), []byte("# header\ngood -b\ngood -b\nbad\nslow -t 5\nskipper\n"+
 		kselftest.NotBuilt+"futex_waitv: futex_waitv.c:1: error: boom\n"), 0o644)
-	withKselftestDir(t, dir)
-	kselftestTimeout = 500 * time.Millisecond
+	withImageDir(t, dir)
+	binaryTimeout = 500 * time.Millisecond
 	var progress []map[string]int64
-	o := runKselftestFutex(context.Background(), Env{Progress: func(c map[string]int64) { progress = append(progress, c) }})
+	o := run(context.Background(), stress.Env{Progress: func(c map[string]int64) { progress = append(progress, c) }})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	for k, v := range o.Evidence {
 		t.Logf("  %s = %q", k, v)
@@ -224,7 +225,7 @@ func TestKselftestFutexFake(t *testing.T) {
 
 // TestKselftestFutexTimingSensitive: a timing-sensitive selftest that
 // fails once passes labelled flaky; one that fails every run fails after
-// 1+kselftestReruns runs; any other selftest is never rerun.
+// 1+reruns runs; any other selftest is never rerun.
 func TestKselftestFutexTimingSensitive(t *testing.T) {
 	dir, runs := t.TempDir(), t.TempDir()
 	count := func(name string) string { // appends a line per run, prints the run number
@@ -235,15 +236,15 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 	writeScript(t, dir, "futex_wait", count("wait")+"echo 1..1; echo \"not ok 1 run $n\"; exit 1\n")
 	writeScript(t, dir, "futex_wake_op", count("wakeop")+"echo 1..1; echo \"not ok 1 run $n\"; exit 1\n")
 	os.WriteFile(filepath.Join(dir, "run.list"), []byte("futex_requeue\nfutex_wait\nfutex_wake_op\n"), 0o644)
-	withKselftestDir(t, dir)
-	o := runKselftestFutex(context.Background(), Env{})
+	withImageDir(t, dir)
+	o := run(context.Background(), stress.Env{})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	lines := func(name string) int {
 		b, _ := os.ReadFile(filepath.Join(runs, name))
 		return strings.Count(string(b), "\n")
 	}
-	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + kselftestReruns, 1} {
-		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d 1]", got, 1+kselftestReruns)
+	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + reruns, 1} {
+		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d 1]", got, 1+reruns)
 	}
 	if o.Status != event.Fail ||
 		!strings.Contains(o.Reason, "futex_wait (failed 3 of 3 runs (timing-sensitive, rerun): 1 run 1)") ||
@@ -260,8 +261,8 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 }
 
 func TestKselftestFutexAbsent(t *testing.T) {
-	withKselftestDir(t, filepath.Join(t.TempDir(), "none"))
-	o := runKselftestFutex(context.Background(), Env{})
+	withImageDir(t, filepath.Join(t.TempDir(), "none"))
+	o := run(context.Background(), stress.Env{})
 	if o.Status != event.Skip || !strings.HasPrefix(o.Reason, "no selftests in the image") {
 		t.Fatalf("%s: %s", o.Status, o.Reason)
 	}
@@ -314,10 +315,10 @@ func TestKselftestFutexHost(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	files := kselftest.ImageFiles(bins)
-	withKselftestDir(t, filepath.Dir(files[kselftest.ImageDir+"/"+kselftest.RunList]))
+	withImageDir(t, filepath.Dir(files[kselftest.ImageDir+"/"+kselftest.RunList]))
 	start := time.Now()
 	progress := 0
-	o := runKselftestFutex(ctx, Env{Progress: func(map[string]int64) { progress++ }})
+	o := run(ctx, stress.Env{Progress: func(map[string]int64) { progress++ }})
 	t.Logf("%s in %v: %s", o.Status, time.Since(start), o.Reason)
 	for _, k := range sortedKeys(o.Evidence) {
 		t.Logf("  %s = %s", k, o.Evidence[k])

@@ -1,4 +1,7 @@
-package tests
+// Package kselftest is the guest test kselftest-futex: it runs the tree's
+// own futex selftests, packed into the image by rig/kselftest, and judges
+// them by their TAP output.
+package kselftest
 
 import (
 	"bufio"
@@ -16,30 +19,31 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
+	"github.com/rig-kernel/rig/guest/stress"
 )
 
 // kselftest-futex: the kernel's own futex selftests (docs/design.md, "The
 // kernel's own tests"), built statically on the host by rig/kselftest and
-// packed into the image under kselftestDir with a run.list manifest: one
+// packed into the image under imageDir with a run.list manifest: one
 // command line per line ("futex_requeue_pi -b -l -t 500000"), in the order
 // of the tree's functional/run.sh; '#' lines are comments, except
 // "# not built: NAME: REASON" for a test the host could not compile.
 // Each line runs in turn with its own timeout; its TAP output decides it.
 
-// kselftestDir is where the image holds the binaries (tests override it).
-var kselftestDir = "/kselftest/futex"
+// imageDir is where the image holds the binaries (tests override it).
+var imageDir = "/kselftest/futex"
 
-// kselftestTimeout bounds one binary (the slowest, futex_requeue_pi with a
+// binaryTimeout bounds one binary (the slowest, futex_requeue_pi with a
 // 2 s timeout, takes about 2 s; all 29 lines take about 9 s under TCG).
-var kselftestTimeout = 30 * time.Second
+var binaryTimeout = 30 * time.Second
 
-// kselftestNotBuilt mirrors rig/kselftest.NotBuilt.
-const kselftestNotBuilt = "# not built: "
+// notBuilt mirrors rig/kselftest.NotBuilt.
+const notBuilt = "# not built: "
 
 // timingSensitive names the selftests whose verdict rests on a sleep
 // standing in for "the waiters are asleep by now", and why. Under TCG a
 // vCPU can be descheduled for longer than the sleep, so a failure of one
-// of these is rerun (up to kselftestReruns more times) before it counts:
+// of these is rerun (up to reruns more times) before it counts:
 // a failure on every run fails the test, a pass on a rerun passes it
 // labelled flaky, with the failed runs kept in the evidence. Every other
 // selftest fails on its first failure.
@@ -52,16 +56,15 @@ var timingSensitive = map[string]string{
 	"futex_wait_uninitialized_heap":   "the waker sleeps and expects the waiter asleep",
 }
 
-// kselftestReruns is how many more times a timing-sensitive selftest runs
+// reruns is how many more times a timing-sensitive selftest runs
 // after a failure.
-const kselftestReruns = 2
+const reruns = 2
 
-func init() {
-	register("kselftest-futex", runKselftestFutex)
-}
+// Test is kselftest-futex.
+var Test = stress.New("kselftest-futex", run, nil)
 
-// ksftCase is one line of run.list.
-type ksftCase struct {
+// listEntry is one line of run.list.
+type listEntry struct {
 	Key      string   // binary + " " + args, made unique
 	Argv     []string // nil for a test that was not built
 	NotBuilt string   // why it was not built
@@ -69,10 +72,10 @@ type ksftCase struct {
 
 // readRunList reads dir's run.list; without one, every executable in dir
 // runs without arguments.
-func readRunList(dir string) ([]ksftCase, error) {
-	var cases []ksftCase
+func readRunList(dir string) ([]listEntry, error) {
+	var cases []listEntry
 	seen := map[string]int{}
-	add := func(c ksftCase) {
+	add := func(c listEntry) {
 		seen[c.Key]++
 		if n := seen[c.Key]; n > 1 { // run.sh repeats some lines
 			c.Key = fmt.Sprintf("%s #%d", c.Key, n)
@@ -87,7 +90,7 @@ func readRunList(dir string) ([]ksftCase, error) {
 		}
 		for _, e := range ents {
 			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-				add(ksftCase{Key: e.Name(), Argv: []string{e.Name()}})
+				add(listEntry{Key: e.Name(), Argv: []string{e.Name()}})
 			}
 		}
 		return cases, nil
@@ -97,28 +100,28 @@ func readRunList(dir string) ([]ksftCase, error) {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, kselftestNotBuilt); ok {
+		if rest, ok := strings.CutPrefix(line, notBuilt); ok {
 			name, why, _ := strings.Cut(rest, ": ")
-			add(ksftCase{Key: name, NotBuilt: why})
+			add(listEntry{Key: name, NotBuilt: why})
 			continue
 		}
 		if line == "" || line[0] == '#' {
 			continue
 		}
 		argv := strings.Fields(line)
-		add(ksftCase{Key: strings.Join(argv, " "), Argv: argv})
+		add(listEntry{Key: strings.Join(argv, " "), Argv: argv})
 	}
 	return cases, nil
 }
 
-func runKselftestFutex(ctx context.Context, env Env) Outcome {
-	dir := kselftestDir
+func run(ctx context.Context, env stress.Env) stress.Outcome {
+	dir := imageDir
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return skip("no selftests in the image ("+dir+" is absent)", nil)
+		return stress.Skip("no selftests in the image ("+dir+" is absent)", nil)
 	}
 	cases, err := readRunList(dir)
 	if err != nil {
-		return errorf("reading the selftests' run list: "+err.Error(), nil)
+		return stress.Error("reading the selftests' run list: "+err.Error(), nil)
 	}
 	runnable := 0
 	for _, c := range cases {
@@ -127,11 +130,11 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 		}
 	}
 	if runnable == 0 {
-		return skip("no selftests in the image (run.list in "+dir+" lists none)", nil)
+		return stress.Skip("no selftests in the image (run.list in "+dir+" lists none)", nil)
 	}
 	work, err := os.MkdirTemp("", "kselftest-")
 	if err != nil {
-		return errorf("work directory: "+err.Error(), nil)
+		return stress.Error("work directory: "+err.Error(), nil)
 	}
 	defer os.RemoveAll(work)
 
@@ -144,11 +147,11 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 			notBuilt = append(notBuilt, c.Key)
 			continue
 		}
-		var r ksftRun
+		var r verdict
 		if ctx.Err() != nil {
-			r = ksftRun{Status: event.Fail, Reason: "not run: the test's deadline passed"}
+			r = verdict{Status: event.Fail, Reason: "not run: the test's deadline passed"}
 		} else {
-			r = runKselftest(ctx, dir, work, c.Argv, kselftestTimeout)
+			r = runBinary(ctx, dir, work, c.Argv, binaryTimeout)
 		}
 		if r.Status == event.Fail && ctx.Err() == nil {
 			if why, ok := timingSensitive[c.Argv[0]]; ok {
@@ -175,7 +178,7 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 				ev[c.Key+" output"] = r.Output
 			}
 		}
-		env.progress(map[string]int64{"done": int64(done), "total": int64(runnable),
+		env.ReportProgress(map[string]int64{"done": int64(done), "total": int64(runnable),
 			"pass": int64(passed), "fail": int64(len(failed)), "skip": int64(len(skipped))})
 	}
 	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, len(failed), len(skipped))
@@ -187,23 +190,23 @@ func runKselftestFutex(ctx context.Context, env Env) Outcome {
 	}
 	switch {
 	case len(failed) > 0:
-		return fail(fmt.Sprintf("%d of %d futex selftests failed: %s; %s", len(failed), runnable, listSome(failed, 3), summary), ev)
+		return stress.Fail(fmt.Sprintf("%d of %d futex selftests failed: %s; %s", len(failed), runnable, listSome(failed, 3), summary), ev)
 	case passed == 0:
-		return skip("every futex selftest skipped: "+summary, ev)
+		return stress.Skip("every futex selftest skipped: "+summary, ev)
 	}
-	return pass(summary, ev)
+	return stress.Pass(summary, ev)
 }
 
 // rerunTimingSensitive reruns a failed timing-sensitive selftest until a
-// run passes or kselftestReruns more runs have failed. It returns the last
+// run passes or reruns more runs have failed. It returns the last
 // run's verdict; a pass is relabelled flaky, its reason and note naming
 // how many runs failed and the first failure, and its Output holding the
 // first failed run's output.
-func rerunTimingSensitive(ctx context.Context, dir, work string, argv []string, first ksftRun, why string) (ksftRun, string) {
+func rerunTimingSensitive(ctx context.Context, dir, work string, argv []string, first verdict, why string) (verdict, string) {
 	runs, fails := 1, 1
 	r := first
-	for i := 0; i < kselftestReruns && ctx.Err() == nil; i++ {
-		r = runKselftest(ctx, dir, work, argv, kselftestTimeout)
+	for i := 0; i < reruns && ctx.Err() == nil; i++ {
+		r = runBinary(ctx, dir, work, argv, binaryTimeout)
 		runs++
 		if r.Status != event.Fail {
 			break
@@ -233,8 +236,8 @@ func listSome(items []string, n int) string {
 	return strings.Join(items[:n], "; ") + fmt.Sprintf("; and %d more", len(items)-n)
 }
 
-// ksftRun is one binary's verdict.
-type ksftRun struct {
+// verdict is one binary's verdict.
+type verdict struct {
 	Status string // event.Pass, Fail or Skip
 	Reason string
 	Output string // the output's tail, for failures
@@ -246,12 +249,12 @@ const (
 	ksftSkip = 4
 )
 
-// runKselftest runs one command line of dir's binaries in work (some tests
+// runBinary runs one command line of dir's binaries in work (some tests
 // create files in their working directory) and judges it.
-func runKselftest(ctx context.Context, dir, work string, argv []string, timeout time.Duration) ksftRun {
+func runBinary(ctx context.Context, dir, work string, argv []string, timeout time.Duration) verdict {
 	bin := filepath.Join(dir, argv[0])
 	if _, err := os.Stat(bin); err != nil {
-		return ksftRun{Status: event.Fail, Reason: "missing binary: " + err.Error()}
+		return verdict{Status: event.Fail, Reason: "missing binary: " + err.Error()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -268,7 +271,7 @@ func runKselftest(ctx context.Context, dir, work string, argv []string, timeout 
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stray threads' children
 	}
 	rep := ParseTAPReport(bytes.NewReader(stdout.Bytes()))
-	r := judgeKselftest(rep, err, ctx.Err() != nil, timeout)
+	r := judge(rep, err, ctx.Err() != nil, timeout)
 	if r.Status == event.Fail {
 		r.Output = tailOf(stdout.String()+stderr.String(), 20, 2048)
 	}
@@ -278,11 +281,11 @@ func runKselftest(ctx context.Context, dir, work string, argv []string, timeout 
 	return r
 }
 
-// judgeKselftest turns a binary's TAP report and exit into a verdict:
+// judge turns a binary's TAP report and exit into a verdict:
 // a `not ok`, a Bail out!, a failure count in its Totals, a timeout, a
 // signal or an exit status other than 0 and 4 (KSFT_SKIP) fail it; skip
 // when every result was skipped (or it exited with KSFT_SKIP).
-func judgeKselftest(rep TAPReport, runErr error, timedOut bool, timeout time.Duration) ksftRun {
+func judge(rep TAPReport, runErr error, timedOut bool, timeout time.Duration) verdict {
 	var fails, skips []string
 	passes := 0
 	for _, r := range rep.Results {
@@ -300,24 +303,24 @@ func judgeKselftest(rep TAPReport, runErr error, timedOut bool, timeout time.Dur
 		if len(fails) > 0 {
 			why += "; " + listSome(fails, 2)
 		}
-		return ksftRun{Status: event.Fail, Reason: why}
+		return verdict{Status: event.Fail, Reason: why}
 	}
 	if len(fails) > 0 {
-		return ksftRun{Status: event.Fail, Reason: listSome(fails, 2)}
+		return verdict{Status: event.Fail, Reason: listSome(fails, 2)}
 	}
 	code := 0
 	if runErr != nil {
 		var ee *exec.ExitError
 		if !errors.As(runErr, &ee) {
-			return ksftRun{Status: event.Fail, Reason: runErr.Error()}
+			return verdict{Status: event.Fail, Reason: runErr.Error()}
 		}
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("killed by signal %v after %d results", ws.Signal(), len(rep.Results))}
+			return verdict{Status: event.Fail, Reason: fmt.Sprintf("killed by signal %v after %d results", ws.Signal(), len(rep.Results))}
 		}
 		code = ee.ExitCode()
 	}
 	if n := rep.Totals["fail"] + rep.Totals["error"]; n > 0 {
-		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("Totals report %d failures (exit status %d)", n, code)}
+		return verdict{Status: event.Fail, Reason: fmt.Sprintf("Totals report %d failures (exit status %d)", n, code)}
 	}
 	switch {
 	case code == ksftSkip || (code == ksftPass && passes == 0 && len(skips) > 0):
@@ -325,19 +328,19 @@ func judgeKselftest(rep TAPReport, runErr error, timedOut bool, timeout time.Dur
 		if len(skips) > 0 {
 			why = listSome(skips, 2)
 		}
-		return ksftRun{Status: event.Skip, Reason: why}
+		return verdict{Status: event.Skip, Reason: why}
 	case code != ksftPass:
-		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("exit status %d after %d results", code, len(rep.Results))}
+		return verdict{Status: event.Fail, Reason: fmt.Sprintf("exit status %d after %d results", code, len(rep.Results))}
 	case len(rep.Results) == 0:
-		return ksftRun{Status: event.Fail, Reason: "no TAP results"}
+		return verdict{Status: event.Fail, Reason: "no TAP results"}
 	case rep.Plan > 0 && len(rep.Results) < rep.Plan:
-		return ksftRun{Status: event.Fail, Reason: fmt.Sprintf("ran %d of %d planned tests", len(rep.Results), rep.Plan)}
+		return verdict{Status: event.Fail, Reason: fmt.Sprintf("ran %d of %d planned tests", len(rep.Results), rep.Plan)}
 	}
 	why := fmt.Sprintf("%d/%d ok", passes, len(rep.Results))
 	if len(skips) > 0 {
 		why += ", skipped " + listSome(skips, 2)
 	}
-	return ksftRun{Status: event.Pass, Reason: why}
+	return verdict{Status: event.Pass, Reason: why}
 }
 
 // tailOf keeps the last lines (at most max bytes) of s.

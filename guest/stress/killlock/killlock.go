@@ -1,4 +1,7 @@
-package tests
+// Package killlock holds the guest tests robust-kill-in-lock and
+// robust-kill-in-unlock: a child is SIGKILLed inside the robust lock or
+// unlock sequence, and the mutex must stay recoverable.
+package killlock
 
 import (
 	"context"
@@ -15,6 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/guest/futex"
+	"github.com/rig-kernel/rig/guest/stress"
+	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/robust"
 )
 
 // robust-kill-in-lock and robust-kill-in-unlock (docs/design.md, "Signal-kill
@@ -36,30 +42,29 @@ import (
 //
 // Both check that the neighbouring words in the page do not change.
 
-func init() {
-	register("robust-kill-in-lock", runKillInLock)
-	register("robust-kill-in-unlock", runKillInUnlock)
-	children["robust-kill-lock"] = killLockChild
-	children["robust-kill-unlock"] = killUnlockChild
-}
+// InLock and InUnlock are robust-kill-in-lock and robust-kill-in-unlock.
+var (
+	InLock   = stress.New("robust-kill-in-lock", runInLock, stress.Helpers{"robust-kill-lock": killLockChild})
+	InUnlock = stress.New("robust-kill-in-unlock", runInUnlock, stress.Helpers{"robust-kill-unlock": killUnlockChild})
+)
 
 // Layout of the shared page (the robust_list_head is in it too, so the
 // parent can check the child's state right before the kill).
 const (
-	klEntry     = 0x100                 // the mutex's list entry
-	klWord      = klEntry + futexOffset // its word
-	klNeighbour = klEntry + 12          // the next word: the child's TID, not a mutex
-	klPattern   = 0x200                 // arbitrary data
-	klGo        = 0x300                 // the child parks in FUTEX_WAIT here
-	klHead      = 0x800                 // the child's robust_list_head
-	klWakeBound = 2 * time.Second       // a waiter must wake within this
-	klWaitLimit = 5 * time.Second       // a waiter gives up after this
-	klQuiet     = 100 * time.Millisecond
-	klLock      = "lock"
-	klUnlock    = "unlock"
+	entryOff     = 0x100                         // the mutex's list entry
+	wordOff      = entryOff + robust.FutexOffset // its word
+	neighbourOff = entryOff + 12                 // the next word: the child's TID, not a mutex
+	patternOff   = 0x200                         // arbitrary data
+	goOff        = 0x300                         // the child parks in FUTEX_WAIT here
+	headOff      = 0x800                         // the child's robust_list_head
+	wakeBound    = 2 * time.Second               // a waiter must wake within this
+	waitLimit    = 5 * time.Second               // a waiter gives up after this
+	quiet        = 100 * time.Millisecond
+	lockMode     = "lock"
+	unlockMode   = "unlock"
 )
 
-type klVariant struct {
+type variant struct {
 	name string
 	pi   bool
 	// waiter: a thread of the parent sleeps on the word (FUTEX_WAIT with
@@ -83,14 +88,14 @@ type klVariant struct {
 	vdso bool
 }
 
-var klLockVariants = []klVariant{
+var lockVariants = []variant{
 	{name: "no-waiter"},
 	{name: "waiter", waiter: true, wantWake: true},
 	{name: "pi-no-waiter", pi: true},
 	{name: "pi-waiter", pi: true, waiter: true, wantWake: true},
 }
 
-var klUnlockVariants = []klVariant{
+var unlockVariants = []variant{
 	{name: "unlocked"},
 	{name: "unlocked-waiter", waiter: true, wantWake: true},
 	{name: "third-party", thirdParty: true},
@@ -114,14 +119,14 @@ type errSkipVariant struct{ why string }
 
 func (e errSkipVariant) Error() string { return e.why }
 
-// klObs is what one variant observed; checkKillInLock and
-// checkKillInUnlock judge it.
-type klObs struct {
+// observation is what one variant observed; checkInLock and
+// checkInUnlock judge it.
+type observation struct {
 	Variant   string
 	ChildTID  uint32
 	OwnerTID  uint32 // a live third party owning the word at the kill (0: none)
-	Mutex     wordObs
-	Others    []wordObs
+	Mutex     robust.WatchedWord
+	Others    []robust.WatchedWord
 	State     string // the child's robust list at the kill
 	PI        bool
 	Waiter    bool
@@ -136,11 +141,11 @@ type klObs struct {
 	VdsoProblem string
 }
 
-// checkKillInLock: the dead task owned the word (through its pending op),
+// checkInLock: the dead task owned the word (through its pending op),
 // so it must read (WAITERS as before) | OWNER_DIED with the TID cleared; a
 // PI waiter inherits it with OWNER_DIED; nothing else changes; a waiter
 // wakes within the bound.
-func checkKillInLock(o klObs) (bool, string) {
+func checkInLock(o observation) (bool, string) {
 	w := o.Mutex
 	if o.PI && o.Waiter {
 		if o.Woken && (o.PIWord&futex.FUTEX_TID_MASK != o.WaiterTID || o.PIWord&futex.FUTEX_OWNER_DIED == 0) {
@@ -155,16 +160,16 @@ func checkKillInLock(o klObs) (bool, string) {
 		return false, fmt.Sprintf("%s: word taken by the dead task (pending, not linked) went %#08x -> %#08x, %s %#08x (OWNER_DIED, TID cleared, WAITERS kept)",
 			o.Variant, w.Before, w.After, what, want)
 	}
-	if ok, why := klOthersAndWake(o); !ok {
+	if ok, why := othersAndWake(o); !ok {
 		return false, why
 	}
 	return true, ""
 }
 
-// checkKillInUnlock: the dead task had released the word, so the kernel
+// checkInUnlock: the dead task had released the word, so the kernel
 // must leave it exactly as it was (never OWNER_DIED, above all not on a
 // word a live task owns), leave the rest alone, and wake a waiter.
-func checkKillInUnlock(o klObs) (bool, string) {
+func checkInUnlock(o observation) (bool, string) {
 	if o.VdsoProblem != "" {
 		return false, o.Variant + ": " + o.VdsoProblem
 	}
@@ -181,10 +186,10 @@ func checkKillInUnlock(o klObs) (bool, string) {
 			return false, fmt.Sprintf("%s: word the dead task %d had released changed %#08x -> %#08x", o.Variant, o.ChildTID, w.Before, w.After)
 		}
 	}
-	return klOthersAndWake(o)
+	return othersAndWake(o)
 }
 
-func klOthersAndWake(o klObs) (bool, string) {
+func othersAndWake(o observation) (bool, string) {
 	for _, w := range o.Others {
 		if w.After != w.Before {
 			return false, fmt.Sprintf("%s: neighbouring word %s changed %#08x -> %#08x", o.Variant, w.Name, w.Before, w.After)
@@ -201,7 +206,7 @@ func klOthersAndWake(o klObs) (bool, string) {
 	return true, ""
 }
 
-func (o klObs) evidence() map[string]string {
+func (o observation) evidence() map[string]string {
 	ev := map[string]string{"variant": o.Variant, "child_tid": strconv.Itoa(int(o.ChildTID)),
 		"word_before": fmt.Sprintf("%#08x", o.Mutex.Before), "word_after": fmt.Sprintf("%#08x", o.Mutex.After),
 		"state_at_kill": o.State, "pi": strconv.FormatBool(o.PI)}
@@ -229,24 +234,24 @@ func (o klObs) evidence() map[string]string {
 	return ev
 }
 
-func runKillInLock(ctx context.Context, env Env) Outcome {
-	return runKill(ctx, env, klLock, klLockVariants, checkKillInLock)
+func runInLock(ctx context.Context, env stress.Env) stress.Outcome {
+	return run(ctx, env, lockMode, lockVariants, checkInLock)
 }
 
-func runKillInUnlock(ctx context.Context, env Env) Outcome {
-	return runKill(ctx, env, klUnlock, klUnlockVariants, checkKillInUnlock)
+func runInUnlock(ctx context.Context, env stress.Env) stress.Outcome {
+	return run(ctx, env, unlockMode, unlockVariants, checkInUnlock)
 }
 
-func runKill(ctx context.Context, env Env, mode string, variants []klVariant, check func(klObs) (bool, string)) Outcome {
+func run(ctx context.Context, env stress.Env, mode string, variants []variant, check func(observation) (bool, string)) stress.Outcome {
 	var worst, slowest time.Duration
 	woken := 0
 	optional := map[string]string{} // wakes a kernel may or may not issue
-	var firstFail *Outcome
+	var firstFail *stress.Outcome
 	var failed, skipped []string
 	skipWhy := ""
 	for i, v := range variants {
 		if ctx.Err() != nil {
-			return errorf("deadline before variant "+v.name, nil)
+			return stress.Error("deadline before variant "+v.name, nil)
 		}
 		start := time.Now()
 		o, err := killVariant(ctx, mode, v)
@@ -264,12 +269,12 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		if err != nil {
 			ev := o.evidence()
 			ev["variant"] = v.name
-			return errorf(v.name+": "+oneLine(err.Error()), ev)
+			return stress.Error(v.name+": "+stress.OneLine(err.Error()), ev)
 		}
 		if ok, why := check(o); !ok {
 			// Go on: the evidence names every variant that fails.
 			if firstFail == nil {
-				f := fail(why, o.evidence())
+				f := stress.Fail(why, o.evidence())
 				firstFail = &f
 			}
 			failed = append(failed, v.name)
@@ -286,7 +291,7 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		if d := time.Since(start); d > slowest {
 			slowest = d
 		}
-		env.progress(map[string]int64{"variants": int64(i + 1)})
+		env.ReportProgress(map[string]int64{"variants": int64(i + 1)})
 	}
 	if firstFail != nil {
 		firstFail.Evidence["failed_variants"] = strings.Join(failed, ",")
@@ -294,7 +299,7 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		return *firstFail
 	}
 	var what string
-	if mode == klLock {
+	if mode == lockMode {
 		what = "pending lock word marked OWNER_DIED"
 	} else {
 		what = "released word left as it was (no OWNER_DIED)"
@@ -310,22 +315,22 @@ func runKill(ctx context.Context, env Env, mode string, variants []klVariant, ch
 		ev["skipped_why"] = skipWhy
 		msg += fmt.Sprintf("; %d skipped (%s)", len(skipped), skipWhy)
 	}
-	return pass(msg, ev)
+	return stress.Pass(msg, ev)
 }
 
-// klWaiterRes is how a waiter's futex call ended.
-type klWaiterRes struct {
+// waiterResult is how a waiter's futex call ended.
+type waiterResult struct {
 	err  error
 	at   time.Time
 	word uint32 // PI: the word as the new owner saw it
 }
 
-// startKLWaiter puts a pinned thread to sleep on w, which must be owned:
+// startWaiter puts a pinned thread to sleep on w, which must be owned:
 // non-PI, it sets WAITERS and sleeps in FUTEX_WAIT; PI, it sleeps in
 // FUTEX_LOCK_PI with a timeout (and unlocks at once if it gets the lock).
 // It returns once the thread is seen asleep on w.
-func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err error) {
-	done = make(chan klWaiterRes, 1)
+func startWaiter(w *uint32, pi bool) (tid int, done chan waiterResult, err error) {
+	done = make(chan waiterResult, 1)
 	tidc := make(chan int, 1)
 	go func() {
 		// The thread blocks every signal and is never unlocked, so it
@@ -333,16 +338,16 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		// would restart FUTEX_WAIT after the word changed, an EAGAIN that
 		// would hide a missing wakeup.
 		runtime.LockOSThread()
-		if err := blockSignals(); err != nil {
+		if err := robust.BlockSignals(); err != nil {
 			tidc <- unix.Gettid()
-			done <- klWaiterRes{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
+			done <- waiterResult{err: fmt.Errorf("sigprocmask: %w", err), at: time.Now()}
 			return
 		}
 		tidc <- unix.Gettid()
 		if pi {
-			ts := unix.NsecToTimespec(time.Now().Add(klWaitLimit).UnixNano()) // absolute, CLOCK_REALTIME
+			ts := unix.NsecToTimespec(time.Now().Add(waitLimit).UnixNano()) // absolute, CLOCK_REALTIME
 			_, err := futex.Futex(w, futex.FUTEX_LOCK_PI, 0, &ts, nil, 0)
-			r := klWaiterRes{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
+			r := waiterResult{err: err, at: time.Now(), word: atomic.LoadUint32(w)}
 			if err == nil {
 				futex.Futex(w, futex.FUTEX_UNLOCK_PI, 0, nil, nil, 0)
 			}
@@ -352,13 +357,13 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 		for {
 			old := atomic.LoadUint32(w)
 			if old&futex.FUTEX_TID_MASK == 0 {
-				done <- klWaiterRes{err: fmt.Errorf("waiter found the lock free (%#x)", old), at: time.Now()}
+				done <- waiterResult{err: fmt.Errorf("waiter found the lock free (%#x)", old), at: time.Now()}
 				return
 			}
 			if atomic.CompareAndSwapUint32(w, old, old|futex.FUTEX_WAITERS) {
 				// No timeout: the test wakes it itself when done.
 				_, err := futex.Futex(w, futex.FUTEX_WAIT, old|futex.FUTEX_WAITERS, nil, nil, 0)
-				done <- klWaiterRes{err: err, at: time.Now()}
+				done <- waiterResult{err: err, at: time.Now()}
 				return
 			}
 		}
@@ -377,7 +382,7 @@ func startKLWaiter(w *uint32, pi bool) (tid int, done chan klWaiterRes, err erro
 
 // waitAsleepOn waits until thread tid of this process sits in futex(2) on
 // addr (the first syscall argument in /proc/self/task/TID/syscall).
-func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan klWaiterRes) bool {
+func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan waiterResult) bool {
 	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
 	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(time.Millisecond) {
 		if len(done) > 0 {
@@ -398,15 +403,15 @@ func waitAsleepOn(tid int, addr uintptr, limit time.Duration, done chan klWaiter
 	return false
 }
 
-// klOwner is a live thread of this process holding the word.
-type klOwner struct {
+// liveOwner is a live thread of this process holding the word.
+type liveOwner struct {
 	tid     uint32
 	release chan struct{}
 	done    chan struct{}
 }
 
-func takeAsThirdParty(w *uint32) (*klOwner, error) {
-	o := &klOwner{release: make(chan struct{}), done: make(chan struct{})}
+func takeAsThirdParty(w *uint32) (*liveOwner, error) {
+	o := &liveOwner{release: make(chan struct{}), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
 		defer close(o.done)
@@ -431,7 +436,7 @@ func takeAsThirdParty(w *uint32) (*klOwner, error) {
 }
 
 // unlock releases the third party's lock.
-func (o *klOwner) unlock() {
+func (o *liveOwner) unlock() {
 	if o != nil {
 		close(o.release)
 		<-o.done
@@ -455,21 +460,21 @@ func waitGo(p *uint32, v uint32) {
 	}
 }
 
-func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err error) {
-	o = klObs{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: klWakeBound}
-	shm, err := newMemfd("rig-robust-kill")
+func killVariant(ctx context.Context, mode string, v variant) (o observation, err error) {
+	o = observation{Variant: v.name, PI: v.pi, Waiter: v.waiter, WantWake: v.wantWake, WakeBound: wakeBound}
+	shm, err := robust.NewMemfd("rig-robust-kill")
 	if err != nil {
 		return o, fmt.Errorf("memfd: %w", err)
 	}
 	defer shm.Close()
-	mem, err := mmapShared(int(shm.Fd()))
+	mem, err := robust.MmapShared(int(shm.Fd()))
 	if err != nil {
 		return o, fmt.Errorf("mmap: %w", err)
 	}
-	defer unix.MunmapPtr(mem, pageSize)
-	atomic.StoreUint32(word(mem, klPattern), 0x5a5aa5a5)
-	w := word(mem, klWord)
-	goWord := word(mem, klGo)
+	defer unix.MunmapPtr(mem, robust.PageSize)
+	atomic.StoreUint32(robust.Word(mem, patternOff), 0x5a5aa5a5)
+	w := robust.Word(mem, wordOff)
+	goWord := robust.Word(mem, goOff)
 
 	var args []string
 	if v.pi {
@@ -485,21 +490,21 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		args = append(args, "vdso")
 	}
 	helper := "robust-kill-lock"
-	if mode == klUnlock {
+	if mode == unlockMode {
 		helper = "robust-kill-unlock"
 	}
-	c, err := startChild(helper, shm, args...)
+	c, err := child.Start(helper, shm, args...)
 	if err != nil {
 		return o, err
 	}
-	defer c.kill()
-	line, err := c.readLine(ctx, 10*time.Second)
+	defer c.Kill()
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	want := "parked" // lock: pending set, word taken, not linked
-	if mode == klUnlock {
+	if mode == unlockMode {
 		want = "locked" // unlock: lock complete, waiting for go
 	}
 	if kind != want {
@@ -515,7 +520,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("child reported %s but the word holds %#x, not its TID %d", kind, got, o.ChildTID)
 	}
 
-	var wake chan klWaiterRes
+	var wake chan waiterResult
 	defer func() {
 		// Never leave a waiter asleep behind (a PI one times out alone).
 		for i := 0; wake != nil && i < 200; i++ {
@@ -533,24 +538,24 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		// Lock: sleeps on TID|WAITERS of the parked child. Unlock: sleeps
 		// on the owned word before the child releases it.
 		var wtid int
-		wtid, wake, err = startKLWaiter(w, v.pi)
+		wtid, wake, err = startWaiter(w, v.pi)
 		o.WaiterTID = uint32(wtid)
 		if err != nil {
 			return o, err
 		}
 	}
-	var owner *klOwner
+	var owner *liveOwner
 	defer func() { owner.unlock() }()
-	if mode == klUnlock && v.syscall {
+	if mode == unlockMode && v.syscall {
 		return syscallUnlockVariant(ctx, o, v, c, mem, w, wake, uintptr(base))
 	}
-	if mode == klUnlock {
+	if mode == unlockMode {
 		setGo(goWord, 1)
-		line, err := c.readLine(ctx, 10*time.Second)
+		line, err := c.ReadLine(ctx, 10*time.Second)
 		if err != nil {
 			return o, err
 		}
-		if kind, _ := fields(line); kind != "window" {
+		if kind, _ := child.Fields(line); kind != "window" {
 			return o, fmt.Errorf("child: %s", line)
 		}
 		if got := atomic.LoadUint32(w); got != 0 {
@@ -565,7 +570,7 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		if v.waitersBit {
 			var wtid int
 			o.Waiter = true
-			wtid, wake, err = startKLWaiter(w, v.pi)
+			wtid, wake, err = startWaiter(w, v.pi)
 			o.WaiterTID = uint32(wtid)
 			if err != nil {
 				return o, err
@@ -574,14 +579,14 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	}
 
 	// The child's state right before the kill, from its robust_list_head.
-	entry := uintptr(base) + klEntry
+	entry := uintptr(base) + entryOff
 	if v.pi {
 		entry |= 1
 	}
-	pending := atomic.LoadUintptr(slot(mem, klHead+futex.HeadPendingOff))
-	next := atomic.LoadUintptr(slot(mem, klHead+futex.HeadListOff))
-	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+klHead)
-	if pending != entry || next != uintptr(base)+klHead {
+	pending := atomic.LoadUintptr(robust.Slot(mem, headOff+futex.HeadPendingOff))
+	next := atomic.LoadUintptr(robust.Slot(mem, headOff+futex.HeadListOff))
+	o.State = fmt.Sprintf("list_op_pending=%#x list.next=%#x (mutex entry %#x, head %#x)", pending, next, entry, uintptr(base)+headOff)
+	if pending != entry || next != uintptr(base)+headOff {
 		return o, fmt.Errorf("child not in the window: %s", o.State)
 	}
 	if wake != nil && len(wake) > 0 {
@@ -590,24 +595,24 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 		return o, fmt.Errorf("waiter returned before the kill: %v", r.err)
 	}
 
-	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: wordOff, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: neighbourOff}, {Name: "pattern", Off: patternOff}, {Name: "go", Off: goOff}}
 	for i := range o.Others {
-		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	if o.Others[0].Before != o.ChildTID {
 		return o, fmt.Errorf("neighbour word %#x, want the child's TID %d", o.Others[0].Before, o.ChildTID)
 	}
 	killed := time.Now()
-	c.kill() // returns once the child is reaped: its robust list was handled
+	c.Kill() // returns once the child is reaped: its robust list was handled
 	o.Mutex.After = atomic.LoadUint32(w)
 	for i := range o.Others {
-		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	if wake != nil {
-		limit := klWakeBound
+		limit := wakeBound
 		if !v.wantWake {
-			limit = klQuiet // not required: note it, then release the owner
+			limit = quiet // not required: note it, then release the owner
 		}
 		select {
 		case r := <-wake:
@@ -633,32 +638,32 @@ func killVariant(ctx context.Context, mode string, v klVariant) (o klObs, err er
 	return o, nil
 }
 
-// klChildSetup maps the shared page, lays out and registers the robust list
+// childSetup maps the shared page, lays out and registers the robust list
 // of the calling (pinned) thread, and writes the neighbour word.
-func klChildSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
-	mem, err = mmapShared(3)
+func childSetup() (mem unsafe.Pointer, h unsafe.Pointer, tid uint32, err error) {
+	mem, err = robust.MmapShared(3)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("mmap shared: %w", err)
 	}
-	h = unsafe.Add(mem, klHead)
-	initHead(h)
+	h = unsafe.Add(mem, headOff)
+	robust.InitHead(h)
 	if err := futex.SetRobustList(h, futex.RobustListHeadSize); err != nil {
 		return nil, nil, 0, fmt.Errorf("set_robust_list: %w", err)
 	}
 	tid = uint32(unix.Gettid())
-	atomic.StoreUint32(word(mem, klNeighbour), tid)
+	atomic.StoreUint32(robust.Word(mem, neighbourOff), tid)
 	return mem, h, tid, nil
 }
 
-func klChildArgs(name string, args []string) (bool, error) {
+func childArgs(name string, args []string) (bool, error) {
 	if len(args) > 1 || len(args) == 1 && args[0] != "pi" {
 		return false, fmt.Errorf("%s: want [pi]", name)
 	}
 	return len(args) == 1, nil
 }
 
-// klUnlockArgs parses "robust-kill-unlock [pi] [syscall] [list32] [vdso]".
-func klUnlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
+// unlockArgs parses "robust-kill-unlock [pi] [syscall] [list32] [vdso]".
+func unlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
 	for _, a := range args {
 		switch a {
 		case "pi":
@@ -681,33 +686,33 @@ func klUnlockArgs(args []string) (pi, syscall, list32, vdso bool, err error) {
 // before linking the mutex until the go word is raised (never, in the
 // test: the parent kills it there).
 func killLockChild(args []string) error {
-	pi, err := klChildArgs("robust-kill-lock", args)
+	pi, err := childArgs("robust-kill-lock", args)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies in the window
-		mem, h, tid, err := klChildSetup()
+		mem, h, tid, err := childSetup()
 		if err != nil {
 			errc <- err
 			return
 		}
-		entry := unsafe.Add(mem, klEntry)
+		entry := unsafe.Add(mem, entryOff)
 		ptr := uintptr(entry)
 		if pi {
 			ptr |= 1
 		}
-		pending := slot(h, futex.HeadPendingOff)
+		pending := robust.Slot(h, futex.HeadPendingOff)
 		atomic.StoreUintptr(pending, ptr)
-		if !atomic.CompareAndSwapUint32(word(entry, futexOffset), 0, tid) {
-			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(word(entry, futexOffset)))
+		if !atomic.CompareAndSwapUint32(robust.Word(entry, robust.FutexOffset), 0, tid) {
+			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(robust.Word(entry, robust.FutexOffset)))
 			return
 		}
-		status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
-		waitGo(word(mem, klGo), 1) // the kill lands here
-		next := slot(h, futex.HeadListOff)
-		atomic.StoreUintptr(slot(entry, 0), atomic.LoadUintptr(next))
+		child.Status(fmt.Sprintf("parked tid=%d base=%#x", tid, uintptr(mem)))
+		waitGo(robust.Word(mem, goOff), 1) // the kill lands here
+		next := robust.Slot(h, futex.HeadListOff)
+		atomic.StoreUintptr(robust.Slot(entry, 0), atomic.LoadUintptr(next))
 		atomic.StoreUintptr(next, ptr)
 		atomic.StoreUintptr(pending, 0)
 		for {
@@ -724,39 +729,39 @@ func killLockChild(args []string) error {
 // FUTEX_WAKE and before clearing list_op_pending, until go=2 (never, in the
 // test).
 func killUnlockChild(args []string) error {
-	pi, viaSyscall, list32, viaVdso, err := klUnlockArgs(args)
+	pi, viaSyscall, list32, viaVdso, err := unlockArgs(args)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		mem, h, tid, err := klChildSetup()
+		mem, h, tid, err := childSetup()
 		if err != nil {
 			errc <- err
 			return
 		}
-		entry := unsafe.Add(mem, klEntry)
-		w := word(entry, futexOffset)
-		if !robustLockFlag(h, entry, tid, pi) {
+		entry := unsafe.Add(mem, entryOff)
+		w := robust.Word(entry, robust.FutexOffset)
+		if !robust.LockFlag(h, entry, tid, pi) {
 			errc <- fmt.Errorf("lock was not free: %#x", atomic.LoadUint32(w))
 			return
 		}
-		status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
-		goWord := word(mem, klGo)
+		child.Status(fmt.Sprintf("locked tid=%d base=%#x", tid, uintptr(mem)))
+		goWord := robust.Word(mem, goOff)
 		waitGo(goWord, 1)
 		ptr := uintptr(entry)
 		if pi {
 			ptr |= 1
 		}
-		pending := slot(h, futex.HeadPendingOff)
-		atomic.StoreUintptr(pending, ptr)                                                   // list_op_pending = &mutex
-		atomic.StoreUintptr(slot(h, futex.HeadListOff), atomic.LoadUintptr(slot(entry, 0))) // unlink (it is the only entry)
+		pending := robust.Slot(h, futex.HeadPendingOff)
+		atomic.StoreUintptr(pending, ptr)                                                                 // list_op_pending = &mutex
+		atomic.StoreUintptr(robust.Slot(h, futex.HeadListOff), atomic.LoadUintptr(robust.Slot(entry, 0))) // unlink (it is the only entry)
 		vdsoNote := ""
 		if viaVdso {
-			fn := vdsoTryUnlockAddr()
+			fn := robust.VDSOTryUnlockAddr()
 			if fn == 0 {
-				status("skip kernel without the vDSO robust try-unlock")
+				child.Status("skip kernel without the vDSO robust try-unlock")
 				errc <- nil
 				return
 			}
@@ -771,7 +776,7 @@ func killUnlockChild(args []string) error {
 				// pending op, and let the parent judge what it saw.
 				futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
 				atomic.StoreUintptr(pending, 0)
-				status(fmt.Sprintf("unlocked ret=-1 pending_after=0%s", vdsoNote))
+				child.Status(fmt.Sprintf("unlocked ret=-1 pending_after=0%s", vdsoNote))
 				for {
 					time.Sleep(time.Hour) // the kill lands here
 				}
@@ -789,7 +794,7 @@ func killUnlockChild(args []string) error {
 			}
 			n, err := futex.Futex(w, op, 1, nil, (*uint32)(unsafe.Pointer(pending)), 0)
 			if err == unix.ENOSYS || err == unix.EINVAL {
-				status("skip kernel without FUTEX_ROBUST_UNLOCK (" + err.Error() + ")")
+				child.Status("skip kernel without FUTEX_ROBUST_UNLOCK (" + err.Error() + ")")
 				errc <- nil
 				return
 			}
@@ -799,7 +804,7 @@ func killUnlockChild(args []string) error {
 			}
 			left := atomic.LoadUintptr(pending)
 			atomic.StoreUintptr(pending, 0) // list32 leaves the high half: clear it now
-			status(fmt.Sprintf("unlocked ret=%d pending_after=%#x%s", n, left, vdsoNote))
+			child.Status(fmt.Sprintf("unlocked ret=%d pending_after=%#x%s", n, left, vdsoNote))
 			for {
 				time.Sleep(time.Hour) // the kill lands here
 			}
@@ -814,7 +819,7 @@ func killUnlockChild(args []string) error {
 		} else {
 			old = atomic.SwapUint32(w, 0)
 		}
-		status(fmt.Sprintf("window old=%#x", old))
+		child.Status(fmt.Sprintf("window old=%#x", old))
 		waitGo(goWord, 2) // the kill lands here
 		if !pi && old&futex.FUTEX_WAITERS != 0 {
 			futex.Futex(w, futex.FUTEX_WAKE, 1, nil, nil, 0)
@@ -833,18 +838,18 @@ func killUnlockChild(args []string) error {
 // cleared (for list32: exactly its low 32 bits) and must have woken the
 // waiter (PI: handed it the lock) before the syscall returned; then the
 // kill must leave the word and its neighbours as they were.
-func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, mem unsafe.Pointer, w *uint32, wake chan klWaiterRes, base uintptr) (klObs, error) {
-	entry := base + klEntry
+func syscallUnlockVariant(ctx context.Context, o observation, v variant, c *child.Process, mem unsafe.Pointer, w *uint32, wake chan waiterResult, base uintptr) (observation, error) {
+	entry := base + entryOff
 	if v.pi {
 		entry |= 1
 	}
 	start := time.Now()
-	setGo(word(mem, klGo), 1)
-	line, err := c.readLine(ctx, 10*time.Second)
+	setGo(robust.Word(mem, goOff), 1)
+	line, err := c.ReadLine(ctx, 10*time.Second)
 	if err != nil {
 		return o, err
 	}
-	kind, kv := fields(line)
+	kind, kv := child.Fields(line)
 	switch kind {
 	case "skip":
 		return o, errSkipVariant{kv["msg"]}
@@ -881,23 +886,23 @@ func syscallUnlockVariant(ctx context.Context, o klObs, v klVariant, c *child, m
 			} else {
 				o.WaiterErr = r.err.Error()
 			}
-		case <-time.After(klWakeBound):
+		case <-time.After(wakeBound):
 			o.WaiterErr = "still asleep after the robust unlock syscall"
-			o.WakeAfter = klWakeBound
+			o.WakeAfter = wakeBound
 			futex.Futex(w, futex.FUTEX_WAKE, 1<<30, nil, nil, 0)
 		}
 	}
 	// Whatever the waiter did with the lock, nobody owns it for the
 	// dead child's exit to find.
-	o.Mutex = wordObs{Name: "word", Off: klWord, Before: atomic.LoadUint32(w)}
-	o.Others = []wordObs{{Name: "neighbour", Off: klNeighbour}, {Name: "pattern", Off: klPattern}, {Name: "go", Off: klGo}}
+	o.Mutex = robust.WatchedWord{Name: "word", Off: wordOff, Before: atomic.LoadUint32(w)}
+	o.Others = []robust.WatchedWord{{Name: "neighbour", Off: neighbourOff}, {Name: "pattern", Off: patternOff}, {Name: "go", Off: goOff}}
 	for i := range o.Others {
-		o.Others[i].Before = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].Before = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
-	c.kill()
+	c.Kill()
 	o.Mutex.After = atomic.LoadUint32(w)
 	for i := range o.Others {
-		o.Others[i].After = atomic.LoadUint32(word(mem, o.Others[i].Off))
+		o.Others[i].After = atomic.LoadUint32(robust.Word(mem, o.Others[i].Off))
 	}
 	return o, nil
 }
