@@ -1,9 +1,7 @@
-// Package catalog names the guest's tests and what the host needs to know
-// of each: its name (what --tests and rig.tests= take), what it checks,
-// whether it runs for the run's duration, and how long the guest gives
-// it. It holds no test code (standard library only), so the host binary
-// links it without the guest's syscall code; each package under
-// guest/stress binds an entry to its code.
+// Package catalog names the guest's tests and what the host needs of each
+// (name, what it checks, natural or not, default timeout). It holds no
+// test code (standard library only), so the host links it without the
+// guest's syscall code; each package under guest/stress binds an entry.
 package catalog
 
 import (

@@ -1,9 +1,7 @@
 // Package config reads the guest's options from the kernel command line
-// (rig.* keys), so one image serves every run (docs/protocol.md).
-//
-// Keys: rig.tests=a,b  rig.seed=N  rig.duration=10s  rig.events=/dev/ttyS1
-// rig.watchdog=120s  rig.min-kills=N  rig.probe=1  rig.shell=1. Other
-// words are ignored.
+// (rig.tests, rig.seed, rig.duration, rig.events, rig.watchdog,
+// rig.min-kills, rig.probe, rig.shell), so one image serves every run
+// (docs/protocol.md).
 package config
 
 import (

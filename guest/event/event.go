@@ -1,9 +1,6 @@
-// Package event is the guest-to-host protocol (docs/protocol.md): JSON lines on a
-// port of their own, never mixed into kernel console noise.
-//
-// The guest writes one Event per line with a Writer; the host reads them with
-// a Decoder, which treats every byte as untrusted: lines are bounded, and
-// anything that is not an event is counted and skipped, never fatal.
+// Package event is the guest-to-host protocol (docs/protocol.md): JSON
+// lines on a port of their own, written with a Writer and read with a
+// Decoder that bounds lines and skips, counting, whatever is not an event.
 package event
 
 import (

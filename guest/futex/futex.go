@@ -1,9 +1,7 @@
-// Package futex is the guest's syscall layer for robust futexes and
-// userfaultfd: the constants of the kernel uapi (include/uapi/linux/futex.h,
-// include/uapi/linux/userfaultfd.h), which golang.org/x/sys/unix does not
-// carry, and thin wrappers around futex(2), set_robust_list(2),
-// get_robust_list(2) and userfaultfd(2). It works on amd64 and arm64 (both
-// 64-bit: every pointer and long below is 8 bytes).
+// Package futex is the guest's syscall layer: the uapi constants of
+// futex.h and userfaultfd.h that golang.org/x/sys/unix lacks, and thin
+// wrappers around futex(2), set_robust_list(2), get_robust_list(2) and
+// userfaultfd(2), for amd64 and arm64 (64-bit pointers and longs).
 package futex
 
 import (

@@ -1,9 +1,7 @@
-// Package bench measures the rig against the physical limits of this
-// machine, side by side in one run: boot to the first guest event against a
-// hand-written QEMU command, the incremental kernel rebuild against plain
-// make, the initramfs build cold and cached, and a whole warm `rig run`
-// with the share of each stage. Numbers are medians of interleaved
-// repetitions, reported as ratios (rig / limit) and as JSON.
+// Package bench measures the rig against this machine's limits side by
+// side in one run (boot against raw QEMU, rebuild against plain make,
+// image builds, a whole warm run), as medians of interleaved repetitions
+// reported as ratios and JSON.
 package bench
 
 import (

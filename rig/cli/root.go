@@ -1,11 +1,7 @@
-// Package cli is the rig command line, callable in-process: cmd/rig is a
-// thin main around Execute, and tests drive subcommands without spawning a
-// process.
-//
-// The commands are an ffcli tree, one file per command; their flags are
-// plain flag.FlagSets filled by the groups in flags.go. A command parses
-// its input, calls the package that does the work (run, matrix, bisect,
-// report, cache, bench, setup), prints, and picks the exit code.
+// Package cli is the rig command line, callable in-process (cmd/rig is a
+// thin main around Execute): an ffcli tree, one file per command, flag
+// groups in flags.go. A command parses, calls the package that does the
+// work, prints and picks the exit code.
 package cli
 
 import (

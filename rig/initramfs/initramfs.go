@@ -1,15 +1,7 @@
-// Package initramfs packs the guest into a bootable initramfs.
-//
-// The image is deliberately small: the stress guest (guest/cmd/rig-guest,
-// built static for the target arch) is /init, next to the device nodes PID 1
-// needs before devtmpfs is mounted and the mount points it uses. For
-// `rig boot --shell`, u-root's shell and a few core commands are added as
-// plain static binaries. We write the newc archive with u-root's pkg/cpio
-// (which fills in device numbers, unlike cavaliergopher/cpio) rather than
-// going through u-root's mkuimage: mkuimage compiles a gobusybox with
-// `go build -a` on every call to produce a multi-call binary
-// we do not need, while one `go build` of the guest is cached by content and
-// the archive itself takes milliseconds.
+// Package initramfs packs the guest into a bootable initramfs: the static
+// rig-guest as /init with the device nodes and mount points PID 1 needs
+// (and u-root's shell for `rig boot --shell`), cached by content
+// (docs/design.md, "The guest's image").
 package initramfs
 
 import (

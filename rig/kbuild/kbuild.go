@@ -1,14 +1,7 @@
-// Package kbuild builds a kernel out of tree, reproducibly and with ccache,
-// and names the cause when the build fails.
-//
-// A build directory belongs to one (source repository, arch, config) slot and
-// is reused run after run, so a series that touches one file recompiles one
-// file; taking a slot (Slot.Acquire) stamps it as used, so `rig cache prune`
-// can remove the slots nobody uses any more. Verify checks a finished
-// build's objects against fresh compiles before anything boots it, and
-// the kernel cache (kernels.go) keys verified images by tree, arch, config
-// and compiler and publishes them, so a run with nothing changed does no
-// build work at all.
+// Package kbuild builds a kernel out of tree in a reusable build slot,
+// reproducibly and with ccache, names the cause when the build fails,
+// verifies the objects against fresh compiles and keeps verified images
+// in the kernel cache (docs/design.md, "Build integrity").
 package kbuild
 
 import (

@@ -1,21 +1,7 @@
-// Package kselftest builds the kernel's own futex selftests
-// (tools/testing/selftests/futex; docs/design.md, "The kernel's own tests") of
-// the tree under test, statically for the guest's arch, so the guest can run
-// them in the same boot as the rig's tests (guest/stress/kselftest).
-//
-// We compile each functional test ourselves (one gcc call per .c file)
-// rather than running the selftests' Makefile: lib.mk writes its output into
-// the source tree unless OUTPUT= is given, stops at the first program that
-// fails to compile (so one test a patch series breaks would take every
-// other one with it), and its flags (KHDR_INCLUDES, static linking, the
-// cross compiler) move between kernel versions. What we reproduce of it is
-// small and stable: -D_GNU_SOURCE= -O2 -Wall -pthread, the include paths of
-// functional/Makefile (../include and the selftests root for kselftest.h),
-// its LDLIBS, and the uapi headers of the tree (make headers, O=buildDir).
-//
-// Which binaries run with which arguments comes from functional/run.sh: its
-// `./binary $COLOR args...` lines, in order, become run.list, one command
-// line per line (see RunList).
+// Package kselftest builds the tree's own futex selftests statically for
+// the guest's arch, one gcc call per test rather than through lib.mk, and
+// turns functional/run.sh into the guest's run list (docs/design.md,
+// "The kernel's own tests").
 package kselftest
 
 import (

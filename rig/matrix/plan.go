@@ -1,12 +1,7 @@
-// Package matrix expands a plan (trees x series x arches x accels x configs
-// x repeats) into cells, runs them with bounded parallelism while never
-// building one kernel twice at once, slices them into shards for a CI
-// engine's job matrix, and merges the shards' run directories into one
-// report (docs/design.md, "Scale").
-//
-// The package decides what runs where and when; how one cell is built and
-// booted is the Executor's business (rig/run implements it), so everything
-// here is tested against a fake executor.
+// Package matrix expands a plan into cells (run.Spec), runs them with
+// bounded parallelism without building one kernel twice at once, slices
+// them into shards for CI and merges the shards' results (docs/design.md,
+// "Scale"). How one cell runs is the Executor's business (rig/run).
 package matrix
 
 import (

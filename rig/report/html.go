@@ -1,12 +1,7 @@
-// Package report renders a run for humans and CI systems (docs/design.md,
-// "Results on disk"): the screen summary, summary.md, junit.xml, a
-// self-contained report.html, kcidb.json in KernelCI's KCIDB v4 schema,
-// and a diff of two runs (new failures, fixes, flips).
-//
-// Everything here reads a result.Run (run.json) and the files beside it; it
-// never changes a run. Text that came from the kernel under test (causes,
-// reasons, oops titles, evidence) is untrusted: it is cleaned with
-// result.Clean and, in HTML, escaped by html/template.
+// Package report renders a result.Run, never changing it: the screen
+// summary, summary.md, junit.xml, report.html, kcidb.json (KCIDB v4) and
+// the diff of two runs. Text from the kernel under test is untrusted:
+// cleaned with result.Clean and, in HTML, escaped by html/template.
 package report
 
 import (

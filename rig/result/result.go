@@ -1,9 +1,7 @@
-// Package result is a run's data and its store: the types, their JSON form
-// (run.json) and the run directories under results/ (docs/design.md,
-// "Verdicts and exit codes", "Results on disk"); rig/report renders them.
-//
-// A failing test or a crashed kernel is a Result, not an error: error values
-// elsewhere in rig mean "could not decide".
+// Package result is a run's data and its store: the types, run.json and
+// the run directories under results/; rig/report renders them. A failing
+// test or a crashed kernel is a Result, not an error (docs/design.md,
+// "Results on disk").
 package result
 
 import (

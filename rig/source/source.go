@@ -1,15 +1,7 @@
-// Package source finds or prepares the kernel tree a run builds from, and
-// gives each build slot its own work tree.
-//
-// Every tree becomes a git commit the rig can check out without touching the
-// original: Debian's linux-source-6.12 tarball is streamed once into a bare
-// repository in the cache; a user's git checkout is used through its object
-// store (read only); a plain user tree is imported into a cache repository
-// whose index follows the tree by stat, so re-importing an unchanged tree is
-// fast. Work trees are small repositories that borrow those objects through
-// git alternates: checking one out at another commit rewrites only the files
-// that differ (with fresh mtimes, so an incremental make sees exactly them),
-// and the tree hash after applying a series identifies the source content.
+// Package source turns the tree a run builds from (Debian's tarball, a
+// git checkout, a plain tree) into a git commit the rig can check out
+// without touching the original, and gives each build slot its own work
+// tree (docs/design.md, "Which tree is tested").
 package source
 
 import (

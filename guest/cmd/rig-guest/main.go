@@ -1,9 +1,7 @@
-// Command rig-guest is the stress guest: booted as /init (PID 1) of the
-// rig's initramfs it sets the system up, reads rig.* options from
-// /proc/cmdline, runs the tests, sends events to the event port, dumps
-// /dev/kmsg and powers off, whatever happens. Run as an ordinary program it
-// takes the same options as flags and exits 0 if every test passed or was
-// skipped, 1 otherwise.
+// Command rig-guest is the stress guest: /init of the rig's initramfs. It
+// reads rig.* options from /proc/cmdline, runs the tests, sends events,
+// dumps /dev/kmsg and powers off whatever happens (docs/protocol.md). Run
+// as a program it takes the same options as flags and exits 0 or 1.
 package main
 
 import (
