@@ -32,15 +32,9 @@ func slotOf(ctx context.Context, root, cacheDir string, a arch.Arch) (kbuild.Slo
 	if err != nil {
 		return kbuild.Slot{}, nil, nil, err
 	}
-	// The same key as rig/run's fragmentsKey: the fragments' content.
-	var parts []string
-	for _, f := range frags {
-		parts = append(parts, string(f.Data))
-	}
-	key := cache.Key(parts...)
+	key := kbuild.ConfigKey(frags)
 	slot := kbuild.SlotFor(cacheDir, tree.GitDir, a.Name, key)
-	stamp, _ := os.ReadFile(filepath.Join(slot.Build, ".rig-config-key"))
-	if string(stamp) != key {
+	if !slot.ConfiguredFor(key) {
 		return slot, tree, frags, fmt.Errorf("no configured build slot for %s's default config: run `rig run --arch %s` first", a.Name, a.Name)
 	}
 	return slot, tree, frags, nil

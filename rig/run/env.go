@@ -93,7 +93,7 @@ func (e *realEnv) Source(ctx context.Context, c *cell) (*source.Tree, error) {
 
 func (e *realEnv) Lock(ctx context.Context, c *cell, tree *source.Tree) error {
 	e.tree = tree
-	e.slot = kbuild.SlotFor(c.opts.Cache, tree.GitDir, c.arch.Name, fragmentsKey(c.frags))
+	e.slot = kbuild.SlotFor(c.opts.Cache, tree.GitDir, c.arch.Name, kbuild.ConfigKey(c.frags))
 	var err error
 	e.lock, err = e.slot.Acquire(ctx, func() {
 		c.ui.Notice("waiting for another rig using build slot %s", e.slot.Dir)
@@ -134,7 +134,7 @@ func (e *realEnv) Apply(ctx context.Context, c *cell, patches []patch.Patch) ([]
 }
 
 func (e *realEnv) CachedKernel(c *cell, treeID string) (kbuild.Kernel, bool) {
-	k := kbuild.CachedKernel(c.opts.Cache, c.arch, treeID, fragmentsKey(c.frags), c.rec.run.Host.GCC)
+	k := kbuild.CachedKernel(c.opts.Cache, c.arch, treeID, kbuild.ConfigKey(c.frags), c.rec.run.Host.GCC)
 	if !k.Present() {
 		return k, false
 	}
@@ -152,55 +152,22 @@ func (e *realEnv) make(c *cell) (kconfig.Make, error) {
 	return kconfig.Make{Src: e.slot.Src, Build: e.slot.Build, Args: kbuild.MakeArgs(c.arch, launcher), Log: e.log}, nil
 }
 
-// Config generates the slot's config once per config key and refreshes it
-// (olddefconfig) only when a series touches Kconfig files, or touched them
-// in the slot's last build: otherwise the slot's .config is current, and
-// refreshing it would slow every warm run for nothing.
+// Config configures the slot (kbuild's Slot.Configure keeps its stamps)
+// and copies the result beside the cell's results.
 func (e *realEnv) Config(ctx context.Context, c *cell, patches []patch.Patch) (missing []kconfig.Missing, cached bool, note string, err error) {
 	if e.log, err = os.Create(filepath.Join(c.dir, "build.log")); err != nil {
 		return nil, false, "", err
 	}
 	defer copyFile(filepath.Join(e.slot.Build, ".config"), filepath.Join(c.dir, "kernel.config"))
-	defer func() {
-		for _, m := range missing {
-			fmt.Fprintf(e.log, "rig: missing config: %s\n", m)
-		}
-	}()
 	mk, err := e.make(c)
 	if err != nil {
 		return nil, false, "", err
 	}
-	configKey := fragmentsKey(c.frags)
-	stampPath := filepath.Join(e.slot.Build, ".rig-config-key")
-	dirtyPath := filepath.Join(e.slot.Build, ".rig-kconfig-touched")
-	touched := patch.TouchesKconfig(patches)
-	if stamp, _ := os.ReadFile(stampPath); string(stamp) == configKey {
-		if _, wasTouched := os.Stat(dirtyPath); !touched && wasTouched != nil {
-			final, err := os.ReadFile(filepath.Join(e.slot.Build, ".config"))
-			if err != nil {
-				return nil, false, "", err
-			}
-			return kconfig.Check(final, kconfig.Requested(c.frags)), true, "", nil
-		}
-		if missing, err = kconfig.Refresh(ctx, mk, c.frags); err != nil {
-			return nil, false, "", err
-		}
-		if touched {
-			err = os.WriteFile(dirtyPath, nil, 0o644)
-		} else {
-			err = os.Remove(dirtyPath)
-		}
-		return missing, false, "olddefconfig: the series touches Kconfig", err
+	missing, cached, note, err = e.slot.Configure(ctx, mk, c.frags, kbuild.ConfigKey(c.frags), patch.TouchesKconfig(patches))
+	for _, m := range missing {
+		fmt.Fprintf(e.log, "rig: missing config: %s\n", m)
 	}
-	if missing, err = kconfig.Generate(ctx, mk, c.frags); err != nil {
-		return nil, false, "", err
-	}
-	if touched {
-		if err := os.WriteFile(dirtyPath, nil, 0o644); err != nil {
-			return nil, false, "", err
-		}
-	}
-	return missing, false, "", os.WriteFile(stampPath, []byte(configKey), 0o644)
+	return missing, cached, note, err
 }
 
 func (e *realEnv) build(c *cell, buildID string) kbuild.Build {

@@ -338,16 +338,6 @@ func (c *cell) wants(test string) bool {
 	return slices.Contains(c.spec.Tests, test)
 }
 
-// fragmentsKey identifies a config: the fragments' content, in order (not
-// their names: a renamed fragment is the same config).
-func fragmentsKey(frags []kconfig.Fragment) string {
-	var parts []string
-	for _, f := range frags {
-		parts = append(parts, string(f.Data))
-	}
-	return cache.Key(parts...)
-}
-
 func (c *cell) noteKernel(image, kdir string) {
 	c.res.KernelImage = image
 	if st, err := os.Stat(image); err == nil {
