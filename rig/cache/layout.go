@@ -33,6 +33,7 @@ const (
 	BenchTrees
 	TestKernel
 	TestFixtures
+	Baselines
 	numKinds
 
 	// Unknown is the kind of a name no row of the table matches.
@@ -105,6 +106,7 @@ var kinds = [numKinds]row{
 	BenchTrees:        {dir: "bench", parts: []part{archPart}, isDir: true, holds: "the checkout `rig bench --cold` builds from"},
 	TestKernel:        {prefix: "testkernel", isDir: true, locked: true, each: true, holds: "the kernel end-to-end tests boot (rig/internal/testkernel)"},
 	TestFixtures:      {dir: "test", parts: []part{anyPart}, isDir: true, holds: "trees the tests make once and reuse"},
+	Baselines:         {dir: "baselines", parts: []part{archPart, keyPart}, suffix: ".json", locked: true, holds: "what a base tree's kernel did under one test configuration, counts summed over its boots (run's base results)"},
 }
 
 // matchers holds each kind's name pattern.

@@ -34,7 +34,9 @@ func runCommand(e *env) *ffcli.Command {
 			registerMachine(fs, &o)
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
-			fs.BoolVar(&o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
+			fs.BoolVar(&o.Baseline, "baseline", true, "with --series, also test the tree without it, label each test fixed, regressed, still-failing or passing, and fail only for what the series changed (--baseline=false: test the patched tree alone)")
+			fs.BoolVar(&o.Strict, "strict", false, "fail for any failure, even one the tree without the series shares")
+			fs.BoolVar(&o.FreshBase, "fresh-base", false, "boot the tree without the series even when its results under the same kernel, guest and tests are kept")
 		},
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "run", args) {

@@ -579,7 +579,7 @@ func cellStatus(s result.Status) string {
 		return kPass
 	case result.Fail, result.BootError, result.Timeout:
 		return kFail
-	case result.InfraError, result.Interrupted:
+	case result.InfraError, result.Interrupted, result.NotRun:
 		return kMiss
 	}
 	return kError

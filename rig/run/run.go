@@ -59,7 +59,9 @@ type Options struct {
 	RunTimeout         time.Duration // 0: derived from the tests
 	Jobs               int
 	Results            string // results directory
-	Baseline           bool   // also run the tree without the series and label each test
+	Baseline           bool   // also run the tree without the series, label each test and judge the series by what it changed
+	Strict             bool   // with Baseline: any failure fails, even one the base shares
+	FreshBase          bool   // with Baseline: boot the base even when its results are kept
 	Root               string // the rig's checkout (kconfigs/, guest/)
 	Cache              string
 	Command            []string // recorded in run.json
@@ -223,12 +225,16 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 		}
 	}
 	runScheduled(ctx, cells)
+	if !o.Strict {
+		judgeTwins(cells)
+	}
 	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
 }
 
 // runScheduled runs a run's cells on one schedule, a goroutine each, and
 // labels the patched cells' tests against their baselines.
 func runScheduled(ctx context.Context, cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { base.twins = append(base.twins, c) })
 	sched := newSchedule(cells)
 	var wg sync.WaitGroup
 	for i, c := range cells {
@@ -278,19 +284,29 @@ func (o Options) specs() ([]Spec, error) {
 	return out, nil
 }
 
-// labelTwins labels each patched cell's tests against the baseline cell of
-// its arch, if the run has one.
-func labelTwins(cells []*cell) {
+// eachTwin calls fn for every patched cell with the baseline cell of its
+// arch, if the run has one.
+func eachTwin(cells []*cell, fn func(base, patched *cell)) {
 	for _, base := range cells {
 		if base.spec.Role != "baseline" {
 			continue
 		}
 		for _, c := range cells {
 			if c.spec.Role != "baseline" && c.arch.Name == base.arch.Name {
-				Label(&base.res.Tests, &c.res.Tests)
+				fn(base, c)
 			}
 		}
 	}
+}
+
+// labelTwins labels each patched cell's tests against its baseline's.
+func labelTwins(cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { Label(&base.res.Tests, &c.res.Tests) })
+}
+
+// judgeTwins judges each patched cell by what it changed (JudgeSeries).
+func judgeTwins(cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { JudgeSeries(base.res, c.res) })
 }
 
 func requireTools(a arch.Arch, debian bool) error {

@@ -161,3 +161,18 @@ func TestPrebuiltKernel(t *testing.T) {
 		t.Errorf("verdict %s (%s), want the wrong kernel refused", c.res.Status, c.res.Cause)
 	}
 }
+
+// A baseline whose series never got to a boot (here: it does not apply)
+// is not booted either: its tests would judge nothing.
+func TestScheduleSkipsAnIdleBase(t *testing.T) {
+	env := &fakeEnv{badSeries: true, outcome: poweredOff}
+	series := []patch.Patch{{Name: "0001-x.patch"}}
+	cells := runCells(t, context.Background(), env, []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline", Patches: []patch.Patch{}},
+		{ID: "x", Arch: "x86_64", Series: "s", Patches: series}})
+	if env.boots != 0 {
+		t.Errorf("%d boots, want none: %q", env.boots, env.calls)
+	}
+	if cells[0].res.Status != result.NotRun || cells[1].res.Status != result.PatchError {
+		t.Errorf("base %s, patched %s; want not-run and patch-error", cells[0].res.Status, cells[1].res.Status)
+	}
+}
