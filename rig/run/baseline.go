@@ -48,8 +48,29 @@ func Label(baseline, patched *[]result.Test) {
 		}
 		if ok {
 			t.Compare = CompareNatural(b, *t)
+			if f := CompareFlaky(b, *t); f != "" {
+				t.Compare = strings.TrimPrefix(t.Compare+"; "+f, "; ")
+			}
 		}
 	}
+}
+
+// CompareFlaky states which parts of a test passed only on a rerun, on
+// each side ("flaky with the series: futex_requeue; without: none"), or ""
+// when neither side had any.
+func CompareFlaky(base, patched result.Test) string {
+	b, p := base.Evidence[event.Flaky], patched.Evidence[event.Flaky]
+	if b == "" && p == "" {
+		return ""
+	}
+	return "flaky with the series: " + orNoneList(p) + "; without: " + orNoneList(b)
+}
+
+func orNoneList(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return strings.ReplaceAll(s, ",", ", ")
 }
 
 // Evidence keys of a natural (statistical) test.

@@ -137,3 +137,17 @@ func TestBaseResultsKept(t *testing.T) {
 		t.Errorf("%d boots, want 2", boots)
 	}
 }
+
+// Flakiness is compared with the base: a selftest that passed only on a
+// rerun is named on each side.
+func TestLabelComparesFlaky(t *testing.T) {
+	base := []result.Test{{Name: "kselftest-futex", Status: "pass"}}
+	patched := []result.Test{{Name: "kselftest-futex", Status: "pass", Evidence: map[string]string{event.Flaky: "futex_requeue,futex_wait"}}}
+	Label(&base, &patched)
+	if got := patched[0].Compare; got != "flaky with the series: futex_requeue, futex_wait; without: none" {
+		t.Errorf("compare %q", got)
+	}
+	if patched[0].Label != LabelPassing {
+		t.Errorf("label %q: flaky is a label on the parts, the test passes", patched[0].Label)
+	}
+}
