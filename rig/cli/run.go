@@ -25,7 +25,7 @@ func runCommand(e *env) *ffcli.Command {
 	)
 	return leaf{
 		name:     "run",
-		synopsis: "[--series DIR] [--kernel-src PATH] [--config FRAG] [--tests a,b] ...",
+		synopsis: "[--series DIR [--each-patch] [--baseline]] [--kernel-src PATH] [--config FRAG] [--tests a,b] ...",
 		short:    "apply a series, build, pack, boot, test, report",
 		flags: func(fs *flag.FlagSet) {
 			t.register(fs)
@@ -35,6 +35,7 @@ func runCommand(e *env) *ffcli.Command {
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
 			fs.BoolVar(&o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
+			fs.BoolVar(&o.EachPatch, "each-patch", false, "test every prefix of the series (patch 1, 1-2, ... all) in order, and print a table patch x (apply, build, boot, tests, oops) naming the first patch that broke each")
 		},
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "run", args) {
