@@ -290,3 +290,43 @@ func junitSuiteName(c result.Cell) string {
 	}
 	return fmt.Sprintf("%s: after patch %d/%d %s", c.ID, c.Prefix, c.PrefixOf, result.Clean(c.PatchName, 200))
 }
+
+// patchTableView is a PatchTable for report.html.
+type patchTableView struct {
+	Title   string
+	Columns []string
+	Rows    []patchRowView
+	First   []string
+}
+
+type patchRowView struct {
+	Label, Subject string
+	Cells          []struct{ Value, Class string }
+}
+
+// patchTableViews are the run's patch tables, cleaned for the page.
+func patchTableViews(r *result.Run) []patchTableView {
+	var out []patchTableView
+	for _, t := range PatchTables(r) {
+		v := patchTableView{Title: result.Clean(t.Title, maxLine)}
+		for _, c := range t.Columns {
+			v.Columns = append(v.Columns, result.Clean(c, maxName))
+		}
+		for _, row := range t.Rows {
+			rv := patchRowView{Label: result.Clean(row.Label(), maxName), Subject: result.Clean(row.Subject, maxLine)}
+			for _, c := range row.Cells {
+				class := map[string]string{cellPass: "pass", cellFail: "fail", cellSkip: "skip", cellError: "error", cellNone: "none"}[c]
+				if class == "" {
+					class = c // not-tried, infra-error, ...
+				}
+				rv.Cells = append(rv.Cells, struct{ Value, Class string }{c, statusClass(class)})
+			}
+			v.Rows = append(v.Rows, rv)
+		}
+		for _, l := range t.First {
+			v.First = append(v.First, result.Clean(l, maxLine))
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -136,3 +136,23 @@ func TestPatchTables(t *testing.T) {
 		t.Error("a run without --each-patch has a patch table")
 	}
 }
+
+// report.html shows the same table, the first-fails lines under it.
+func TestHTMLEachPatch(t *testing.T) {
+	var b strings.Builder
+	if err := report.HTML(&b, eachPatchRun()); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"<h2>Each patch: x86_64 tcg [base&#43;x86_64]</h2>",
+		`<th scope="row">4 0004-futex-skip-a-pending-robust-entry</th><td class="subject">futex: skip a pending robust entry on exit</td>`,
+		`<td class="test st-fail">FAIL</td>`,
+		`<td class="test st-unknown">not-tried</td>`,
+		`<li class="first-fails">robust-kill-in-lock: first fails after patch 4 (0004-futex-skip-a-pending-robust-entry.patch, &#34;futex: skip a pending robust entry on exit&#34;)`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %s", want)
+		}
+	}
+}
