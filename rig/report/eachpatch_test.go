@@ -38,6 +38,7 @@ func eachPatchRun() *result.Run {
 			Prefix: k, PrefixOf: 5, PatchName: names[k-1], PatchSubject: subjects[k-1], Status: result.Pass, Tests: tests("pass"), Stages: full, KernelImage: "bzImage"}
 		if k >= 4 {
 			c.Status, c.Tests = result.Fail, tests("fail")
+			c.Tests[1].Label = "regressed"
 			c.Cause = fmt.Sprintf("after patch %d/5 (%s): test robust-kill-in-lock failed: no OWNER_DIED on the word: 0x00000ff3", k, names[k-1])
 		}
 		if k == 5 {
@@ -95,6 +96,15 @@ func TestGoldenEachPatch(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%s differs from %s (run with -update after a deliberate change):\n--- got\n%s\n--- want\n%s", name, path, got, want)
 		}
+	}
+}
+
+// With --baseline, the series line is the whole series' (the table has
+// every prefix's).
+func TestEachPatchSeriesLine(t *testing.T) {
+	lines := report.BaselineVerdicts(eachPatchRun())
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "x86_64 [base+x86_64]: robust-kill-in-lock regressed") {
+		t.Errorf("series lines %q, want one, for x86_64's whole series", lines)
 	}
 }
 

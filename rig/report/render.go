@@ -73,7 +73,7 @@ func Screen(r *result.Run, dir string) string {
 func BaselineVerdicts(r *result.Run) []string {
 	var out []string
 	for _, c := range r.Cells {
-		if c.Role == "baseline" {
+		if c.Role == "baseline" || c.Prefix < c.PrefixOf { // --each-patch: the whole series only; the table has the rest
 			continue
 		}
 		var changed []string
