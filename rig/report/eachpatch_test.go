@@ -2,8 +2,6 @@ package report_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,20 +80,7 @@ func TestGoldenEachPatch(t *testing.T) {
 		"eachpatch-summary.md": []byte(report.Markdown(r)),
 		"eachpatch-junit.xml":  junit,
 	} {
-		path := filepath.Join("testdata", "golden", name)
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s differs from %s (run with -update after a deliberate change):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-		}
+		checkGolden(t, name, got)
 	}
 }
 
