@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -149,5 +150,49 @@ func TestHTMLEachPatch(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %s", want)
 		}
+	}
+}
+
+// In kcidb.json each prefix is a checkout of its own, with the patchset
+// of its first patches; the builds of both arches point at theirs.
+func TestKCIDBEachPatch(t *testing.T) {
+	var files []report.PatchFile
+	for k := 1; k <= 5; k++ {
+		files = append(files, report.PatchFile{Name: fmt.Sprintf("%04d.patch", k), Data: []byte(fmt.Sprint("patch ", k))})
+	}
+	b, err := report.KCIDB(eachPatchRun(), report.KCIDBOptions{Patches: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Checkouts []struct {
+			ID           string         `json:"id"`
+			PatchsetHash string         `json:"patchset_hash"`
+			Misc         map[string]any `json:"misc"`
+		} `json:"checkouts"`
+		Builds []struct {
+			ID         string `json:"id"`
+			CheckoutID string `json:"checkout_id"`
+		} `json:"builds"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Checkouts) != 6 {
+		t.Fatalf("%d checkouts, want the base tree and five prefixes", len(d.Checkouts))
+	}
+	for k := 1; k <= 5; k++ {
+		co := d.Checkouts[k]
+		if want := report.PatchsetHash(files[:k]); co.PatchsetHash != want || co.Misc["prefix"] != float64(k) {
+			t.Errorf("checkout %s: patchset %s prefix %v, want the first %d patches' %s", co.ID, co.PatchsetHash, co.Misc["prefix"], k, want)
+		}
+	}
+	byCheckout := map[string]int{}
+	for _, b := range d.Builds {
+		byCheckout[b.CheckoutID]++
+	}
+	// x86_64 built base and 1-5, arm64 base, 1 and 2 (3 did not apply).
+	if n := byCheckout[d.Checkouts[2].ID]; n != 2 || byCheckout[d.Checkouts[4].ID] != 1 || byCheckout[d.Checkouts[0].ID] != 2 {
+		t.Errorf("builds per checkout %v", byCheckout)
 	}
 }
