@@ -83,3 +83,33 @@ func TestE2EEachPatch(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EEachPatchNotTried: a series whose first patch does not apply
+// (broken-apply's) followed by one that would: prefix 1 is the patch
+// error, prefix 2 is not tried, and nothing is built or booted.
+func TestE2EEachPatchNotTried(t *testing.T) {
+	root, results := e2e(t)
+	series := t.TempDir()
+	for i, src := range []string{"patches/broken-apply/0001-futex-comment-fixes-in-handle_futex_death-against-a-.patch",
+		"patches/bisect-5/0001-futex-explain-the-robust-unlock-path-in-futex_wake.patch"} {
+		b, err := os.ReadFile(filepath.Join(root, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(series, fmt.Sprintf("%04d-%s", i+1, filepath.Base(src)[5:])), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, r, dir, _ := rig(t, "run", "--each-patch", "--arch", "x86_64", "--series", series, "--tests", "robust-kill-in-lock", "--results", results)
+	if r == nil || len(r.Cells) != 2 {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	p1, p2 := r.Cells[0], r.Cells[1]
+	if code != 1 || p1.Status != result.PatchError || p1.NotTried || !p2.NotTried || p2.Cause != "not tried: patch 1 (0001-futex-comment-fixes-in-handle_futex_death-against-a-.patch) does not apply" {
+		t.Errorf("exit %d; p1 %s (not tried %v); p2 %s %q (not tried %v)", code, p1.Status, p1.NotTried, p2.Status, p2.Cause, p2.NotTried)
+	}
+	if _, built := stage(p1, "build"); built || len(p2.Stages) != 0 {
+		t.Errorf("something was built: p1 %+v, p2 %+v", p1.Stages, p2.Stages)
+	}
+	mustFile(t, filepath.Join(dir, "summary.md"), "| 2 | 0002-futex-explain-the-robust-unlock-path-in-futex_wake.patch | futex: explain the robust unlock path in futex_wake() | not-tried | - | - | - | - |")
+}

@@ -61,7 +61,7 @@ func PatchTables(r *result.Run) []PatchTable {
 		if c.Prefix == 0 {
 			continue
 		}
-		k := fmt.Sprintf("%s %s [%s]", c.Arch, c.Accel, c.Config)
+		k := strings.Join(strings.Fields(fmt.Sprintf("%s %s [%s]", c.Arch, c.Accel, c.Config)), " ") // no accel before a boot
 		if groups[k] == nil {
 			keys = append(keys, k)
 			for _, b := range r.Cells { // the base tree first
@@ -74,14 +74,23 @@ func PatchTables(r *result.Run) []PatchTable {
 	}
 	var out []PatchTable
 	for _, k := range keys {
-		out = append(out, patchTable(k, groups[k]))
+		out = append(out, patchTable(k, r.Tests, groups[k]))
 	}
 	return out
 }
 
-func patchTable(title string, cells []result.Cell) PatchTable {
+// patchTable makes one arch's table; its test columns are the run's tests
+// (those it asked for, so that a test no prefix reached still has its
+// column), then any other test a cell reported.
+func patchTable(title string, tests []string, cells []result.Cell) PatchTable {
 	t := PatchTable{Title: title, Columns: []string{"apply", "build", "boot"}}
 	seen := map[string]bool{}
+	for _, x := range tests {
+		if !seen[x] {
+			seen[x] = true
+			t.Columns = append(t.Columns, x)
+		}
+	}
 	for _, c := range cells {
 		for _, x := range c.Tests {
 			if !seen[x.Name] {
