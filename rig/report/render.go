@@ -21,6 +21,7 @@ func Screen(r *result.Run, dir string) string {
 		if c.Role != "" {
 			role = " (" + c.Role + ")"
 		}
+		role += prefixNote(c)
 		fmt.Fprintf(&b, "%s %s [%s]%s %s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)))
 		if c.Cause != "" {
 			fmt.Fprintf(&b, "  cause: %s\n", result.Clean(c.Cause, 300))
@@ -60,6 +61,7 @@ func Screen(r *result.Run, dir string) string {
 			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
 		}
 	}
+	b.WriteString(PatchTablesText(r))
 	for _, l := range BaselineVerdicts(r) {
 		fmt.Fprintf(&b, "series: %s\n", result.Clean(l, 600))
 	}
@@ -97,7 +99,7 @@ func PreExisting(r *result.Run) []string {
 func BaselineVerdicts(r *result.Run) []string {
 	var out []string
 	for _, c := range r.Cells {
-		if c.Role == "baseline" {
+		if c.Role == "baseline" || c.Prefix < c.PrefixOf { // --each-patch: the whole series only; the table has the rest
 			continue
 		}
 		var changed []string
@@ -159,6 +161,7 @@ func Markdown(r *result.Run) string {
 			fmt.Fprintf(&b, "- %s\n", md(l))
 		}
 	}
+	b.WriteString(PatchTablesMarkdown(r))
 	b.WriteString("\n| cell | status | cause | tests | stages |\n|---|---|---|---|---|\n")
 	for _, c := range r.Cells {
 		var tests, stages []string
@@ -242,7 +245,7 @@ type junitMsg struct {
 func JUnit(r *result.Run, dir string) ([]byte, error) {
 	out := junitSuites{Name: "rig " + r.ID}
 	for _, c := range r.Cells {
-		s := junitSuite{Name: c.ID}
+		s := junitSuite{Name: junitSuiteName(c)}
 		for _, st := range c.Stages {
 			s.Time += st.Elapsed.Seconds()
 		}
@@ -260,7 +263,12 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 				s.Skipped++
 			}
 		}
-		switch c.Status {
+		status := c.Status
+		if c.NotTried {
+			add(junitCase{Name: "apply", Classname: class, Skipped: &junitMsg{Message: result.Clean(c.Cause, 500)}})
+			status = ""
+		}
+		switch status {
 		case result.PatchError, result.BuildError, result.BootError, result.Timeout, result.InfraError, result.Interrupted:
 			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: result.Clean(c.Cause, 500), Text: result.Clean(c.Cause, 2000)}, SystemOut: tail})
 		}

@@ -101,6 +101,15 @@ type Cell struct {
 	// Role is "baseline" for the unpatched cell of a --baseline run: it
 	// gives the patched cell's tests their labels and is not the verdict.
 	Role string `json:"role,omitempty"`
+	// Prefix is set on the cells of a `rig run --each-patch`: the cell
+	// tests the series' first Prefix patches, of PrefixOf, and PatchName
+	// and PatchSubject name the last of them. NotTried marks a prefix
+	// after one that did not apply: it was not applied, built or booted.
+	Prefix       int    `json:"prefix,omitempty"`
+	PrefixOf     int    `json:"prefix_of,omitempty"`
+	PatchName    string `json:"patch_name,omitempty"`
+	PatchSubject string `json:"patch_subject,omitempty"`
+	NotTried     bool   `json:"not_tried,omitempty"`
 
 	Status Status `json:"status"`
 	Cause  string `json:"cause,omitempty"` // one line: failing test, oops title, compiler error, patch and hunk

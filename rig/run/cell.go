@@ -37,6 +37,9 @@ type cell struct {
 	// bootable is set once prepare got the cell an image.
 	twins    []*cell
 	bootable bool
+	// gate, if set, is asked in the cell's prepare turn before anything
+	// is done; false means it set the cell's verdict (eachpatch.go).
+	gate func() bool
 }
 
 // record is the run record the cells of one run write into, under a lock
@@ -98,6 +101,7 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	}
 	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
+	s.notePrefix(c.res)
 	_ = rec.update(func(r *result.Run) {
 		c.idx = len(r.Cells)
 		r.Cells = append(r.Cells, *c.res)
@@ -135,7 +139,7 @@ func (c *cell) execute(ctx context.Context, t turn) {
 	var ok bool
 	if c.spec.Kernel != "" {
 		kern, initrd, ok = c.prebuilt(ctx)
-	} else {
+	} else if c.gate == nil || c.gate() {
 		kern, initrd, ok = c.prepare(ctx, c.environment(), c.spec.Patches)
 	}
 	c.bootable = ok

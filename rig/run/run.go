@@ -62,6 +62,7 @@ type Options struct {
 	Baseline           bool   // also run the tree without the series, label each test and judge the series by what it changed
 	Strict             bool   // with Baseline: any failure fails, even one the base shares
 	FreshBase          bool   // with Baseline: boot the base even when its results are kept
+	EachPatch          bool   // a cell per prefix of the series, per arch (eachpatch.go)
 	Root               string // the rig's checkout (kconfigs/, guest/)
 	Cache              string
 	Command            []string // recorded in run.json
@@ -149,6 +150,9 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(TestNames(), ", "))}
 		}
 	}
+	if o.EachPatch && o.Series == "" {
+		return &UsageError{fmt.Errorf("--each-patch needs --series: it tests every prefix of a series")}
+	}
 	if o.Series != "" && o.Patches == nil {
 		if _, err := os.Stat(o.Series); err != nil {
 			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
@@ -235,6 +239,7 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 // labels the patched cells' tests against their baselines.
 func runScheduled(ctx context.Context, cells []*cell) {
 	eachTwin(cells, func(base, c *cell) { base.twins = append(base.twins, c) })
+	gatePrefixes(cells)
 	sched := newSchedule(cells)
 	var wg sync.WaitGroup
 	for i, c := range cells {
@@ -246,11 +251,13 @@ func runScheduled(ctx context.Context, cells []*cell) {
 	}
 	wg.Wait()
 	labelTwins(cells)
+	namePrefixes(cells)
 }
 
 // specs expands the run's options into its cells: per arch, the baseline
 // first (with Baseline and a series: its kernel is usually cached, and its
-// verdicts label the patched cells' tests), then a cell per accelerator.
+// verdicts label the patched cells' tests), then a cell per accelerator
+// (with EachPatch: per prefix of the series, a cell per accelerator).
 func (o Options) specs() ([]Spec, error) {
 	patches := o.Patches
 	if o.Series != "" && patches == nil {
@@ -271,6 +278,13 @@ func (o Options) specs() ([]Spec, error) {
 			b := s
 			b.ID, b.Accel, b.Series, b.Patches, b.Role = sanitizeID(id+"-baseline"), o.Accels[0], "", []patch.Patch{}, "baseline"
 			out = append(out, b)
+		}
+		if o.EachPatch {
+			if len(patches) == 0 {
+				return nil, &UsageError{fmt.Errorf("--each-patch: the series %s has no patches", o.Series)}
+			}
+			out = append(out, prefixSpecs(s, id, o.Accels)...)
+			continue
 		}
 		for _, acc := range o.Accels {
 			c := s
