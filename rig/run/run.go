@@ -60,7 +60,7 @@ type Options struct {
 	Jobs               int
 	Results            string // results directory
 	Baseline           bool   // also run the tree without the series and label each test
-	Root               string // the rig's checkout (kconfigs/, guest/)
+	Root               string // the rig's sources (kconfigs/, guest/): initramfs.Sources
 	Cache              string
 	Command            []string // recorded in run.json
 	UI                 *ui.UI
@@ -120,7 +120,7 @@ func Prepare(o *Options) error {
 		o.Duration = DefaultDuration
 	}
 	if o.Root == "" {
-		r, err := initramfs.Root()
+		r, err := initramfs.Sources()
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,11 @@ func Prepare(o *Options) error {
 		o.Cache = c
 	}
 	if o.Results == "" {
-		o.Results = filepath.Join(o.Root, "results")
+		r, err := DefaultResults()
+		if err != nil {
+			return err
+		}
+		o.Results = r
 	}
 	if o.BootTimeout == 0 {
 		o.BootTimeout = machine.DefaultBootTimeout
