@@ -16,28 +16,49 @@ import (
 	"github.com/rig-kernel/rig/rig/result"
 )
 
-// TestE2EInstalledBinary: a rig installed as a tool (`go install`, here
-// with -trimpath so the binary holds no path into the checkout) works from
-// a directory outside any checkout, with RIG_ROOT unset: `rig tests`,
-// `rig setup --check` and a one-test run, whose guest image is built from
-// the sources the binary carries, and whose results go to the state
-// directory, not the working directory.
+// TestE2EInstalledBinary: a rig installed as a tool works from a directory
+// outside any checkout, with RIG_ROOT unset: `rig tests`, `rig setup
+// --check` and a one-test run, whose guest image is built from the sources
+// the binary carries (the old rig found a checkout from where it was
+// compiled), and whose results go to the state directory, not the working
+// directory. Both ways the README shows: `go install` (here with -trimpath,
+// so the binary holds no path into the checkout at all) and a plain
+// `go build -o`.
 func TestE2EInstalledBinary(t *testing.T) {
 	root, _ := e2e(t)
+	for _, way := range []struct {
+		name string
+		argv func(gobin string) []string
+	}{
+		{"go-install-trimpath", func(string) []string { return []string{"go", "install", "-trimpath", "./cmd/rig"} }},
+		{"go-build", func(gobin string) []string {
+			return []string{"go", "build", "-o", filepath.Join(gobin, "rig"), "./cmd/rig"}
+		}},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			gobin := t.TempDir()
+			argv := way.argv(gobin)
+			build := exec.Command(argv[0], argv[1:]...)
+			build.Dir = root
+			build.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod")
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+			}
+			bin := filepath.Join(gobin, "rig")
+			if way.name == "go-install-trimpath" {
+				if b, err := os.ReadFile(bin); err != nil || bytes.Contains(b, []byte(root)) {
+					t.Fatalf("the installed binary names the checkout %s (or cannot be read: %v)", root, err)
+				}
+			}
+			runInstalled(t, root, bin)
+		})
+	}
+}
+
+// runInstalled runs bin from a temporary directory and checks what it did.
+func runInstalled(t *testing.T, root, bin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	gobin := t.TempDir()
-	install := exec.CommandContext(ctx, "go", "install", "-trimpath", "./cmd/rig")
-	install.Dir = root
-	install.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("go install: %v\n%s", err, out)
-	}
-	bin := filepath.Join(gobin, "rig")
-	if b, err := os.ReadFile(bin); err != nil || bytes.Contains(b, []byte(root)) {
-		t.Fatalf("the installed binary names the checkout %s (or cannot be read: %v)", root, err)
-	}
-
 	cwd, state := t.TempDir(), t.TempDir()
 	var env []string
 	for _, kv := range os.Environ() {
@@ -100,7 +121,8 @@ func TestE2EInstalledBinary(t *testing.T) {
 	}
 	a, _ := arch.Lookup("x86_64")
 	booted := filepath.Base(filepath.Dir(r.Cells[0].Initramfs))
-	mods, _ := filepath.Glob(filepath.Join(filepath.Dir(cache.RigSources.Path(cacheDir, strings.Repeat("0", 24))), "*", "go.mod"))
+	sourcesDir := filepath.Dir(cache.RigSources.Path(cacheDir, strings.Repeat("0", 24))) // the kind's directory
+	mods, _ := filepath.Glob(filepath.Join(sourcesDir, "*", "go.mod"))
 	from := ""
 	for _, m := range mods {
 		b, err := os.ReadFile(m)
