@@ -24,9 +24,13 @@ func e2e(t *testing.T) (root, results string) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and boots a real kernel (skipped with -short)")
 	}
-	root, err := initramfs.Root()
+	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
+	}
+	root = initramfs.Checkout(wd) // for patches/; the guest comes from the test binary
+	if root == "" {
+		t.Fatalf("%s is in no rig checkout", wd)
 	}
 	return root, t.TempDir()
 }

@@ -63,7 +63,7 @@ type Options struct {
 	Strict             bool   // with Baseline: any failure fails, even one the base shares
 	FreshBase          bool   // with Baseline: boot the base even when its results are kept
 	EachPatch          bool   // a cell per prefix of the series, per arch (eachpatch.go)
-	Root               string // the rig's checkout (kconfigs/, guest/)
+	Root               string // the rig's sources (kconfigs/, guest/): initramfs.Sources
 	Cache              string
 	Command            []string // recorded in run.json
 	UI                 *ui.UI
@@ -123,7 +123,7 @@ func Prepare(o *Options) error {
 		o.Duration = DefaultDuration
 	}
 	if o.Root == "" {
-		r, err := initramfs.Root()
+		r, err := initramfs.Sources()
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,11 @@ func Prepare(o *Options) error {
 		o.Cache = c
 	}
 	if o.Results == "" {
-		o.Results = filepath.Join(o.Root, "results")
+		r, err := DefaultResults()
+		if err != nil {
+			return err
+		}
+		o.Results = r
 	}
 	if o.BootTimeout == 0 {
 		o.BootTimeout = machine.DefaultBootTimeout
