@@ -30,10 +30,15 @@ func TestE2EEachPatch(t *testing.T) {
 	if code != 1 || r.Status != result.Fail || !strings.HasPrefix(r.Cause, "after patch 4/5 (0004-futex-skip-a-pending-robust-entry") {
 		t.Errorf("exit %d, status %s, cause %q: want exit 1 naming patch 4", code, r.Status, r.Cause)
 	}
-	if len(r.Cells) != 5 {
-		t.Fatalf("%d cells, want one per prefix", len(r.Cells))
+	// With a series, the tree without it is row 0: each prefix is judged
+	// against it.
+	if b := baselineOf(t, r, "x86_64"); b.Status != result.Pass {
+		t.Errorf("baseline %s (%s), want pass", b.Status, b.Cause)
 	}
-	for k, c := range r.Cells {
+	if len(patchedCells(r)) != 5 {
+		t.Fatalf("%d patched cells, want one per prefix", len(patchedCells(r)))
+	}
+	for k, c := range patchedCells(r) {
 		k++
 		want := "pass"
 		if k >= 4 {
@@ -69,10 +74,16 @@ func TestE2EEachPatch(t *testing.T) {
 	if err := xml.Unmarshal(b, &j); err != nil {
 		t.Fatal(err)
 	}
-	if len(j.Suites) != 5 {
-		t.Fatalf("%d junit suites, want one per patch", len(j.Suites))
+	suites := j.Suites[:0]
+	for _, s := range j.Suites {
+		if !strings.HasPrefix(s.Name, "x86_64-baseline") {
+			suites = append(suites, s)
+		}
 	}
-	for k, s := range j.Suites {
+	if len(suites) != 5 {
+		t.Fatalf("%d junit suites besides the baseline's, want one per patch", len(suites))
+	}
+	for k, s := range suites {
 		k++
 		failing := 0
 		if k >= 4 {
@@ -101,10 +112,14 @@ func TestE2EEachPatchNotTried(t *testing.T) {
 		}
 	}
 	code, r, dir, _ := rig(t, "run", "--each-patch", "--arch", "x86_64", "--series", series, "--tests", "robust-kill-in-lock", "--results", results)
-	if r == nil || len(r.Cells) != 2 {
+	if r == nil || len(patchedCells(r)) != 2 {
 		t.Fatalf("exit %d, run %+v", code, r)
 	}
-	p1, p2 := r.Cells[0], r.Cells[1]
+	// No prefix got to a boot: the tree without the series is not booted.
+	if b := baselineOf(t, r, "x86_64"); b.Status != result.NotRun {
+		t.Errorf("baseline %s (%s), want not-run", b.Status, b.Cause)
+	}
+	p1, p2 := patchedCells(r)[0], patchedCells(r)[1]
 	if code != 1 || p1.Status != result.PatchError || p1.NotTried || !p2.NotTried || p2.Cause != "not tried: patch 1 (0001-futex-comment-fixes-in-handle_futex_death-against-a-.patch) does not apply" {
 		t.Errorf("exit %d; p1 %s (not tried %v); p2 %s %q (not tried %v)", code, p1.Status, p1.NotTried, p2.Status, p2.Cause, p2.NotTried)
 	}

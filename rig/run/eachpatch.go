@@ -96,9 +96,15 @@ func failedPatch(applied []result.Patch) string {
 func namePrefixes(cells []*cell) {
 	for _, c := range cells {
 		r := c.res
-		if r.Prefix == 0 || r.Cause == "" || r.Status == result.PatchError {
+		if r.Prefix == 0 || r.Status == result.PatchError {
 			continue
 		}
-		r.Cause = fmt.Sprintf("after patch %d/%d (%s): %s", r.Prefix, r.PrefixOf, r.PatchName, r.Cause)
+		after := fmt.Sprintf("after patch %d/%d (%s): ", r.Prefix, r.PrefixOf, r.PatchName)
+		if r.Cause != "" {
+			r.Cause = after + r.Cause
+		}
+		if r.VerdictCause != "" {
+			r.VerdictCause = after + r.VerdictCause
+		}
 	}
 }

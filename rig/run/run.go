@@ -236,6 +236,7 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if !o.Strict {
 		judgeTwins(cells)
 	}
+	namePrefixes(cells)
 	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
 }
 
@@ -255,7 +256,6 @@ func runScheduled(ctx context.Context, cells []*cell) {
 	}
 	wg.Wait()
 	labelTwins(cells)
-	namePrefixes(cells)
 }
 
 // specs expands the run's options into its cells: per arch, the baseline

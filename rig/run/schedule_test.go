@@ -31,6 +31,7 @@ func runCells(t *testing.T, ctx context.Context, env Env, specs []Spec) []*cell 
 		c.env, cells[i] = env, c
 	}
 	runScheduled(ctx, cells)
+	namePrefixes(cells)
 	return cells
 }
 
