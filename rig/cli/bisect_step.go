@@ -68,6 +68,7 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 		return bisectErr(err, stderr, true)
 	}
 	o.KernelSrc = tree.Path
+	o.Committed = true // git bisect judges commits: the step tests HEAD, never uncommitted files
 	if !tree.Bisecting {
 		fmt.Fprintf(stderr, "rig bisect-step: note: no git bisection is in progress in %s; judging its HEAD anyway\n", tree.Path)
 	}

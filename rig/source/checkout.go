@@ -190,3 +190,32 @@ func ResolveRange(ctx context.Context, top, spec, base string) (*Range, error) {
 	r.Mbox = out
 	return r, nil
 }
+
+// GitTop returns path's absolute form when it is the top of a git
+// checkout, else "" (a plain tree, or a tree inside another repository).
+func GitTop(ctx context.Context, path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	if top, err := git(ctx, abs, "rev-parse", "--show-toplevel"); err == nil && samePath(top, abs) {
+		return abs
+	}
+	return ""
+}
+
+// TreeHash returns the git tree hash of the tree's commit.
+func (t *Tree) TreeHash(ctx context.Context) (string, error) {
+	return git(ctx, "", "--git-dir", t.GitDir, "rev-parse", t.Commit+"^{tree}")
+}
+
+// SetCommit makes the tree another commit of its repository (a series'
+// base): no longer a snapshot, with that commit's version.
+func (t *Tree) SetCommit(ctx context.Context, commit string) {
+	t.Commit, t.Dirty = commit, false
+	if mk, err := t.ReadFile(ctx, "Makefile"); err == nil {
+		if v := parseMakefileVersion(mk); v != "" {
+			t.Version = v
+		}
+	}
+}
