@@ -82,10 +82,10 @@ type realEnv struct {
 	// baseErr is a base the tree lacks: Apply reports it as the series'
 	// patch-error.
 	baseErr error
-	slot kbuild.Slot
-	lock *cache.Lock
-	wt   *source.Worktree
-	log  *os.File // the cell's build.log, from Config on
+	slot    kbuild.Slot
+	lock    *cache.Lock
+	wt      *source.Worktree
+	log     *os.File // the cell's build.log, from Config on
 }
 
 func (e *realEnv) Source(ctx context.Context, c *cell) (*source.Tree, error) {
