@@ -70,6 +70,10 @@ func Snapshot(ctx context.Context, top string) (string, error) {
 		if err := os.WriteFile(tmpIndex, b, 0o600); err != nil {
 			return "", err
 		}
+		// git judges a racily clean entry by the index's mtime: keep it.
+		if st, err := os.Stat(index); err == nil {
+			_ = os.Chtimes(tmpIndex, st.ModTime(), st.ModTime())
+		}
 	}
 	withIndex := func(args ...string) (string, error) {
 		out, err := execx.Output(ctx, execx.Cmd{Argv: append([]string{"git"}, args...), Dir: top,
