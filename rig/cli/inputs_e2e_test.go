@@ -2,7 +2,6 @@ package cli
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,18 +25,7 @@ func inputsCheckout(t *testing.T, tree *source.Tree) (string, map[string]string)
 		t.Fatal(err)
 	}
 	repo := cache.TestFixtures.Path(cacheDir, "inputs-git")
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Rig Example", "GIT_AUTHOR_EMAIL=rig@example.org", "GIT_COMMITTER_NAME=Rig Example",
-			"GIT_COMMITTER_EMAIL=rig@example.org", "GIT_AUTHOR_DATE=2026-12-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-12-01T00:00:00Z")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := func(args ...string) string { t.Helper(); return gitIn(t, repo, args...) }
 	commit := func(file, line, msg string) string {
 		t.Helper()
 		f, err := os.OpenFile(filepath.Join(repo, file), os.O_APPEND|os.O_WRONLY, 0)
@@ -91,14 +79,7 @@ func TestE2EInputs(t *testing.T) {
 	_, results := e2e(t)
 	tree := defaultTree(t)
 	repo, c := inputsCheckout(t, tree)
-	gitOut := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	gitOut := func(args ...string) string { t.Helper(); return gitIn(t, repo, args...) }
 	topicTree := gitOut("rev-parse", c["T2"]+"^{tree}")
 	run := func(t *testing.T, extra ...string) (int, result.Cell, string) {
 		t.Helper()
