@@ -265,6 +265,12 @@ func (e *realEnv) verifyObjects(ctx context.Context, c *cell, b kbuild.Build, tr
 	if err := add(e.tree.Commit + "^{tree}"); err != nil {
 		return nil, err
 	}
+	if e.tree.Dirty {
+		// The uncommitted edits are the developer's series.
+		if err := add(e.tree.Head + "^{tree}"); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range e.slot.Previous() {
 		if err := add(t); err != nil {
 			// A tree the slot's git no longer has (pruned): the series'
