@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/result"
@@ -12,7 +15,7 @@ import (
 )
 
 // inputsCheckout is a git checkout of the default tree (D) with main one
-// commit on (M1) and a branch topic of two commits on D (T1, T2), whose
+// commit on (M1, which also lets .gitignore see untracked files) and a branch topic of two commits on D (T1, T2), whose
 // messages carry trailers. Commits have fixed dates, so the commits and
 // trees are the same on every run: the kernel cache serves what an earlier
 // run built. It lives at a fixed place in the cache so that its build slot
@@ -37,7 +40,7 @@ func inputsCheckout(t *testing.T, tree *source.Tree) (string, map[string]string)
 		git("commit", "-q", "-a", "-m", msg)
 		return git("rev-parse", "HEAD")
 	}
-	const marker = "rig inputs fixture: main"
+	const marker = "rig inputs fixture v2: main"
 	if _, err := os.Stat(filepath.Join(repo, ".git")); err == nil {
 		if msg := git("log", "-1", "--format=%s", "main"); msg == marker {
 			git("checkout", "-q", "-f", "main")
@@ -60,6 +63,13 @@ func inputsCheckout(t *testing.T, tree *source.Tree) (string, map[string]string)
 	c["T1"] = commit("kernel/futex/core.c", "/* rig inputs e2e: topic 1 */", "futex: topic one"+trailers)
 	c["T2"] = commit("kernel/futex/pi.c", "/* rig inputs e2e: topic 2 */", "futex: topic two"+trailers)
 	git("checkout", "-q", "main")
+	// Debian's .gitignore ends with "/*", which ignores every untracked
+	// file; a kernel checkout's does not.
+	ignore, err := os.ReadFile(filepath.Join(repo, ".gitignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(repo, ".gitignore"), []byte(strings.Replace(string(ignore), "\n/*\n", "\n", 1)), 0o644)
 	c["M1"] = commit("kernel/futex/requeue.c", "/* rig inputs e2e: main */", marker)
 	return repo, c
 }
@@ -172,7 +182,10 @@ func TestE2EInputs(t *testing.T) {
 	if !strings.Contains(string(orig), from) {
 		t.Fatal("core.c no longer has the line the edit changes")
 	}
-	os.WriteFile(core, []byte(strings.Replace(string(orig), from, "mval = (uval & FUTEX_WAITERS) | (pending_op ? FUTEX_OWNER_DIED : 0);", 1)), 0o644)
+	// A token unique to this run: the kernel is built, not served from
+	// the kernel cache, so the object check is exercised.
+	edit := strings.Replace(string(orig), from, "mval = (uval & FUTEX_WAITERS) | (pending_op ? FUTEX_OWNER_DIED : 0);", 1) + fmt.Sprintf("/* rig inputs e2e %d */\n", time.Now().UnixNano())
+	os.WriteFile(core, []byte(edit), 0o644)
 	os.WriteFile(filepath.Join(repo, "kernel/futex/rig-untracked.txt"), []byte("untracked\n"), 0o644)
 	defer gitOut("checkout", "-q", "-f", "main")
 	t.Run("dirty", func(t *testing.T) {
@@ -188,10 +201,14 @@ func TestE2EInputs(t *testing.T) {
 		if !strings.Contains(gitOut("ls-tree", "-r", "--name-only", b.Tree, "kernel/futex"), "rig-untracked.txt") {
 			t.Errorf("the snapshot lacks the untracked file")
 		}
+		// The edit is what the object check compares with a fresh compile.
+		if cell.ObjectCheck == nil || !slices.Contains(cell.ObjectCheck.Checked, "kernel/futex/core.c") {
+			t.Errorf("the edited file's object was not checked: %+v", cell.ObjectCheck)
+		}
 		if !strings.Contains(stderr, "uncommitted changes: testing them") {
 			t.Errorf("no notice that uncommitted changes are tested")
 		}
-		if st := gitOut("status", "--porcelain"); !strings.Contains(st, " M kernel/futex/core.c") || !strings.Contains(st, "?? kernel/futex/rig-untracked.txt") {
+		if st := gitOut("status", "--porcelain"); !strings.Contains(st, "M kernel/futex/core.c") || !strings.Contains(st, "?? kernel/futex/rig-untracked.txt") {
 			t.Errorf("the user's status changed:\n%s", st)
 		}
 	})
