@@ -8,7 +8,8 @@ import (
 
 // The host binary knows the guest's tests through guest/catalog and talks
 // to the guest through guest/event; it links none of the guest's test or
-// syscall code.
+// syscall code. (Package guest itself, the guest's sources as embedded
+// files to build it from, is data, not guest code.)
 func TestHostLinksNoGuestCode(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {

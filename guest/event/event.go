@@ -30,6 +30,10 @@ const (
 	KernelVersion = "kernel_version" // uname -v: "#<build id> SMP ..."
 )
 
+// Flaky is the Evidence key of a Result that passed only on a rerun of
+// some of its parts: their names, comma-separated (kselftest-futex).
+const Flaky = "flaky"
+
 // Test statuses carried by Result events.
 const (
 	Pass  = "pass"

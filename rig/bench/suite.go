@@ -20,7 +20,7 @@ import (
 
 // Options selects what Run measures.
 type Options struct {
-	Root, Cache string
+	Root, Cache string // Root: the rig's sources (initramfs.Sources)
 	Arches      []string
 	What        map[string]bool // boot, build, pack, whole
 	N           int             // boots per side
@@ -155,8 +155,9 @@ var Parts = []string{"boot", "build", "pack", "whole"}
 // patch of patches/example, a one-patch series.
 const DefaultSeries = "patches/example/0001-futex-note-why-handle_futex_death-must-not-store-to-.patch"
 
-// Prepare checks o and fills in what it leaves out: the rig's checkout,
-// the cache, and DefaultSeries (the base tree if the checkout lacks it).
+// Prepare checks o and fills in what it leaves out: the rig's sources, the
+// cache, and DefaultSeries from the rig checkout you are in (the base tree
+// outside one).
 // Bad input is a *run.UsageError.
 func (o *Options) Prepare() error {
 	for w := range o.What {
@@ -174,7 +175,7 @@ func (o *Options) Prepare() error {
 	}
 	var err error
 	if o.Root == "" {
-		if o.Root, err = initramfs.Root(); err != nil {
+		if o.Root, err = initramfs.Sources(); err != nil {
 			return err
 		}
 	}
@@ -184,8 +185,9 @@ func (o *Options) Prepare() error {
 		}
 	}
 	if o.Series == "" {
-		if p := filepath.Join(o.Root, DefaultSeries); fileExists(p) {
-			o.Series = p
+		wd, _ := os.Getwd()
+		if root := initramfs.Checkout(wd); root != "" && fileExists(filepath.Join(root, DefaultSeries)) {
+			o.Series = filepath.Join(root, DefaultSeries)
 		}
 	}
 	return nil

@@ -25,6 +25,7 @@ const (
 	Kernels
 	Images
 	Overlays
+	RigSources
 	Kselftests
 	Launcher
 	LastBuilt
@@ -33,6 +34,7 @@ const (
 	BenchTrees
 	TestKernel
 	TestFixtures
+	Baselines
 	numKinds
 
 	// Unknown is the kind of a name no row of the table matches.
@@ -97,6 +99,7 @@ var kinds = [numKinds]row{
 	Kernels:           {dir: "kernels", parts: []part{archPart, keyPart}, isDir: true, holds: "a verified kernel with its config and build log (kbuild.CachedKernel)"},
 	Images:            {dir: "images", parts: []part{archPart, keyPart}, isDir: true, locked: true, holds: "the guest's initramfs (initramfs.Builder)"},
 	Overlays:          {dir: "images", prefix: "overlay-", suffix: ".cpio", parts: []part{keyPart}, holds: "an initramfs with extra files appended (initramfs.WithOverlay)"},
+	RigSources:        {dir: "rig", parts: []part{keyPart}, isDir: true, locked: true, holds: "the rig's own sources a binary carries (guest/, kconfigs/, go.mod), unpacked to build the guest from (initramfs.Sources)"},
 	Kselftests:        {dir: "kselftest", parts: []part{wordPart, archPart, keyPart}, isDir: true, locked: true, holds: "compiled kernel selftests (kselftest.Build)"},
 	Launcher:          {dir: "bin", prefix: "cc-launcher", holds: "the compiler launcher kbuild runs ccache through (kbuild.Launcher)"},
 	LastBuilt:         {prefix: "last-", parts: []part{archPart}, each: true, holds: "the kernel and initramfs an arch's last run built, for `rig boot`"},
@@ -105,6 +108,7 @@ var kinds = [numKinds]row{
 	BenchTrees:        {dir: "bench", parts: []part{archPart}, isDir: true, holds: "the checkout `rig bench --cold` builds from"},
 	TestKernel:        {prefix: "testkernel", isDir: true, locked: true, each: true, holds: "the kernel end-to-end tests boot (rig/internal/testkernel)"},
 	TestFixtures:      {dir: "test", parts: []part{anyPart}, isDir: true, holds: "trees the tests make once and reuse"},
+	Baselines:         {dir: "baselines", parts: []part{archPart, keyPart}, suffix: ".json", locked: true, holds: "what a base tree's kernel did under one test configuration, counts summed over its boots (run's base results)"},
 }
 
 // matchers holds each kind's name pattern.

@@ -112,6 +112,7 @@ func badInputs() []badInput {
 		{name: "fragment with a non-config line", args: withDir(func(t *testing.T, dir string) []string {
 			return []string{"--config", write(t, filepath.Join(dir, "bad.config"), "CONFIG_FUTEX=y\nthis is not a config line\n")}
 		}), code: ExitUsage, want: []string{"bad.config", "this is not a config line"}},
+		{name: "each patch without a series", args: run("--each-patch"), code: ExitUsage, want: []string{"--each-patch needs --series"}},
 		{name: "missing series", args: run("--series", "/nonexistent/series"), code: ExitUsage, want: []string{"/nonexistent/series"}},
 		{name: "empty series dir", args: withDir(func(t *testing.T, dir string) []string {
 			d := filepath.Join(dir, "series")

@@ -24,9 +24,13 @@ func e2e(t *testing.T) (root, results string) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and boots a real kernel (skipped with -short)")
 	}
-	root, err := initramfs.Root()
+	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
+	}
+	root = initramfs.Checkout(wd) // for patches/; the guest comes from the test binary
+	if root == "" {
+		t.Fatalf("%s is in no rig checkout", wd)
 	}
 	return root, t.TempDir()
 }
@@ -84,6 +88,40 @@ func mustFile(t *testing.T, path, contains string) {
 	}
 }
 
+// patchedCells are the run's cells that tested the series (not a
+// baseline).
+func patchedCells(r *result.Run) []result.Cell {
+	var out []result.Cell
+	for _, c := range r.Cells {
+		if c.Role != "baseline" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// patched is the run's first cell that tested the series.
+func patched(t *testing.T, r *result.Run) result.Cell {
+	t.Helper()
+	p := patchedCells(r)
+	if len(p) == 0 {
+		t.Fatalf("no patched cell in %+v", r)
+	}
+	return p[0]
+}
+
+// baselineOf is the run's baseline cell of an arch.
+func baselineOf(t *testing.T, r *result.Run, arch string) result.Cell {
+	t.Helper()
+	for _, c := range r.Cells {
+		if c.Role == "baseline" && c.Arch == arch {
+			return c
+		}
+	}
+	t.Fatalf("no %s baseline cell in %+v", arch, r)
+	return result.Cell{}
+}
+
 // TestE2ERunExampleSeries is the main job: the example series applied to the
 // default tree, built, booted under QEMU, the guest's tests passing.
 func TestE2ERunExampleSeries(t *testing.T) {
@@ -93,10 +131,14 @@ func TestE2ERunExampleSeries(t *testing.T) {
 	if r == nil {
 		t.Fatalf("no run record; exit %d", code)
 	}
-	c := r.Cells[0]
 	if code != 0 || r.Status != result.Pass {
 		t.Fatalf("exit %d, status %s, cause %q", code, r.Status, r.Cause)
 	}
+	// With a series, the tree without it is judged too.
+	if b := baselineOf(t, r, "x86_64"); b.Status != result.Pass || len(b.Patches) != 0 {
+		t.Errorf("baseline %s (%s), patches %+v", b.Status, b.Cause, b.Patches)
+	}
+	c := patched(t, r)
 	if c.Accel != "tcg" && c.Accel != "kvm" {
 		t.Errorf("accelerator not recorded: %q", c.Accel)
 	}
@@ -131,11 +173,17 @@ func TestE2ERunExampleSeries(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("second run: exit %d", code)
 	}
-	if b, ok := stage(r2.Cells[0], "build"); !ok || !b.Cached {
-		t.Errorf("second run rebuilt the kernel: %+v", r2.Cells[0].Stages)
+	c2 := patched(t, r2)
+	if b, ok := stage(c2, "build"); !ok || !b.Cached {
+		t.Errorf("second run rebuilt the kernel: %+v", c2.Stages)
 	}
-	if r2.Cells[0].TreeID != c.TreeID {
-		t.Errorf("same series gave another tree: %s vs %s", r2.Cells[0].TreeID, c.TreeID)
+	if c2.TreeID != c.TreeID {
+		t.Errorf("same series gave another tree: %s vs %s", c2.TreeID, c.TreeID)
+	}
+	// ... nor reboots the base: its results under the same kernel, guest
+	// and tests are kept.
+	if b, ok := stage(baselineOf(t, r2, "x86_64"), "boot"); !ok || !b.Cached {
+		t.Errorf("second run rebooted the base: %+v", baselineOf(t, r2, "x86_64").Stages)
 	}
 }
 
@@ -152,7 +200,7 @@ func TestE2EPatchError(t *testing.T) {
 			t.Errorf("cause %q does not name %q", r.Cause, want)
 		}
 	}
-	if _, ok := stage(r.Cells[0], "build"); ok {
+	if _, ok := stage(patched(t, r), "build"); ok {
 		t.Errorf("a series that does not apply was built")
 	}
 }
@@ -170,7 +218,7 @@ func TestE2EBuildError(t *testing.T) {
 			t.Errorf("cause %q does not contain %q", r.Cause, want)
 		}
 	}
-	cd := filepath.Join(dir, r.Cells[0].ID)
+	cd := filepath.Join(dir, patched(t, r).ID)
 	mustFile(t, filepath.Join(cd, "build.log"), "rig_undeclared_symbol")
 	mustFile(t, filepath.Join(cd, "kernel.config"), "CONFIG_FUTEX=y")
 }
@@ -184,14 +232,14 @@ func TestE2EWarningFailsCell(t *testing.T) {
 	if r == nil || code != 1 || r.Status != result.Fail {
 		t.Fatalf("exit %d, run %+v", code, r)
 	}
-	c := r.Cells[0]
+	c := patched(t, r)
 	for _, tr := range c.Tests {
 		if tr.Status != "pass" {
 			t.Errorf("test %s: %s (%s): the WARNING patch should not break the test itself", tr.Name, tr.Status, tr.Reason)
 		}
 	}
-	if !strings.Contains(r.Cause, "WARNING") || !strings.Contains(r.Cause, "handle_futex_death") {
-		t.Errorf("cause %q does not name the WARNING in handle_futex_death", r.Cause)
+	if !strings.Contains(r.Cause, "WARNING") || !strings.Contains(r.Cause, "handle_futex_death") || !strings.Contains(r.Cause, "not seen without the series") {
+		t.Errorf("cause %q does not name the WARNING in handle_futex_death as new with the series", r.Cause)
 	}
 }
 
@@ -217,7 +265,7 @@ func TestE2EArm64(t *testing.T) {
 	if r == nil || code != 0 || r.Status != result.Pass {
 		t.Fatalf("exit %d, run %+v", code, r)
 	}
-	c := r.Cells[0]
+	c := patched(t, r)
 	if c.Arch != "arm64" || c.Accel != "tcg" || len(c.Tests) != 1 || c.Tests[0].Status != "pass" {
 		t.Errorf("cell %s accel %s tests %+v", c.Arch, c.Accel, c.Tests)
 	}

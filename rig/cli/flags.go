@@ -73,7 +73,7 @@ const helpDuration = "duration of each natural (statistical) test"
 
 // registerResults registers where run directories go.
 func registerResults(fs *flag.FlagSet, o *run.Options) {
-	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ in the rig checkout)")
+	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ of the rig checkout you are in, else $XDG_STATE_HOME/rig/results or ~/.local/state/rig/results)")
 }
 
 // treeHelp is the help of --kernel-src and --series, the two tree flags

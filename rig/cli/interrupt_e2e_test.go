@@ -171,10 +171,10 @@ wait:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != result.Interrupted || r.Cells[0].Status != result.Interrupted {
-		t.Errorf("run.json: run %s, cell %s; want interrupted", r.Status, r.Cells[0].Status)
+	if c := patched(t, r); r.Status != result.Interrupted || c.Status != result.Interrupted {
+		t.Errorf("run.json: run %s, cell %s; want interrupted", r.Status, c.Status)
 	}
-	if _, err := os.Stat(filepath.Join(dir, r.Cells[0].ID, "build.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, patched(t, r).ID, "build.log")); err != nil {
 		t.Errorf("partial build log lost: %v", err)
 	}
 	for _, f := range []string{"summary.md", "junit.xml"} {

@@ -25,7 +25,7 @@ func runCommand(e *env) *ffcli.Command {
 	)
 	return leaf{
 		name:     "run",
-		synopsis: "[--series DIR|A..B|BRANCH] [--base REF] [--kernel-src PATH] [--committed] [--config FRAG] [--tests a,b] ...",
+		synopsis: "[--series DIR|A..B|BRANCH [--each-patch] [--baseline]] [--base REF] [--kernel-src PATH] [--committed] [--config FRAG] [--tests a,b] ...",
 		short:    "apply a series, build, pack, boot, test, report",
 		flags: func(fs *flag.FlagSet) {
 			t.register(fs)
@@ -34,7 +34,10 @@ func runCommand(e *env) *ffcli.Command {
 			registerMachine(fs, &o)
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
-			fs.BoolVar(&o.Baseline, "baseline", false, "also test the tree without the series and label each test fixed, regressed, still-failing or passing")
+			fs.BoolVar(&o.Baseline, "baseline", true, "with --series, also test the tree without it, label each test fixed, regressed, still-failing or passing, and fail only for what the series changed (--baseline=false: test the patched tree alone)")
+			fs.BoolVar(&o.Strict, "strict", false, "fail for any failure, even one the tree without the series shares")
+			fs.BoolVar(&o.FreshBase, "fresh-base", false, "boot the tree without the series even when its results under the same kernel, guest and tests are kept")
+			fs.BoolVar(&o.EachPatch, "each-patch", false, "test every prefix of the series (patch 1, 1-2, ... all) in order, and print a table patch x (apply, build, boot, tests, oops) naming the first patch that broke each")
 		},
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "run", args) {

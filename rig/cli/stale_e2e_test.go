@@ -97,12 +97,13 @@ func breakKillInUnlock(t *testing.T, core string) string {
 	return strings.Replace(core, from, "\tif (owner != task_pid_vnr(curr) && !pending_op) {\n\t\tif (pending_op && !pi && (!owner || !(uval & FUTEX_WAITERS))) {", 1)
 }
 
+// cellOf is the run's one cell that tested the series.
 func cellOf(t *testing.T, r *result.Run) result.Cell {
 	t.Helper()
-	if r == nil || len(r.Cells) != 1 {
-		t.Fatalf("want one cell, got %+v", r)
+	if r == nil || len(patchedCells(r)) != 1 {
+		t.Fatalf("want one patched cell, got %+v", r)
 	}
-	return r.Cells[0]
+	return patchedCells(r)[0]
 }
 
 // TestE2EStaleObjectNeverBoots reproduces staleness on purpose, in the

@@ -1,7 +1,7 @@
 // Package initramfs packs the guest into a bootable initramfs: the static
-// rig-guest as /init with the device nodes and mount points PID 1 needs
-// (and u-root's shell for `rig boot --shell`), cached by content
-// (docs/design.md, "The guest's image").
+// rig-guest, built from the sources the rig binary carries, as /init with
+// the device nodes and mount points PID 1 needs (and u-root's shell for
+// `rig boot --shell`), cached by content (docs/design.md, "The guest's image").
 package initramfs
 
 import (
@@ -24,58 +24,15 @@ import (
 	"github.com/rig-kernel/rig/rig/internal/execx"
 )
 
-// ModulePath is the rig's Go module; the guest is built from its checkout.
-const ModulePath = "github.com/rig-kernel/rig"
-
 // GuestPackage is the guest's main package.
 const GuestPackage = "./guest/cmd/rig-guest"
 
 // ShellCommands are the u-root commands added for `rig boot --shell`.
 var ShellCommands = []string{"gosh", "ls", "cat", "dmesg", "ps", "mount", "echo", "kill", "sleep", "poweroff", "grep", "mkdir"}
 
-// Root finds the rig's source checkout: $RIG_ROOT, else the nearest parent of
-// the working directory, of the executable, or of the directory this file
-// was compiled from, whose go.mod declares the rig module. The last one lets
-// a rig built from a clone (`go build -o ~/bin/rig ./cmd/rig`) run from
-// inside a kernel tree, as `git bisect run` does, with no setting.
-func Root() (string, error) {
-	if r := os.Getenv("RIG_ROOT"); r != "" {
-		if isRoot(r) {
-			return r, nil
-		}
-		return "", fmt.Errorf("RIG_ROOT=%s is not the rig's source checkout (no go.mod for %s)", r, ModulePath)
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) { // not under -trimpath
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, s := range starts {
-		for d := s; ; d = filepath.Dir(d) {
-			if isRoot(d) {
-				return d, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return "", fmt.Errorf("cannot find the rig's source checkout (needed to build the guest): build rig from a clone without -trimpath, run it from inside the clone, or set RIG_ROOT")
-}
-
-func isRoot(d string) bool {
-	b, err := os.ReadFile(filepath.Join(d, "go.mod"))
-	return err == nil && strings.Contains(string(b), "module "+ModulePath+"\n")
-}
-
 // Builder builds guests and images into the cache.
 type Builder struct {
-	Root  string // the rig's checkout
+	Root  string // holds guest/, go.mod and go.sum: Sources(), or a checkout
 	Cache string // the rig's cache directory
 	Log   io.Writer
 }
@@ -89,44 +46,62 @@ type Image struct {
 	Size   int64
 }
 
-// sourceKey hashes everything the guest binary depends on: its sources, the
-// module files and the Go toolchain.
-func (b Builder) sourceKey(ctx context.Context, goarch string, shell bool) (string, error) {
-	parts := []string{"guest-v1", goarch, runtime.Version(), fmt.Sprint(shell)}
-	if v, err := execx.Output(ctx, execx.Cmd{Argv: []string{"go", "version"}}); err == nil {
-		parts = append(parts, strings.TrimSpace(string(v)))
-	} else {
-		return "", fmt.Errorf("go toolchain: %w (the guest is built with go; run `rig setup`)", err)
-	}
+// sourceFiles lists, relative to Root, the files the guest binary is built
+// from: the guest's Go and assembly sources (not its tests) and the module
+// files. The build copies exactly these, so the key covers all it reads.
+func (b Builder) sourceFiles() ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(filepath.Join(b.Root, "guest"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
-			files = append(files, p)
+		if d.Type().IsRegular() && (strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") || strings.HasSuffix(p, ".s")) {
+			rel, err := filepath.Rel(b.Root, p)
+			files = append(files, rel)
+			return err
 		}
 		return nil
 	})
-	if err != nil {
-		return "", err
-	}
-	files = append(files, filepath.Join(b.Root, "go.mod"), filepath.Join(b.Root, "go.sum"))
+	files = append(files, "go.mod", "go.sum")
 	sort.Strings(files)
+	return files, err
+}
+
+// sourceKey hashes everything the guest binary depends on: its sources, the
+// module files and the Go toolchain.
+func (b Builder) sourceKey(ctx context.Context, files []string, goarch string, shell bool) (string, error) {
+	parts := []string{"guest-v2", goarch, runtime.Version(), fmt.Sprint(shell)}
+	if v, err := execx.Output(ctx, execx.Cmd{Argv: []string{"go", "version"}}); err == nil {
+		parts = append(parts, strings.TrimSpace(string(v)))
+	} else {
+		return "", fmt.Errorf("go toolchain: %w (the guest is built with go; run `rig setup`)", err)
+	}
 	for _, f := range files {
-		h, err := cache.HashFile(f)
+		h, err := cache.HashFile(filepath.Join(b.Root, f))
 		if err != nil {
 			return "", err
 		}
-		rel, _ := filepath.Rel(b.Root, f)
-		parts = append(parts, rel, h)
+		parts = append(parts, filepath.ToSlash(f), h)
 	}
 	return cache.Key(parts...), nil
 }
 
+// Key is the image's cache key for a (what Build would build or find).
+func (b Builder) Key(ctx context.Context, a arch.Arch, shell bool) (string, error) {
+	files, err := b.sourceFiles()
+	if err != nil {
+		return "", err
+	}
+	return b.sourceKey(ctx, files, a.GOARCH, shell)
+}
+
 // Build returns the image for a, building what is not cached.
 func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, error) {
-	key, err := b.sourceKey(ctx, a.GOARCH, shell)
+	files, err := b.sourceFiles()
+	if err != nil {
+		return nil, err
+	}
+	key, err := b.sourceKey(ctx, files, a.GOARCH, shell)
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +109,24 @@ func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, er
 	img := &Image{Path: filepath.Join(dir, "initramfs.cpio"), Guest: filepath.Join(dir, "rig-guest"), Key: key}
 	done := func(d string) bool { _, err := os.Stat(filepath.Join(d, "initramfs.cpio")); return err == nil }
 	hit, err := cache.GetOrBuild(ctx, dir, done, nil, func(tmp string) error {
+		// The build runs in a copy of the keyed files: go may add go.sum
+		// lines (-mod=mod), which must touch neither a checkout nor the
+		// unpacked sources, and no unkeyed file can reach the binary.
+		src := filepath.Join(tmp, "src")
+		defer os.RemoveAll(src)
+		for _, f := range files {
+			if err := copyFile(filepath.Join(b.Root, f), filepath.Join(src, f)); err != nil {
+				return err
+			}
+		}
 		bins := map[string]string{"init": filepath.Join(tmp, "rig-guest")}
-		if err := b.goBuild(ctx, a, bins["init"], GuestPackage); err != nil {
+		if err := goBuild(ctx, src, a, bins["init"], GuestPackage, b.Log); err != nil {
 			return fmt.Errorf("building the guest for %s: %w", a.Name, err)
 		}
 		if shell {
 			for _, c := range ShellCommands {
 				out := filepath.Join(tmp, "bin-"+c)
-				if err := b.goBuild(ctx, a, out, "github.com/u-root/u-root/cmds/core/"+c); err != nil {
+				if err := goBuild(ctx, src, a, out, "github.com/u-root/u-root/cmds/core/"+c, b.Log); err != nil {
 					return fmt.Errorf("building u-root %s for %s: %w", c, a.Name, err)
 				}
 				bins["bin/"+c] = out
@@ -169,13 +154,28 @@ func (b Builder) Build(ctx context.Context, a arch.Arch, shell bool) (*Image, er
 	return img, nil
 }
 
-func (b Builder) goBuild(ctx context.Context, a arch.Arch, out, pkg string) error {
+// goBuild builds pkg static for a in the module at dir. -mod=mod lets go
+// add the go.sum lines a written go.mod lacks (Sources), checked as ever
+// against the checksum database; GOWORK=off keeps a go.work around the
+// cache out.
+func goBuild(ctx context.Context, dir string, a arch.Arch, out, pkg string, log io.Writer) error {
 	return execx.Run(ctx, execx.Cmd{
-		Argv: []string{"go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, pkg},
-		Dir:  b.Root,
-		Env:  []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + a.GOARCH},
-		Log:  b.Log,
+		Argv: []string{"go", "build", "-mod=mod", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, pkg},
+		Dir:  dir,
+		Env:  []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + a.GOARCH, "GOWORK=off"},
+		Log:  log,
 	})
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
 }
 
 // Pack writes a newc archive holding the base layout and the given files

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -178,103 +177,6 @@ func TestPackWithoutInit(t *testing.T) {
 	}
 	if err := initramfs.Pack(&buf, map[string]string{"init": p + ".missing"}); err == nil {
 		t.Error("Pack of a missing file: no error")
-	}
-}
-
-// checkout is the rig's checkout: two levels above this package.
-func checkout(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func TestRootFromSubdir(t *testing.T) {
-	root := checkout(t)
-	t.Setenv("RIG_ROOT", "")
-	t.Chdir(filepath.Join(root, "rig", "cache"))
-	got, err := initramfs.Root()
-	if err != nil || got != root {
-		t.Errorf("Root() = %q, %v; want %q", got, err, root)
-	}
-	t.Chdir(filepath.Join(root, "kconfigs"))
-	if got, err := initramfs.Root(); err != nil || got != root {
-		t.Errorf("Root() from kconfigs = %q, %v; want %q", got, err, root)
-	}
-}
-
-func TestRootEnv(t *testing.T) {
-	root := checkout(t)
-	t.Chdir(t.TempDir()) // the env var alone must decide
-	t.Setenv("RIG_ROOT", root)
-	if got, err := initramfs.Root(); err != nil || got != root {
-		t.Errorf("Root() with RIG_ROOT=%s: %q, %v", root, got, err)
-	}
-
-	fake := t.TempDir()
-	if err := os.WriteFile(filepath.Join(fake, "go.mod"), []byte("module "+initramfs.ModulePath+"\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("RIG_ROOT", fake)
-	if got, err := initramfs.Root(); err != nil || got != fake {
-		t.Errorf("Root() with a go.mod for the module: %q, %v", got, err)
-	}
-
-	for name, gomod := range map[string]string{
-		"other module":  "module " + initramfs.ModulePath + "x\n",
-		"no go.mod":     "",
-		"prefix module": "module github.com/rig-kernel\n",
-	} {
-		bad := t.TempDir()
-		if gomod != "" {
-			if err := os.WriteFile(filepath.Join(bad, "go.mod"), []byte(gomod), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Setenv("RIG_ROOT", bad)
-		got, err := initramfs.Root()
-		if err == nil {
-			t.Errorf("%s: Root() = %q, want an error", name, got)
-			continue
-		}
-		if !strings.Contains(err.Error(), "RIG_ROOT="+bad) || !strings.Contains(err.Error(), initramfs.ModulePath) {
-			t.Errorf("%s: error %q does not name RIG_ROOT and the module", name, err)
-		}
-	}
-}
-
-// A rig built from the clone finds the clone from anywhere, RIG_ROOT unset:
-// from inside a kernel tree under `git bisect run`, for one.
-func TestRootFromWhereItWasCompiled(t *testing.T) {
-	want := checkout(t)
-	t.Setenv("RIG_ROOT", "")
-	t.Chdir(t.TempDir())
-	got, err := initramfs.Root()
-	if err != nil || got != want {
-		t.Fatalf("Root() from a temp dir = %q, %v; want the checkout %s", got, err, want)
-	}
-}
-
-// A binary built with -trimpath and run outside the clone cannot know
-// where the clone is: the error says what to do.
-func TestRootNotFound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the rig")
-	}
-	bin := filepath.Join(t.TempDir(), "rig")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/rig")
-	build.Dir = checkout(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "boot", "--arch", "x86_64")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "RIG_ROOT=")
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "RIG_ROOT") || !strings.Contains(string(out), "-trimpath") {
-		t.Errorf("rig boot outside the checkout: %v\n%s\nwant an error naming RIG_ROOT and -trimpath", err, out)
 	}
 }
 

@@ -14,11 +14,11 @@ import (
 	"github.com/rig-kernel/rig/rig/source"
 )
 
-// CheckoutCheck is the validation a plan gets from this checkout: the
-// guest's test names, and config fragments when the checkout is found.
+// CheckoutCheck is the validation a plan gets from this rig: the guest's
+// test names, and the config fragments it carries.
 func CheckoutCheck() Check {
 	chk := Check{Tests: run.TestNames()}
-	if root, err := initramfs.Root(); err == nil {
+	if root, err := initramfs.Sources(); err == nil {
 		chk.KconfigDir = filepath.Join(root, "kconfigs")
 	}
 	return chk

@@ -65,11 +65,11 @@ func (e *PlanError) Error() string {
 
 func (e *PlanError) Unwrap() error { return e.Err }
 
-// Check is the optional validation that needs the rig's checkout: the
+// Check is the optional validation that needs the rig's sources: the
 // guest's test names and the kconfigs/ directory. Zero fields skip a check.
 type Check struct {
 	Tests      []string // known guest tests
-	KconfigDir string   // kconfigs/ of the checkout
+	KconfigDir string   // kconfigs/ of the rig's sources (initramfs.Sources)
 }
 
 var knownKeys = []string{"trees", "series", "arches", "accels", "configs", "tests", "duration", "repeats", "baseline"}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rig-kernel/rig/rig/report"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -16,7 +17,14 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // -update` rewrites them after a deliberate change, for review in the
 // diff.
 func TestGolden(t *testing.T) {
-	r := renderRun()
+	for prefix, r := range map[string]*result.Run{"": renderRun(), "series-": seriesRun()} {
+		golden(t, prefix, r)
+	}
+}
+
+// golden compares the screen summary, summary.md and junit.xml of r with
+// testdata/golden/<prefix><file>.
+func golden(t *testing.T, prefix string, r *result.Run) {
 	dir := t.TempDir() // no console logs: the renderers say so
 	junit, err := report.JUnit(r, dir)
 	if err != nil {
@@ -27,22 +35,45 @@ func TestGolden(t *testing.T) {
 		"summary.md": []byte(report.Markdown(r)),
 		"junit.xml":  junit,
 	} {
-		path := filepath.Join("testdata", "golden", name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s differs from %s (run with -update after a deliberate change):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-		}
+		checkGolden(t, prefix+name, got)
 	}
+}
+
+// checkGolden compares got with testdata/golden/name, or rewrites the file
+// with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from %s (run with -update after a deliberate change):\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+// seriesRun is a series judged against the tree without it: the race
+// fails on both (still-failing) and a WARNING shows on both, so the run
+// passes, naming them.
+func seriesRun() *result.Run {
+	r := renderRun()
+	r.Status, r.Cause = result.Pass, ""
+	patched := r.Cells[0]
+	patched.ID, patched.Verdict = "x86_64", result.Pass
+	patched.VerdictCause = "fails without the series too (pre-existing): robust-unlock, " + patched.Oopses[0].Title
+	base := r.Cells[0]
+	base.ID, base.Role, base.Series, base.Patches, base.QEMUArgv = "x86_64-baseline", "baseline", "", nil, nil
+	base.Tests = []result.Test{{Name: "pi-owner", Status: "pass"}, {Name: "robust-unlock", Status: "fail", Reason: "word corrupted"}}
+	r.Cells = []result.Cell{base, patched}
+	return r
 }

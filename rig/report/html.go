@@ -69,7 +69,8 @@ func statusClass(s string) string {
 
 type page struct {
 	ID, Status, Class, Cause string
-	Series                   []string // result.BaselineVerdicts: one line per arch
+	Series                   []string         // result.BaselineVerdicts: one line per arch
+	Patches                  []patchTableView // --each-patch: one table per arch
 	Meta                     []kv
 	Tests                    []string // table columns
 	Rows                     []row
@@ -116,6 +117,7 @@ func buildPage(r *result.Run, dir string) page {
 	for _, l := range BaselineVerdicts(r) {
 		p.Series = append(p.Series, result.Clean(l, maxLine))
 	}
+	p.Patches = patchTableViews(r)
 	add := func(k, v string) {
 		if v != "" {
 			p.Meta = append(p.Meta, kv{k, result.Clean(v, maxLine)})
@@ -187,6 +189,9 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 	}
 	if c.Role != "" {
 		desc = append(desc, "("+c.Role+")")
+	}
+	if n := strings.TrimSpace(prefixNote(c)); n != "" {
+		desc = append(desc, n)
 	}
 	rw.Desc = result.Clean(strings.Join(desc, " "), maxLine)
 	for _, name := range []string{"console.log", "dmesg.txt", "build.log", "kernel.config", "events.jsonl"} {

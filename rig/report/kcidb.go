@@ -42,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,7 +222,8 @@ const (
 var testStatus = map[string]string{"pass": kPass, "fail": kFail, "skip": kSkip, "error": kError}
 
 // KCIDB renders r as a KCIDB v4 data set: a checkout per distinct series
-// among the cells (the baseline cell's is the bare tree), a build per cell
+// among the cells (the baseline cell's is the bare tree; each prefix of a
+// --each-patch run is a series of its own), a build per cell
 // that got past applying the series, and per build the tests: "rig" (the
 // cell's verdict and cause), "rig.boot", "rig.<test>" for each guest test,
 // and "rig.kernel-oops" (FAIL with the reports when the console had an oops).
@@ -235,15 +237,19 @@ func KCIDB(r *result.Run, o KCIDBOptions) ([]byte, error) {
 	}
 	k := kcidb{o: o, run: r, prefix: o.Origin + ":" + orDefault(r.ID, "run") + "/"}
 	d := kcidbData{Version: kcidbVersion{KCIDBMajor, KCIDBMinor}, Checkouts: []kcidbCheckout{}, Builds: []kcidbBuild{}, Tests: []kcidbTest{}}
-	checkouts := map[string]int{} // series -> index in d.Checkouts
+	checkouts := map[string]int{} // series (and prefix) -> index in d.Checkouts
 	buildIDs := map[string]bool{}
 	for i := range r.Cells {
 		c := &r.Cells[i]
-		ci, ok := checkouts[c.Series]
+		key := c.Series
+		if c.Prefix > 0 {
+			key += "#" + strconv.Itoa(c.Prefix)
+		}
+		ci, ok := checkouts[key]
 		if !ok {
 			ci = len(d.Checkouts)
-			checkouts[c.Series] = ci
-			d.Checkouts = append(d.Checkouts, k.checkout(c.Series, len(checkouts)))
+			checkouts[key] = ci
+			d.Checkouts = append(d.Checkouts, k.checkout(c.Series, len(checkouts), c.Prefix))
 		}
 		k.noteCheckout(&d.Checkouts[ci], c)
 		if c.Status == result.PatchError {
@@ -289,7 +295,9 @@ func orDefault(s, def string) string {
 	return s
 }
 
-func (k kcidb) checkout(series string, n int) kcidbCheckout {
+// checkout is the checkout of a series, or of its first prefix patches
+// (prefix > 0: a --each-patch cell).
+func (k kcidb) checkout(series string, n, prefix int) kcidbCheckout {
 	co := kcidbCheckout{
 		Origin:              k.o.Origin,
 		TreeName:            k.o.TreeName,
@@ -308,11 +316,17 @@ func (k kcidb) checkout(series string, n int) kcidbCheckout {
 		co.ID = fmt.Sprintf("%scheckout-%d", k.prefix, n)
 		co.Misc["series"] = result.Clean(series, maxLine)
 		comment += " + " + result.Clean(filepath.Base(series), maxName)
-		if len(k.o.Patches) > 0 {
-			h := PatchsetHash(k.o.Patches)
+		patches := k.o.Patches
+		if prefix > 0 && prefix <= len(patches) {
+			patches = patches[:prefix]
+			co.Misc["prefix"] = prefix
+			comment += fmt.Sprintf(" (patches 1-%d)", prefix)
+		}
+		if len(patches) > 0 {
+			h := PatchsetHash(patches)
 			co.PatchsetHash = &h
 			var names []string
-			for _, p := range k.o.Patches {
+			for _, p := range patches {
 				names = append(names, result.Clean(p.Name, maxName))
 			}
 			co.Misc["patches"] = names
@@ -579,7 +593,7 @@ func cellStatus(s result.Status) string {
 		return kPass
 	case result.Fail, result.BootError, result.Timeout:
 		return kFail
-	case result.InfraError, result.Interrupted:
+	case result.InfraError, result.Interrupted, result.NotRun:
 		return kMiss
 	}
 	return kError

@@ -21,9 +21,17 @@ func Screen(r *result.Run, dir string) string {
 		if c.Role != "" {
 			role = " (" + c.Role + ")"
 		}
+		role += prefixNote(c)
 		fmt.Fprintf(&b, "%s %s [%s]%s %s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)))
 		if c.Cause != "" {
 			fmt.Fprintf(&b, "  cause: %s\n", result.Clean(c.Cause, 300))
+		}
+		if c.Verdict != "" && (c.Verdict != c.Status || c.VerdictCause != "") {
+			fmt.Fprintf(&b, "  judged against the tree without the series: %s", strings.ToUpper(string(c.Verdict)))
+			if c.VerdictCause != "" {
+				fmt.Fprintf(&b, ", %s", result.Clean(c.VerdictCause, 300))
+			}
+			b.WriteString("\n")
 		}
 		var st []string
 		for _, s := range c.Stages {
@@ -53,15 +61,35 @@ func Screen(r *result.Run, dir string) string {
 			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
 		}
 	}
+	b.WriteString(PatchTablesText(r))
 	for _, l := range BaselineVerdicts(r) {
 		fmt.Fprintf(&b, "series: %s\n", result.Clean(l, 600))
 	}
 	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
+	if r.Status == result.Pass {
+		if pre := PreExisting(r); len(pre) > 0 {
+			fmt.Fprintf(&b, " (nothing the series changed fails; %s)", result.Clean(strings.Join(pre, "; "), 400))
+		}
+	}
 	if r.Cause != "" {
 		fmt.Fprintf(&b, ": %s", result.Clean(r.Cause, 300))
 	}
 	fmt.Fprintf(&b, "\nresults: %s\n", dir)
 	return b.String()
+}
+
+// PreExisting names, per patched cell judged against its baseline, the
+// failures the tree without the series shares ("x86_64: fails without the
+// series too (pre-existing): robust-unmap-remap"): they did not fail the
+// run, and a reader must still see them.
+func PreExisting(r *result.Run) []string {
+	var out []string
+	for _, c := range r.Cells {
+		if c.Role != "baseline" && c.Verdict == result.Pass && c.VerdictCause != "" {
+			out = append(out, c.Arch+": "+c.VerdictCause)
+		}
+	}
+	return out
 }
 
 // BaselineVerdicts returns, for a run with a baseline, one line per patched
@@ -71,7 +99,7 @@ func Screen(r *result.Run, dir string) string {
 func BaselineVerdicts(r *result.Run) []string {
 	var out []string
 	for _, c := range r.Cells {
-		if c.Role == "baseline" {
+		if c.Role == "baseline" || c.Prefix < c.PrefixOf { // --each-patch: the whole series only; the table has the rest
 			continue
 		}
 		var changed []string
@@ -133,6 +161,7 @@ func Markdown(r *result.Run) string {
 			fmt.Fprintf(&b, "- %s\n", md(l))
 		}
 	}
+	b.WriteString(PatchTablesMarkdown(r))
 	b.WriteString("\n| cell | status | cause | tests | stages |\n|---|---|---|---|---|\n")
 	for _, c := range r.Cells {
 		var tests, stages []string
@@ -142,7 +171,11 @@ func Markdown(r *result.Run) string {
 		for _, s := range c.Stages {
 			stages = append(stages, fmt.Sprintf("%s %s", s.Name, dur(s.Elapsed)))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), c.Status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
+		status := string(c.Status)
+		if c.Verdict != "" && c.Verdict != c.Status {
+			status += fmt.Sprintf(" (counts as %s: %s)", c.Verdict, md(c.VerdictCause))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
 	}
 	for _, c := range r.Cells {
 		if len(c.QEMUArgv) > 0 {
@@ -212,7 +245,7 @@ type junitMsg struct {
 func JUnit(r *result.Run, dir string) ([]byte, error) {
 	out := junitSuites{Name: "rig " + r.ID}
 	for _, c := range r.Cells {
-		s := junitSuite{Name: c.ID}
+		s := junitSuite{Name: junitSuiteName(c)}
 		for _, st := range c.Stages {
 			s.Time += st.Elapsed.Seconds()
 		}
@@ -230,21 +263,31 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 				s.Skipped++
 			}
 		}
-		switch c.Status {
+		status := c.Status
+		if c.NotTried {
+			add(junitCase{Name: "apply", Classname: class, Skipped: &junitMsg{Message: result.Clean(c.Cause, 500)}})
+			status = ""
+		}
+		switch status {
 		case result.PatchError, result.BuildError, result.BootError, result.Timeout, result.InfraError, result.Interrupted:
 			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: result.Clean(c.Cause, 500), Text: result.Clean(c.Cause, 2000)}, SystemOut: tail})
 		}
 		for _, t := range c.Tests {
 			jc := junitCase{Name: result.Clean(t.Name, 100), Classname: class, Time: t.Seconds}
 			msg := result.Clean(t.Reason, 500)
-			switch t.Status {
-			case "fail":
+			switch {
+			case t.Status == "fail" && c.Role == "baseline":
+				// The tree without the series: context for the verdict, not part of it.
+				jc.Skipped = &junitMsg{Message: "fails without the series (baseline): " + msg}
+			case t.Status == "fail" && t.Label == "still-failing" && c.Verdict == result.Pass:
+				jc.Skipped = &junitMsg{Message: "still-failing: fails without the series too: " + msg}
+			case t.Status == "fail":
 				jc.Failure = &junitMsg{Message: msg, Text: evidence(t)}
 				jc.SystemOut = tail
-			case "error":
+			case t.Status == "error":
 				jc.Error = &junitMsg{Message: msg, Text: evidence(t)}
 				jc.SystemOut = tail
-			case "skip":
+			case t.Status == "skip":
 				jc.Skipped = &junitMsg{Message: msg}
 			}
 			add(jc)
@@ -256,8 +299,12 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 				for _, o := range c.Oopses {
 					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, result.Clean(o.Title, 300), o.Line))
 				}
-				jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
-				jc.SystemOut = tail
+				if c.Role == "baseline" || c.Verdict == result.Pass {
+					jc.Skipped = &junitMsg{Message: "seen without the series too: " + lines[0]}
+				} else {
+					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
+					jc.SystemOut = tail
+				}
 			}
 			add(jc)
 		}

@@ -21,6 +21,9 @@ const (
 	Timeout     Status = "timeout"
 	InfraError  Status = "infra-error"
 	Interrupted Status = "interrupted"
+	// NotRun is a baseline cell that was not booted because no cell it
+	// would judge got as far as a boot; it never counts for a run.
+	NotRun Status = "not-run"
 )
 
 // ExitCode maps a run's status to the process exit code (docs/design.md):
@@ -98,9 +101,23 @@ type Cell struct {
 	// Role is "baseline" for the unpatched cell of a --baseline run: it
 	// gives the patched cell's tests their labels and is not the verdict.
 	Role string `json:"role,omitempty"`
+	// Prefix is set on the cells of a `rig run --each-patch`: the cell
+	// tests the series' first Prefix patches, of PrefixOf, and PatchName
+	// and PatchSubject name the last of them. NotTried marks a prefix
+	// after one that did not apply: it was not applied, built or booted.
+	Prefix       int    `json:"prefix,omitempty"`
+	PrefixOf     int    `json:"prefix_of,omitempty"`
+	PatchName    string `json:"patch_name,omitempty"`
+	PatchSubject string `json:"patch_subject,omitempty"`
+	NotTried     bool   `json:"not_tried,omitempty"`
 
 	Status Status `json:"status"`
 	Cause  string `json:"cause,omitempty"` // one line: failing test, oops title, compiler error, patch and hunk
+	// Verdict is what the cell counts for in its run when it was judged
+	// against its baseline: a failure the tree without the series shares
+	// is not the series'. Empty: Status counts (see Counts).
+	Verdict      Status `json:"verdict,omitempty"`
+	VerdictCause string `json:"verdict_cause,omitempty"`
 
 	Tests   []Test  `json:"tests,omitempty"`
 	Oopses  []Oops  `json:"oopses,omitempty"`
@@ -193,6 +210,15 @@ type Host struct {
 	RigCommit string `json:"rig_commit,omitempty"`
 }
 
+// Counts is the status and cause the cell counts for in its run: its
+// Verdict when it was judged against a baseline, else its Status.
+func (c Cell) Counts() (Status, string) {
+	if c.Verdict != "" {
+		return c.Verdict, c.VerdictCause
+	}
+	return c.Status, c.Cause
+}
+
 // Finish sets the run's status to the worst of its cells' (unless it was
 // already interrupted or failed for infrastructure) and stamps the time.
 func (r *Run) Finish(now time.Time) {
@@ -202,8 +228,9 @@ func (r *Run) Finish(now time.Time) {
 		if c.Role == "baseline" {
 			continue
 		}
-		if w := Worst(st, c.Status); w != st {
-			st, cause = w, c.Cause
+		cst, ccause := c.Counts()
+		if w := Worst(st, cst); w != st {
+			st, cause = w, ccause
 		}
 	}
 	if r.Status == Interrupted || r.Status == InfraError {

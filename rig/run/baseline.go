@@ -3,6 +3,7 @@ package run
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/rig/result"
@@ -47,8 +48,29 @@ func Label(baseline, patched *[]result.Test) {
 		}
 		if ok {
 			t.Compare = CompareNatural(b, *t)
+			if f := CompareFlaky(b, *t); f != "" {
+				t.Compare = strings.TrimPrefix(t.Compare+"; "+f, "; ")
+			}
 		}
 	}
+}
+
+// CompareFlaky states which parts of a test passed only on a rerun, on
+// each side ("flaky with the series: futex_requeue; without: none"), or ""
+// when neither side had any.
+func CompareFlaky(base, patched result.Test) string {
+	b, p := base.Evidence[event.Flaky], patched.Evidence[event.Flaky]
+	if b == "" && p == "" {
+		return ""
+	}
+	return "flaky with the series: " + orNoneList(p) + "; without: " + orNoneList(b)
+}
+
+func orNoneList(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return strings.ReplaceAll(s, ",", ", ")
 }
 
 // Evidence keys of a natural (statistical) test.
@@ -96,4 +118,61 @@ func pct(f float64) string {
 		return fmt.Sprintf("%.1f%%", f*100)
 	}
 	return fmt.Sprintf("%.2f%%", f*100)
+}
+
+// JudgeSeries sets the patched cell c's Verdict from its baseline's: the
+// run fails for what the series changed (a test that regressed or errs, a
+// kernel report the base does not show), not for failures the tree
+// without the series shares, which the verdict's cause names instead. A
+// cell that did not get as far as its tests (patch-error, build-error,
+// boot-error, timeout) or a base that did not decide is left as it is:
+// its Status counts.
+func JudgeSeries(base, c *result.Cell) {
+	decided := func(s result.Status) bool { return s == result.Pass || s == result.Fail }
+	if !decided(c.Status) || !decided(base.Status) {
+		return
+	}
+	var still []string
+	for _, t := range c.Tests {
+		if passing(t.Status) {
+			continue
+		}
+		if t.Label != LabelStillFailing {
+			c.Verdict = result.Fail
+			c.VerdictCause = fmt.Sprintf("test %s %s: %s", t.Name, orLabel(t.Label), t.Reason)
+			if t.Label == LabelRegressed {
+				c.VerdictCause = fmt.Sprintf("test %s regressed (passes without the series): %s", t.Name, t.Reason)
+			}
+			return
+		}
+		still = append(still, t.Name)
+	}
+	seen := map[string]bool{}
+	for _, o := range base.Oopses {
+		seen[o.Title] = true
+	}
+	var old []string
+	for _, o := range c.Oopses {
+		if !seen[o.Title] {
+			c.Verdict, c.VerdictCause = result.Fail, fmt.Sprintf("new kernel report (not seen without the series): %s", o.Title)
+			return
+		}
+		old = append(old, o.Title)
+	}
+	if c.Status == result.Fail && len(still) == 0 && len(old) == 0 {
+		return // failed in a way no test or report explains: as it is
+	}
+	c.Verdict = result.Pass
+	if len(still)+len(old) > 0 {
+		c.VerdictCause = "fails without the series too (pre-existing): " + strings.Join(append(still, old...), ", ")
+	}
+}
+
+// orLabel names a failing test's label for a cause, "failed" when it has
+// none to give.
+func orLabel(label string) string {
+	if label == "" || label == LabelUndecided {
+		return "failed"
+	}
+	return label
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,13 @@ type cell struct {
 	frags []kconfig.Fragment
 	log   *slog.Logger // diagnostics in rig.log; see logger
 	env   Env          // nil: the real one (see environment)
+	// twins are a baseline cell's patched cells (same arch), set by Run;
+	// bootable is set once prepare got the cell an image.
+	twins    []*cell
+	bootable bool
+	// gate, if set, is asked in the cell's prepare turn before anything
+	// is done; false means it set the cell's verdict (eachpatch.go).
+	gate func() bool
 }
 
 // record is the run record the cells of one run write into, under a lock
@@ -93,6 +101,7 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	}
 	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
+	s.notePrefix(c.res)
 	_ = rec.update(func(r *result.Run) {
 		c.idx = len(r.Cells)
 		r.Cells = append(r.Cells, *c.res)
@@ -130,17 +139,41 @@ func (c *cell) execute(ctx context.Context, t turn) {
 	var ok bool
 	if c.spec.Kernel != "" {
 		kern, initrd, ok = c.prebuilt(ctx)
-	} else {
+	} else if c.gate == nil || c.gate() {
 		kern, initrd, ok = c.prepare(ctx, c.environment(), c.spec.Patches)
 	}
+	c.bootable = ok
 	done()
+	// A base tree's results under this test configuration may be kept
+	// from earlier runs (basecache.go).
+	var basePath string
+	if ok && c.spec.Role == "baseline" {
+		if p, err := c.basePath(initrd); err == nil {
+			basePath = p
+			if !c.opts.FreshBase && c.reuseBase(p) {
+				ok, basePath = false, ""
+			}
+		}
+	}
 	bootDone, err := t.boot(ctx)
 	if err != nil {
 		return
 	}
 	defer bootDone()
+	if ok && c.spec.Role == "baseline" && len(c.twins) > 0 && !slices.ContainsFunc(c.twins, func(p *cell) bool { return p.bootable }) {
+		// Every patched twin stopped before its boot (patch-error,
+		// build-error): the base's tests would judge nothing.
+		_ = c.stage("boot", func() (bool, string, error) { return false, "not booted: the series did not get to boot", nil })
+		c.fail(result.NotRun, "not booted: the series did not get to boot")
+		return
+	}
 	if ok && ctx.Err() == nil {
 		c.boot(ctx, kern, initrd)
+		if basePath != "" && ctx.Err() == nil {
+			if err := c.keepBase(ctx, basePath); err != nil {
+				c.ui.Notice("keeping the base's results: %v", err)
+			}
+		}
 	}
 }
 

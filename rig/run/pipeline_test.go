@@ -30,6 +30,7 @@ type fakeEnv struct {
 	cached    bool             // the kernel cache has the kernel
 	missing   []kconfig.Missing
 	slowArch  string // this arch's Source takes a while (the slower build)
+	badSeries bool   // a series (not the base tree) does not apply
 	console   []string
 	events    []event.Event
 	outcome   machine.Outcome
@@ -68,6 +69,10 @@ func (f *fakeEnv) Apply(ctx context.Context, c *cell, patches []patch.Patch) ([]
 	var applied []patch.Applied
 	for _, p := range patches {
 		applied = append(applied, patch.Applied{Patch: p, State: patch.StateApplied})
+	}
+	if f.badSeries && len(patches) > 0 {
+		f.call("apply")
+		return nil, "", &patch.PatchError{Patch: patches[0].Name}
 	}
 	return applied, "tree-fake", f.call("apply")
 }

@@ -68,8 +68,11 @@ type Options struct {
 	RunTimeout         time.Duration // 0: derived from the tests
 	Jobs               int
 	Results            string // results directory
-	Baseline           bool   // also run the tree without the series and label each test
-	Root               string // the rig's checkout (kconfigs/, guest/)
+	Baseline           bool   // also run the tree without the series, label each test and judge the series by what it changed
+	Strict             bool   // with Baseline: any failure fails, even one the base shares
+	FreshBase          bool   // with Baseline: boot the base even when its results are kept
+	EachPatch          bool   // a cell per prefix of the series, per arch (eachpatch.go)
+	Root               string // the rig's sources (kconfigs/, guest/): initramfs.Sources
 	Cache              string
 	Command            []string // recorded in run.json
 	UI                 *ui.UI
@@ -129,7 +132,7 @@ func Prepare(o *Options) error {
 		o.Duration = DefaultDuration
 	}
 	if o.Root == "" {
-		r, err := initramfs.Root()
+		r, err := initramfs.Sources()
 		if err != nil {
 			return err
 		}
@@ -143,7 +146,11 @@ func Prepare(o *Options) error {
 		o.Cache = c
 	}
 	if o.Results == "" {
-		o.Results = filepath.Join(o.Root, "results")
+		r, err := DefaultResults()
+		if err != nil {
+			return err
+		}
+		o.Results = r
 	}
 	if o.BootTimeout == 0 {
 		o.BootTimeout = machine.DefaultBootTimeout
@@ -155,6 +162,9 @@ func Prepare(o *Options) error {
 		if !knownTest(t) {
 			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(TestNames(), ", "))}
 		}
+	}
+	if o.EachPatch && o.Series == "" {
+		return &UsageError{fmt.Errorf("--each-patch needs --series: it tests every prefix of a series")}
 	}
 	// A run started inside a kernel tree tests that tree: testing Debian's
 	// tree instead, silently, would answer a question nobody asked.
@@ -230,12 +240,17 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 		}
 	}
 	runScheduled(ctx, cells)
+	if !o.Strict {
+		judgeTwins(cells)
+	}
 	return finishRun(ctx, rec, cells, specs[len(specs)-1].Patches)
 }
 
 // runScheduled runs a run's cells on one schedule, a goroutine each, and
 // labels the patched cells' tests against their baselines.
 func runScheduled(ctx context.Context, cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { base.twins = append(base.twins, c) })
+	gatePrefixes(cells)
 	sched := newSchedule(cells)
 	var wg sync.WaitGroup
 	for i, c := range cells {
@@ -247,11 +262,13 @@ func runScheduled(ctx context.Context, cells []*cell) {
 	}
 	wg.Wait()
 	labelTwins(cells)
+	namePrefixes(cells)
 }
 
 // specs expands the run's options into its cells: per arch, the baseline
 // first (with Baseline and a series: its kernel is usually cached, and its
-// verdicts label the patched cells' tests), then a cell per accelerator.
+// verdicts label the patched cells' tests), then a cell per accelerator
+// (with EachPatch: per prefix of the series, a cell per accelerator).
 func (o Options) specs() ([]Spec, error) {
 	patches := o.Patches
 	if o.Series != "" && patches == nil {
@@ -273,6 +290,13 @@ func (o Options) specs() ([]Spec, error) {
 			b.ID, b.Accel, b.Series, b.Patches, b.Role = sanitizeID(id+"-baseline"), o.Accels[0], "", []patch.Patch{}, "baseline"
 			out = append(out, b)
 		}
+		if o.EachPatch {
+			if len(patches) == 0 {
+				return nil, &UsageError{fmt.Errorf("--each-patch: the series %s has no patches", o.Series)}
+			}
+			out = append(out, prefixSpecs(s, id, o.Accels)...)
+			continue
+		}
 		for _, acc := range o.Accels {
 			c := s
 			c.ID, c.Accel = sanitizeID(id), acc
@@ -285,19 +309,29 @@ func (o Options) specs() ([]Spec, error) {
 	return out, nil
 }
 
-// labelTwins labels each patched cell's tests against the baseline cell of
-// its arch, if the run has one.
-func labelTwins(cells []*cell) {
+// eachTwin calls fn for every patched cell with the baseline cell of its
+// arch, if the run has one.
+func eachTwin(cells []*cell, fn func(base, patched *cell)) {
 	for _, base := range cells {
 		if base.spec.Role != "baseline" {
 			continue
 		}
 		for _, c := range cells {
 			if c.spec.Role != "baseline" && c.arch.Name == base.arch.Name {
-				Label(&base.res.Tests, &c.res.Tests)
+				fn(base, c)
 			}
 		}
 	}
+}
+
+// labelTwins labels each patched cell's tests against its baseline's.
+func labelTwins(cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { Label(&base.res.Tests, &c.res.Tests) })
+}
+
+// judgeTwins judges each patched cell by what it changed (JudgeSeries).
+func judgeTwins(cells []*cell) {
+	eachTwin(cells, func(base, c *cell) { JudgeSeries(base.res, c.res) })
 }
 
 func requireTools(a arch.Arch, debian bool) error {

@@ -95,6 +95,7 @@ func TestScheduleLabelsTwins(t *testing.T) {
 // with a series), then one cell per accelerator.
 func TestSpecs(t *testing.T) {
 	series := []patch.Patch{{Name: "0001-x.patch"}}
+	series3 := []patch.Patch{{Name: "0001-a.patch"}, {Name: "0002-b.patch"}, {Name: "0003-c.patch"}}
 	for _, tc := range []struct {
 		name string
 		o    Options
@@ -107,6 +108,10 @@ func TestSpecs(t *testing.T) {
 		{"baseline without a series: none", Options{Arches: []string{"x86_64"}, Accels: []string{"tcg"}, Baseline: true}, "x86_64/tcg/"},
 		{"baseline first, on the first accel", Options{Arches: []string{"x86_64", "arm64"}, Accels: []string{"kvm", "tcg"}, Baseline: true, Series: "s", Patches: series},
 			"x86_64-baseline/kvm/baseline x86_64-kvm/kvm/ x86_64-tcg/tcg/ arm64-baseline/kvm/baseline arm64-kvm/kvm/ arm64-tcg/tcg/"},
+		{"each patch: a cell per prefix, in order", Options{Arches: []string{"x86_64", "arm64"}, Accels: []string{"tcg"}, EachPatch: true, Series: "s", Patches: series3},
+			"x86_64-p1/tcg/ x86_64-p2/tcg/ x86_64-p3/tcg/ arm64-p1/tcg/ arm64-p2/tcg/ arm64-p3/tcg/"},
+		{"each patch with a baseline: the base tree first", Options{Arches: []string{"x86_64"}, Accels: []string{"kvm", "tcg"}, EachPatch: true, Baseline: true, Series: "s", Patches: series3},
+			"x86_64-baseline/kvm/baseline x86_64-p1-kvm/kvm/ x86_64-p1-tcg/tcg/ x86_64-p2-kvm/kvm/ x86_64-p2-tcg/tcg/ x86_64-p3-kvm/kvm/ x86_64-p3-tcg/tcg/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			specs, err := tc.o.specs()
@@ -119,7 +124,11 @@ func TestSpecs(t *testing.T) {
 				if s.Role == "baseline" && (len(s.Patches) > 0 || s.Series != "") {
 					t.Errorf("baseline %s carries the series", s.ID)
 				}
-				if s.Role == "" && len(s.Patches) != len(tc.o.Patches) {
+				if s.Prefix > 0 {
+					if len(s.Patches) != s.Prefix || s.PrefixOf != len(tc.o.Patches) || s.Patches[s.Prefix-1].Name != tc.o.Patches[s.Prefix-1].Name {
+						t.Errorf("cell %s: prefix %d of %d with %d patches", s.ID, s.Prefix, s.PrefixOf, len(s.Patches))
+					}
+				} else if s.Role == "" && len(s.Patches) != len(tc.o.Patches) {
 					t.Errorf("cell %s has %d patches, want %d", s.ID, len(s.Patches), len(tc.o.Patches))
 				}
 			}
@@ -159,5 +168,20 @@ func TestPrebuiltKernel(t *testing.T) {
 	}
 	if c.res.Status != result.InfraError || !strings.Contains(c.res.Cause, "wrong kernel") {
 		t.Errorf("verdict %s (%s), want the wrong kernel refused", c.res.Status, c.res.Cause)
+	}
+}
+
+// A baseline whose series never got to a boot (here: it does not apply)
+// is not booted either: its tests would judge nothing.
+func TestScheduleSkipsAnIdleBase(t *testing.T) {
+	env := &fakeEnv{badSeries: true, outcome: poweredOff}
+	series := []patch.Patch{{Name: "0001-x.patch"}}
+	cells := runCells(t, context.Background(), env, []Spec{{ID: "x-baseline", Arch: "x86_64", Role: "baseline", Patches: []patch.Patch{}},
+		{ID: "x", Arch: "x86_64", Series: "s", Patches: series}})
+	if env.boots != 0 {
+		t.Errorf("%d boots, want none: %q", env.boots, env.calls)
+	}
+	if cells[0].res.Status != result.NotRun || cells[1].res.Status != result.PatchError {
+		t.Errorf("base %s, patched %s; want not-run and patch-error", cells[0].res.Status, cells[1].res.Status)
 	}
 }

@@ -29,6 +29,9 @@ type Spec struct {
 	Repeat   int           // 1-based repeat number
 	Baseline bool          // also run the unpatched tree and label tests (only set when Series != "")
 	Role     string        // "baseline": the unpatched twin of a patched cell
+	// Prefix > 0 marks a cell of `rig run --each-patch`: Patches is the
+	// first Prefix patches of a series of PrefixOf (eachpatch.go).
+	Prefix, PrefixOf int
 
 	// Kernel boots a kernel already built (rig boot): no source, apply
 	// or build. Initramfs is its image ("" = the guest's, packed).

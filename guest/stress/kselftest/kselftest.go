@@ -40,13 +40,16 @@ var binaryTimeout = 30 * time.Second
 // notBuilt mirrors rig/kselftest.NotBuilt.
 const notBuilt = "# not built: "
 
+// A failing selftest is rerun (up to reruns more times, in the same boot;
+// one that hung until its timeout is not) before it counts: a failure on every run fails the test, a pass on a
+// rerun passes it labelled flaky, with the failed run kept in the
+// evidence and its name in the "flaky" evidence key, so the host can
+// compare flakiness with the base tree's.
+//
 // timingSensitive names the selftests whose verdict rests on a sleep
-// standing in for "the waiters are asleep by now", and why. Under TCG a
-// vCPU can be descheduled for longer than the sleep, so a failure of one
-// of these is rerun (up to reruns more times) before it counts:
-// a failure on every run fails the test, a pass on a rerun passes it
-// labelled flaky, with the failed runs kept in the evidence. Every other
-// selftest fails on its first failure.
+// standing in for "the waiters are asleep by now", and why: under TCG a
+// vCPU can be descheduled for longer than the sleep, which is the usual
+// reason one of them is flaky; the reason goes with its verdict.
 var timingSensitive = map[string]string{
 	"futex_requeue":                   "10 waiters with a 30 ms timeout must all block within a 10 ms usleep",
 	"futex_wait":                      "the waker sleeps 10 ms and expects the waiter asleep",
@@ -56,8 +59,7 @@ var timingSensitive = map[string]string{
 	"futex_wait_uninitialized_heap":   "the waker sleeps and expects the waiter asleep",
 }
 
-// reruns is how many more times a timing-sensitive selftest runs
-// after a failure.
+// reruns is how many more times a failing selftest runs.
 const reruns = 2
 
 // Test is kselftest-futex.
@@ -139,7 +141,7 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 	defer os.RemoveAll(work)
 
 	ev := map[string]string{}
-	var failed, skipped, notBuilt, flaky []string
+	var failed, skipped, notBuilt, flaky, flakyNames []string
 	passed, done := 0, 0
 	for _, c := range cases {
 		if c.Argv == nil {
@@ -153,13 +155,12 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 		} else {
 			r = runBinary(ctx, dir, work, c.Argv, binaryTimeout)
 		}
-		if r.Status == event.Fail && ctx.Err() == nil {
-			if why, ok := timingSensitive[c.Argv[0]]; ok {
-				var note string
-				r, note = rerunTimingSensitive(ctx, dir, work, c.Argv, r, why)
-				if r.Status == event.Pass {
-					flaky = append(flaky, c.Key+" ("+note+")")
-				}
+		if r.Status == event.Fail && !r.TimedOut && ctx.Err() == nil {
+			var note string
+			r, note = rerun(ctx, dir, work, c.Argv, r, timingSensitive[c.Argv[0]])
+			if r.Status == event.Pass {
+				flaky = append(flaky, c.Key+" ("+note+")")
+				flakyNames = append(flakyNames, c.Key)
 			}
 		}
 		done++
@@ -182,6 +183,9 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 			"pass": int64(passed), "fail": int64(len(failed)), "skip": int64(len(skipped))})
 	}
 	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, len(failed), len(skipped))
+	if len(flakyNames) > 0 {
+		ev[event.Flaky] = strings.Join(flakyNames, ",")
+	}
 	if len(flaky) > 0 {
 		summary += fmt.Sprintf(", %d flaky (%s)", len(flaky), listSome(flaky, 3))
 	}
@@ -197,12 +201,12 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 	return stress.Pass(summary, ev)
 }
 
-// rerunTimingSensitive reruns a failed timing-sensitive selftest until a
-// run passes or reruns more runs have failed. It returns the last
-// run's verdict; a pass is relabelled flaky, its reason and note naming
-// how many runs failed and the first failure, and its Output holding the
-// first failed run's output.
-func rerunTimingSensitive(ctx context.Context, dir, work string, argv []string, first verdict, why string) (verdict, string) {
+// rerun reruns a failed selftest until a run passes or reruns more runs
+// have failed. It returns the last run's verdict; a pass is relabelled
+// flaky, its reason and note naming how many runs failed and the first
+// failure (and why, for a timing-sensitive one), and its Output holding
+// the first failed run's output.
+func rerun(ctx context.Context, dir, work string, argv []string, first verdict, why string) (verdict, string) {
 	runs, fails := 1, 1
 	r := first
 	for i := 0; i < reruns && ctx.Err() == nil; i++ {
@@ -216,11 +220,18 @@ func rerunTimingSensitive(ctx context.Context, dir, work string, argv []string, 
 	switch r.Status {
 	case event.Pass:
 		note := fmt.Sprintf("failed %d of %d runs", fails, runs)
-		r.Reason += fmt.Sprintf("; flaky: %s, first: %s; timing-sensitive: %s", note, first.Reason, why)
+		r.Reason += fmt.Sprintf("; flaky: %s, first: %s", note, first.Reason)
+		if why != "" {
+			r.Reason += "; timing-sensitive: " + why
+		}
 		r.Output = first.Output
 		return r, note
 	case event.Fail:
-		r.Reason = fmt.Sprintf("failed %d of %d runs (timing-sensitive, rerun): %s", fails, runs, first.Reason)
+		kind := "rerun"
+		if why != "" {
+			kind = "timing-sensitive, rerun"
+		}
+		r.Reason = fmt.Sprintf("failed %d of %d runs (%s): %s", fails, runs, kind, first.Reason)
 		if r.Output == "" {
 			r.Output = first.Output
 		}
@@ -238,9 +249,10 @@ func listSome(items []string, n int) string {
 
 // verdict is one binary's verdict.
 type verdict struct {
-	Status string // event.Pass, Fail or Skip
-	Reason string
-	Output string // the output's tail, for failures
+	Status   string // event.Pass, Fail or Skip
+	Reason   string
+	Output   string // the output's tail, for failures
+	TimedOut bool   // killed at its timeout: a hang, never rerun
 }
 
 // Exit codes of kselftest.h.
@@ -303,7 +315,7 @@ func judge(rep TAPReport, runErr error, timedOut bool, timeout time.Duration) ve
 		if len(fails) > 0 {
 			why += "; " + listSome(fails, 2)
 		}
-		return verdict{Status: event.Fail, Reason: why}
+		return verdict{Status: event.Fail, Reason: why, TimedOut: true}
 	}
 	if len(fails) > 0 {
 		return verdict{Status: event.Fail, Reason: listSome(fails, 2)}

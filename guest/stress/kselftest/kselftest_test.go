@@ -198,14 +198,14 @@ func TestKselftestFutexFake(t *testing.T) {
 	for k, v := range o.Evidence {
 		t.Logf("  %s = %q", k, v)
 	}
-	if o.Status != event.Fail || !strings.HasPrefix(o.Reason, "2 of 5 futex selftests failed: bad (2 futex_wake returned: 22 Invalid argument); slow -t 5 (timed out after 500ms)") ||
+	if o.Status != event.Fail || !strings.HasPrefix(o.Reason, "2 of 5 futex selftests failed: bad (failed 3 of 3 runs (rerun): 2 futex_wake returned: 22 Invalid argument); slow -t 5 (timed out after 500ms)") ||
 		!strings.HasSuffix(o.Reason, "2 passed, 2 failed, 1 skipped, 1 not built (futex_waitv)") {
 		t.Errorf("verdict %s: %s", o.Status, o.Reason)
 	}
 	for k, want := range map[string]string{
 		"good -b":     "pass: 1/1 ok in ",
 		"good -b #2":  "pass: 1/1 ok in ",
-		"bad":         "fail: 2 futex_wake returned: 22 Invalid argument",
+		"bad":         "fail: failed 3 of 3 runs (rerun): 2 futex_wake returned: 22 Invalid argument",
 		"bad output":  "1..2\nok 1 a\nnot ok 2 futex_wake returned: 22 Invalid argument\noops",
 		"slow -t 5":   "fail: timed out after 500ms",
 		"skipper":     "skip: 1..0 # SKIP no support",
@@ -223,9 +223,9 @@ func TestKselftestFutexFake(t *testing.T) {
 	}
 }
 
-// TestKselftestFutexTimingSensitive: a timing-sensitive selftest that
-// fails once passes labelled flaky; one that fails every run fails after
-// 1+reruns runs; any other selftest is never rerun.
+// TestKselftestFutexTimingSensitive: a selftest that fails once passes
+// labelled flaky (named in the "flaky" evidence); one that fails every run
+// fails after 1+reruns runs, timing-sensitive or not.
 func TestKselftestFutexTimingSensitive(t *testing.T) {
 	dir, runs := t.TempDir(), t.TempDir()
 	count := func(name string) string { // appends a line per run, prints the run number
@@ -243,12 +243,15 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(runs, name))
 		return strings.Count(string(b), "\n")
 	}
-	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + reruns, 1} {
-		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d 1]", got, 1+reruns)
+	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + reruns, 1 + reruns} {
+		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d %d]", got, 1+reruns, 1+reruns)
+	}
+	if o.Evidence[event.Flaky] != "futex_requeue" {
+		t.Errorf("flaky evidence %q, want futex_requeue", o.Evidence[event.Flaky])
 	}
 	if o.Status != event.Fail ||
 		!strings.Contains(o.Reason, "futex_wait (failed 3 of 3 runs (timing-sensitive, rerun): 1 run 1)") ||
-		!strings.Contains(o.Reason, "futex_wake_op (1 run 1)") ||
+		!strings.Contains(o.Reason, "futex_wake_op (failed 3 of 3 runs (rerun): 1 run 1)") ||
 		!strings.Contains(o.Reason, "1 passed, 2 failed, 0 skipped, 1 flaky (futex_requeue (failed 1 of 2 runs))") {
 		t.Errorf("verdict %s: %s", o.Status, o.Reason)
 	}

@@ -72,6 +72,10 @@ func dialQMP(path string, timeout time.Duration, onEvent func(qmpEvent)) (*qmpCl
 }
 
 // execute runs a command without arguments and returns its "return" value.
+// closeGrace is how long a command whose connection closed still waits
+// for a reply that was read before the close.
+const closeGrace = 200 * time.Millisecond
+
 func (q *qmpClient) execute(command string, timeout time.Duration) (json.RawMessage, error) {
 	q.mu.Lock()
 	if q.broken != nil {
@@ -94,8 +98,7 @@ func (q *qmpClient) execute(command string, timeout time.Duration) (json.RawMess
 		b, err := q.mon.Run([]byte(`{"execute":"` + command + `"}` + "\n"))
 		ch <- reply{b, err}
 	}()
-	select {
-	case r := <-ch:
+	answer := func(r reply) (json.RawMessage, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("QMP %s: %w", command, r.err)
 		}
@@ -106,7 +109,18 @@ func (q *qmpClient) execute(command string, timeout time.Duration) (json.RawMess
 			return nil, fmt.Errorf("QMP %s: %w", command, err)
 		}
 		return resp.Return, nil
+	}
+	select {
+	case r := <-ch:
+		return answer(r)
 	case <-q.done:
+		// QEMU may answer and close at once ("quit"): a reply read before
+		// the close is still on its way, and it wins.
+		select {
+		case r := <-ch:
+			return answer(r)
+		case <-time.After(closeGrace):
+		}
 		return nil, fmt.Errorf("QMP %s: connection closed", command)
 	case <-time.After(timeout):
 		err := fmt.Errorf("QMP %s: no reply within %s", command, timeout)
