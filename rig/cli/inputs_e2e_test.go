@@ -91,10 +91,12 @@ func TestE2EInputs(t *testing.T) {
 	repo, c := inputsCheckout(t, tree)
 	gitOut := func(args ...string) string { t.Helper(); return gitIn(t, repo, args...) }
 	topicTree := gitOut("rev-parse", c["T2"]+"^{tree}")
+	var last *result.Run // the last run's record
 	run := func(t *testing.T, extra ...string) (int, result.Cell, string) {
 		t.Helper()
 		args := append([]string{"run", "--arch", "x86_64", "--tests", "robust-owner-death", "--duration", "2s", "--results", results}, extra...)
 		code, r, _, stderr := rig(t, args...)
+		last = r
 		return code, cellOf(t, r), stderr
 	}
 	passOn := func(t *testing.T, code int, cell result.Cell, base string, patches int) {
@@ -123,6 +125,10 @@ func TestE2EInputs(t *testing.T) {
 		passOn(t, code, cell, c["D"], 2)
 		if cell.TreeID != topicTree || !strings.Contains(cell.Base.Range, "merge base with HEAD") {
 			t.Errorf("tree %s (want topic's %s), range %q", cell.TreeID, topicTree, cell.Base.Range)
+		}
+		// summary.md and report.html name the range and the commit tested.
+		if !strings.Contains(last.Series, "merge base with HEAD") || !strings.Contains(last.KernelSource, "at "+c["D"][:12]) {
+			t.Errorf("run series %q, kernel source %q", last.Series, last.KernelSource)
 		}
 	})
 	t.Run("branch-base", func(t *testing.T) {
@@ -197,6 +203,9 @@ func TestE2EInputs(t *testing.T) {
 		b := cell.Base
 		if b == nil || !b.Dirty || b.Head != c["M1"] || b.Commit == c["M1"] || b.Tree == gitOut("rev-parse", "HEAD^{tree}") || cell.TreeID != b.Tree {
 			t.Errorf("base %+v, tree %s: want a dirty snapshot on HEAD %s", b, cell.TreeID, c["M1"])
+		}
+		if !strings.Contains(last.KernelSource, "uncommitted changes on HEAD "+c["M1"][:12]) {
+			t.Errorf("kernel source %q does not say the uncommitted changes were tested", last.KernelSource)
 		}
 		if !strings.Contains(gitOut("ls-tree", "-r", "--name-only", b.Tree, "kernel/futex"), "rig-untracked.txt") {
 			t.Errorf("the snapshot lacks the untracked file")

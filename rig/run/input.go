@@ -64,8 +64,10 @@ func (o *Options) resolveInput(ctx context.Context) error {
 					ps[i].Name = "commit " + f[1][:12]
 				}
 			}
+			// The run's series is named by the range (summary.md, report.html).
 			o.Patches = ps
-			in.Base, in.By, in.Range = r.Base, "--series "+r.String(), r.String()
+			in.Base, in.By, in.Range = r.Base, "--series "+o.Series, r.String()
+			o.Series = r.String()
 			o.Input = in
 			return nil
 		case top != "":
@@ -128,6 +130,16 @@ func (c *cell) base(ctx context.Context, t *source.Tree) (*result.Base, error) {
 	}
 	b.Commit, b.Dirty = t.Commit, t.Dirty
 	b.Tree, _ = t.TreeHash(ctx)
+	// The run's kernel_source (summary.md, report.html, kcidb.json) names
+	// the commit tested and why.
+	switch {
+	case in.Base != "":
+		t.Desc = fmt.Sprintf("%s at %.12s (%s)", t.Desc, t.Commit, in.By)
+	case t.Dirty:
+		t.Desc = fmt.Sprintf("%s at %.12s (its uncommitted changes on HEAD %.12s)", t.Desc, t.Commit, t.Head)
+	case t.CheckoutDir != "":
+		t.Desc = fmt.Sprintf("%s at HEAD %.12s", t.Desc, t.Commit)
+	}
 	if len(in.Prerequisites) > 0 {
 		t.Notice += fmt.Sprintf("; the series needs %d prerequisite patch(es) its base lacks (prerequisite-patch-id: %.12s...): the rig does not fetch them", len(in.Prerequisites), in.Prerequisites[0])
 	}

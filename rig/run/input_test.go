@@ -102,7 +102,8 @@ func TestCellBase(t *testing.T) {
 	tr := open()
 	c := &cell{spec: Spec{Patches: ps, Input: &Input{Base: tip, Stated: tip, By: "base-commit: in s.mbox#1"}}}
 	b, err := c.base(ctx, tr)
-	if err != nil || tr.Commit != tip || b.Commit != tip || b.Head != base || b.Tree == "" || !strings.Contains(tr.Notice, "the series applies to") {
+	if err != nil || tr.Commit != tip || b.Commit != tip || b.Head != base || b.Tree == "" || !strings.Contains(tr.Notice, "the series applies to") ||
+		tr.Desc != top+" at "+tip[:12]+" (base-commit: in s.mbox#1)" {
 		t.Errorf("stated base: tree %+v, base %+v, %v", tr, b, err)
 	}
 	missing := strings.Repeat("ab", 20)
