@@ -45,10 +45,7 @@ func (o *Options) resolveInput(ctx context.Context) error {
 			if err != nil {
 				return &UsageError{fmt.Errorf("--series: %w", err)}
 			}
-			o.Patches, in.Stated, in.Prerequisites = ps, st.Base, st.Prerequisites
-			if st.Base != "" {
-				in.Base, in.By = st.Base, "base-commit: in "+st.By
-			}
+			o.Patches, in = ps, stated(st)
 		case top != "" && source.IsRevision(ctx, top, o.Series):
 			r, err := source.ResolveRange(ctx, top, o.Series, o.Base)
 			if err != nil {
@@ -87,6 +84,15 @@ func (o *Options) resolveInput(ctx context.Context) error {
 	}
 	o.Input = in
 	return nil
+}
+
+// stated is the Input of a series read from a file: its stated base, if any.
+func stated(st patch.Stated) *Input {
+	in := &Input{Stated: st.Base, Prerequisites: st.Prerequisites}
+	if st.Base != "" {
+		in.Base, in.By = st.Base, "base-commit: in "+st.By
+	}
+	return in
 }
 
 // base opens the cell's base: the commit of t the series applies to, and

@@ -100,6 +100,10 @@ func Snapshot(ctx context.Context, top string) (string, error) {
 // Resolve returns the commit rev names in the tree's repository, or an
 // error when the repository does not have it.
 func (t *Tree) Resolve(ctx context.Context, rev string) (string, error) {
+	if t.CheckoutDir != "" {
+		// In the checkout itself, so HEAD is a linked worktree's own.
+		return git(ctx, t.CheckoutDir, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	}
 	return git(ctx, "", "--git-dir", t.GitDir, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
 }
 

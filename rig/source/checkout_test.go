@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,5 +90,32 @@ func TestResolveRange(t *testing.T) {
 	runGit(t, dir, "merge", "-q", "--no-edit", "topic")
 	if _, err := ResolveRange(ctx, dir, c["base"]+"..main", ""); err == nil || !strings.Contains(err.Error(), "merge commit") {
 		t.Errorf("range with a merge: %v", err)
+	}
+}
+
+// A linked worktree: the objects are in the common git dir, HEAD is the
+// worktree's own.
+func TestOpenLinkedWorktree(t *testing.T) {
+	needGit(t)
+	ctx := context.Background()
+	dir, c := rangeRepo(t)
+	wt := filepath.Join(t.TempDir(), "wt")
+	runGit(t, dir, "worktree", "add", "-q", wt, "topic")
+	tr, err := Open(ctx, wt, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !samePath(tr.GitDir, filepath.Join(dir, ".git")) || tr.Commit != c["t2"] {
+		t.Errorf("tree %+v, want %s/.git at %s", tr, dir, c["t2"])
+	}
+	if head, err := tr.Resolve(ctx, "HEAD"); err != nil || head != c["t2"] {
+		t.Errorf("HEAD = %s, %v; want the worktree's %s", head, err, c["t2"])
+	}
+	w, err := tr.Checkout(ctx, filepath.Join(t.TempDir(), "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := w.TreeID(ctx); id != strings.TrimSpace(runGit(t, dir, "rev-parse", "topic^{tree}")) {
+		t.Errorf("checked out tree %s is not topic's", id)
 	}
 }
