@@ -110,9 +110,10 @@ func (c *cell) base(ctx context.Context, t *source.Tree) (*result.Base, error) {
 			b.Commit, b.Why = in.Base, in.By+": not in "+t.Desc
 			return b, missingBase(in, t)
 		}
+		dirty := t.Notice != "" // OpenWith's notice of uncommitted changes left out
 		t.SetCommit(ctx, commit)
 		t.Notice = fmt.Sprintf("the series applies to %.12s (%s)", commit, in.By)
-		if t.CheckoutDir != "" {
+		if t.CheckoutDir != "" && (dirty || commit != t.Head) {
 			t.Notice += ", not to the working tree of " + t.CheckoutDir
 		}
 		b.Why = in.By
