@@ -193,7 +193,10 @@ func TestE2EInputs(t *testing.T) {
 	edit := strings.Replace(string(orig), from, "mval = (uval & FUTEX_WAITERS) | (pending_op ? FUTEX_OWNER_DIED : 0);", 1) + fmt.Sprintf("/* rig inputs e2e %d */\n", time.Now().UnixNano())
 	os.WriteFile(core, []byte(edit), 0o644)
 	os.WriteFile(filepath.Join(repo, "kernel/futex/rig-untracked.txt"), []byte("untracked\n"), 0o644)
-	defer gitOut("checkout", "-q", "-f", "main")
+	defer func() {
+		gitOut("checkout", "-q", "-f", "main")
+		os.Remove(filepath.Join(repo, "kernel/futex/rig-untracked.txt"))
+	}()
 	t.Run("dirty", func(t *testing.T) {
 		t.Chdir(filepath.Join(repo, "kernel")) // below the top, as a developer is
 		code, cell, stderr := run(t)
