@@ -36,8 +36,8 @@ func NewRunner(o run.Options, dir string) (*Runner, error) {
 	if len(o.Arches) != 1 || len(o.Accels) != 1 {
 		return nil, &run.UsageError{Err: fmt.Errorf("bisect runs one arch and one accelerator")}
 	}
-	var ps []patch.Patch
-	if o.Series != "" {
+	ps := o.Patches // Prepare read the series (or a revision range's commits)
+	if ps == nil && o.Series != "" {
 		var err error
 		if ps, err = patch.ReadSeries(o.Series); err != nil {
 			return nil, &run.UsageError{Err: fmt.Errorf("--series: %w", err)}

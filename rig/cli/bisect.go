@@ -29,7 +29,7 @@ type bisectFlags struct {
 // judges the checkout `git bisect` walks and nothing else.
 var (
 	bisectTree = treeHelp{
-		kernelSrc: "kernel tree or git checkout, used at HEAD (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)",
+		kernelSrc: "kernel tree or git checkout, its working tree as it is (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)",
 		series:    "the patch series to bisect: a directory of *.patch, an mbox, or a quilt series file",
 	}
 	stepTree = treeHelp{

@@ -10,6 +10,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/rig-kernel/rig/rig/bisect"
+	"github.com/rig-kernel/rig/rig/run"
 )
 
 // Exit codes of `rig bisect-step`, for `git bisect run`: 0 good, 1 bad,
@@ -68,6 +69,9 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 		return bisectErr(err, stderr, true)
 	}
 	o.KernelSrc = tree.Path
+	// git bisect judges commits: the step tests HEAD, never uncommitted
+	// files, and a series goes on top of it whatever base it states.
+	o.Committed, o.Input = true, &run.Input{}
 	if !tree.Bisecting {
 		fmt.Fprintf(stderr, "rig bisect-step: note: no git bisection is in progress in %s; judging its HEAD anyway\n", tree.Path)
 	}

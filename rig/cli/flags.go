@@ -83,7 +83,7 @@ type treeHelp struct{ kernelSrc, series string }
 
 var testTree = treeHelp{
 	kernelSrc: "kernel tree or git checkout (default: the kernel tree you are in, else Debian's linux-source-6.12; \"debian\": Debian's always)",
-	series:    "patch series: a directory of *.patch, an mbox, or a quilt series file (default: none, test the base tree)",
+	series:    "patch series: a directory of *.patch, an mbox, a quilt series file, or commits of the git checkout tested: A..B (on A) or a branch (since its merge base with HEAD or --base); a series that states its base-commit applies there (default: none, test the base tree)",
 }
 
 // registerTree registers the kernel tree a command builds: the tree, the
@@ -91,6 +91,8 @@ var testTree = treeHelp{
 func registerTree(fs *flag.FlagSet, o *run.Options, configs *listFlag, h treeHelp) {
 	fs.StringVar(&o.KernelSrc, "kernel-src", "", h.kernelSrc)
 	fs.StringVar(&o.Series, "series", "", h.series)
+	fs.BoolVar(&o.Committed, "committed", false, "test a git checkout's HEAD alone (default: its working tree, uncommitted changes and untracked files included)")
+	fs.StringVar(&o.Base, "base", "", "the commit the series applies to: a branch series counts its commits from its merge base with it; a file series applies to it instead of the base-commit it states")
 	fs.Var(configs, "config", "extra config fragment(s) from kconfigs/ (name) or a path, e.g. debug")
 	registerBuild(fs, o)
 	fs.IntVar(&o.Jobs, "j", 0, "make -j (default: number of CPUs)")

@@ -25,7 +25,7 @@ func runCommand(e *env) *ffcli.Command {
 	)
 	return leaf{
 		name:     "run",
-		synopsis: "[--series DIR [--each-patch] [--baseline]] [--kernel-src PATH] [--config FRAG] [--tests a,b] ...",
+		synopsis: "[--series DIR|A..B|BRANCH [--each-patch] [--baseline]] [--base REF] [--kernel-src PATH] [--committed] [--config FRAG] [--tests a,b] ...",
 		short:    "apply a series, build, pack, boot, test, report",
 		flags: func(fs *flag.FlagSet) {
 			t.register(fs)

@@ -41,23 +41,27 @@ func baseFile(t *testing.T, tree *source.Tree, path string) string {
 	return string(b)
 }
 
+// gitIn runs git in dir as "Rig Example" on a fixed date (so commits are
+// the same on every run) and returns its trimmed output.
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Rig Example", "GIT_AUTHOR_EMAIL=rig@example.org", "GIT_COMMITTER_NAME=Rig Example",
+		"GIT_COMMITTER_EMAIL=rig@example.org", "GIT_AUTHOR_DATE=2026-12-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-12-01T00:00:00Z")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // writeSeries writes a one-patch series (git format-patch output) that
 // changes files of the default tree: edits maps a path to its new content.
 func writeSeries(t *testing.T, tree *source.Tree, dir, subject string, edits map[string]string) string {
 	t.Helper()
 	repo := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Rig Example", "GIT_AUTHOR_EMAIL=rig@example.org", "GIT_COMMITTER_NAME=Rig Example",
-			"GIT_COMMITTER_EMAIL=rig@example.org", "GIT_AUTHOR_DATE=2026-12-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-12-01T00:00:00Z")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := func(args ...string) string { t.Helper(); return gitIn(t, repo, args...) }
 	run("init", "-q")
 	for path := range edits {
 		p := filepath.Join(repo, path)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,20 +33,51 @@ type Patch struct {
 // (several mails, "From " separator lines; mails without a diff, such as a
 // cover letter, are skipped), or a single .patch/.diff file.
 func ReadSeries(path string) ([]Patch, error) {
+	ps, _, err := ReadSeriesStated(path)
+	return ps, err
+}
+
+// Stated is what a series says about the tree it was written for: the
+// lines `git format-patch --base` and b4 write after the last patch's diff
+// or at the end of the cover letter.
+type Stated struct {
+	Base          string   // "base-commit: <sha>"; "" when not stated
+	Prerequisites []string // "prerequisite-patch-id: <id>": patches that must be applied before the series
+	By            string   // the patch or cover letter that states the base
+}
+
+// ReadSeriesStated is ReadSeries that also returns what the series states
+// about its base (cover letters included). Two different base-commit
+// lines are an error: the series does not say which tree it is for.
+func ReadSeriesStated(path string) ([]Patch, Stated, error) {
+	var st Stated
+	ps, err := readSeriesInto(path, &st)
+	return ps, st, err
+}
+
+// ParseMbox reads an mbox held in memory (git format-patch --stdout of a
+// range): one patch per mail that holds a diff, named name#N.
+func ParseMbox(name string, data []byte) ([]Patch, Stated, error) {
+	var st Stated
+	ps, err := parseFile(data, name, name, 1, true, &st)
+	return ps, st, err
+}
+
+func readSeriesInto(path string, st *Stated) ([]Patch, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("patch series %s: %w (expected a directory of .patch files, a quilt series file, an mbox or a .patch file)", path, err)
 	}
 	if fi.IsDir() {
-		return readDir(path)
+		return readDir(path, st)
 	}
 	if filepath.Base(path) == "series" {
 		return readQuilt(path)
 	}
-	return readFile(path, filepath.Base(path), 1, true)
+	return readFile(path, filepath.Base(path), 1, true, st)
 }
 
-func readDir(dir string) ([]Patch, error) {
+func readDir(dir string, st *Stated) ([]Patch, error) {
 	series := filepath.Join(dir, "series")
 	if fi, err := os.Stat(series); err == nil && !fi.IsDir() {
 		return readQuilt(series)
@@ -60,7 +92,7 @@ func readDir(dir string) ([]Patch, error) {
 		if fi, err := os.Stat(n); err == nil && fi.IsDir() {
 			continue
 		}
-		ps, err := readFile(n, filepath.Base(n), 1, false)
+		ps, err := readFile(n, filepath.Base(n), 1, false, st)
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +147,7 @@ func readQuilt(series string) ([]Patch, error) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s: series names a missing patch %s: %w", where, name, err)
 		}
-		ps, err := readFile(p, name, strip, false)
+		ps, err := readFile(p, name, strip, false, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +171,7 @@ func hasDotDot(name string) bool {
 // readFile reads one file: an mbox of several mails becomes one patch per
 // mail that holds a diff; anything else is one patch. strict (the file
 // was named on its own) makes an mbox without any diff an error.
-func readFile(path, name string, strip int, strict bool) ([]Patch, error) {
+func readFile(path, name string, strip int, strict bool, st *Stated) ([]Patch, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -147,23 +179,40 @@ func readFile(path, name string, strip int, strict bool) ([]Patch, error) {
 		}
 		return nil, fmt.Errorf("patch %s: unreadable: %w", path, err)
 	}
+	return parseFile(data, path, name, strip, strict, st)
+}
+
+// parseFile is readFile's work on the file's data; st, if not nil,
+// collects what the mails state about the base.
+func parseFile(data []byte, path, name string, strip int, strict bool, st *Stated) ([]Patch, error) {
 	if !isMbox(data) {
+		if err := st.add(data, name); err != nil {
+			return nil, err
+		}
 		return []Patch{{Name: name, Subject: subjectOf(data), Data: data, Strip: strip}}, nil
 	}
 	mails := splitMbox(data)
 	var out []Patch
 	for i, m := range mails {
 		m = decodeMail(m)
-		if !hasDiff(m) {
-			continue
-		}
 		n := name
 		if len(mails) > 1 {
 			n = fmt.Sprintf("%s#%d", name, i+1)
 		}
+		if err := st.add(m, n); err != nil {
+			return nil, err
+		}
+		if !hasDiff(m) {
+			continue
+		}
 		out = append(out, Patch{Name: n, Subject: subjectOf(m), Data: m, Strip: strip})
 	}
 	if len(out) == 0 {
+		if !strict && len(mails) == 1 && isCover(data) {
+			// git format-patch --cover-letter's 0000-cover-letter.patch:
+			// the series' text, not a patch.
+			return nil, nil
+		}
 		if !strict && len(mails) == 1 {
 			// A lone mail without a diff: let Apply report it in order.
 			return []Patch{{Name: name, Subject: subjectOf(data), Data: data, Strip: strip}}, nil
@@ -263,4 +312,40 @@ func subjectOf(data []byte) string {
 		}
 	}
 	return ""
+}
+
+// coverSubject is the subject of a cover letter: "[PATCH 0/N]", "[PATCH v2 00/12]".
+var coverSubject = regexp.MustCompile(`^\s*\[[^\]]*\b0+/[0-9]+\]`)
+
+// isCover reports whether a mail without a diff is a series' cover letter.
+func isCover(m []byte) bool {
+	msg, err := readMail(m)
+	return err == nil && coverSubject.MatchString(msg.Header.Get("Subject"))
+}
+
+// statedLine is a line git format-patch --base and b4 write: at the start
+// of a line, so never inside a diff (whose lines start with ' ', '+', '-').
+var statedLine = regexp.MustCompile(`(?m)^(base-commit|prerequisite-patch-id): *([0-9a-f]{7,64})\s*$`)
+
+// add collects what mail m states; a second, different base is an error.
+func (st *Stated) add(m []byte, name string) error {
+	if st == nil {
+		return nil
+	}
+	for _, l := range statedLine.FindAllSubmatch(m, -1) {
+		v := string(l[2])
+		if string(l[1]) == "prerequisite-patch-id" {
+			if !slices.Contains(st.Prerequisites, v) {
+				st.Prerequisites = append(st.Prerequisites, v)
+			}
+			continue
+		}
+		switch {
+		case st.Base == "":
+			st.Base, st.By = v, name
+		case st.Base != v:
+			return fmt.Errorf("patch series: %s states base-commit %s, %s states %s: which tree is it for?", st.By, st.Base, name, v)
+		}
+	}
+	return nil
 }

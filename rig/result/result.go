@@ -123,6 +123,8 @@ type Cell struct {
 	Oopses  []Oops  `json:"oopses,omitempty"`
 	Stages  []Stage `json:"stages,omitempty"`
 	Patches []Patch `json:"patches,omitempty"`
+	// Base is the tree the series was applied to and why that one.
+	Base *Base `json:"base,omitempty"`
 
 	// Reproduction data: enough to replay the boot by hand.
 	TreeID        string   `json:"tree_id,omitempty"` // git tree hash of the patched source
@@ -147,6 +149,27 @@ type Cell struct {
 	// ObjectCheck is the build's object verification (absent when the
 	// kernel came from the kernel cache: it was verified when built).
 	ObjectCheck *ObjectCheck `json:"object_check,omitempty"`
+}
+
+// Base is the commit a cell checked out before applying its series: which
+// one, and why (docs/design.md, "Which tree is tested").
+type Base struct {
+	Commit string `json:"commit"`
+	Tree   string `json:"tree,omitempty"` // its git tree hash
+	// Head is the HEAD of the user's git checkout; Dirty says Commit is a
+	// snapshot of its uncommitted changes (untracked files included) on it.
+	Head  string `json:"head,omitempty"`
+	Dirty bool   `json:"dirty,omitempty"`
+	// Range is the revision range --series named (A..B, or a branch since
+	// its merge base), whose commits are the series.
+	Range string `json:"range,omitempty"`
+	// Stated is the base-commit the series states; Prerequisites its
+	// prerequisite-patch-id lines.
+	Stated        string   `json:"stated,omitempty"`
+	Prerequisites []string `json:"prerequisites,omitempty"`
+	// Why says in one line how Commit was chosen: "base-commit: in
+	// b4.mbox#1", "not stated: the tree's HEAD", ...
+	Why string `json:"why"`
 }
 
 // ObjectCheck records which objects a build compared with a fresh compile

@@ -83,8 +83,13 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 		s.Seed = o.Seed + int64(max(s.Repeat, 1)) - 1
 	}
 	if s.Patches == nil && s.Series != "" {
-		if s.Patches, err = patch.ReadSeries(s.Series); err != nil {
+		// A matrix plan's series: it applies where it says, as rig run's.
+		var st patch.Stated
+		if s.Patches, st, err = patch.ReadSeriesStated(s.Series); err != nil {
 			return nil, &UsageError{fmt.Errorf("--series: %w", err)}
+		}
+		if s.Input == nil {
+			s.Input = stated(st)
 		}
 	}
 	names := s.fragmentNames(a)

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,17 +79,30 @@ func (c *cell) environment() Env {
 // realEnv is the Env of every real run: one per cell.
 type realEnv struct {
 	tree *source.Tree
-	slot kbuild.Slot
-	lock *cache.Lock
-	wt   *source.Worktree
-	log  *os.File // the cell's build.log, from Config on
+	// baseErr is a base the tree lacks: Apply reports it as the series'
+	// patch-error.
+	baseErr error
+	slot    kbuild.Slot
+	lock    *cache.Lock
+	wt      *source.Worktree
+	log     *os.File // the cell's build.log, from Config on
 }
 
 func (e *realEnv) Source(ctx context.Context, c *cell) (*source.Tree, error) {
+	var t *source.Tree
+	var err error
 	if c.spec.Tree == "" {
-		return source.Default(ctx, c.opts.Cache, func(s string) { c.ui.Stage(c.res.ID, "source", s) })
+		t, err = source.Default(ctx, c.opts.Cache, func(s string) { c.ui.Stage(c.res.ID, "source", s) })
+	} else {
+		// A series with a base does not need the working tree.
+		committed := c.opts.Committed || c.spec.Input != nil && c.spec.Input.Base != ""
+		t, err = source.OpenWith(ctx, c.spec.Tree, c.opts.Cache, source.OpenOptions{Committed: committed})
 	}
-	return source.Open(ctx, c.spec.Tree, c.opts.Cache)
+	if err != nil {
+		return nil, err
+	}
+	c.res.Base, e.baseErr = c.base(ctx, t)
+	return t, nil
 }
 
 func (e *realEnv) Lock(ctx context.Context, c *cell, tree *source.Tree) error {
@@ -113,6 +127,13 @@ func (e *realEnv) Release() {
 }
 
 func (e *realEnv) Apply(ctx context.Context, c *cell, patches []patch.Patch) ([]patch.Applied, string, error) {
+	if e.baseErr != nil {
+		applied := make([]patch.Applied, len(patches))
+		for i, p := range patches {
+			applied[i] = patch.Applied{Patch: p, State: patch.StateNotTried}
+		}
+		return applied, "", e.baseErr
+	}
 	var err error
 	if e.wt, err = e.tree.Checkout(ctx, e.slot.Src); err != nil {
 		return nil, "", err
@@ -122,6 +143,9 @@ func (e *realEnv) Apply(ctx context.Context, c *cell, patches []patch.Patch) ([]
 		applied, err = patch.Apply(ctx, e.wt.Dir, patches, func(i int, p patch.Patch) {
 			c.ui.Live(c.res.ID, "apply", fmt.Sprintf("%d/%d %s", i+1, len(patches), p.Name))
 		})
+		if pe, ok := errors.AsType[*patch.PatchError](err); ok && c.spec.Input != nil && len(c.spec.Input.Prerequisites) > 0 {
+			pe.Reason += fmt.Sprintf(" (the series states %d prerequisite patch(es) its base lacks: apply them first)", len(c.spec.Input.Prerequisites))
+		}
 		if err != nil {
 			return applied, "", err
 		}
@@ -240,6 +264,12 @@ func (e *realEnv) verifyObjects(ctx context.Context, c *cell, b kbuild.Build, tr
 	}
 	if err := add(e.tree.Commit + "^{tree}"); err != nil {
 		return nil, err
+	}
+	if e.tree.Dirty {
+		// The uncommitted edits are the developer's series.
+		if err := add(e.tree.Head + "^{tree}"); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range e.slot.Previous() {
 		if err := add(t); err != nil {

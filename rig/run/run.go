@@ -40,7 +40,16 @@ type Options struct {
 	// TreeFromCwd is set by Prepare when KernelSrc was found around the
 	// working directory rather than given.
 	TreeFromCwd bool
-	Series      string // "" = the base tree
+	Series      string // "" = the base tree; a file series, or a revision range of the git checkout KernelSrc (A..B, a branch)
+	// Committed tests a git checkout's HEAD alone, leaving its
+	// uncommitted changes out.
+	Committed bool
+	// Base is --base: the commit a branch series counts its commits from
+	// (its merge base with Base), or the one a file series applies to
+	// instead of the one it states.
+	Base string
+	// Input is where the series applies, as Prepare resolved it.
+	Input *Input
 	// Patches is the series in memory (bisect's prefixes): when not nil
 	// it is what the run applies, and Series only names it.
 	Patches            []patch.Patch
@@ -157,11 +166,6 @@ func Prepare(o *Options) error {
 	if o.EachPatch && o.Series == "" {
 		return &UsageError{fmt.Errorf("--each-patch needs --series: it tests every prefix of a series")}
 	}
-	if o.Series != "" && o.Patches == nil {
-		if _, err := os.Stat(o.Series); err != nil {
-			return &UsageError{fmt.Errorf("--series %s: %w", o.Series, err)}
-		}
-	}
 	// A run started inside a kernel tree tests that tree: testing Debian's
 	// tree instead, silently, would answer a question nobody asked.
 	switch o.KernelSrc {
@@ -181,6 +185,9 @@ func Prepare(o *Options) error {
 			}
 			return &UsageError{fmt.Errorf("--kernel-src: %w", err)}
 		}
+	}
+	if err := o.resolveInput(context.Background()); err != nil {
+		return err
 	}
 	if o.CPUs < 0 || o.MemoryMB < 0 {
 		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
@@ -276,7 +283,7 @@ func (o Options) specs() ([]Spec, error) {
 		if len(o.Configs) > 0 {
 			id += "-" + strings.Join(o.Configs, "+")
 		}
-		s := Spec{Tree: o.KernelSrc, Series: o.Series, Patches: patches, Arch: n, Configs: o.Configs,
+		s := Spec{Tree: o.KernelSrc, Series: o.Series, Patches: patches, Input: o.Input, Arch: n, Configs: o.Configs,
 			Tests: o.Tests, Duration: o.Duration, Seed: o.Seed}
 		if o.Baseline && len(patches) > 0 {
 			b := s

@@ -17,7 +17,9 @@ type Spec struct {
 	Series string // patch series path (only a name when Patches is set); "" = the base tree
 	// Patches is the series in memory (bisect's prefixes); nil = read
 	// from Series.
-	Patches  []patch.Patch
+	Patches []patch.Patch
+	// Input is where the series applies (nil: the tree as it is).
+	Input    *Input
 	Arch     string        // canonical arch name (x86_64, arm64)
 	Accel    string        // auto, kvm, tcg; "" = auto
 	Configs  []string      // extra fragments beyond base and the arch's

@@ -32,6 +32,12 @@ type Tree struct {
 	// Notice is a one-line warning for the user, e.g. uncommitted changes
 	// in a git checkout that the run does not include.
 	Notice string
+	// CheckoutDir is the top of the user's git checkout the tree comes
+	// from ("" for Debian's tree and imported plain trees), Head its HEAD.
+	CheckoutDir, Head string
+	// Dirty: Commit is a snapshot of the checkout's uncommitted changes
+	// on Head (see Snapshot).
+	Dirty bool
 }
 
 // Error is a tree that cannot be used; it names the path and what to do.
@@ -120,9 +126,15 @@ func commitAll(ctx context.Context, gitDir, work, msg string) error {
 	return nil
 }
 
-// Open returns the tree at path: a git checkout is used at HEAD (read only);
-// any other kernel tree is imported into the cache.
+// Open returns the tree at path: a git checkout is used as its working tree
+// is (a snapshot when it has uncommitted changes, see Snapshot) through its
+// object store; any other kernel tree is imported into the cache.
 func Open(ctx context.Context, path, cacheDir string) (*Tree, error) {
+	return OpenWith(ctx, path, cacheDir, OpenOptions{})
+}
+
+// OpenWith is Open with the choice of commit oo makes.
+func OpenWith(ctx context.Context, path, cacheDir string, oo OpenOptions) (*Tree, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -132,20 +144,7 @@ func Open(ctx context.Context, path, cacheDir string) (*Tree, error) {
 	}
 	t := &Tree{Desc: abs, Version: makefileVersion(abs)}
 	if top, err := git(ctx, abs, "rev-parse", "--show-toplevel"); err == nil && samePath(top, abs) {
-		gd, err := git(ctx, abs, "rev-parse", "--absolute-git-dir")
-		if err != nil {
-			return nil, &Error{Path: abs, Msg: "git: " + err.Error()}
-		}
-		// A git checkout without commits has nothing to check out.
-		commit, err := git(ctx, abs, "rev-parse", "--verify", "HEAD^{commit}")
-		if err != nil {
-			return nil, &Error{Path: abs, Msg: "git checkout without a commit at HEAD: commit the tree first"}
-		}
-		t.GitDir, t.Commit = gd, commit
-		if st, _ := git(ctx, abs, "status", "--porcelain", "--untracked-files=no"); st != "" {
-			t.Notice = fmt.Sprintf("%s has uncommitted changes; the rig tests HEAD (%.12s): commit them to include them", abs, commit)
-		}
-		return t, nil
+		return gitCheckout(ctx, t, abs, oo)
 	}
 	// A plain tree: import it (the index makes a re-import of an unchanged
 	// tree cost a stat of each file).

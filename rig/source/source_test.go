@@ -1,9 +1,11 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,8 +232,9 @@ func TestOpenGitCheckout(t *testing.T) {
 	needGit(t)
 	ctx := context.Background()
 	tree := fakeTree(t)
+	writeFiles(t, tree, map[string]string{".gitignore": "*.o\n"}) // a kernel checkout's: build output only
 	runGit(t, tree, "init", "-q")
-	runGit(t, tree, "add", "-f", "-A", ".")
+	runGit(t, tree, "add", "-A", ".")
 	runGit(t, tree, "commit", "-q", "-m", "base")
 	head := strings.TrimSpace(runGit(t, tree, "rev-parse", "HEAD"))
 	committed := snapshot(t, tree, ".git")
@@ -240,26 +243,51 @@ func TestOpenGitCheckout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Commit != head || tr.GitDir != filepath.Join(tree, ".git") || tr.Notice != "" {
+	if tr.Commit != head || tr.Head != head || tr.Dirty || tr.GitDir != filepath.Join(tree, ".git") || tr.Notice != "" || tr.CheckoutDir != tree {
 		t.Errorf("clean checkout: %+v, want HEAD %s in %s/.git and no notice", tr, head, tree)
 	}
 
-	// Uncommitted change and an untracked file: HEAD is tested, with a notice.
-	writeFiles(t, tree, map[string]string{"kernel/futex/core.c": "uncommitted\n", "untracked.txt": "u"})
+	// An uncommitted change, an untracked source file and an ignored
+	// object: the working tree is tested (the object is not part of it).
+	writeFiles(t, tree, map[string]string{"kernel/futex/core.c": "uncommitted\n", "kernel/futex/new.c": "new\n", "kernel/futex/core.o": "obj"})
 	status := runGit(t, tree, "status", "--porcelain")
 	userFiles := snapshot(t, tree, ".git")
 	refs := runGit(t, tree, "for-each-ref")
+	index, err := os.ReadFile(filepath.Join(tree, ".git", "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tr, err = Open(ctx, tree, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Commit != head || !strings.Contains(tr.Notice, "uncommitted") || !strings.Contains(tr.Notice, tree) {
-		t.Errorf("dirty checkout: commit %s notice %q", tr.Commit, tr.Notice)
+	if tr.Commit == head || tr.Head != head || !tr.Dirty || !strings.Contains(tr.Notice, "uncommitted") || !strings.Contains(tr.Notice, tree) {
+		t.Errorf("dirty checkout: %+v", tr)
+	}
+	if again, err := Snapshot(ctx, tree); err != nil || again != tr.Commit {
+		t.Errorf("a second snapshot of the same changes: %s, %v; want %s", again, err, tr.Commit)
 	}
 	work := filepath.Join(t.TempDir(), "src")
 	w, err := tr.Checkout(ctx, work)
 	if err != nil {
+		t.Fatal(err)
+	}
+	want := maps.Clone(userFiles)
+	delete(want, "kernel/futex/core.o")
+	if got := snapshot(t, work, ".git"); !reflect.DeepEqual(got, want) {
+		t.Errorf("work tree is not the user's working tree:\n got %v\nwant %v", got, want)
+	}
+
+	// --committed: HEAD, with a notice.
+	trc, err := OpenWith(ctx, tree, t.TempDir(), OpenOptions{Committed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trc.Commit != head || trc.Dirty || !strings.Contains(trc.Notice, "--committed") {
+		t.Errorf("--committed: %+v", trc)
+	}
+	if _, err := trc.Checkout(ctx, work); err != nil {
 		t.Fatal(err)
 	}
 	if got := snapshot(t, work, ".git"); !reflect.DeepEqual(got, committed) {
@@ -269,7 +297,7 @@ func TestOpenGitCheckout(t *testing.T) {
 	if _, err := w.Git(ctx, "add", "Kconfig"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Checkout(ctx, work); err != nil {
+	if _, err := trc.Checkout(ctx, work); err != nil {
 		t.Fatal(err)
 	}
 	if got := snapshot(t, work, ".git"); !reflect.DeepEqual(got, committed) {
@@ -278,6 +306,9 @@ func TestOpenGitCheckout(t *testing.T) {
 
 	if got := runGit(t, tree, "status", "--porcelain"); got != status {
 		t.Errorf("git status of the user's tree changed:\n%s\nwas\n%s", got, status)
+	}
+	if got, _ := os.ReadFile(filepath.Join(tree, ".git", "index")); !bytes.Equal(got, index) {
+		t.Errorf("the user's index changed")
 	}
 	if got := snapshot(t, tree, ".git"); !reflect.DeepEqual(got, userFiles) {
 		t.Errorf("the user's files changed")
