@@ -84,8 +84,13 @@ func TestE2EBreakPatches(t *testing.T) {
 			if r == nil || code != 1 || r.Status != result.Fail {
 				t.Fatalf("exit %d, run %+v", code, r)
 			}
-			if want := "test " + tc.test + " failed"; !strings.Contains(r.Cause, want) {
+			// Judged against the tree without the series, where the
+			// test passes: the series broke it.
+			if want := "test " + tc.test + " regressed"; !strings.Contains(r.Cause, want) {
 				t.Errorf("cause %q does not say %q", r.Cause, want)
+			}
+			if c := patched(t, r); !strings.Contains(c.Cause, "test "+tc.test+" failed") {
+				t.Errorf("cell cause %q does not say the test failed", c.Cause)
 			}
 		})
 	}

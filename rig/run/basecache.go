@@ -32,6 +32,7 @@ const minBaseKills = 100
 // baseEntry is a kept base result.
 type baseEntry struct {
 	Boots   int           `json:"boots"`
+	Accel   string        `json:"accel,omitempty"` // the accelerator really used
 	Updated time.Time     `json:"updated"`
 	Status  result.Status `json:"status"`
 	Cause   string        `json:"cause,omitempty"`
@@ -96,7 +97,7 @@ func (c *cell) reuseBase(path string) bool {
 	_ = c.stage("boot", func() (bool, string, error) {
 		return true, fmt.Sprintf("base results of %d boots (%s)", e.Boots, filepath.Base(path)), nil
 	})
-	c.res.Tests, c.res.Oopses = e.Tests, e.Oopses
+	c.res.Tests, c.res.Oopses, c.res.Accel = e.Tests, e.Oopses, e.Accel
 	c.fail(e.Status, e.Cause)
 	return true
 }
@@ -116,7 +117,7 @@ func (c *cell) keepBase(ctx context.Context, path string) error {
 	if err != nil {
 		old = nil // a damaged entry is replaced
 	}
-	e := baseEntry{Boots: 1, Updated: time.Now(), Status: c.res.Status, Cause: c.res.Cause,
+	e := baseEntry{Boots: 1, Updated: time.Now(), Accel: c.res.Accel, Status: c.res.Status, Cause: c.res.Cause,
 		Tests: append([]result.Test(nil), c.res.Tests...), Oopses: c.res.Oopses}
 	if old != nil {
 		e.Boots += old.Boots

@@ -129,8 +129,8 @@ func TestBaseResultsKept(t *testing.T) {
 		if step.sumHit != "0" && (e.Status != result.Fail || e.Tests[0].Status != "fail") {
 			t.Errorf("step %d: the base's race was seen but it is kept as %s/%s", i, e.Status, e.Tests[0].Status)
 		}
-		if !step.booted && (c.res.Status != result.Fail || len(c.res.Tests) != 1) {
-			t.Errorf("step %d: reused cell %s %+v", i, c.res.Status, c.res.Tests)
+		if !step.booted && (c.res.Status != result.Fail || len(c.res.Tests) != 1 || c.res.Accel != "tcg") {
+			t.Errorf("step %d: reused cell %s accel %q %+v", i, c.res.Status, c.res.Accel, c.res.Tests)
 		}
 	}
 	if boots != 2 {
