@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,34 @@ func (e *baseEntry) settled() bool {
 		}
 	}
 	return true
+}
+
+// bootBase boots a baseline cell unless it need not: when none of its
+// patched twins got to a boot (the base would judge nothing: not-run), or
+// when its results under this test configuration are kept. A boot is
+// added to the kept results.
+func (c *cell) bootBase(ctx context.Context, kern, initrd string) {
+	if len(c.twins) > 0 && !slices.ContainsFunc(c.twins, func(p *cell) bool { return p.bootable }) {
+		_ = c.stage("boot", func() (bool, string, error) { return false, "not booted: the series did not get to boot", nil })
+		c.fail(result.NotRun, "not booted: the series did not get to boot")
+		return
+	}
+	path, err := c.basePath(initrd)
+	if err != nil {
+		c.ui.Notice("base results: %v: booting the base without keeping them", err)
+		c.boot(ctx, kern, initrd)
+		return
+	}
+	if !c.opts.FreshBase && c.reuseBase(path) {
+		return
+	}
+	c.boot(ctx, kern, initrd)
+	if ctx.Err() != nil {
+		return
+	}
+	if err := c.keepBase(ctx, path); err != nil {
+		c.ui.Notice("keeping the base's results: %v", err)
+	}
 }
 
 // reuseBase fills a baseline cell from its kept results instead of

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -149,36 +148,17 @@ func (c *cell) execute(ctx context.Context, t turn) {
 	}
 	c.bootable = ok
 	done()
-	// A base tree's results under this test configuration may be kept
-	// from earlier runs (basecache.go).
-	var basePath string
-	if ok && c.spec.Role == "baseline" {
-		if p, err := c.basePath(initrd); err == nil {
-			basePath = p
-			if !c.opts.FreshBase && c.reuseBase(p) {
-				ok, basePath = false, ""
-			}
-		}
-	}
 	bootDone, err := t.boot(ctx)
 	if err != nil {
 		return
 	}
 	defer bootDone()
-	if ok && c.spec.Role == "baseline" && len(c.twins) > 0 && !slices.ContainsFunc(c.twins, func(p *cell) bool { return p.bootable }) {
-		// Every patched twin stopped before its boot (patch-error,
-		// build-error): the base's tests would judge nothing.
-		_ = c.stage("boot", func() (bool, string, error) { return false, "not booted: the series did not get to boot", nil })
-		c.fail(result.NotRun, "not booted: the series did not get to boot")
-		return
-	}
-	if ok && ctx.Err() == nil {
+	switch {
+	case !ok || ctx.Err() != nil:
+	case c.spec.Role == "baseline":
+		c.bootBase(ctx, kern, initrd)
+	default:
 		c.boot(ctx, kern, initrd)
-		if basePath != "" && ctx.Err() == nil {
-			if err := c.keepBase(ctx, basePath); err != nil {
-				c.ui.Notice("keeping the base's results: %v", err)
-			}
-		}
 	}
 }
 
