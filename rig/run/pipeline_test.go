@@ -40,6 +40,7 @@ type fakeEnv struct {
 	mu    sync.Mutex
 	calls []string
 	boots int
+	cfg   machine.Config // the last boot's
 }
 
 func (f *fakeEnv) call(name string) error {
@@ -115,6 +116,7 @@ func (f *fakeEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine
 	f.call("boot " + cfg.Arch)
 	f.mu.Lock()
 	f.boots++
+	f.cfg = cfg
 	f.mu.Unlock()
 	t := time.Duration(0)
 	for _, l := range f.console {
