@@ -432,7 +432,7 @@ func sanitizerTitle(what string, where ...string) string {
 			continue
 		}
 		if strings.Contains(w, ":") { // a source location
-			names = append(names, w)
+			names = append(names, treePath(w))
 		} else if fn := funcName(w); fn != "" {
 			names = append(names, fn)
 		}
@@ -442,6 +442,32 @@ func sanitizerTitle(what string, where ...string) string {
 		return cleanTitle(what)
 	}
 	return cleanTitle(what + " in " + strings.Join(names, " / "))
+}
+
+// topDirs are the top-level directories of a kernel tree.
+var topDirs = []string{"arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring",
+	"ipc", "kernel", "lib", "mm", "net", "rust", "samples", "scripts", "security", "sound", "tools", "usr", "virt"}
+
+// treePath makes a compiler's file name relative to the kernel tree: a
+// build out of tree names its sources by absolute path
+// ("/root/.cache/rig/slots/x86_64-6cb40bf479b7cbba/src/kernel/futex/waitwake.c:173"),
+// which differs between build directories. The path is cut before its
+// first component that is a top-level directory of the tree.
+func treePath(p string) string {
+	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "./") && !strings.HasPrefix(p, "../") {
+		return p
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		for _, d := range topDirs {
+			if rest := p[i+1:]; strings.HasPrefix(rest, d+"/") {
+				return rest
+			}
+		}
+	}
+	return p
 }
 
 // funcName returns the function in "func+0x12/0x34 [mod]", without the
