@@ -1,0 +1,159 @@
+package oops
+
+import "strings"
+
+// Frame is one stack frame of a report as the kernel printed it, for a
+// symbolizer to decode to file:line (rig/symbolize).
+type Frame struct {
+	// Sym is the symbol and offset as printed: "futex_wake+0x1a/0x40".
+	Sym string
+	// Module is the module the symbol is in ("" for vmlinux).
+	Module string
+	// Guess marks a frame printed with "? ": an address the unwinder found
+	// on the stack but could not prove is a return address.
+	Guess bool
+	// PC marks the faulting address itself (the RIP or pc line), where the
+	// other frames are return addresses.
+	PC bool
+}
+
+func (f Frame) String() string {
+	s := f.Sym
+	if f.Guess {
+		s = "? " + s
+	}
+	if f.Module != "" {
+		s += " [" + f.Module + "]"
+	}
+	return s
+}
+
+// Bounds of frame collection.
+const (
+	// MaxFrames is how many frames a report keeps.
+	MaxFrames = 32
+	// traceWindow is how many lines after its first line a report's call
+	// trace may start (a KASAN report prints its header, the access and
+	// the CPU lines first).
+	traceWindow = 100
+	maxSymLen   = 128
+)
+
+var (
+	// callTraceRe starts a stack: x86 "Call Trace:", arm64 "Call trace:".
+	callTraceRe = re(`^Call [Tt]race:$`)
+	// frameRe is one frame: " ? futex_wake+0x1a/0x40 [mod]", on old x86
+	// kernels after the address ("[<ffffffff81234567>] ").
+	frameRe = re(`^(?:\[<[0-9a-f]+>\] )?(\? )?([A-Za-z_.$][A-Za-z0-9_.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(\w+)\])?`)
+	// symRe is a symbol with offset, as RIP and pc lines print it.
+	symRe = re(`^([A-Za-z_.$][A-Za-z0-9_.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(\w+)\])?`)
+)
+
+// trace is the stack being collected for the last report of one printk
+// caller.
+type trace struct {
+	report int  // the report's Line
+	inCall bool // inside its "Call Trace:" lines
+	hasPC  bool
+}
+
+// startTrace makes the report that starts on the current line the one that
+// the caller's next frames belong to.
+func (s *Scanner) startTrace(ctx string) {
+	if s.traces == nil {
+		s.traces = map[string]*trace{}
+		s.frames = map[int][]Frame{}
+	}
+	if len(s.reports) >= MaxReports {
+		delete(s.traces, ctx) // the report will not be kept
+		return
+	}
+	s.traces[ctx] = &trace{report: s.line}
+}
+
+// traceFor is the trace a line of caller ctx adds to, or nil.
+func (s *Scanner) traceFor(ctx string) *trace {
+	t := s.traces[ctx]
+	if t == nil && ctx != "" {
+		t = s.traces[""] // a console without caller ids on the report's line
+	}
+	if t == nil || s.line-t.report > traceWindow && !t.inCall {
+		return nil
+	}
+	return t
+}
+
+// pcLine takes the faulting symbol of a RIP or pc line (the text after
+// "RIP: 0010:" or "pc : ") as the first frame of the caller's report.
+func (s *Scanner) pcLine(ctx, sym string) {
+	t := s.traceFor(ctx)
+	if t == nil || t.hasPC || len(s.frames[t.report]) > 0 {
+		return // a RIP line after the trace is a frame's saved registers
+	}
+	if m := symRe.FindStringSubmatch(sym); m != nil {
+		t.hasPC = true
+		s.addFrame(t, Frame{Sym: m[1], Module: m[2], PC: true})
+	}
+}
+
+// frameLine reports whether msg belongs to a call trace (a frame or one of
+// its markers) and takes a frame into the caller's report.
+func (s *Scanner) frameLine(ctx, msg string) bool {
+	t := s.traceFor(ctx)
+	if t == nil {
+		return false
+	}
+	if callTraceRe.MatchString(msg) {
+		t.inCall = true
+		return true
+	}
+	if !t.inCall {
+		return false
+	}
+	if isTraceMarker(msg) {
+		return true
+	}
+	m := frameRe.FindStringSubmatch(msg)
+	if m == nil {
+		t.inCall = false // the trace ended
+		return false
+	}
+	s.addFrame(t, Frame{Sym: m[2], Module: m[3], Guess: m[1] != ""})
+	return true
+}
+
+// isTraceMarker is a call trace line that is not a frame: x86's stack
+// switches ("<TASK>", "</IRQ>", ...) and frames a symbolizer already
+// decoded as inlined ("__dump_stack lib/dump_stack.c:77 [inline]").
+func isTraceMarker(msg string) bool {
+	if strings.HasPrefix(msg, "<") && strings.HasSuffix(msg, ">") && len(msg) <= 12 {
+		return true
+	}
+	return strings.HasSuffix(msg, " [inline]")
+}
+
+func (s *Scanner) addFrame(t *trace, f Frame) {
+	fs := s.frames[t.report]
+	if len(fs) >= MaxFrames || len(f.Sym) > maxSymLen {
+		return
+	}
+	s.frames[t.report] = append(fs, f)
+}
+
+// endTraces stops collecting for caller ctx (all callers if ctx is "").
+func (s *Scanner) endTraces(ctx string) {
+	for k := range s.traces {
+		if ctx == "" || k == ctx {
+			delete(s.traces, k)
+		}
+	}
+}
+
+// Frames returns the stack printed with report r: the symbol of its RIP or
+// pc line first (PC set), then its call trace, at most MaxFrames, or nil.
+// A report's frames keep arriving after Line returned it: ask once the
+// console is done.
+func (s *Scanner) Frames(r Report) []Frame {
+	fs := s.frames[r.Line]
+	return append([]Frame(nil), fs...)
+}
