@@ -212,10 +212,10 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	defer st.mu.Unlock()
 	c.res.Tests = st.results
 	c.res.GuestEvents, c.res.ConsoleLines = st.nevents, st.lines
-	for _, r := range st.scanner.Reports() {
-		c.res.Oopses = append(c.res.Oopses, result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line})
-	}
+	oo, stacks := oopses(st.scanner)
+	c.res.Oopses = append(c.res.Oopses, oo...)
 	c.bootStages(start, wall, st)
+	c.symbolize(ctx, stacks)
 	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
 		c.fail(result.InfraError, "machine: "+err.Error())
 		return
@@ -302,10 +302,14 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 		return ob.Oopses[0], true
 	}
 	oopsCause := func(o result.Oops) string {
-		if strings.HasPrefix(o.Title, o.Kind) {
-			return fmt.Sprintf("kernel %s (console.log:%d)", o.Title, o.Line)
+		where := ""
+		if w := o.Where(); w != "" {
+			where = " at " + w
 		}
-		return fmt.Sprintf("kernel %s: %s (console.log:%d)", o.Kind, o.Title, o.Line)
+		if strings.HasPrefix(o.Title, o.Kind) {
+			return fmt.Sprintf("kernel %s%s (console.log:%d)", o.Title, where, o.Line)
+		}
+		return fmt.Sprintf("kernel %s: %s%s (console.log:%d)", o.Kind, o.Title, where, o.Line)
 	}
 	if !ob.Hello {
 		// The guest never spoke: the kernel did not boot (or not far enough).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -74,6 +75,7 @@ func (c *cell) prebuilt(ctx context.Context) (kern, initrd string, ok bool) {
 		c.res.BuildID = strings.TrimSpace(string(id))
 	}
 	c.res.KernelImage = s.Kernel
+	c.findVmlinux(filepath.Join(filepath.Dir(s.Kernel), kbuild.KernelVmlinuxFile))
 	c.res.KernelSHA256, _ = cache.HashFile(s.Kernel)
 	if st, err := os.Stat(s.Kernel); err == nil {
 		c.res.KernelSize = st.Size()
