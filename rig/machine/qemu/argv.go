@@ -104,6 +104,9 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 	}
 	argv = append(argv, "-nic", "none")
 	argv = append(argv, a.Args...)
+	if cfg.GDBPort != 0 {
+		argv = append(argv, "-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", cfg.GDBPort))
+	}
 	return argv, cmdline, nil
 }
 
