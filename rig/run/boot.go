@@ -167,6 +167,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	if c.spec.Shell {
 		args = append(args, "rig.shell=1")
 	}
+	if c.spec.GDB {
+		args = append(args, "nokaslr") // vmlinux's addresses are gdb's
+	}
 	runTimeout := o.RunTimeout
 	if runTimeout == 0 {
 		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
@@ -201,6 +204,12 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.res.Accel = accel
 	c.res.Seed = s.Seed
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
+	if c.spec.GDB {
+		if err := c.gdbStub(&cfg); err != nil {
+			c.fail(result.InfraError, err.Error())
+			return
+		}
+	}
 
 	start := time.Now()
 	outcome, err := c.environment().Boot(ctx, cfg, st.out)

@@ -37,4 +37,7 @@ type Spec struct {
 	// or build. Initramfs is its image ("" = the guest's, packed).
 	Kernel, Initramfs string
 	Shell             bool // u-root's shell on the console instead of tests
+	// GDB boots under a gdb stub, paused until gdb continues it (rig boot
+	// --gdb; gdb.go).
+	GDB bool
 }
