@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rig-kernel/rig/rig/oops"
 	"github.com/rig-kernel/rig/rig/result"
@@ -174,5 +175,35 @@ func TestTrimPath(t *testing.T) {
 		if got := TrimPath(in); got != want {
 			t.Errorf("TrimPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Decoding is bounded: stacks past MaxStacks stay as printed, and an
+// addr2line that does not answer in time is stopped and named.
+func TestDecodeBounds(t *testing.T) {
+	bin, _, size := compile(t)
+	frame := oops.Frame{Sym: fmt.Sprintf("outer+0x0/0x%x", size["outer"]), PC: true}
+	stacks := make([][]oops.Frame, MaxStacks+2)
+	for i := range stacks {
+		stacks[i] = []oops.Frame{frame}
+	}
+	s := &Symbolizer{Vmlinux: bin}
+	got, st, err := s.Decode(context.Background(), stacks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Frames != MaxStacks || len(got) != len(stacks) || got[MaxStacks-1][0].File == "" || got[MaxStacks][0].File != "" {
+		t.Errorf("decoded %d frames; stack %d: %v, stack %d: %v", st.Frames, MaxStacks-1, got[MaxStacks-1], MaxStacks, got[MaxStacks])
+	}
+
+	slow := filepath.Join(t.TempDir(), "slow-addr2line")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s = &Symbolizer{Vmlinux: bin, Addr2line: slow, Timeout: 200 * time.Millisecond}
+	start := time.Now()
+	_, _, err = s.Decode(context.Background(), stacks[:1])
+	if err == nil || !strings.Contains(err.Error(), "took more than 200ms") || time.Since(start) > 10*time.Second {
+		t.Errorf("slow addr2line: err %v after %s", err, time.Since(start))
 	}
 }
