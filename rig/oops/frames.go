@@ -15,6 +15,9 @@ type Frame struct {
 	// PC marks the faulting address itself (the RIP or pc line), where the
 	// other frames are return addresses.
 	PC bool
+	// Section is the heading of a further stack the report prints after
+	// its own ("Freed by task 123", KASAN's), "" for the report's own.
+	Section string
 }
 
 func (f Frame) String() string {
@@ -30,8 +33,9 @@ func (f Frame) String() string {
 
 // Bounds of frame collection.
 const (
-	// MaxFrames is how many frames a report keeps.
-	MaxFrames = 32
+	// MaxFrames is how many frames a report keeps, its further stacks
+	// (KASAN's allocation and free) included.
+	MaxFrames = 48
 	// traceWindow is how many lines after its first line a report's call
 	// trace may start (a KASAN report prints its header, the access and
 	// the CPU lines first).
@@ -42,6 +46,10 @@ const (
 var (
 	// callTraceRe starts a stack: x86 "Call Trace:", arm64 "Call trace:".
 	callTraceRe = re(`^Call [Tt]race:$`)
+	// sectionRe starts a further stack of the same report: KASAN's
+	// "Allocated by task 12:", "Freed by task 12 on cpu 1 at 5.1s:", "Last
+	// potentially related work creation:".
+	sectionRe = re(`^((?:Allocated|Freed) by task \d+(?: on cpu \d+ at [\d.]+s)?|(?:Second to last|Last) potentially related work creation):$`)
 	// frameRe is one frame: " ? futex_wake+0x1a/0x40 [mod]", on old x86
 	// kernels after the address ("[<ffffffff81234567>] ").
 	frameRe = re(`^(?:\[<[0-9a-f]+>\] )?(\? )?([A-Za-z_.$][A-Za-z0-9_.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(\w+)\])?`)
@@ -52,9 +60,10 @@ var (
 // trace is the stack being collected for the last report of one printk
 // caller.
 type trace struct {
-	report int  // the report's Line
-	inCall bool // inside its "Call Trace:" lines
-	hasPC  bool
+	report  int  // the report's Line
+	inCall  bool // inside its "Call Trace:" lines (or a further stack's)
+	hasPC   bool
+	section string
 }
 
 // startTrace makes the report that starts on the current line the one that
@@ -107,6 +116,10 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 		t.inCall = true
 		return true
 	}
+	if m := sectionRe.FindStringSubmatch(msg); m != nil {
+		t.inCall, t.section = true, m[1]
+		return true
+	}
 	if !t.inCall {
 		return false
 	}
@@ -118,7 +131,7 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 		t.inCall = false // the trace ended
 		return false
 	}
-	s.addFrame(t, Frame{Sym: m[2], Module: m[3], Guess: m[1] != ""})
+	s.addFrame(t, Frame{Sym: m[2], Module: m[3], Guess: m[1] != "", Section: t.section})
 	return true
 }
 

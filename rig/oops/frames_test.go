@@ -35,6 +35,9 @@ func syms(fs []Frame) []string {
 		if f.PC {
 			s = "PC " + s
 		}
+		if f.Section != "" {
+			s = "[" + f.Section + "] " + s
+		}
 		out = append(out, s)
 	}
 	return out
@@ -77,10 +80,11 @@ func TestFramesRealLogs(t *testing.T) {
 		{"kernel-bug-arm64.log", 9, 20,
 			[]string{"PC virtio_check_driver_offered_feature+0x60/0x6c", "virtio_check_driver_offered_feature+0x60/0x6c", "virtio_dev_probe+0x274/0x320"},
 			"ret_from_fork+0x10/0x20"},
-		// KASAN: the access's call trace (the allocation stack is not).
-		{"kasan.log", 2, 21,
+		// KASAN: the access's call trace, then the allocation's stack
+		// under its heading.
+		{"kasan.log", 2, 25,
 			[]string{"dump_stack+0xef/0x160", "print_address_description.constprop.0+0x17/0x311"},
-			"entry_SYSCALL_64_after_hwframe+0x49/0xbe"},
+			"[Allocated by task 2351] __kmalloc_track_caller+0x161/0x1a4"},
 		// A syzkaller-symbolized trace, after the panic that follows the
 		// WARN (the panic's stack): "[inline]" lines are skipped.
 		{"warning-arm64.log", 2, 10,
@@ -147,5 +151,39 @@ func TestFramesBounds(t *testing.T) {
 	}
 	if got := syms(s.Frames(s.Reports()[0])); !slices.Equal(got, []string{"g+0x1/0x2"}) {
 		t.Errorf("long symbol: %v", got)
+	}
+}
+
+// A KASAN report's allocation and free stacks follow its own, each under
+// its heading.
+func TestFramesSections(t *testing.T) {
+	s := NewScanner()
+	for _, l := range []string{
+		"[  5.0][  T99] BUG: KASAN: slab-use-after-free in put_pi_state+0x1a/0x50",
+		"[  5.0][  T99] Read of size 4 at addr ffff888003a1b2c0 by task rig-guest/99",
+		"[  5.0][  T99] Call Trace:",
+		"[  5.0][  T99]  <TASK>",
+		"[  5.0][  T99]  put_pi_state+0x1a/0x50",
+		"[  5.0][  T99]  </TASK>",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Allocated by task 98:",
+		"[  5.0][  T99]  kasan_save_stack+0x1c/0x40",
+		"[  5.0][  T99]  alloc_pi_state+0x2a/0x80",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Freed by task 97 on cpu 1 at 4.987654s:",
+		"[  5.0][  T99]  kfree+0x10/0x20",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Last potentially related work creation:",
+		"[  5.0][  T99]  call_rcu+0x1/0x2",
+		"[  5.0][  T99] The buggy address belongs to the object at ffff888003a1b2c0",
+		"[  5.0][  T99]  which belongs to the cache kmalloc-64 of size 64",
+	} {
+		s.Line(l)
+	}
+	got := syms(s.Frames(s.Reports()[0]))
+	want := []string{"put_pi_state+0x1a/0x50", "[Allocated by task 98] kasan_save_stack+0x1c/0x40", "[Allocated by task 98] alloc_pi_state+0x2a/0x80",
+		"[Freed by task 97 on cpu 1 at 4.987654s] kfree+0x10/0x20", "[Last potentially related work creation] call_rcu+0x1/0x2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -18,10 +18,16 @@ func oopsLine(o result.Oops, max int) string {
 }
 
 // stackLines is a report's stack, a frame a line, decoded frames with
-// their file:line and inlined functions marked (result.Frame's String).
+// their file:line and inlined functions marked (result.Frame's String),
+// and each further stack (KASAN's allocation and free) under its heading.
 func stackLines(o result.Oops) []string {
 	var l []string
+	section := ""
 	for _, f := range o.Stack {
+		if f.Section != section {
+			section = f.Section
+			l = append(l, result.Clean(section, 200)+":")
+		}
 		l = append(l, result.Clean(f.String(), 300))
 	}
 	return l

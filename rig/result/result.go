@@ -88,6 +88,9 @@ type Frame struct {
 	Line   int    `json:"line,omitempty"`
 	Inline bool   `json:"inline,omitempty"` // inlined into the next frame
 	Guess  bool   `json:"guess,omitempty"`  // printed with "? ": maybe not a return address
+	// Section is the heading of a further stack of the report ("Freed by
+	// task 123", KASAN's); "" for the report's own stack.
+	Section string `json:"section,omitempty"`
 }
 
 // String is the frame as decode_stacktrace.sh prints one: "? func+0x1a/0x40

@@ -53,7 +53,7 @@ func oopses(sc *oops.Scanner) ([]result.Oops, [][]oops.Frame) {
 		o := result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line}
 		fs := sc.Frames(r)
 		for _, f := range fs {
-			o.Stack = append(o.Stack, result.Frame{Func: f.Sym + module(f), Guess: f.Guess})
+			o.Stack = append(o.Stack, result.Frame{Func: f.Sym + module(f), Guess: f.Guess, Section: f.Section})
 		}
 		out = append(out, o)
 		stacks = append(stacks, fs)

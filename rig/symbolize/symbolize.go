@@ -216,7 +216,7 @@ func (s *Symbolizer) Decode(ctx context.Context, stacks [][]oops.Frame) ([][]res
 
 // printed is a frame as the kernel printed it, not decoded.
 func printed(f oops.Frame) result.Frame {
-	fr := result.Frame{Func: f.Sym, Guess: f.Guess}
+	fr := result.Frame{Func: f.Sym, Guess: f.Guess, Section: f.Section}
 	if f.Module != "" {
 		fr.Func += " [" + f.Module + "]"
 	}
@@ -235,10 +235,10 @@ func expand(f oops.Frame, locs []Loc) []result.Frame {
 	}
 	var out []result.Frame
 	for _, l := range locs[:len(locs)-1] {
-		out = append(out, result.Frame{Func: l.Func, File: l.File, Line: l.Line, Inline: true, Guess: f.Guess})
+		out = append(out, result.Frame{Func: l.Func, File: l.File, Line: l.Line, Inline: true, Guess: f.Guess, Section: f.Section})
 	}
 	last := locs[len(locs)-1]
-	return append(out, result.Frame{Func: f.Sym, File: last.File, Line: last.Line, Guess: f.Guess})
+	return append(out, result.Frame{Func: f.Sym, File: last.File, Line: last.Line, Guess: f.Guess, Section: f.Section})
 }
 
 // Loc is one location addr2line gives for an address: a function and its

@@ -124,7 +124,7 @@ func TestDecode(t *testing.T) {
 	bin, src, size := compile(t)
 	outer := fmt.Sprintf("outer+0x0/0x%x", size["outer"])
 	stacks := [][]oops.Frame{
-		{{Sym: outer, PC: true}, {Sym: "nosuch+0x1/0x2", Guess: true}, {Sym: "mod_fn+0x1/0x2", Module: "mod"}},
+		{{Sym: outer, PC: true}, {Sym: "nosuch+0x1/0x2", Guess: true}, {Sym: "mod_fn+0x1/0x2", Module: "mod", Section: "Freed by task 1"}},
 		{{Sym: fmt.Sprintf("outer+0x0/0x%x", size["outer"]+1)}}, // the size does not match: another symbol
 	}
 	s := &Symbolizer{Vmlinux: bin}
@@ -137,7 +137,7 @@ func TestDecode(t *testing.T) {
 			{Func: "inner", File: src, Line: lineOf(t, src, "*p = *p * 7"), Inline: true},
 			{Func: outer, File: src, Line: lineOf(t, src, "inner(p);")},
 			{Func: "nosuch+0x1/0x2", Guess: true},
-			{Func: "mod_fn+0x1/0x2 [mod]"},
+			{Func: "mod_fn+0x1/0x2 [mod]", Section: "Freed by task 1"},
 		},
 		{{Func: stacks[1][0].Sym}},
 	}
