@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +44,8 @@ type Symbolizer struct {
 	Addr2line string
 	Timeout   time.Duration // 0: DefaultTimeout
 
-	syms map[string][]symbol
+	syms  map[string][]symbol
+	addrs []uint64 // every code symbol's address, sorted: kallsyms' sizes
 }
 
 type symbol struct{ addr, size uint64 }
@@ -81,11 +84,26 @@ func (s *Symbolizer) load() error {
 	}
 	s.syms = make(map[string][]symbol, len(all))
 	for _, y := range all {
-		if elf.ST_TYPE(y.Info) == elf.STT_FUNC || elf.ST_TYPE(y.Info) == elf.STT_NOTYPE && y.Section != elf.SHN_UNDEF {
-			s.syms[y.Name] = append(s.syms[y.Name], symbol{y.Value, y.Size})
+		t := elf.ST_TYPE(y.Info)
+		if t != elf.STT_FUNC && t != elf.STT_NOTYPE || y.Section == elf.SHN_UNDEF || y.Section >= elf.SHN_LORESERVE ||
+			strings.HasPrefix(y.Name, "$") || int(y.Section) >= len(f.Sections) || f.Sections[y.Section].Flags&elf.SHF_EXECINSTR == 0 {
+			continue // not code, or arm64's $x/$d mapping symbols, which kallsyms leaves out
 		}
+		s.syms[y.Name] = append(s.syms[y.Name], symbol{y.Value, y.Size})
+		s.addrs = append(s.addrs, y.Value)
 	}
+	slices.Sort(s.addrs)
 	return nil
+}
+
+// kallsymsSize is the size the kernel prints for the symbol at addr: the
+// distance to the next symbol (alignment padding included), 0 if none.
+func (s *Symbolizer) kallsymsSize(addr uint64) uint64 {
+	i := sort.Search(len(s.addrs), func(i int) bool { return s.addrs[i] > addr })
+	if i == len(s.addrs) {
+		return 0
+	}
+	return s.addrs[i] - addr
 }
 
 // frameRe splits "func+0x1a/0x40".
@@ -109,9 +127,10 @@ func (s *Symbolizer) address(f oops.Frame) (uint64, bool) {
 		return 0, false
 	}
 	for _, y := range s.syms[m[1]] {
-		// kallsyms' size is the distance to the next symbol: the ELF
-		// size when it is set, at least that otherwise.
-		if y.size != 0 && y.size != size {
+		// The printed size tells same-named symbols apart, and a vmlinux
+		// that is not the kernel's: it is the ELF size, or the distance to
+		// the next symbol when padding follows the function.
+		if y.size != size && s.kallsymsSize(y.addr) != size {
 			continue
 		}
 		a := y.addr + off

@@ -72,8 +72,8 @@ func TestConfigHasDebugInfo(t *testing.T) {
 }
 
 // compile builds testdata/inline.c with DWARF (as a kernel with
-// CONFIG_DEBUG_INFO_DWARF5 is built) and returns the binary and its
-// function symbols' sizes.
+// CONFIG_DEBUG_INFO_DWARF5 is built) and returns the binary, its source
+// and its symbols' sizes (size["&name"] is the address).
 func compile(t *testing.T) (bin, src string, size map[string]uint64) {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
@@ -97,6 +97,7 @@ func compile(t *testing.T) (bin, src string, size map[string]uint64) {
 	size = map[string]uint64{}
 	for _, s := range syms {
 		size[s.Name] = s.Size
+		size["&"+s.Name] = s.Value
 	}
 	return bin, src, size
 }
@@ -149,6 +150,17 @@ func TestDecode(t *testing.T) {
 	}
 	if w := (result.Oops{Stack: got[0]}).Where(); w != fmt.Sprintf("%s:%d", src, lineOf(t, src, "*p = *p * 7")) {
 		t.Errorf("Where() = %q", w)
+	}
+
+	// The kernel prints a size up to the next symbol: sink is followed by
+	// padding up to main, which is 64-byte aligned.
+	padded := fmt.Sprintf("sink+0x0/0x%x", size["&main"]-size["&sink"])
+	if size["&main"]-size["&sink"] == size["sink"] {
+		t.Fatalf("no padding after sink: %v", size)
+	}
+	got, _, err = s.Decode(context.Background(), [][]oops.Frame{{{Sym: padded, PC: true}}})
+	if l := lineOf(t, src, "void sink(int v)"); err != nil || len(got[0]) != 1 || got[0][0].File != src || got[0][0].Line < l || got[0][0].Line > l+3 {
+		t.Errorf("Decode(%s) = %v, %v; want a line of sink", padded, got, err)
 	}
 
 	// Without DWARF nothing is decoded, and the error says what to do.

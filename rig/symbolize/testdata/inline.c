@@ -17,7 +17,7 @@ void sink(int v)
 	__asm__ volatile("" : : "r"(v));
 }
 
-int main(void)
+__attribute__((aligned(64))) int main(void)
 {
 	volatile int x = 5;
 	return outer(&x);
