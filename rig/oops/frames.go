@@ -131,7 +131,11 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 		t.inCall = false // the trace ended
 		return false
 	}
-	s.addFrame(t, Frame{Sym: m[2], Module: m[3], Guess: m[1] != "", Section: t.section})
+	f := Frame{Sym: m[2], Module: m[3], Guess: m[1] != "", Section: t.section}
+	if fs := s.frames[t.report]; len(fs) == 1 && fs[0].PC && fs[0].Sym == f.Sym && fs[0].Module == f.Module && !f.Guess && f.Section == "" {
+		return true // arm64's trace starts at the pc it printed already
+	}
+	s.addFrame(t, f)
 	return true
 }
 

@@ -68,17 +68,18 @@ func TestFramesRealLogs(t *testing.T) {
 		{"warning-x86.log", 55, 17,
 			[]string{"dump_stack_lvl+0x241/0x360", "? __pfx_dump_stack_lvl+0x10/0x10"},
 			"asm_exc_invalid_op+0x1a/0x20"},
-		// arm64: pc line with a module, then "Call trace:".
-		{"oops-arm64-faulty.log", 2, 10,
-			[]string{"PC faulty_write+0x8/0x10 [faulty]", "faulty_write+0x8/0x10 [faulty]", "ksys_write+0x74/0x10c"},
+		// arm64: pc line with a module, then "Call trace:", whose first
+		// frame, the pc again, is not repeated.
+		{"oops-arm64-faulty.log", 2, 9,
+			[]string{"PC faulty_write+0x8/0x10 [faulty]", "ksys_write+0x74/0x10c"},
 			"el0t_64_sync+0x190/0x194"},
 		// Two tasks interleaved: each line goes to its own task's report.
-		{"oops-arm64-interleaved.log", 1, 18,
-			[]string{"PC __kmem_cache_alloc_node+0x17c/0x350", "__kmem_cache_alloc_node+0x17c/0x350", "__kmalloc_node+0xbc/0x14c"},
+		{"oops-arm64-interleaved.log", 1, 17,
+			[]string{"PC __kmem_cache_alloc_node+0x17c/0x350", "__kmalloc_node+0xbc/0x14c"},
 			"el0t_64_sync+0x190/0x194"},
 		// A crash header joined by its Oops line keeps collecting.
-		{"kernel-bug-arm64.log", 9, 20,
-			[]string{"PC virtio_check_driver_offered_feature+0x60/0x6c", "virtio_check_driver_offered_feature+0x60/0x6c", "virtio_dev_probe+0x274/0x320"},
+		{"kernel-bug-arm64.log", 9, 19,
+			[]string{"PC virtio_check_driver_offered_feature+0x60/0x6c", "virtio_dev_probe+0x274/0x320"},
 			"ret_from_fork+0x10/0x20"},
 		// KASAN: the access's call trace, then the allocation's stack
 		// under its heading.
