@@ -58,7 +58,7 @@ func Screen(r *result.Run, dir string) string {
 			}
 		}
 		for _, o := range c.Oopses {
-			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
+			fmt.Fprintf(&b, "  kernel %s\n", oopsLine(o, 200))
 		}
 	}
 	b.WriteString(PatchTablesText(r))
