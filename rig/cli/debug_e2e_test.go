@@ -27,11 +27,11 @@ func (w writes) Write(p []byte) (int, error) {
 var gdbLine = regexp.MustCompile(`gdb: gdb-multiarch -q (\S+) -ex 'target remote localhost:(\d+)'`)
 
 // TestE2EBootGDB: rig boot --gdb builds the tree with debug info (the
-// kernel cache's after the first time), waits paused under a gdb stub and
-// prints the gdb command line; gdb-multiarch in batch mode, driven from
-// that line, stops at a breakpoint in futex_wait with its source file
-// known, and after gdb detaches the guest runs its test to a pass. Both
-// arches. (Before TestE2ESymbolize: it keeps the debuginfo base kernel's
+// kernel cache's after the first time), waits paused under a gdb stub,
+// longer than its boot and run timeouts, and prints the gdb command line;
+// gdb-multiarch in batch mode, driven from that line, stops at a
+// breakpoint in futex_wait with its source file known, and after gdb
+// detaches the guest runs its test to a pass. Both arches. (Before TestE2ESymbolize: it keeps the debuginfo base kernel's
 // vmlinux while the build slot still holds it.)
 func TestE2EBootGDB(t *testing.T) {
 	_, results := e2e(t)
@@ -48,7 +48,7 @@ func TestE2EBootGDB(t *testing.T) {
 			code := make(chan int, 1)
 			go func() {
 				code <- Execute(ctx, []string{"boot", "--gdb", "--arch", arch, "--kernel-src", "debian", "--results", results,
-					"--tests", "robust-owner-death", "--duration", "2s"}, &stdout, errw)
+					"--tests", "robust-owner-death", "--duration", "2s", "--boot-timeout", "5s", "--run-timeout", "8s"}, &stdout, errw)
 				close(errw)
 			}()
 			var m []string
@@ -73,8 +73,10 @@ func TestE2EBootGDB(t *testing.T) {
 				t.Errorf("%s is not beside a kernel.config with CONFIG_DEBUG_INFO=y (%v)", vmlinux, err)
 			}
 
-			// The machine waits for gdb: stop in the futex code, show where,
-			// and let the guest go on.
+			// The machine waits for gdb past its boot and run timeouts (a
+			// human reads the line and starts gdb): then gdb stops it in the
+			// futex code, shows where, and lets the guest go on.
+			time.Sleep(10 * time.Second)
 			start := time.Now()
 			gctx, gcancel := context.WithTimeout(ctx, 10*time.Minute)
 			defer gcancel()
