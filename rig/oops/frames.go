@@ -44,17 +44,10 @@ const (
 )
 
 var (
-	// callTraceRe starts a stack: x86 "Call Trace:", arm64 "Call trace:".
-	callTraceRe = re(`^Call [Tt]race:$`)
 	// sectionRe starts a further stack of the same report: KASAN's
 	// "Allocated by task 12:", "Freed by task 12 on cpu 1 at 5.1s:", "Last
 	// potentially related work creation:".
 	sectionRe = re(`^((?:Allocated|Freed) by task \d+(?: on cpu \d+ at [\d.]+s)?|(?:Second to last|Last) potentially related work creation):$`)
-	// frameRe is one frame: " ? futex_wake+0x1a/0x40 [mod]", on old x86
-	// kernels after the address ("[<ffffffff81234567>] ").
-	frameRe = re(`^(?:\[<[0-9a-f]+>\] )?(\? )?([A-Za-z_.$][A-Za-z0-9_.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(\w+)\])?`)
-	// symRe is a symbol with offset, as RIP and pc lines print it.
-	symRe = re(`^([A-Za-z_.$][A-Za-z0-9_.$]*\+0x[0-9a-f]+/0x[0-9a-f]+)(?: \[(\w+)\])?`)
 )
 
 // trace is the stack being collected for the last report of one printk
@@ -99,9 +92,9 @@ func (s *Scanner) pcLine(ctx, sym string) {
 	if t == nil || t.hasPC || len(s.frames[t.report]) > 0 {
 		return // a RIP line after the trace is a frame's saved registers
 	}
-	if m := symRe.FindStringSubmatch(sym); m != nil {
-		t.hasPC = true
-		s.addFrame(t, Frame{Sym: m[1], Module: m[2], PC: true})
+	if f, ok := parseSym(sym); ok {
+		t.hasPC, f.PC = true, true
+		s.addFrame(t, f)
 	}
 }
 
@@ -112,13 +105,15 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 	if t == nil {
 		return false
 	}
-	if callTraceRe.MatchString(msg) {
+	if msg == "Call Trace:" || msg == "Call trace:" {
 		t.inCall = true
 		return true
 	}
-	if m := sectionRe.FindStringSubmatch(msg); m != nil {
-		t.inCall, t.section = true, m[1]
-		return true
+	if strings.HasSuffix(msg, ":") && (t.inCall || strings.Contains(msg, " by task ")) {
+		if m := sectionRe.FindStringSubmatch(msg); m != nil {
+			t.inCall, t.section = true, m[1]
+			return true
+		}
 	}
 	if !t.inCall {
 		return false
@@ -126,16 +121,89 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 	if isTraceMarker(msg) {
 		return true
 	}
-	m := frameRe.FindStringSubmatch(msg)
-	if m == nil {
+	f, ok := parseFrame(msg)
+	if !ok {
 		t.inCall = false // the trace ended
 		return false
 	}
-	f := Frame{Sym: m[2], Module: m[3], Guess: m[1] != "", Section: t.section}
+	f.Section = t.section
 	if fs := s.frames[t.report]; len(fs) == 1 && fs[0].PC && fs[0].Sym == f.Sym && fs[0].Module == f.Module && !f.Guess && f.Section == "" {
 		return true // arm64's trace starts at the pc it printed already
 	}
 	s.addFrame(t, f)
+	return true
+}
+
+// parseFrame reads a call trace line: "? futex_wake+0x1a/0x40 [mod]", on
+// old x86 kernels after the address ("[<ffffffff81234567>] "). Anything
+// may follow (a symbolizer's "kernel/futex/core.c:12", arm64's "(P)").
+// By hand, not a regexp: it runs on every line of every trace.
+func parseFrame(msg string) (Frame, bool) {
+	if rest, ok := strings.CutPrefix(msg, "[<"); ok {
+		i := strings.Index(rest, ">] ")
+		if i <= 0 || !allHex(rest[:i]) {
+			return Frame{}, false
+		}
+		msg = rest[i+3:]
+	}
+	rest, guess := strings.CutPrefix(msg, "? ")
+	f, ok := parseSym(rest)
+	f.Guess = guess
+	return f, ok
+}
+
+// parseSym reads "func+0x1a/0x40", optionally followed by " [mod]".
+func parseSym(s string) (Frame, bool) {
+	i := 0
+	for i < len(s) && (s[i] == '_' || s[i] == '.' || s[i] == '$' || 'a' <= s[i] && s[i] <= 'z' || 'A' <= s[i] && s[i] <= 'Z' || i > 0 && '0' <= s[i] && s[i] <= '9') {
+		i++
+	}
+	if i == 0 || s[0] == '.' || !strings.HasPrefix(s[i:], "+0x") {
+		return Frame{}, false
+	}
+	j := i + 3
+	k := j
+	for k < len(s) && isHexDigit(s[k]) {
+		k++
+	}
+	if k == j || !strings.HasPrefix(s[k:], "/0x") {
+		return Frame{}, false
+	}
+	l := k + 3
+	end := l
+	for end < len(s) && isHexDigit(s[end]) {
+		end++
+	}
+	if end == l {
+		return Frame{}, false
+	}
+	f := Frame{Sym: s[:end]}
+	if rest, ok := strings.CutPrefix(s[end:], " ["); ok {
+		if m := strings.IndexByte(rest, ']'); m > 0 && isWord(rest[:m]) {
+			f.Module = rest[:m]
+		}
+	}
+	return f, true
+}
+
+func isHexDigit(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHexDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
 	return true
 }
 

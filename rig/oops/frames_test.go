@@ -188,3 +188,30 @@ func TestFramesSections(t *testing.T) {
 		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestParseFrame(t *testing.T) {
+	for in, want := range map[string]string{
+		"futex_wake+0x1a/0x40":                                  "futex_wake+0x1a/0x40",
+		"? futex_wake+0x1a/0x40":                                "? futex_wake+0x1a/0x40",
+		"faulty_write+0x8/0x10 [faulty]":                        "faulty_write+0x8/0x10 [faulty]",
+		"[<ffffffff81000000>] ? do_thing.isra.0+0x1/0x2":        "? do_thing.isra.0+0x1/0x2",
+		"dump_backtrace+0x0/0x2f0 include/linux/compiler.h:193": "dump_backtrace+0x0/0x2f0",
+		"el0_svc+0x34/0x44 (P)":                                 "el0_svc+0x34/0x44",
+		"0xffffffff8108a1b2":                                    "",
+		"+0x1/0x2":                                              "",
+		"f+0x/0x2":                                              "",
+		"f+0x1/0x":                                              "",
+		"f+0x1":                                                 "",
+		"[<xyz>] f+0x1/0x2":                                     "",
+		"Code: 48 89 e5":                                        "",
+	} {
+		f, ok := parseFrame(in)
+		got := ""
+		if ok {
+			got = f.String()
+		}
+		if got != want {
+			t.Errorf("parseFrame(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
