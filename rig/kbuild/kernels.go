@@ -26,6 +26,9 @@ const (
 	KernelLogFile     = "build.log"
 	KernelReleaseFile = "kernel.release"
 	KernelBuildIDFile = "build-id"
+	// KernelVmlinuxFile is the ELF kernel the image was made from, kept so
+	// that a failing cell can keep it with its results.
+	KernelVmlinuxFile = "vmlinux"
 )
 
 // CachedKernel names the kernel cache entry for tree treeID built for a
@@ -45,9 +48,9 @@ func (k Kernel) Present() bool {
 }
 
 // Publish copies a verified build into the entry, atomically: another rig
-// sees the whole entry or none. Losing a race to another rig publishing
-// the same key is not an error.
-func (k Kernel) Publish(image, config, buildLog, release string) error {
+// sees the whole entry or none. vmlinux is optional (""). Losing a race to
+// another rig publishing the same key is not an error.
+func (k Kernel) Publish(image, vmlinux, config, buildLog, release string) error {
 	if err := os.MkdirAll(filepath.Dir(k.Dir), 0o755); err != nil {
 		return err
 	}
@@ -60,6 +63,11 @@ func (k Kernel) Publish(image, config, buildLog, release string) error {
 		{image, filepath.Base(k.Image)}, {config, KernelConfigFile}, {buildLog, KernelLogFile},
 	} {
 		if err := atomicfile.Copy(f.from, filepath.Join(tmp, f.to)); err != nil {
+			return err
+		}
+	}
+	if vmlinux != "" {
+		if err := atomicfile.Copy(vmlinux, filepath.Join(tmp, KernelVmlinuxFile)); err != nil {
 			return err
 		}
 	}
