@@ -199,6 +199,13 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	cfg.Accel = accel
 	c.res.Accel = accel
+	if !c.spec.Shell {
+		if err := c.writeReproducer(cfg, runTimeout); err != nil {
+			c.ui.Notice("%s: %v", ReproduceScript, err)
+		} else {
+			c.res.Reproduce = ReproduceScript
+		}
+	}
 	c.res.Seed = s.Seed
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
 
@@ -218,6 +225,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.bootStages(start, wall, st)
 	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
 		c.fail(result.InfraError, "machine: "+err.Error())
+		c.keep(kernel, initrd)
 		return
 	}
 	if ctx.Err() != nil {
@@ -236,6 +244,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		WantBuildID: c.res.BuildID, BootedVersion: st.booted,
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
 	c.fail(status, cause)
+	c.keep(kernel, initrd)
 }
 
 func orAll(t []string) []string {

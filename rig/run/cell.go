@@ -106,6 +106,10 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
 	s.notePrefix(c.res)
+	c.res.Inputs = s.inputs(o)
+	if s.Kernel == "" {
+		c.res.Compiler = CompilerVersion(a)
+	}
 	_ = rec.update(func(r *result.Run) {
 		c.idx = len(r.Cells)
 		r.Cells = append(r.Cells, *c.res)
