@@ -114,6 +114,9 @@ func (c *cell) base(ctx context.Context, t *source.Tree) (*result.Base, error) {
 		dirty := t.Notice != "" // OpenWith's notice of uncommitted changes left out
 		t.SetCommit(ctx, commit)
 		t.Notice = fmt.Sprintf("the series applies to %.12s (%s)", commit, in.By)
+		if len(c.spec.Patches) == 0 {
+			t.Notice = fmt.Sprintf("testing the tree at %.12s (%s)", commit, in.By)
+		}
 		if t.CheckoutDir != "" && (dirty || commit != t.Head) {
 			t.Notice += ", not to the working tree of " + t.CheckoutDir
 		}
