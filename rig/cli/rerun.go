@@ -68,13 +68,14 @@ func compareVerdicts(orig, r *result.Run, cellID string) string {
 	return b.String()
 }
 
-// recordedTwin is the recorded cell a new cell repeats.
+// recordedTwin is the recorded cell a new cell repeats: --cell's, or the
+// one with the same id (a rerun names its cells as the run did).
 func recordedTwin(orig *result.Run, c result.Cell, cellID string) (result.Cell, bool) {
+	if cellID == "" {
+		cellID = c.ID
+	}
 	for _, was := range orig.Cells {
-		if cellID != "" && was.ID == cellID {
-			return was, true
-		}
-		if cellID == "" && was.Arch == c.Arch && was.Role == c.Role && was.Accel == c.Accel && was.Prefix == c.Prefix {
+		if was.ID == cellID {
 			return was, true
 		}
 	}

@@ -151,6 +151,14 @@ func TestKeep(t *testing.T) {
 			if c.res.KeptBytes != size {
 				t.Errorf("kept_bytes %d, want %d", c.res.KeptBytes, size)
 			}
+			defer func() { // the cache pruned: what was kept stays
+				os.RemoveAll(env.dir)
+				for _, name := range c.res.Kept {
+					if b, err := os.ReadFile(filepath.Join(c.dir, name)); err != nil || len(b) == 0 {
+						t.Errorf("%s lost with the cache: %v", name, err)
+					}
+				}
+			}()
 			st, err := os.Stat(filepath.Join(c.dir, ReproduceScript))
 			if !tc.script {
 				if err == nil || c.res.Reproduce != "" {
