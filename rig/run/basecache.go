@@ -99,7 +99,7 @@ func (c *cell) bootBase(ctx context.Context, kern, initrd string) {
 		c.boot(ctx, kern, initrd)
 		return
 	}
-	if !c.opts.FreshBase && c.reuseBase(path) {
+	if !c.opts.FreshBase && c.reuseBase(ctx, path, kern, initrd) {
 		return
 	}
 	c.boot(ctx, kern, initrd)
@@ -112,9 +112,10 @@ func (c *cell) bootBase(ctx context.Context, kern, initrd string) {
 }
 
 // reuseBase fills a baseline cell from its kept results instead of
-// booting it. It reports false (boot it) when there are none, or not
-// enough yet.
-func (c *cell) reuseBase(path string) bool {
+// booting it, with the reproduce.sh of a boot of kern and initrd (and
+// them kept, when the base did not pass). It reports false (boot it) when
+// there are none, or not enough yet.
+func (c *cell) reuseBase(ctx context.Context, path, kern, initrd string) bool {
 	e, err := loadBase(path)
 	if err != nil {
 		c.ui.Notice("base results: %v: booting the base again", err)
@@ -128,6 +129,15 @@ func (c *cell) reuseBase(path string) bool {
 	})
 	c.res.Tests, c.res.Oopses, c.res.Accel = e.Tests, e.Oopses, e.Accel
 	c.fail(e.Status, e.Cause)
+	cfg := c.machineConfig(kern, initrd)
+	cfg.Accel = e.Accel
+	if cfg.Accel == "" { // kept before entries recorded it
+		cfg.Accel, _, _ = c.environment().ResolveAccel(ctx, c.spec.Accel, cfg, cache.KVMProbe.Path(c.opts.Cache))
+	}
+	if cfg.Accel != "" {
+		c.writeReproducer(cfg)
+	}
+	c.keep(kern, initrd)
 	return true
 }
 

@@ -64,18 +64,23 @@ func reproduceArgv(cfg machine.Config) ([]string, error) {
 }
 
 // writeReproducer writes the cell's reproduce.sh for the boot cfg
-// describes, with the rig's run timeout.
-func (c *cell) writeReproducer(cfg machine.Config, timeout time.Duration) error {
+// describes, bounded by its run timeout, and records it; a failure is a
+// notice, not the cell's.
+func (c *cell) writeReproducer(cfg machine.Config) {
 	argv, err := reproduceArgv(cfg)
+	if err == nil {
+		s := script{Run: c.rec.run.ID, Cell: c.res.ID, Arch: c.arch.Name, Argv: argv, Kernel: filepath.Base(c.arch.Image),
+			KernelFrom: cfg.Kernel, InitramfsFrom: cfg.Initramfs, Timeout: cfg.RunTimeout}
+		if cfg.Initramfs != "" {
+			s.Initramfs = keptInitramfs
+		}
+		err = atomicfile.WriteFile(filepath.Join(c.dir, ReproduceScript), []byte(s.render()), 0o755)
+	}
 	if err != nil {
-		return err
+		c.ui.Notice("%s: %v", ReproduceScript, err)
+		return
 	}
-	s := script{Run: c.rec.run.ID, Cell: c.res.ID, Arch: c.arch.Name, Argv: argv, Kernel: filepath.Base(c.arch.Image),
-		KernelFrom: cfg.Kernel, InitramfsFrom: cfg.Initramfs, Timeout: timeout}
-	if cfg.Initramfs != "" {
-		s.Initramfs = keptInitramfs
-	}
-	return atomicfile.WriteFile(filepath.Join(c.dir, ReproduceScript), []byte(s.render()), 0o755)
+	c.res.Reproduce = ReproduceScript
 }
 
 // render is the script's text: POSIX sh, no tool beyond QEMU, coreutils'
