@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,5 +188,35 @@ func TestE2ERerunCell(t *testing.T) {
 	code = Execute(ctx, []string{"rerun", moved, "--results", results}, &stdout, &stderr)
 	if code != ExitUsage || !strings.Contains(stderr.String(), "/nonexistent/linux, is not there any more") {
 		t.Errorf("a moved tree: exit %d, stderr %s", code, stderr.String())
+	}
+}
+
+// TestE2ERerunRun: `rig rerun RUN` repeats a whole run with a series: the
+// patched cell and its baseline, on the same trees (the series applied
+// where it was), with the same seed, each beside its recorded verdict.
+func TestE2ERerunRun(t *testing.T) {
+	root, results := e2e(t)
+	code, orig, dir, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/example"), "--results", results,
+		"--tests", "robust-owner-death", "--duration", "2s")
+	if orig == nil || code != ExitPass || len(orig.Cells) != 2 {
+		t.Fatalf("exit %d, run %+v", code, orig)
+	}
+	code, r, _, _ := rig(t, "rerun", dir, "--results", results)
+	if r == nil || code != ExitPass || len(r.Cells) != 2 {
+		t.Fatalf("rerun: exit %d, run %+v", code, r)
+	}
+	newDir := filepath.Join(results, r.ID)
+	for i, c := range r.Cells {
+		was := orig.Cells[i]
+		if c.ID != was.ID || c.Role != was.Role || c.TreeID != was.TreeID || len(c.Patches) != len(was.Patches) {
+			t.Errorf("cell %d: was %s (%s) tree %s, %d patches; now %s (%s) tree %s, %d patches",
+				i, was.ID, was.Role, was.TreeID, len(was.Patches), c.ID, c.Role, c.TreeID, len(c.Patches))
+		}
+		// A baseline served from kept results records no seed of its own:
+		// its script says which one a boot would use.
+		mustFile(t, filepath.Join(newDir, c.ID, "reproduce.sh"), fmt.Sprintf("rig.seed=%d ", orig.Seed))
+	}
+	if r.Series != orig.Series || r.Cells[1].Base.Commit != orig.Cells[1].Base.Commit {
+		t.Errorf("series %q at %s, the recorded run's %q at %s", r.Series, r.Cells[1].Base.Commit, orig.Series, orig.Cells[1].Base.Commit)
 	}
 }

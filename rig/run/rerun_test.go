@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -133,5 +134,32 @@ func TestHostDiffers(t *testing.T) {
 	}
 	if w := HostDiffers(context.Background(), []result.Cell{c}); len(w) > 1 || len(w) == 1 && !strings.Contains(w[0], "QEMU differs") {
 		t.Errorf("warnings for the host's own compiler: %q", w)
+	}
+}
+
+// TestRerunChecksTheTree: the recorded commit must still be in the
+// tree's repository with the recorded tree hash.
+func TestRerunChecksTheTree(t *testing.T) {
+	top, base, tip := gitKernelTree(t)
+	out, err := exec.Command("git", "-C", top, "rev-parse", tip+"^{tree}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := strings.TrimSpace(string(out))
+	o := Options{KernelSrc: top, Cache: t.TempDir()}
+	check := func(b result.Base) error {
+		return checkTree(context.Background(), o, result.Cell{Base: &b})
+	}
+	if err := check(result.Base{Commit: tip, Tree: tree}); err != nil {
+		t.Errorf("the recorded commit and tree: %v", err)
+	}
+	gone := "0123456789abcdef0123456789abcdef01234567"
+	if err := check(result.Base{Commit: gone, Head: base, Dirty: true}); err == nil ||
+		!strings.Contains(err.Error(), "the snapshot 0123456789ab of the uncommitted changes then on HEAD "+base[:12]+" is not in") {
+		t.Errorf("a pruned snapshot: %v", err)
+	}
+	if err := check(result.Base{Commit: tip, Tree: "4b825dc642cb6eb9a060e54bf8d69288fbee4904"}); err == nil ||
+		!strings.Contains(err.Error(), "has tree "+tree[:12]+", the run tested 4b825dc642cb") {
+		t.Errorf("another tree under the commit: %v", err)
 	}
 }
