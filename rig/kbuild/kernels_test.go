@@ -19,7 +19,7 @@ func TestKernelCachePublish(t *testing.T) {
 	if other := CachedKernel(dir, a, "tree2", "cfg", "gcc 12"); other.Key == k.Key {
 		t.Errorf("two trees share key %s", k.Key)
 	}
-	for name, body := range map[string]string{"bzImage": "image", "vmlinux": "ELF", "config": "CONFIG_FUTEX=y", "build.log": "CC kernel/futex/core.o"} {
+	for name, body := range map[string]string{"bzImage": "image", "vmlinux": "elf", "config": "CONFIG_FUTEX=y", "build.log": "CC kernel/futex/core.o"} {
 		os.WriteFile(filepath.Join(src, name), []byte(body), 0o644)
 	}
 	if err := k.Publish(filepath.Join(src, "bzImage"), filepath.Join(src, "vmlinux"), filepath.Join(src, "config"), filepath.Join(src, "build.log"), "6.12.118"); err != nil {
@@ -28,7 +28,7 @@ func TestKernelCachePublish(t *testing.T) {
 	if !k.Present() {
 		t.Fatal("not present after Publish")
 	}
-	for name, want := range map[string]string{"bzImage": "image", KernelVmlinuxFile: "ELF", KernelConfigFile: "CONFIG_FUTEX=y", KernelLogFile: "CC kernel/futex/core.o",
+	for name, want := range map[string]string{"bzImage": "image", KernelVmlinuxFile: "elf", KernelConfigFile: "CONFIG_FUTEX=y", KernelLogFile: "CC kernel/futex/core.o",
 		KernelReleaseFile: "6.12.118", KernelBuildIDFile: k.BuildID} {
 		if b, _ := os.ReadFile(filepath.Join(k.Dir, name)); string(b) != want {
 			t.Errorf("%s = %q, want %q", name, b, want)
