@@ -153,8 +153,26 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	defer st.dmesg.close()
 
-	cfg := c.machineConfig(kernel, initrd)
-	runTimeout := cfg.RunTimeout
+	ntests := len(s.Tests)
+	if ntests == 0 {
+		ntests = len(TestNames())
+	}
+	args := []string{fmt.Sprintf("rig.seed=%d", s.Seed), "rig.duration=" + s.Duration.String()}
+	if o.MinKills > 0 {
+		args = append(args, fmt.Sprintf("rig.min-kills=%d", o.MinKills))
+	}
+	if len(s.Tests) > 0 || c.spec.Shell {
+		args = append(args, "rig.tests="+strings.Join(s.Tests, ","))
+	}
+	if c.spec.Shell {
+		args = append(args, "rig.shell=1")
+	}
+	runTimeout := o.RunTimeout
+	if runTimeout == 0 {
+		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
+	}
+	cfg := machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: o.MemoryMB, Kernel: kernel,
+		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: c.spec.Shell}
 	if c.spec.Shell {
 		cfg.RunTimeout = 24 * time.Hour // a human is at the console
 	}
@@ -181,11 +199,12 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	cfg.Accel = accel
 	c.res.Accel = accel
+	c.res.Seed = s.Seed
+	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
+
 	if !c.spec.Shell {
 		c.writeReproducer(cfg)
 	}
-	c.res.Seed = s.Seed
-	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
 
 	start := time.Now()
 	outcome, err := c.environment().Boot(ctx, cfg, st.out)
@@ -223,33 +242,6 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
 	c.fail(status, cause)
 	c.keep(kernel, initrd)
-}
-
-// machineConfig is the machine that boots the cell's kernel and image:
-// the guest's options on the command line, the run's machine size and
-// timeouts (the run timeout derived from the tests when not given).
-func (c *cell) machineConfig(kernel, initrd string) machine.Config {
-	o, s := c.opts, c.spec
-	ntests := len(s.Tests)
-	if ntests == 0 {
-		ntests = len(TestNames())
-	}
-	args := []string{fmt.Sprintf("rig.seed=%d", s.Seed), "rig.duration=" + s.Duration.String()}
-	if o.MinKills > 0 {
-		args = append(args, fmt.Sprintf("rig.min-kills=%d", o.MinKills))
-	}
-	if len(s.Tests) > 0 || s.Shell {
-		args = append(args, "rig.tests="+strings.Join(s.Tests, ","))
-	}
-	if s.Shell {
-		args = append(args, "rig.shell=1")
-	}
-	runTimeout := o.RunTimeout
-	if runTimeout == 0 {
-		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
-	}
-	return machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: o.MemoryMB, Kernel: kernel,
-		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: s.Shell}
 }
 
 func orAll(t []string) []string {

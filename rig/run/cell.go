@@ -13,6 +13,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -36,6 +37,9 @@ type cell struct {
 	// bootable is set once prepare got the cell an image.
 	twins    []*cell
 	bootable bool
+	// booted is the machine the cell booted, once it did: its base results
+	// keep it for the cells that reuse them (basecache.go).
+	booted *machine.Config
 	// gate, if set, is asked in the cell's prepare turn before anything
 	// is done; false means it set the cell's verdict (eachpatch.go).
 	gate func() bool

@@ -110,7 +110,7 @@ func TestBaseResultsKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.reuseBase(context.Background(), p, kern, initrd) {
+		if c.reuseBase(p, kern, initrd) {
 			if step.booted {
 				t.Fatalf("step %d: reused, want a boot", i)
 			}

@@ -81,6 +81,7 @@ func (c *cell) writeReproducer(cfg machine.Config) {
 		return
 	}
 	c.res.Reproduce = ReproduceScript
+	c.booted = &cfg
 }
 
 // render is the script's text: POSIX sh, no tool beyond QEMU, coreutils'
