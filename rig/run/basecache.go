@@ -79,6 +79,9 @@ func (e *baseEntry) settled() bool {
 	if e.Status != result.Pass && e.Status != result.Fail {
 		return false
 	}
+	if e.Machine == nil {
+		return false // kept before entries recorded it: one boot more gives its cells a reproduce.sh
+	}
 	for _, t := range e.Tests {
 		if k, _, ok := counts(t); ok && k < minBaseKills {
 			return false
@@ -133,11 +136,9 @@ func (c *cell) reuseBase(path, kern, initrd string) bool {
 	})
 	c.res.Tests, c.res.Oopses, c.res.Accel = e.Tests, e.Oopses, e.Accel
 	c.fail(e.Status, e.Cause)
-	if e.Machine != nil { // entries kept before they recorded it have none
-		cfg := *e.Machine
-		cfg.Kernel, cfg.Initramfs = kern, initrd // the same content: the entry's key
-		c.writeReproducer(cfg)
-	}
+	cfg := *e.Machine                        // settled: it has one
+	cfg.Kernel, cfg.Initramfs = kern, initrd // the same content: the entry's key
+	c.writeReproducer(cfg)
 	c.keep(kern, initrd)
 	return true
 }

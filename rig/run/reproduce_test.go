@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -180,5 +181,47 @@ func TestKeep(t *testing.T) {
 				t.Errorf("run.json: %v, kept %v", err, saved)
 			}
 		})
+	}
+}
+
+// TestReusedBaseReplay: a base served from kept results writes the script
+// of the boot those results came from, on this cell's kernel and image;
+// an entry kept before entries recorded their machine is booted again.
+func TestReusedBaseReplay(t *testing.T) {
+	dir := t.TempDir()
+	kern, initrd := filepath.Join(dir, "bzImage"), filepath.Join(dir, "initramfs.cpio")
+	os.WriteFile(kern, []byte("kernel"), 0o644)
+	os.WriteFile(initrd, []byte("cpio"), 0o644)
+	entry := filepath.Join(dir, "base.json")
+	write := func(e baseEntry) {
+		b, _ := json.Marshal(e)
+		if err := os.WriteFile(entry, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := baseEntry{Boots: 1, Accel: "tcg", Status: result.Fail, Cause: "test a failed", Tests: []result.Test{{Name: "a", Status: "fail"}}}
+	write(old)
+	c := newTestCell(t, &fakeEnv{}, Options{}, []string{"pi-giveup"}, []patch.Patch{})
+	if c.reuseBase(entry, kern, initrd) {
+		t.Fatal("an entry without its machine was reused: its cell could not be replayed")
+	}
+	booted := machine.Config{Arch: "x86_64", Accel: "tcg", CPUs: 2, MemoryMB: 512, Kernel: "/gone/bzImage", Initramfs: "/gone/initramfs.cpio",
+		Cmdline: "rig.seed=99 rig.duration=1s rig.tests=a", RunTimeout: time.Minute}
+	old.Machine = &booted
+	write(old)
+	if !c.reuseBase(entry, kern, initrd) {
+		t.Fatal("a settled entry was not reused")
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, ReproduceScript))
+	if err != nil || c.res.Reproduce != ReproduceScript {
+		t.Fatalf("no script: %v", err)
+	}
+	for _, want := range []string{"rig.seed=99 rig.duration=1s rig.tests=a", "kernel=" + kern, "initrd=" + initrd, "timeout --foreground -k 10 60s"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("script lacks %q", want)
+		}
+	}
+	if strings.Join(c.res.Kept, " ") != "bzImage initramfs.cpio" {
+		t.Errorf("a failing reused base kept %v", c.res.Kept)
 	}
 }
