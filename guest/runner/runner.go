@@ -90,6 +90,8 @@ func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	defer cancel()
 	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
 		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
+	}, Output: func(line string) {
+		r.send(event.Event{Ev: event.Output, Test: t.Name, Msg: line})
 	}}
 	done := make(chan stress.Outcome, 1)
 	go func() {
