@@ -192,6 +192,19 @@ func (s *session) startWatchdog(fire func()) {
 		return
 	}
 	d := s.cfg.WatchdogFor(len(s.names()))
+	if s.cfg.Watchdog == 0 {
+		// A test that hangs is stopped at its own timeout and reported:
+		// the default watchdog comes after every selected test's.
+		var sum time.Duration
+		for _, n := range s.names() {
+			for _, t := range tests {
+				if t.Name == n {
+					sum += t.Timeout(s.cfg.Duration) + runner.DefaultGrace
+				}
+			}
+		}
+		d = max(d, sum+60*time.Second)
+	}
 	time.AfterFunc(d, func() {
 		s.w.Send(event.Event{Ev: event.Log, Msg: "watchdog fired"})
 		fmt.Fprintf(s.console, "rig-guest: watchdog fired after %v\n", d)
