@@ -209,3 +209,20 @@ func TestE2EExecBootAndMatrix(t *testing.T) {
 		t.Errorf("boot: QEMU argv %q", b.QEMUArgv)
 	}
 }
+
+// TestE2EExecRobustMutexCatchesBreak: on a kernel whose robust-list walk
+// forgets FUTEX_OWNER_DIED (patches/break-owner-death), robust-mutex sees
+// owner deaths go unreported and fails the run, its lines kept.
+func TestE2EExecRobustMutexCatchesBreak(t *testing.T) {
+	root, results := e2e(t)
+	prog := cc(t, "x86_64", t.TempDir(), "robust-mutex", filepath.Join(root, "guest/examples/robust-mutex/robust-mutex.c"))
+	code, r, dir, _ := rig(t, "run", "--arch", "x86_64", "--series", filepath.Join(root, "patches/break-owner-death"), "--baseline=false",
+		"--results", results, "--exec", prog, "--tests", "robust-mutex", "--duration", "3s")
+	if r == nil || code != 1 || r.Status != result.Fail {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	if !strings.Contains(r.Cause, "test robust-mutex failed: exit status 1") || !strings.Contains(r.Cause, "FAIL: 0 of") {
+		t.Errorf("cause %q", r.Cause)
+	}
+	mustFile(t, filepath.Join(dir, patched(t, r).ID, "exec-robust-mutex.log"), "not EOWNERDEAD")
+}

@@ -8,20 +8,22 @@
  *
  *   exit       the child exits holding the mutex (nobody waits)
  *   kill       the parent SIGKILLs the child while it holds the mutex
- *   contended  the parent blocks in pthread_mutex_lock, then the child exits
- *   kill-wait  the parent blocks in pthread_mutex_lock while a thread of
+ *   contended  the parent blocks on the mutex, then the child exits
+ *   kill-wait  the parent blocks on the mutex while a thread of
  *              the parent SIGKILLs the child
  *   thread     a thread of the child exits holding the mutex; the child's
  *              main thread must get EOWNERDEAD and reports by exit status
  *
- * After each death the parent's pthread_mutex_lock must return EOWNERDEAD
+ * After each death the parent's pthread_mutex_timedlock must return EOWNERDEAD
  * (the kernel's robust-list walk, exit_robust_list/handle_futex_death, set
  * FUTEX_OWNER_DIED and woke a waiter); the parent checks that the state
  * names the dead owner, repairs it, calls pthread_mutex_consistent and
  * unlocks; the next lock must then succeed plainly. It loops for the
  * duration (argv[1] or $RIG_DURATION seconds, default 5; $RIG_SEED seeds
  * the choices), prints what it saw and exits 0 when every owner death was
- * reported, 1 otherwise (2 when it could not run).
+ * reported, 1 otherwise (2 when it could not run). Every wait is bounded
+ * (STUCK_S seconds): a death that woke nobody, so that the mutex can never
+ * be taken again, is reported and ends the loop instead of hanging.
  *
  * Build statically (the rig's guest has no C library):
  *   gcc -O2 -static -pthread -o robust-mutex robust-mutex.c
@@ -29,6 +31,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -47,12 +50,16 @@ struct shared {
 	uint64_t changes;     /* completed changes, under the mutex */
 };
 
+/* STUCK_S bounds every wait for the mutex or a child. */
+#define STUCK_S 5
+
 enum { EXIT, KILL, CONTENDED, KILL_WAIT, THREAD, NMODES };
 static const char *mode_name[NMODES] = {"exit", "kill", "contended", "kill-wait", "thread"};
 
 static struct shared *sh;
 static unsigned long deaths[NMODES], reported[NMODES];
 static unsigned long errors;
+static int stuck; /* the mutex can no longer be taken: stop */
 
 static double now(void)
 {
@@ -65,6 +72,33 @@ static void die(const char *what, int err)
 {
 	printf("robust-mutex: %s: %s\n", what, strerror(err));
 	exit(2);
+}
+
+/* lock takes the mutex in the parent, for at most STUCK_S seconds:
+ * ETIMEDOUT means a death left it owned by nobody who will unlock it. */
+static int lock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += STUCK_S;
+	return pthread_mutex_timedlock(&sh->m, &ts);
+}
+
+/* reap waits for a child for at most STUCK_S seconds, then kills it. */
+static int reap(pid_t pid, const char *mode)
+{
+	int status = 0;
+	for (int i = 0; i < STUCK_S * 10000; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(100);
+	}
+	errors++;
+	stuck = 1;
+	printf("robust-mutex: %s round: child %d still running after %d s: killed\n", mode, pid, STUCK_S);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return status;
 }
 
 /* take locks the mutex and marks the state as being changed by pid. */
@@ -141,6 +175,13 @@ static void *kill_later(void *arg)
  * owner, repaired, consistent, unlocked, then a plain lock. */
 static void check(int mode, pid_t dead, int ret)
 {
+	if (ret == ETIMEDOUT) {
+		errors++;
+		stuck = 1;
+		printf("robust-mutex: %s round: lock still blocked %d s after the death of %d: the death woke nobody and the mutex is lost\n",
+		       mode_name[mode], STUCK_S, dead);
+		return;
+	}
 	if (ret != EOWNERDEAD) {
 		errors++;
 		printf("robust-mutex: %s round: lock after the death of %d returned %s, not EOWNERDEAD\n", mode_name[mode], dead,
@@ -163,7 +204,7 @@ static void check(int mode, pid_t dead, int ret)
 		printf("robust-mutex: pthread_mutex_consistent failed\n");
 	}
 	pthread_mutex_unlock(&sh->m);
-	int r = pthread_mutex_lock(&sh->m);
+	int r = lock();
 	if (r != 0) {
 		errors++;
 		printf("robust-mutex: %s round: the lock after pthread_mutex_consistent returned %s\n", mode_name[mode], strerror(r));
@@ -188,9 +229,12 @@ static void round_(int mode, unsigned delay_us)
 	close(p[1]);
 	deaths[mode]++;
 	int status = 0, ret;
-	if (mode != THREAD && read(p[0], &c, 1) != 1) {
+	struct pollfd pfd = {p[0], POLLIN, 0};
+	if (mode != THREAD && (poll(&pfd, 1, STUCK_S * 1000) != 1 || read(p[0], &c, 1) != 1)) {
 		errors++;
-		printf("robust-mutex: %s round: child %d died before taking the mutex\n", mode_name[mode], pid);
+		stuck = 1;
+		printf("robust-mutex: %s round: child %d did not take the mutex within %d s\n", mode_name[mode], pid, STUCK_S);
+		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		close(p[0]);
 		return;
@@ -201,28 +245,27 @@ static void round_(int mode, unsigned delay_us)
 	case KILL:
 		if (mode == KILL)
 			kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		ret = pthread_mutex_lock(&sh->m);
-		check(mode, pid, ret);
+		reap(pid, mode_name[mode]);
+		check(mode, pid, lock());
 		break;
 	case CONTENDED:
-		ret = pthread_mutex_lock(&sh->m); /* blocks until the child dies */
+		ret = lock(); /* blocks until the child dies */
 		check(mode, pid, ret);
-		waitpid(pid, &status, 0);
+		reap(pid, mode_name[mode]);
 		break;
 	case KILL_WAIT: {
 		struct killer k = {pid, delay_us};
 		pthread_t t;
 		if (pthread_create(&t, NULL, kill_later, &k) != 0)
 			die("pthread_create", errno);
-		ret = pthread_mutex_lock(&sh->m);
+		ret = lock();
 		check(mode, pid, ret);
 		pthread_join(t, NULL);
-		waitpid(pid, &status, 0);
+		reap(pid, mode_name[mode]);
 		break;
 	}
 	case THREAD:
-		waitpid(pid, &status, 0);
+		status = reap(pid, mode_name[mode]);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			reported[mode]++;
 		} else {
@@ -260,7 +303,7 @@ int main(int argc, char **argv)
 
 	double start = now();
 	unsigned long rounds = 0;
-	while (now() - start < duration) {
+	while (!stuck && now() - start < duration) {
 		round_(rand() % NMODES, rand() % 2000);
 		rounds++;
 	}
@@ -270,6 +313,8 @@ int main(int argc, char **argv)
 		dtotal += deaths[m];
 		rtotal += reported[m];
 	}
+	if (stuck)
+		printf("robust-mutex: stopped early: the mutex can no longer be taken\n");
 	int ok = errors == 0 && dtotal > 0 && rtotal == dtotal;
 	printf("robust-mutex: %s: %lu of %lu owner deaths reported in %lu rounds, %.1f s, %lu errors\n", ok ? "PASS" : "FAIL", rtotal,
 	       dtotal, rounds, now() - start, errors);
