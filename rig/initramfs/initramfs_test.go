@@ -181,19 +181,29 @@ func TestPackWithoutInit(t *testing.T) {
 	}
 }
 
+// packBase packs a base image holding only an /init into dir.
+func packBase(t *testing.T, dir string) string {
+	t.Helper()
+	initBin := filepath.Join(dir, "init")
+	os.WriteFile(initBin, []byte("#!init"), 0o755)
+	base := filepath.Join(dir, "base.cpio")
+	f, err := os.Create(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
 // TestWithOverlay: the overlay image is the base archive followed by a
 // second one; cavaliergopher/cpio reads the first, and the second starts
 // 4-byte aligned with the overlay's files; a second call is cached.
 func TestWithOverlay(t *testing.T) {
 	dir := t.TempDir()
-	initBin := filepath.Join(dir, "init")
-	os.WriteFile(initBin, []byte("#!init"), 0o755)
-	base := filepath.Join(dir, "base.cpio")
-	f, _ := os.Create(base)
-	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	base := packBase(t, dir)
 	extra := filepath.Join(dir, "futex_wait")
 	os.WriteFile(extra, []byte("ELF-ish"), 0o755)
 	out, err := initramfs.WithOverlay(dir, base, map[string]string{"kselftest/futex/futex_wait": extra}, "k1")
@@ -332,14 +342,7 @@ func TestEntriesKey(t *testing.T) {
 // its mode and a symlink.
 func TestWithEntries(t *testing.T) {
 	dir := t.TempDir()
-	initBin := filepath.Join(dir, "init")
-	os.WriteFile(initBin, []byte("#!init"), 0o755)
-	base := filepath.Join(dir, "base.cpio")
-	f, _ := os.Create(base)
-	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	base := packBase(t, dir)
 	prog := filepath.Join(dir, "prog")
 	os.WriteFile(prog, []byte("ELF prog"), 0o700)
 	out, err := initramfs.WithEntries(dir, base, []initramfs.Entry{
