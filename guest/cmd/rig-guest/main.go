@@ -191,25 +191,32 @@ func (s *session) startWatchdog(fire func()) {
 	if s.cfg.Probe {
 		return
 	}
-	d := s.cfg.WatchdogFor(len(s.names()))
-	if s.cfg.Watchdog == 0 {
-		// A test that hangs is stopped at its own timeout and reported:
-		// the default watchdog comes after every selected test's.
-		var sum time.Duration
-		for _, n := range s.names() {
-			for _, t := range tests {
-				if t.Name == n {
-					sum += t.Timeout(s.cfg.Duration) + runner.DefaultGrace
-				}
-			}
-		}
-		d = max(d, sum+60*time.Second)
-	}
+	d := s.watchdog()
 	time.AfterFunc(d, func() {
 		s.w.Send(event.Event{Ev: event.Log, Msg: "watchdog fired"})
 		fmt.Fprintf(s.console, "rig-guest: watchdog fired after %v\n", d)
 		fire()
 	})
+}
+
+// watchdog is when the guest gives up: rig.watchdog, or by default after
+// every selected test's own timeout (a test that hangs is stopped there
+// and reported) plus the runner's grace, plus a minute.
+func (s *session) watchdog() time.Duration {
+	names := s.names()
+	d := s.cfg.WatchdogFor(len(names))
+	if s.cfg.Watchdog > 0 {
+		return d
+	}
+	var sum time.Duration
+	for _, n := range names {
+		for _, t := range tests {
+			if t.Name == n {
+				sum += t.Timeout(s.cfg.Duration) + runner.DefaultGrace
+			}
+		}
+	}
+	return max(d, sum+60*time.Second)
 }
 
 func (s *session) hello() string {
