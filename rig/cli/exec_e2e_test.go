@@ -226,3 +226,22 @@ func TestE2EExecRobustMutexCatchesBreak(t *testing.T) {
 	}
 	mustFile(t, filepath.Join(dir, patched(t, r).ID, "exec-robust-mutex.log"), "not EOWNERDEAD")
 }
+
+// TestE2EExecHang: a program still running a minute past the duration is
+// killed and reported as a hang, as any guest test that hangs is (an
+// error: the rig could not decide), naming it; the guest still sends its
+// done event, so the cause is the test, not a missing verdict.
+func TestE2EExecHang(t *testing.T) {
+	_, results := e2e(t)
+	prog := cc(t, "x86_64", t.TempDir(), "hangs", "#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts(\"waiting forever\"); fflush(stdout); for (;;) pause(); }\n")
+	code, r, dir, _ := rig(t, "run", "--arch", "x86_64", "--results", results, "--exec", prog, "--tests", "hangs", "--duration", "1s")
+	if r == nil || code != ExitInfra || r.Status != result.InfraError {
+		t.Fatalf("exit %d, run %+v", code, r)
+	}
+	for _, want := range []string{"test hangs could not decide", "test hung: still running at its 1m1s deadline, killed", "output ends: waiting forever"} {
+		if !strings.Contains(r.Cause, want) {
+			t.Errorf("cause %q does not say %q", r.Cause, want)
+		}
+	}
+	mustFile(t, filepath.Join(dir, r.Cells[0].ID, "events.jsonl"), `"ev":"done"`)
+}
