@@ -32,6 +32,7 @@ func runCommand(e *env) *ffcli.Command {
 			registerTests(fs, &tests, &o.Duration)
 			registerGuest(fs, &o)
 			registerMachine(fs, &o)
+			registerExtras(fs, &o)
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
 			fs.BoolVar(&o.Baseline, "baseline", true, "with --series, also test the tree without it, label each test fixed, regressed, still-failing or passing, and fail only for what the series changed (--baseline=false: test the patched tree alone)")

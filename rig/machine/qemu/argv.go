@@ -53,7 +53,9 @@ const (
 // (defaults applied), with its sockets in dir. The console and events
 // chardevs connect to sockets the caller listens on (server=off), so no
 // early output is lost; the machine starts paused (-S), has no network and
-// no host filesystem, and exits instead of rebooting.
+// no host filesystem, and exits instead of rebooting. The user's kernel
+// arguments (cfg.Append) end the command line and the user's QEMU
+// arguments (cfg.QEMUArgs) the argv.
 func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
 	a, err := lookupArch(cfg.Arch)
 	if err != nil {
@@ -65,6 +67,7 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 		"rig.events="+a.Events,
 		a.Cmdline,
 		strings.TrimSpace(cfg.Cmdline),
+		strings.TrimSpace(cfg.Append),
 	), " ")
 	argv = []string{a.Binary, "-M", a.Machine, "-accel", cfg.Accel}
 	cpu := a.TCGCPU
@@ -104,6 +107,7 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 	}
 	argv = append(argv, "-nic", "none")
 	argv = append(argv, a.Args...)
+	argv = append(argv, cfg.QEMUArgs...) // last: the user's word wins where QEMU lets a later option win
 	return argv, cmdline, nil
 }
 
