@@ -27,6 +27,7 @@ func bootCommand(e *env) *ffcli.Command {
 			registerTests(fs, &tests, &o.Duration)
 			registerGuest(fs, &o)
 			registerMachine(fs, &o)
+			registerExtras(fs, &o)
 			registerResults(fs, &o)
 			fs.StringVar(&b.Kernel, "kernel", "", "kernel image (default: the last one `rig run` built for --arch)")
 			fs.StringVar(&b.Initramfs, "initramfs", "", "initramfs (default: the guest image, built if needed)")

@@ -35,6 +35,7 @@ func matrixCommand(e *env) *ffcli.Command {
 			registerKeep(fs, &o.Run)
 			registerGuest(fs, &o.Run)
 			registerMachine(fs, &o.Run)
+			registerExtras(fs, &o.Run)
 			registerBuild(fs, &o.Run)
 		},
 		run: func(ctx context.Context, args []string) int {

@@ -32,6 +32,7 @@ func runCommand(e *env) *ffcli.Command {
 			registerTests(fs, &tests, &o.Duration)
 			registerGuest(fs, &o)
 			registerMachine(fs, &o)
+			registerExtras(fs, &o)
 			registerResults(fs, &o)
 			registerKeep(fs, &o)
 			registerTree(fs, &o, &configs, testTree)

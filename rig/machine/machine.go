@@ -43,6 +43,12 @@ type Config struct {
 	// mode; Ctrl-] ends the session). Console lines and events are still
 	// delivered.
 	Shell bool
+
+	// Append is the user's kernel arguments (--append), after the rig's;
+	// QEMUArgs the user's QEMU arguments (--qemu-arg), after all of the
+	// rig's. Both are recorded with the argv.
+	Append   string
+	QEMUArgs []string
 }
 
 // Defaults for the zero fields of Config.

@@ -231,6 +231,32 @@ type Run struct {
 	Seed         int64    `json:"seed,omitempty"`
 	Host         Host     `json:"host"`
 	Cells        []Cell   `json:"cells"`
+
+	// What the user added: programs run as tests (--exec), files added to
+	// the image (--overlay), kernel arguments (--append, at the end of
+	// each cell's cmdline) and QEMU arguments (--qemu-arg, at the end of
+	// each cell's qemu_argv).
+	Exec     []Program `json:"exec,omitempty"`
+	Overlay  *Overlay  `json:"overlay,omitempty"`
+	Append   string    `json:"append,omitempty"`
+	QEMUArgs []string  `json:"qemu_args,omitempty"`
+}
+
+// Program is a static program packed with --exec: the test called Name
+// runs it in the cells of its Arch.
+type Program struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Arch   string `json:"arch"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Overlay is the directory --overlay added to the image root.
+type Overlay struct {
+	Dir     string `json:"dir"`
+	Entries int    `json:"entries"` // files, directories and symlinks
+	Key     string `json:"key"`     // their content's key (initramfs.EntriesKey)
 }
 
 // Host records the machine and tool versions of a run.

@@ -95,6 +95,8 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 			s.Input = stated(st)
 		}
 	}
+	s.Programs = programsFor(o.programs, a.Name)
+	s.Tests = withPrograms(s.Tests, s.Programs)
 	names := s.fragmentNames(a)
 	var frags []kconfig.Fragment
 	if s.Kernel == "" { // a given kernel was configured elsewhere

@@ -53,7 +53,9 @@ const (
 // (defaults applied), with its sockets in dir. The console and events
 // chardevs connect to sockets the caller listens on (server=off), so no
 // early output is lost; the machine starts paused (-S), has no network and
-// no host filesystem, and exits instead of rebooting.
+// no host filesystem, and exits instead of rebooting. The user's kernel
+// arguments (cfg.Append) end the command line and the user's QEMU
+// arguments (cfg.QEMUArgs) the argv.
 func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
 	return buildArgv(cfg, wiring{
 		pause:   []string{"-S", "-qmp", "unix:" + opt(filepath.Join(dir, qmpSock)) + ",server=on,wait=off"},
@@ -91,6 +93,7 @@ func buildArgv(cfg machine.Config, w wiring) (argv []string, cmdline string, err
 		"rig.events="+a.Events,
 		a.Cmdline,
 		strings.TrimSpace(cfg.Cmdline),
+		strings.TrimSpace(cfg.Append),
 	), " ")
 	argv = []string{a.Binary, "-M", a.Machine, "-accel", cfg.Accel}
 	cpu := a.TCGCPU
@@ -131,6 +134,7 @@ func buildArgv(cfg machine.Config, w wiring) (argv []string, cmdline string, err
 	}
 	argv = append(argv, "-nic", "none")
 	argv = append(argv, a.Args...)
+	argv = append(argv, cfg.QEMUArgs...) // last: the user's word wins where QEMU lets a later option win
 	return argv, cmdline, nil
 }
 

@@ -105,6 +105,34 @@ func TestArgvNoInitramfsAndCommas(t *testing.T) {
 	}
 }
 
+// TestArgvUserArgs: --append ends the kernel command line, after the
+// rig's own words, and --qemu-arg ends the argv, after the arch's
+// arguments, each exactly as given.
+func TestArgvUserArgs(t *testing.T) {
+	for _, a := range []string{"x86_64", "arm64"} {
+		cfg := machine.Config{Arch: a, Accel: "tcg", CPUs: 1, MemoryMB: 256, Kernel: "/k", Cmdline: "rig.seed=7",
+			Append: " loglevel=8  futex.debug=1 ", QEMUArgs: []string{"-d", "guest_errors,unimp", "-icount", "shift=auto"}}
+		plain := cfg
+		plain.Append, plain.QEMUArgs = "", nil
+		want, wantCmdline, err := Argv(plain, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, cmdline, err := Argv(cfg, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmdline != wantCmdline+" loglevel=8  futex.debug=1" || !strings.HasSuffix(cmdline, "rig.seed=7 loglevel=8  futex.debug=1") {
+			t.Errorf("%s: cmdline %q, want the rig's %q then the user's words", a, cmdline, wantCmdline)
+		}
+		want[slices.Index(want, "-append")+1] = cmdline
+		want = append(want, "-d", "guest_errors,unimp", "-icount", "shift=auto")
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: argv\n got %q\nwant %q", a, got, want)
+		}
+	}
+}
+
 func TestArgvErrors(t *testing.T) {
 	for _, cfg := range []machine.Config{
 		{Arch: "riscv64", Accel: "tcg", Kernel: "/k"},
