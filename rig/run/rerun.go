@@ -43,6 +43,9 @@ func Rerun(ctx context.Context, dir, cellID string, o Options) (orig, r *result.
 	if err := checkTree(ctx, ro, cells[0]); err != nil {
 		return orig, nil, "", &UsageError{fmt.Errorf("rig rerun %s: %w", dir, err)}
 	}
+	if err := sameExtras(orig, &ro); err != nil {
+		return orig, nil, "", &UsageError{fmt.Errorf("rig rerun %s: %w", dir, err)}
+	}
 	if p := cells[0].Prefix; p > 0 && cellID != "" {
 		if ro.Patches, err = patch.ReadSeries(ro.Series); err != nil {
 			return orig, nil, "", &UsageError{fmt.Errorf("rig rerun: the series %s: %w", ro.Series, err)}
@@ -111,6 +114,16 @@ func RerunOptions(orig *result.Run, cellID string) (Options, []result.Cell, erro
 	if o.KernelSrc == "" {
 		o.KernelSrc = source.DefaultName // never the tree around the working directory
 	}
+	// What the user added applies to every cell of the run.
+	for _, p := range orig.Exec {
+		if !slices.Contains(o.Exec, p.Path) {
+			o.Exec = append(o.Exec, p.Path)
+		}
+	}
+	if orig.Overlay != nil {
+		o.Overlay = orig.Overlay.Dir
+	}
+	o.Append, o.QEMUArgs = orig.Append, orig.QEMUArgs
 	if o.Seed == 0 {
 		o.Seed = orig.Seed
 	}
@@ -194,6 +207,25 @@ func checkTree(ctx context.Context, o Options, c result.Cell) error {
 	t.SetCommit(ctx, commit)
 	if h, err := t.TreeHash(ctx); err != nil || c.Base.Tree != "" && h != c.Base.Tree {
 		return fmt.Errorf("%s in %s has tree %.12s, the run tested %.12s", what, t.Desc, h, c.Base.Tree)
+	}
+	return nil
+}
+
+// sameExtras refuses a rerun whose --exec programs or --overlay directory
+// are not what the run packed: another program under the same name would
+// be another test.
+func sameExtras(orig *result.Run, o *Options) error {
+	if err := o.checkExtras(); err != nil {
+		return fmt.Errorf("what the run added cannot be had as it was: %w", err)
+	}
+	for _, was := range orig.Exec {
+		i := slices.IndexFunc(o.programs, func(p result.Program) bool { return p.Path == was.Path })
+		if i < 0 || o.programs[i].SHA256 != was.SHA256 {
+			return fmt.Errorf("the program %s changed since the run (its SHA-256 was %.12s): rerun tests what was run; rig run tests the new one", was.Path, was.SHA256)
+		}
+	}
+	if orig.Overlay != nil && o.overlayKey != orig.Overlay.Key {
+		return fmt.Errorf("the overlay %s changed since the run: rerun tests what was run; rig run tests the new one", orig.Overlay.Dir)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package run
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -161,5 +163,38 @@ func TestRerunChecksTheTree(t *testing.T) {
 	if err := check(result.Base{Commit: tip, Tree: "4b825dc642cb6eb9a060e54bf8d69288fbee4904"}); err == nil ||
 		!strings.Contains(err.Error(), "has tree "+tree[:12]+", the run tested 4b825dc642cb") {
 		t.Errorf("another tree under the commit: %v", err)
+	}
+}
+
+// TestRerunExtras: the programs, overlay, kernel and QEMU arguments the
+// run added come back, and a rerun refuses them changed or gone.
+func TestRerunExtras(t *testing.T) {
+	r := recordedRun()
+	overlay := t.TempDir()
+	os.WriteFile(filepath.Join(overlay, "data"), []byte("v1"), 0o644)
+	r.Exec = []result.Program{{Name: "robust-mutex", Path: "/abs/robust-mutex-x86_64", Arch: "x86_64"}}
+	r.Overlay = &result.Overlay{Dir: overlay}
+	r.Append, r.QEMUArgs = "loglevel=8", []string{"-d", "guest_errors"}
+	o, _, err := RerunOptions(r, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Exec, []string{"/abs/robust-mutex-x86_64"}) || o.Overlay != overlay || o.Append != "loglevel=8" || !slices.Equal(o.QEMUArgs, []string{"-d", "guest_errors"}) {
+		t.Errorf("extras %q %q %q %q", o.Exec, o.Overlay, o.Append, o.QEMUArgs)
+	}
+	if err := sameExtras(r, &o); err == nil || !strings.Contains(err.Error(), "/abs/robust-mutex-x86_64") {
+		t.Errorf("a program that is gone: %v", err)
+	}
+	o.Exec, r.Exec = nil, nil
+	if err := o.checkExtras(); err != nil {
+		t.Fatal(err)
+	}
+	r.Overlay.Key = o.overlayKey
+	if err := sameExtras(r, &o); err != nil {
+		t.Errorf("the same overlay: %v", err)
+	}
+	os.WriteFile(filepath.Join(overlay, "data"), []byte("v2"), 0o644)
+	if err := sameExtras(r, &o); err == nil || !strings.Contains(err.Error(), "the overlay "+overlay+" changed since the run") {
+		t.Errorf("a changed overlay: %v", err)
 	}
 }
