@@ -18,13 +18,15 @@ import (
 )
 
 // reproduce runs a cell's reproduce.sh as a user would, with sh from the
-// directory it is in, and returns its exit status and output.
-func reproduce(t *testing.T, cellDir string) (int, string, string) {
+// directory it is in (env added to the rig's), and returns its exit
+// status and output.
+func reproduce(t *testing.T, cellDir string, env ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "reproduce.sh")
 	cmd.Dir = cellDir
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -218,5 +220,42 @@ func TestE2ERerunRun(t *testing.T) {
 	}
 	if r.Series != orig.Series || r.Cells[1].Base.Commit != orig.Cells[1].Base.Commit {
 		t.Errorf("series %q at %s, the recorded run's %q at %s", r.Series, r.Cells[1].Base.Commit, orig.Series, orig.Cells[1].Base.Commit)
+	}
+}
+
+// TestE2EReplayExtras: what a run adds (an --exec'd program, --append,
+// --qemu-arg) is in its reproduce.sh, since the script comes from the
+// rig's own argv builder: the program, replayed without the rig, prints a
+// command line with the --append words; and `rig rerun --cell` runs with
+// all of them again.
+func TestE2EReplayExtras(t *testing.T) {
+	_, results := e2e(t)
+	prog := cc(t, "x86_64", t.TempDir(), "cmdline", printCmdline)
+	code, orig, dir, _ := rig(t, "run", "--arch", "x86_64", "--results", results, "--tests", "robust-owner-death", "--duration", "2s",
+		"--exec", prog, "--append", "e2e.replay_marker=7", "--qemu-arg", "-d", "--qemu-arg", "guest_errors")
+	if orig == nil || code != ExitPass {
+		t.Fatalf("exit %d, run %+v", code, orig)
+	}
+	was := orig.Cells[0]
+	cd := filepath.Join(dir, was.ID)
+	mustFile(t, filepath.Join(cd, "reproduce.sh"), "e2e.replay_marker=7'")
+	mustFile(t, filepath.Join(cd, "reproduce.sh"), "\t-d guest_errors\n")
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	if got, _, stderr := reproduce(t, cd, "RIG_EVENTS="+events); got != 0 {
+		t.Errorf("reproduce.sh exited %d, the cell passed: %s", got, stderr)
+	}
+	mustFile(t, events, `"test":"cmdline","status":"pass"`)
+	mustFile(t, events, "e2e.replay_marker=7")
+
+	code, r, _, _ := rig(t, "rerun", dir, "--cell", was.ID, "--results", results)
+	if r == nil || code != ExitPass {
+		t.Fatalf("rerun: exit %d, run %+v", code, r)
+	}
+	c := r.Cells[0]
+	if c.Cmdline != was.Cmdline || !slices.Equal(r.QEMUArgs, orig.QEMUArgs) || len(r.Exec) != 1 || r.Exec[0].SHA256 != orig.Exec[0].SHA256 {
+		t.Errorf("the rerun lost what the run added: cmdline %q (was %q), qemu args %q, exec %+v", c.Cmdline, was.Cmdline, r.QEMUArgs, r.Exec)
+	}
+	if !slices.ContainsFunc(c.Tests, func(tr result.Test) bool { return tr.Name == "cmdline" && tr.Status == "pass" }) {
+		t.Errorf("the rerun did not run the program: %+v", c.Tests)
 	}
 }
