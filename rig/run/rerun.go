@@ -97,6 +97,9 @@ func RerunOptions(orig *result.Run, cellID string) (Options, []result.Cell, erro
 		if c.Inputs == nil {
 			return Options{}, nil, fmt.Errorf("cell %s has no recorded inputs (run.json from a rig before rerun): repeat its command by hand: %s", c.ID, strings.Join(orig.Command, " "))
 		}
+		if (c.Base == nil || c.Base.Commit == "") && c.KernelImage != "" && c.TreeID == "" {
+			return Options{}, nil, fmt.Errorf("cell %s booted a kernel it did not build (rig boot): there is no tree to build again; run its reproduce.sh, or rig boot --kernel %s", c.ID, c.KernelImage)
+		}
 		if c.Base == nil || c.Base.Commit == "" {
 			return Options{}, nil, fmt.Errorf("cell %s never checked its tree out (%s: %s): there is no commit to repeat", c.ID, c.Status, c.Cause)
 		}

@@ -85,6 +85,8 @@ func TestRerunOptions(t *testing.T) {
 			func(r *result.Run) { r.Cells[3].Inputs = nil }},
 		{"a cell that never opened its tree", "x86_64-debug", "never checked its tree out",
 			func(r *result.Run) { r.Cells[1].Base = nil }},
+		{"a rig boot", "x86_64-debug", "booted a kernel it did not build (rig boot): there is no tree to build again; run its reproduce.sh, or rig boot --kernel /k/bzImage",
+			func(r *result.Run) { r.Cells[1].Base, r.Cells[1].KernelImage = nil, "/k/bzImage" }},
 		{"a matrix's cells", "", "its cells differ in configs (x86_64-debug, arm64-debug): rerun one of them with --cell ID",
 			func(r *result.Run) { r.Cells[3].Inputs.Configs = []string{"kasan"} }},
 		{"cells with their own seeds", "", "differ in seed",
