@@ -76,6 +76,12 @@ func registerResults(fs *flag.FlagSet, o *run.Options) {
 	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ of the rig checkout you are in, else $XDG_STATE_HOME/rig/results or ~/.local/state/rig/results)")
 }
 
+// registerKeep registers what a run keeps beside its results beyond what
+// it always keeps (a cell that did not pass keeps its kernel and image).
+func registerKeep(fs *flag.FlagSet, o *run.Options) {
+	fs.BoolVar(&o.KeepKernel, "keep-kernel", false, "keep the kernel, vmlinux and initramfs of passing cells with the results too (a cell that did not pass always keeps them, for its reproduce.sh)")
+}
+
 // treeHelp is the help of --kernel-src and --series, the two tree flags
 // whose meaning depends on the command: the tree to test, the tree a
 // bisection runs on, or the checkout `git bisect` is walking.

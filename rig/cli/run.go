@@ -34,6 +34,7 @@ func runCommand(e *env) *ffcli.Command {
 			registerMachine(fs, &o)
 			registerExtras(fs, &o)
 			registerResults(fs, &o)
+			registerKeep(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
 			fs.BoolVar(&o.Baseline, "baseline", true, "with --series, also test the tree without it, label each test fixed, regressed, still-failing or passing, and fail only for what the series changed (--baseline=false: test the patched tree alone)")
 			fs.BoolVar(&o.Strict, "strict", false, "fail for any failure, even one the tree without the series shares")

@@ -229,6 +229,31 @@ type Backend interface {
 	Version(ctx context.Context, arch string) (string, error)
 }
 
+// Standalone is a Backend that can write down a boot that runs without the
+// rig: argv starts the machine at once with the console on its stdio and
+// the guest's events written to the file events (a cell's reproduce.sh).
+type Standalone interface {
+	StandaloneArgv(cfg Config, events string) (argv []string, cmdline string, err error)
+}
+
+// StandaloneArgv returns the argv of cfg's boot without the rig (see
+// Standalone), defaults applied, from cfg's backend.
+func StandaloneArgv(cfg Config, events string) ([]string, string, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := Lookup(cfg.Backend)
+	if err != nil {
+		return nil, "", err
+	}
+	s, ok := b.(Standalone)
+	if !ok {
+		return nil, "", fmt.Errorf("machine: backend %q cannot run a boot without the rig", cfg.Backend)
+	}
+	return s.StandaloneArgv(cfg, events)
+}
+
 var (
 	backendsMu sync.Mutex
 	backends   = map[string]Backend{}

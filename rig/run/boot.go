@@ -252,6 +252,10 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.res.Seed = s.Seed
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
 
+	if !c.spec.Shell {
+		c.writeReproducer(cfg)
+	}
+
 	start := time.Now()
 	outcome, err := c.environment().Boot(ctx, cfg, st.out)
 	wall := time.Since(start)
@@ -268,6 +272,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.bootStages(start, wall, st)
 	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
 		c.fail(result.InfraError, "machine: "+err.Error())
+		c.keep(kernel, initrd)
 		return
 	}
 	if ctx.Err() != nil {
@@ -286,6 +291,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		WantBuildID: c.res.BuildID, BootedVersion: st.booted,
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
 	c.fail(status, cause)
+	c.keep(kernel, initrd)
 }
 
 func orAll(t []string) []string {

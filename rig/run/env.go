@@ -292,7 +292,7 @@ func (e *realEnv) verifyObjects(ctx context.Context, c *cell, b kbuild.Build, tr
 
 func (e *realEnv) Publish(c *cell, k kbuild.Kernel, img string) string {
 	e.log.Sync()
-	if err := k.Publish(img, filepath.Join(e.slot.Build, ".config"), filepath.Join(c.dir, "build.log"), kbuild.KernelRelease(e.slot.Build)); err != nil {
+	if err := k.Publish(img, filepath.Join(e.slot.Build, kbuild.KernelVmlinuxFile), filepath.Join(e.slot.Build, ".config"), filepath.Join(c.dir, "build.log"), kbuild.KernelRelease(e.slot.Build)); err != nil {
 		c.ui.Notice("caching the kernel: %v", err)
 	}
 	if !k.Present() {

@@ -72,6 +72,7 @@ type Options struct {
 	Strict             bool   // with Baseline: any failure fails, even one the base shares
 	FreshBase          bool   // with Baseline: boot the base even when its results are kept
 	EachPatch          bool   // a cell per prefix of the series, per arch (eachpatch.go)
+	KeepKernel         bool   // keep the kernel and image of passing cells with the results too (failing cells' always are)
 	Root               string // the rig's sources (kconfigs/, guest/): initramfs.Sources
 	Cache              string
 	Command            []string // recorded in run.json

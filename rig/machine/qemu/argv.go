@@ -57,6 +57,32 @@ const (
 // arguments (cfg.Append) end the command line and the user's QEMU
 // arguments (cfg.QEMUArgs) the argv.
 func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
+	return buildArgv(cfg, wiring{
+		pause:   []string{"-S", "-qmp", "unix:" + opt(filepath.Join(dir, qmpSock)) + ",server=on,wait=off"},
+		console: "socket,id=con,path=" + opt(filepath.Join(dir, consoleSock)) + ",server=off",
+		events:  "socket,id=ev,path=" + opt(filepath.Join(dir, eventsSock)) + ",server=off",
+	})
+}
+
+// StandaloneArgv is Argv for a machine run without the rig (a cell's
+// reproduce.sh): it starts at once (no -S, no QMP), the console is on
+// QEMU's stdio (Ctrl-C ends QEMU) and the guest's events go to the file
+// events. Everything else is Argv's, from the same code.
+func StandaloneArgv(cfg machine.Config, events string) (argv []string, cmdline string, err error) {
+	return buildArgv(cfg, wiring{
+		console: "stdio,id=con",
+		events:  "file,id=ev,path=" + opt(events),
+	})
+}
+
+// wiring is how a machine is connected to whoever runs it: what pauses it
+// before the first instruction, and the console and events chardevs.
+type wiring struct {
+	pause           []string
+	console, events string
+}
+
+func buildArgv(cfg machine.Config, w wiring) (argv []string, cmdline string, err error) {
 	a, err := lookupArch(cfg.Arch)
 	if err != nil {
 		return nil, "", err
@@ -94,11 +120,12 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 		"-display", "none",
 		"-no-reboot",
 		"-nodefaults",
-		"-S",
-		"-qmp", "unix:"+opt(filepath.Join(dir, qmpSock))+",server=on,wait=off",
-		"-chardev", "socket,id=con,path="+opt(filepath.Join(dir, consoleSock))+",server=off",
+	)
+	argv = append(argv, w.pause...)
+	argv = append(argv,
+		"-chardev", w.console,
 		"-serial", "chardev:con",
-		"-chardev", "socket,id=ev,path="+opt(filepath.Join(dir, eventsSock))+",server=off",
+		"-chardev", w.events,
 	)
 	if a.VirtioEvents {
 		argv = append(argv, "-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev")

@@ -160,3 +160,31 @@ func TestArchTable(t *testing.T) {
 		}
 	}
 }
+
+// TestStandaloneArgv: the standalone form is the rig's argv with the
+// wiring swapped, nothing else: no -S, no QMP, the console on stdio and the
+// events in a file, on the same serial port or virtconsole.
+func TestStandaloneArgv(t *testing.T) {
+	for _, name := range []string{"x86_64", "arm64"} {
+		cfg := machine.Config{Arch: name, Accel: "tcg", CPUs: 2, MemoryMB: 512, Kernel: "/k/Image", Initramfs: "/k/initrd", Cmdline: "rig.seed=7"}
+		rig, rigCmdline, err := Argv(cfg, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, cmdline, err := StandaloneArgv(cfg, "/tmp/x,y/events.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmdline != rigCmdline {
+			t.Errorf("%s: command line %q, the rig's %q", name, cmdline, rigCmdline)
+		}
+		want := slices.Clone(rig)
+		i := slices.Index(want, "-S")
+		want = slices.Delete(want, i, i+3) // -S -qmp <socket>
+		want[slices.Index(want, "socket,id=con,path=/r/con.sock,server=off")] = "stdio,id=con"
+		want[slices.Index(want, "socket,id=ev,path=/r/ev.sock,server=off")] = "file,id=ev,path=/tmp/x,,y/events.jsonl"
+		if !slices.Equal(alone, want) {
+			t.Errorf("%s:\n got %q\nwant %q", name, alone, want)
+		}
+	}
+}
