@@ -36,6 +36,7 @@ func bootCommand(e *env) *ffcli.Command {
 			registerTests(fs, &tests, &o.Duration)
 			registerGuest(fs, &o)
 			registerMachine(fs, &o)
+			registerExtras(fs, &o)
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, bootTree)
 			fs.StringVar(&b.Kernel, "kernel", "", "kernel image (default: the last one `rig run` built for --arch; with --gdb: the tree's, built with debug info)")

@@ -34,8 +34,10 @@ func matrixCommand(e *env) *ffcli.Command {
 			fs.IntVar(&o.Jobs, "j", 0, "cells in parallel (default: min(CPUs, available memory / (--memory + 2 GiB)))")
 			fs.IntVar(&o.Run.Jobs, "make-j", 0, "make -j of each kernel build (default: CPUs / cells that can run at once, rounded up)")
 			registerResults(fs, &o.Run)
+			registerKeep(fs, &o.Run)
 			registerGuest(fs, &o.Run)
 			registerMachine(fs, &o.Run)
+			registerExtras(fs, &o.Run)
 			registerBuild(fs, &o.Run)
 			registerSymbolize(fs, &symb)
 		},

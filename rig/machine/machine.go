@@ -44,6 +44,12 @@ type Config struct {
 	// mode; Ctrl-] ends the session). Console lines and events are still
 	// delivered.
 	Shell bool
+
+	// Append is the user's kernel arguments (--append), after the rig's;
+	// QEMUArgs the user's QEMU arguments (--qemu-arg), after all of the
+	// rig's. Both are recorded with the argv.
+	Append   string
+	QEMUArgs []string
 	// GDBPort, if set, opens a gdb stub on localhost:GDBPort and leaves the
 	// machine paused before its first instruction until gdb continues it.
 	// A debugged machine has no boot or run timeout: it ends when it powers
@@ -227,6 +233,31 @@ type Backend interface {
 	// Version names the program that would run cfg's arch (for results and
 	// the KVM decision cache).
 	Version(ctx context.Context, arch string) (string, error)
+}
+
+// Standalone is a Backend that can write down a boot that runs without the
+// rig: argv starts the machine at once with the console on its stdio and
+// the guest's events written to the file events (a cell's reproduce.sh).
+type Standalone interface {
+	StandaloneArgv(cfg Config, events string) (argv []string, cmdline string, err error)
+}
+
+// StandaloneArgv returns the argv of cfg's boot without the rig (see
+// Standalone), defaults applied, from cfg's backend.
+func StandaloneArgv(cfg Config, events string) ([]string, string, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := Lookup(cfg.Backend)
+	if err != nil {
+		return nil, "", err
+	}
+	s, ok := b.(Standalone)
+	if !ok {
+		return nil, "", fmt.Errorf("machine: backend %q cannot run a boot without the rig", cfg.Backend)
+	}
+	return s.StandaloneArgv(cfg, events)
 }
 
 var (

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -269,6 +270,12 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 		if v != "" {
 			rw.Repro = append(rw.Repro, kv{k, result.Clean(v, 4000)})
 		}
+	}
+	if c.Reproduce != "" {
+		add("replay (from the run directory)", "sh "+shellQuote([]string{path.Join(c.ID, c.Reproduce)}))
+	}
+	if len(c.Kept) > 0 {
+		add("kept with the results", fmt.Sprintf("%s (%d KiB)", strings.Join(c.Kept, ", "), c.KeptBytes>>10))
 	}
 	add("kernel release", c.KernelRelease)
 	add("tree id", c.TreeID)

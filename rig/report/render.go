@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ func Screen(r *result.Run, dir string) string {
 		}
 		for _, o := range c.Oopses {
 			fmt.Fprintf(&b, "  kernel %s\n", oopsLine(o, 200))
+		}
+		if c.Reproduce != "" && c.Status != result.Pass {
+			fmt.Fprintf(&b, "  reproduce: sh %s\n", shellQuote([]string{filepath.Join(dir, c.ID, c.Reproduce)}))
 		}
 	}
 	b.WriteString(PatchTablesText(r))
@@ -178,8 +182,13 @@ func Markdown(r *result.Run) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
 	}
 	for _, c := range r.Cells {
-		if len(c.QEMUArgv) > 0 {
-			fmt.Fprintf(&b, "\n## %s: reproduce\n\n```\n%s\n```\n", md(c.ID), shellQuote(c.QEMUArgv))
+		switch {
+		case c.Reproduce != "":
+			fmt.Fprintf(&b, "\n## %s: reproduce\n\nFrom the run directory (this file's): the same kernel, initramfs, command line and QEMU options, the console on your terminal; exit status 0 pass, 1 a test failed, 2 the guest never finished.\n\n```\nsh %s\n```\n",
+				md(c.ID), shellQuote([]string{path.Join(c.ID, c.Reproduce)}))
+		case len(c.QEMUArgv) > 0:
+			// A record from before reproduce.sh: the argv as the rig ran it.
+			fmt.Fprintf(&b, "\n## %s: QEMU command line\n\nAs the rig ran it: paused, on its own sockets.\n\n```\n%s\n```\n", md(c.ID), shellQuote(c.QEMUArgv))
 		}
 	}
 	return b.String()

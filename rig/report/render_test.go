@@ -67,7 +67,11 @@ func TestMarkdownEscapes(t *testing.T) {
 		t.Errorf("summary lacks the verdict or tests:\n%s", md)
 	}
 	if !strings.Contains(md, "'console=ttyS0 rig.seed=42'") {
-		t.Errorf("reproduce block does not quote the argv:\n%s", md)
+		t.Errorf("a record without reproduce.sh does not show the quoted argv:\n%s", md)
+	}
+	r.Cells[0].Reproduce = "reproduce.sh"
+	if md := report.Markdown(r); !strings.Contains(md, "\nsh 'cell|id/reproduce.sh'\n") || strings.Contains(md, "rig.seed=42'") {
+		t.Errorf("the reproduce block is not the pasteable script line:\n%s", md)
 	}
 }
 

@@ -59,7 +59,13 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	if _, err := os.Stat(b.Kernel); err != nil {
 		return nil, "", &UsageError{fmt.Errorf("--kernel %s: %w", b.Kernel, err)}
 	}
+	if err := CheckProgramArches(o.programs, []string{a.Name}); err != nil {
+		return nil, "", &UsageError{err}
+	}
 	if b.Initramfs != "" {
+		if len(o.Exec) > 0 || o.Overlay != "" {
+			return nil, "", &UsageError{fmt.Errorf("--initramfs %s with --exec or --overlay: they go into the rig's guest image; drop --initramfs, or add the files to your image yourself", b.Initramfs)}
+		}
 		if _, err := os.Stat(b.Initramfs); err != nil {
 			return nil, "", &UsageError{fmt.Errorf("--initramfs %s: %w", b.Initramfs, err)}
 		}
@@ -89,6 +95,9 @@ func bootBuilt(ctx context.Context, o Options, b BootOptions) (*result.Run, stri
 	a, _ := arch.Lookup(o.Arch)
 	o.Configs = WithDebugInfo(o.Configs)
 	o.Arches, o.Accels, o.Baseline, o.EachPatch = []string{a.Name}, []string{o.Accel}, false, false
+	if err := CheckProgramArches(o.programs, o.Arches); err != nil {
+		return nil, "", &UsageError{err}
+	}
 	if _, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), Spec{Configs: o.Configs}.fragmentNames(a)); err != nil {
 		return nil, "", &UsageError{err}
 	}
@@ -151,6 +160,7 @@ func newRun(o Options, names []string) (*result.Run, string, error) {
 	r := &result.Run{ID: id, Command: o.Command, Started: time.Now(), Series: o.Series,
 		Configs: names, Tests: o.Tests, Seed: o.Seed, Host: hostInfo(context.Background())}
 	r.KernelSource = o.KernelSrc
+	o.RecordExtras(r)
 	if err := result.Save(dir, r); err != nil {
 		return nil, "", err
 	}

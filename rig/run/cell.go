@@ -13,6 +13,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -36,6 +37,9 @@ type cell struct {
 	// bootable is set once prepare got the cell an image.
 	twins    []*cell
 	bootable bool
+	// booted is the machine the cell booted, once it did: its base results
+	// keep it for the cells that reuse them (basecache.go).
+	booted *machine.Config
 	// gate, if set, is asked in the cell's prepare turn before anything
 	// is done; false means it set the cell's verdict (eachpatch.go).
 	gate func() bool
@@ -94,6 +98,8 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 			s.Input = stated(st)
 		}
 	}
+	s.Programs = programsFor(o.programs, a.Name)
+	s.Tests = withPrograms(s.Tests, s.Programs)
 	names := s.fragmentNames(a)
 	var frags []kconfig.Fragment
 	if s.Kernel == "" { // a given kernel was configured elsewhere
@@ -109,6 +115,10 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
 	s.notePrefix(c.res)
+	c.res.Inputs = s.inputs(o)
+	if s.Kernel == "" {
+		c.res.Compiler = CompilerVersion(a)
+	}
 	_ = rec.update(func(r *result.Run) {
 		c.idx = len(r.Cells)
 		r.Cells = append(r.Cells, *c.res)

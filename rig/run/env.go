@@ -326,16 +326,23 @@ func (e *realEnv) Selftests(ctx context.Context, c *cell) (map[string]string, er
 
 func (e *realEnv) Pack(ctx context.Context, c *cell, selftests map[string]string) (*initramfs.Image, error) {
 	img, err := initramfs.Builder{Root: c.opts.Root, Cache: c.opts.Cache}.Build(ctx, c.arch, c.spec.Shell)
-	if err != nil || len(selftests) == 0 {
+	if err != nil {
 		return img, err
 	}
-	key := ""
+	extras, key, err := c.imageExtras()
+	if err != nil {
+		return nil, err
+	}
+	if len(selftests) == 0 && len(extras) == 0 {
+		return img, nil
+	}
 	for _, p := range selftests {
-		key = filepath.Base(filepath.Dir(p)) // the selftests' content key
+		key = cache.Key(key, filepath.Base(filepath.Dir(p))) // the selftests' content key
 		break
 	}
+	entries := initramfs.FileEntries(kselftest.ImageFiles(selftests))
 	withFiles := *img
-	withFiles.Path, err = initramfs.WithOverlay(c.opts.Cache, img.Path, kselftest.ImageFiles(selftests), key)
+	withFiles.Path, err = initramfs.WithEntries(c.opts.Cache, img.Path, append(entries, extras...), key)
 	return &withFiles, err
 }
 
