@@ -26,3 +26,16 @@ func TestArgvGDB(t *testing.T) {
 		}
 	}
 }
+
+// A replay (a cell's reproduce.sh) never opens the gdb stub of the boot it
+// replays.
+func TestStandaloneArgvNoGDB(t *testing.T) {
+	cfg := machine.Config{Arch: "x86_64", Accel: "tcg", CPUs: 2, MemoryMB: 512, Kernel: "/k", GDBPort: 40123}
+	argv, _, err := StandaloneArgv(cfg, "/tmp/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(argv, "-gdb") {
+		t.Errorf("standalone argv has a gdb stub: %q", argv)
+	}
+}
