@@ -3,7 +3,6 @@ package run
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/symbolize"
@@ -12,7 +11,7 @@ import (
 // GDBCommand is the gdb command line that debugs a machine whose stub is
 // on localhost:port with the symbols of vmlinux.
 func GDBCommand(vmlinux string, port int) string {
-	return fmt.Sprintf("gdb-multiarch -q %s -ex 'target remote localhost:%d'", shellQuote(vmlinux), port)
+	return fmt.Sprintf("gdb-multiarch -q %s -ex 'target remote localhost:%d'", quote(vmlinux), port)
 }
 
 // gdbStub gives the boot a gdb stub on a free local port and tells the
@@ -36,12 +35,4 @@ func (c *cell) gdbStub(cfg *machine.Config) error {
 	c.ui.Printf("gdb: %s", GDBCommand(vmlinux, port))
 	c.ui.Printf("gdb: `continue` boots the guest; its console goes to %s; Ctrl-C here stops the machine", filepath.Join(c.dir, "console.log"))
 	return nil
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+=:@,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
