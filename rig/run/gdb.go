@@ -8,9 +8,9 @@ import (
 	"github.com/rig-kernel/rig/rig/symbolize"
 )
 
-// GDBCommand is the gdb command line that debugs a machine whose stub is
+// gdbCommand is the gdb command line that debugs a machine whose stub is
 // on localhost:port with the symbols of vmlinux.
-func GDBCommand(vmlinux string, port int) string {
+func gdbCommand(vmlinux string, port int) string {
 	return fmt.Sprintf("gdb-multiarch -q %s -ex 'target remote localhost:%d'", quote(vmlinux), port)
 }
 
@@ -32,7 +32,7 @@ func (c *cell) gdbStub(cfg *machine.Config) error {
 		vmlinux = "vmlinux"
 	}
 	c.ui.Printf("gdb: QEMU waits, paused, for gdb on localhost:%d; in another terminal:", port)
-	c.ui.Printf("gdb: %s", GDBCommand(vmlinux, port))
+	c.ui.Printf("gdb: %s", gdbCommand(vmlinux, port))
 	c.ui.Printf("gdb: `continue` boots the guest; its console goes to %s; Ctrl-C here stops the machine", filepath.Join(c.dir, "console.log"))
 	return nil
 }
