@@ -161,3 +161,9 @@ func (l *listFlag) Set(s string) error {
 	}
 	return nil
 }
+
+// registerSymbolize registers --symbolize (run, matrix): build with the
+// debuginfo fragment so that kernel reports are decoded to file:line.
+func registerSymbolize(fs *flag.FlagSet, on *bool) {
+	fs.BoolVar(on, "symbolize", false, "build with the "+run.DebugInfoFragment+" config fragment, so kernel reports' stacks are decoded to file:line with inlined frames (configs with debug info, such as the sanitizers', are decoded without it)")
+}

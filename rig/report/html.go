@@ -92,9 +92,15 @@ type row struct {
 	Missing                                []string // log files absent from the run directory
 	Cells                                  []tcell
 	Tests                                  []testView
-	Oopses                                 []string
+	Oopses                                 []oopsView
 	Timeline                               *timeline
 	Repro                                  []kv
+}
+
+// oopsView is a kernel report: its line and its stack, a frame a line.
+type oopsView struct {
+	Line  string
+	Stack []string
 }
 
 type tcell struct {
@@ -257,7 +263,7 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 		rw.Tests = append(rw.Tests, tv)
 	}
 	for _, o := range c.Oopses {
-		rw.Oopses = append(rw.Oopses, fmt.Sprintf("%s: %s (console.log:%d)", result.Clean(o.Kind, 30), result.Clean(o.Title, maxLine), o.Line))
+		rw.Oopses = append(rw.Oopses, oopsView{Line: oopsLine(o, maxLine), Stack: stackLines(o)})
 	}
 	rw.Timeline = buildTimeline(c.Stages)
 	add := func(k, v string) {

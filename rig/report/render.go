@@ -59,7 +59,7 @@ func Screen(r *result.Run, dir string) string {
 			}
 		}
 		for _, o := range c.Oopses {
-			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
+			fmt.Fprintf(&b, "  kernel %s\n", oopsLine(o, 200))
 		}
 		if c.Reproduce != "" && c.Status != result.Pass {
 			fmt.Fprintf(&b, "  reproduce: sh %s\n", shellQuote([]string{filepath.Join(dir, c.ID, c.Reproduce)}))
@@ -304,14 +304,18 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 		if len(c.Tests) > 0 || len(c.Oopses) > 0 {
 			jc := junitCase{Name: "kernel-oops", Classname: class}
 			if len(c.Oopses) > 0 {
-				var lines []string
+				var lines, text []string
 				for _, o := range c.Oopses {
-					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, result.Clean(o.Title, 300), o.Line))
+					lines = append(lines, oopsLine(o, 300))
+					text = append(text, lines[len(lines)-1])
+					for _, f := range stackLines(o) {
+						text = append(text, "  "+f)
+					}
 				}
 				if c.Role == "baseline" || c.Verdict == result.Pass {
 					jc.Skipped = &junitMsg{Message: "seen without the series too: " + lines[0]}
 				} else {
-					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
+					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(text, "\n")}
 					jc.SystemOut = tail
 				}
 			}

@@ -5,6 +5,7 @@
 package result
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -73,6 +74,53 @@ type Oops struct {
 	Kind  string `json:"kind"`  // panic, BUG, WARNING, ...
 	Title string `json:"title"` // the report's first line, cleaned
 	Line  int    `json:"line"`  // 1-based line in console.log
+	// Stack is the report's stack: the faulting function first, then the
+	// call trace, decoded to file:line when the kernel has debug info.
+	Stack []Frame `json:"stack,omitempty"`
+}
+
+// Frame is one frame of a kernel report's stack: the function with its
+// offset as printed ("futex_wake+0x1a/0x40"), or a function inlined into
+// the next frame, and where it is in the tree when decoded.
+type Frame struct {
+	Func   string `json:"func"`
+	File   string `json:"file,omitempty"` // relative to the tree: "kernel/futex/waitwake.c"
+	Line   int    `json:"line,omitempty"`
+	Inline bool   `json:"inline,omitempty"` // inlined into the next frame
+	Guess  bool   `json:"guess,omitempty"`  // printed with "? ": maybe not a return address
+	// Section is the heading of a further stack of the report ("Freed by
+	// task 123", KASAN's); "" for the report's own stack.
+	Section string `json:"section,omitempty"`
+}
+
+// String is the frame as decode_stacktrace.sh prints one: "? func+0x1a/0x40
+// kernel/futex/waitwake.c:123", an inlined one with " [inline]".
+func (f Frame) String() string {
+	s := f.Func
+	if f.Guess {
+		s = "? " + s
+	}
+	if f.File != "" {
+		s += fmt.Sprintf(" %s:%d", f.File, f.Line)
+	}
+	if f.Inline {
+		s += " [inline]"
+	}
+	return s
+}
+
+// Where is the report's innermost source location ("kernel/futex/core.c:766"),
+// "" when its stack was not decoded.
+func (o Oops) Where() string {
+	for _, f := range o.Stack {
+		if f.File != "" {
+			return fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if !f.Guess {
+			break // the innermost frame was not decoded
+		}
+	}
+	return ""
 }
 
 // Stage is the timing of one pipeline stage of a cell.

@@ -215,6 +215,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	if c.spec.Shell {
 		args = append(args, "rig.shell=1")
 	}
+	if c.spec.GDB {
+		args = append(args, "nokaslr") // vmlinux's addresses are gdb's
+	}
 	runTimeout := o.RunTimeout
 	if runTimeout == 0 {
 		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
@@ -251,6 +254,12 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	c.res.Accel = accel
 	c.res.Seed = s.Seed
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
+	if c.spec.GDB {
+		if err := c.gdbStub(&cfg); err != nil {
+			c.fail(result.InfraError, err.Error())
+			return
+		}
+	}
 
 	if !c.spec.Shell {
 		c.writeReproducer(cfg)
@@ -266,10 +275,10 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	defer st.mu.Unlock()
 	c.res.Tests = st.results
 	c.res.GuestEvents, c.res.ConsoleLines = st.nevents, st.lines
-	for _, r := range st.scanner.Reports() {
-		c.res.Oopses = append(c.res.Oopses, result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line})
-	}
+	oo, stacks := oopses(st.scanner)
+	c.res.Oopses = append(c.res.Oopses, oo...)
 	c.bootStages(start, wall, st)
+	c.symbolize(ctx, stacks)
 	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
 		c.fail(result.InfraError, "machine: "+err.Error())
 		c.keep(kernel, initrd)
@@ -358,10 +367,14 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 		return ob.Oopses[0], true
 	}
 	oopsCause := func(o result.Oops) string {
-		if strings.HasPrefix(o.Title, o.Kind) {
-			return fmt.Sprintf("kernel %s (console.log:%d)", o.Title, o.Line)
+		where := ""
+		if w := o.Where(); w != "" {
+			where = " at " + w
 		}
-		return fmt.Sprintf("kernel %s: %s (console.log:%d)", o.Kind, o.Title, o.Line)
+		if strings.HasPrefix(o.Title, o.Kind) {
+			return fmt.Sprintf("kernel %s%s (console.log:%d)", o.Title, where, o.Line)
+		}
+		return fmt.Sprintf("kernel %s: %s%s (console.log:%d)", o.Kind, o.Title, where, o.Line)
 	}
 	if !ob.Hello {
 		// The guest never spoke: the kernel did not boot (or not far enough).

@@ -43,6 +43,9 @@ type cell struct {
 	// gate, if set, is asked in the cell's prepare turn before anything
 	// is done; false means it set the cell's verdict (eachpatch.go).
 	gate func() bool
+	// vmlinux is the booted kernel's vmlinux, when it is kept (the kernel
+	// cache's entry, or beside a kernel given to rig boot).
+	vmlinux string
 }
 
 // record is the run record the cells of one run write into, under a lock

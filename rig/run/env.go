@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,6 +163,7 @@ func (e *realEnv) CachedKernel(c *cell, treeID string) (kbuild.Kernel, bool) {
 	if !k.Present() {
 		return k, false
 	}
+	e.keepVmlinux(k)
 	copyFile(filepath.Join(k.Dir, kbuild.KernelConfigFile), filepath.Join(c.dir, "kernel.config"))
 	copyFile(filepath.Join(k.Dir, kbuild.KernelLogFile), filepath.Join(c.dir, "build.log"))
 	return k, true
@@ -299,6 +301,18 @@ func (e *realEnv) Publish(c *cell, k kbuild.Kernel, img string) string {
 		return img // not cached (no space, say): boot the slot's
 	}
 	return k.Image
+}
+
+// keepVmlinux adds the slot's vmlinux to a kernel cache entry published
+// without one, when it is that very build (it holds the entry's build id).
+func (e *realEnv) keepVmlinux(k kbuild.Kernel) {
+	if _, err := os.Stat(k.Vmlinux()); err == nil {
+		return
+	}
+	slotVmlinux := filepath.Join(e.slot.Build, kbuild.KernelVmlinuxFile)
+	if b, err := os.ReadFile(slotVmlinux); err == nil && bytes.Contains(b, []byte("#"+k.BuildID+" ")) {
+		copyFile(slotVmlinux, k.Vmlinux())
+	}
 }
 
 func (e *realEnv) Selftests(ctx context.Context, c *cell) (map[string]string, error) {

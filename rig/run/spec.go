@@ -42,4 +42,7 @@ type Spec struct {
 	// Programs are the --exec'd programs of the cell's arch (newCell
 	// picks them from the run's), each run as a test.
 	Programs []result.Program
+	// GDB boots under a gdb stub, paused until gdb continues it (rig boot
+	// --gdb; gdb.go).
+	GDB bool
 }

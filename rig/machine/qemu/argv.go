@@ -57,8 +57,13 @@ const (
 // arguments (cfg.Append) end the command line and the user's QEMU
 // arguments (cfg.QEMUArgs) the argv.
 func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
+	pause := []string{"-S", "-qmp", "unix:" + opt(filepath.Join(dir, qmpSock)) + ",server=on,wait=off"}
+	if cfg.GDBPort != 0 {
+		// The rig's boot only: a gdb session is not part of a replay.
+		pause = append(pause, "-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", cfg.GDBPort))
+	}
 	return buildArgv(cfg, wiring{
-		pause:   []string{"-S", "-qmp", "unix:" + opt(filepath.Join(dir, qmpSock)) + ",server=on,wait=off"},
+		pause:   pause,
 		console: "socket,id=con,path=" + opt(filepath.Join(dir, consoleSock)) + ",server=off",
 		events:  "socket,id=ev,path=" + opt(filepath.Join(dir, eventsSock)) + ",server=off",
 	})

@@ -332,10 +332,13 @@ func (r *run) boot(ctx context.Context, dir string) error {
 	}
 	defer mon.Close()
 	qmpDone = mon.done
-	if _, err := mon.execute("cont", qmpCmdTimeout); err != nil {
-		kill()
-		finish()
-		return r.startError(err)
+	// Under gdb the machine stays paused until gdb continues it.
+	if r.cfg.GDBPort == 0 {
+		if _, err := mon.execute("cont", qmpCmdTimeout); err != nil {
+			kill()
+			finish()
+			return r.startError(err)
+		}
 	}
 
 	select {
