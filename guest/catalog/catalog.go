@@ -54,6 +54,32 @@ var tests = []Test{
 			"times (natural, for the duration); mutex page remapped to a file, SIGKILL: the file must not change"},
 }
 
+// ExecDir is where the image holds the programs `--exec` packs (relative
+// to its root): each is a test named after its file (docs/protocol.md).
+const ExecDir = "rig/exec"
+
+// Exec is the entry of a program packed with --exec: it may run for the
+// run's duration, and is a hang a minute past it.
+func Exec(name string) Test {
+	return Test{Name: name, Natural: true,
+		Doc: "a program packed with --exec: exit status 0 passes, another status or a signal fails"}
+}
+
+// ValidExecName reports whether name can be an --exec'd test's name: it
+// travels in rig.tests= (comma-separated, on the kernel command line) and
+// names a file of the results.
+func ValidExecName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '+') {
+			return false
+		}
+	}
+	return true
+}
+
 // All returns every test, sorted by name.
 func All() []Test { return slices.Clone(tests) }
 

@@ -22,6 +22,7 @@ const (
 	Done     = "done"     // the guest finished every test and will power off
 	Hello    = "hello"    // the guest is up (first event of a boot): Msg has its version
 	Kmsg     = "kmsg"     // one /dev/kmsg record, dumped before power-off: Msg
+	Output   = "output"   // one line a test's program printed (--exec): Test, Msg
 )
 
 // Keys of a Hello event's Evidence: the running kernel's identity.
@@ -60,6 +61,11 @@ type Event struct {
 func (e Event) Validate() error {
 	switch e.Ev {
 	case Start, Progress, Log, Done, Hello, Kmsg:
+		return nil
+	case Output:
+		if e.Test == "" {
+			return errors.New("output event without test name")
+		}
 		return nil
 	case Result:
 		if e.Test == "" {

@@ -233,3 +233,14 @@ func TestDecoderSkipsLongLastLine(t *testing.T) {
 		t.Errorf("%d events, %d skipped; want 1 and 1", n, d.Skipped)
 	}
 }
+
+// TestOutputEvent: an output line must name its test; the host writes
+// it to that test's log only.
+func TestOutputEvent(t *testing.T) {
+	if _, ok := Parse([]byte(`{"ev":"output","test":"robust-mutex","msg":"PASS","t":1}`)); !ok {
+		t.Error("an output event with a test was refused")
+	}
+	if _, ok := Parse([]byte(`{"ev":"output","msg":"PASS","t":1}`)); ok {
+		t.Error("an output event without a test was accepted")
+	}
+}

@@ -25,9 +25,12 @@ type Runner struct {
 	Duration time.Duration
 	MinKills int // natural kill tests: kills wanted (rig.min-kills); 0: the test's default
 	// Grace is how long past a test's timeout the runner waits for it to
-	// return before reporting it hung (default 10s).
+	// return before reporting it hung (default DefaultGrace).
 	Grace time.Duration
 }
+
+// DefaultGrace is the Grace of a Runner that sets none.
+const DefaultGrace = 10 * time.Second
 
 // Result is one test's verdict as reported.
 type Result struct {
@@ -90,6 +93,8 @@ func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	defer cancel()
 	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
 		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
+	}, Output: func(line string) {
+		r.send(event.Event{Ev: event.Output, Test: t.Name, Msg: line})
 	}}
 	done := make(chan stress.Outcome, 1)
 	go func() {
@@ -103,7 +108,7 @@ func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	}()
 	grace := r.Grace
 	if grace == 0 {
-		grace = 10 * time.Second
+		grace = DefaultGrace
 	}
 	select {
 	case o := <-done:

@@ -24,6 +24,9 @@ type Env struct {
 	MinKills int
 	// Progress reports counters (may be nil).
 	Progress func(counters map[string]int64)
+	// Output sends one line of what the test's program printed (may be
+	// nil).
+	Output func(line string)
 }
 
 // ReportProgress sends counters through Progress, if there is one.

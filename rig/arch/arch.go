@@ -5,6 +5,7 @@
 package arch
 
 import (
+	"debug/elf"
 	"fmt"
 	"runtime"
 	"sort"
@@ -37,6 +38,9 @@ type Arch struct {
 	// IO-APIC timer check and the PS/2 keyboard and mouse probes, since the
 	// guest uses only the serial ports.
 	Cmdline string
+
+	// ELF is the e_machine of the programs it runs (--exec checks it).
+	ELF elf.Machine
 }
 
 // Table holds every supported architecture, one line each. arm64 under TCG
@@ -48,9 +52,11 @@ type Arch struct {
 // need parallel vCPUs, and it boots faster than thread=single.
 var Table = []Arch{
 	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
-		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd"},
+		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd",
+		ELF: elf.EM_X86_64},
 	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64",
-		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", TCGCPU: "max,pauth-impdef=on", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true},
+		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", TCGCPU: "max,pauth-impdef=on", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true,
+		ELF: elf.EM_AARCH64},
 }
 
 // Lookup returns the named architecture, accepting common aliases.

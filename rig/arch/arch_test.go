@@ -31,7 +31,7 @@ func TestTable(t *testing.T) {
 		t.Errorf("Names() = %v", names)
 	}
 	for _, a := range arch.Table {
-		if a.KernelArch == "" || a.Cross == "" || a.Image == "" || a.GOARCH == "" || a.Fragment == "" || a.HostGOARCH == "" {
+		if a.KernelArch == "" || a.Cross == "" || a.Image == "" || a.GOARCH == "" || a.Fragment == "" || a.HostGOARCH == "" || a.ELF == 0 {
 			t.Errorf("%s: incomplete entry %+v", a.Name, a)
 		}
 		if !strings.HasSuffix(a.Cross, "-") {

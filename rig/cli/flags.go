@@ -77,6 +77,12 @@ func registerResults(fs *flag.FlagSet, o *run.Options) {
 	fs.StringVar(&o.Results, "results", "", "results directory; the run directory is created inside it (default: results/ of the rig checkout you are in, else $XDG_STATE_HOME/rig/results or ~/.local/state/rig/results)")
 }
 
+// registerKeep registers what a run keeps beside its results beyond what
+// it always keeps (a cell that did not pass keeps its kernel and image).
+func registerKeep(fs *flag.FlagSet, o *run.Options) {
+	fs.BoolVar(&o.KeepKernel, "keep-kernel", false, "keep the kernel, vmlinux and initramfs of passing cells with the results too (a cell that did not pass always keeps them, for its reproduce.sh)")
+}
+
 // treeHelp is the help of --kernel-src and --series, the two tree flags
 // whose meaning depends on the command: the tree to test, the tree a
 // bisection runs on, or the checkout `git bisect` is walking.
@@ -105,6 +111,32 @@ func registerBuild(fs *flag.FlagSet, o *run.Options) {
 	fs.BoolVar(&o.AllowMissingConfig, "allow-missing-config", false, "warn instead of failing when a requested config option did not survive")
 }
 
+// registerExtras registers what the user adds to the guest and the
+// machine: programs run as tests, files in the image, kernel and QEMU
+// arguments (run, boot, matrix).
+func registerExtras(fs *flag.FlagSet, o *run.Options) {
+	fs.Var((*multiFlag)(&o.Exec), "exec", "a static program to pack into the guest and run as a test named after its file (exit status 0 passes; repeatable; give one per arch the run boots)")
+	fs.StringVar(&o.Overlay, "overlay", "", "a directory whose files are added to the guest's image root (refused where they would replace or hide what the guest needs: /init, /dev, /proc, /sys, /tmp, /kselftest, /rig)")
+	fs.StringVar(&o.Append, "append", "", "extra kernel command-line arguments, after the rig's")
+	fs.Var((*multiFlag)(&o.QEMUArgs), "qemu-arg", "an extra QEMU argument, after the rig's (repeatable, one argv element each: --qemu-arg -d --qemu-arg guest_errors)")
+}
+
+// multiFlag is a repeatable flag whose every use is one value, commas
+// and all (QEMU's options hold commas).
+type multiFlag []string
+
+func (m *multiFlag) String() string {
+	if m == nil {
+		return ""
+	}
+	return strings.Join(*m, " ")
+}
+
+func (m *multiFlag) Set(s string) error {
+	*m = append(*m, s)
+	return nil
+}
+
 // listFlag is a comma-separated, repeatable flag; the first use replaces
 // the default.
 type listFlag struct {
@@ -129,4 +161,10 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// registerSymbolize registers --symbolize (run, matrix): build with the
+// debuginfo fragment so that kernel reports are decoded to file:line.
+func registerSymbolize(fs *flag.FlagSet, on *bool) {
+	fs.BoolVar(on, "symbolize", false, "build with the "+run.DebugInfoFragment+" config fragment, so kernel reports' stacks are decoded to file:line with inlined frames (configs with debug info, such as the sanitizers', are decoded without it)")
 }

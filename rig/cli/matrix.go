@@ -10,6 +10,7 @@ import (
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/result"
+	"github.com/rig-kernel/rig/rig/run"
 )
 
 // matrixCommand is `rig matrix PLAN`: a plan's cells (or one shard of
@@ -20,6 +21,7 @@ func matrixCommand(e *env) *ffcli.Command {
 		list  bool
 		shard string
 		fs    *flag.FlagSet
+		symb  bool
 	)
 	return leaf{
 		name:     "matrix",
@@ -32,9 +34,12 @@ func matrixCommand(e *env) *ffcli.Command {
 			fs.IntVar(&o.Jobs, "j", 0, "cells in parallel (default: min(CPUs, available memory / (--memory + 2 GiB)))")
 			fs.IntVar(&o.Run.Jobs, "make-j", 0, "make -j of each kernel build (default: CPUs / cells that can run at once, rounded up)")
 			registerResults(fs, &o.Run)
+			registerKeep(fs, &o.Run)
 			registerGuest(fs, &o.Run)
 			registerMachine(fs, &o.Run)
+			registerExtras(fs, &o.Run)
 			registerBuild(fs, &o.Run)
+			registerSymbolize(fs, &symb)
 		},
 		run: func(ctx context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
@@ -69,6 +74,11 @@ func matrixCommand(e *env) *ffcli.Command {
 					return ExitInfra
 				}
 				return ExitPass
+			}
+			if symb {
+				for i := range specs {
+					specs[i].Configs = run.WithDebugInfo(specs[i].Configs)
+				}
 			}
 			o.Run.Command = e.command()
 			o.Run.UI = ui.New(e.stderr)

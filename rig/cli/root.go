@@ -151,7 +151,7 @@ func newRoot(e *env) *ffcli.Command {
 		name:  "rig",
 		usage: rootUsage,
 		subs: []*ffcli.Command{
-			setupCommand(e), runCommand(e), bootCommand(e), matrixCommand(e),
+			setupCommand(e), runCommand(e), rerunCommand(e), bootCommand(e), matrixCommand(e),
 			bisectCommand(e), bisectStepCommand(e), reportCommand(e),
 			testsCommand(e), benchCommand(e), cacheCommand(e),
 		},

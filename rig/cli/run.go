@@ -22,6 +22,7 @@ func runCommand(e *env) *ffcli.Command {
 		o              run.Options
 		t              targets
 		tests, configs listFlag
+		symbolize      bool
 	)
 	return leaf{
 		name:     "run",
@@ -32,11 +33,14 @@ func runCommand(e *env) *ffcli.Command {
 			registerTests(fs, &tests, &o.Duration)
 			registerGuest(fs, &o)
 			registerMachine(fs, &o)
+			registerExtras(fs, &o)
 			registerResults(fs, &o)
+			registerKeep(fs, &o)
 			registerTree(fs, &o, &configs, testTree)
 			fs.BoolVar(&o.Baseline, "baseline", true, "with --series, also test the tree without it, label each test fixed, regressed, still-failing or passing, and fail only for what the series changed (--baseline=false: test the patched tree alone)")
 			fs.BoolVar(&o.Strict, "strict", false, "fail for any failure, even one the tree without the series shares")
 			fs.BoolVar(&o.FreshBase, "fresh-base", false, "boot the tree without the series even when its results under the same kernel, guest and tests are kept")
+			registerSymbolize(fs, &symbolize)
 			fs.BoolVar(&o.EachPatch, "each-patch", false, "test every prefix of the series (patch 1, 1-2, ... all) in order, and print a table patch x (apply, build, boot, tests, oops) naming the first patch that broke each")
 		},
 		run: func(ctx context.Context, args []string) int {
@@ -44,6 +48,9 @@ func runCommand(e *env) *ffcli.Command {
 				return ExitUsage
 			}
 			o.Tests, o.Configs = tests.vals, configs.vals
+			if symbolize {
+				o.Configs = run.WithDebugInfo(o.Configs)
+			}
 			o.Arches, o.Accels = t.arches.vals, t.accels.vals
 			o.Command = e.command()
 			o.UI = ui.New(e.stderr)

@@ -216,11 +216,32 @@ func Pack(w io.Writer, files map[string]string) error {
 }
 
 // WithOverlay returns an image holding base followed by a second newc
-// archive of files (archive path -> host path): the kernel unpacks
-// concatenated archives in order. The result is cached under key (which
-// must identify the files' content), so the guest image and, say, the
-// kernel selftests are each built once and combined for free.
+// archive of files (archive path -> host path): WithEntries with
+// FileEntries(files).
 func WithOverlay(cacheDir, base string, files map[string]string, key string) (string, error) {
+	return WithEntries(cacheDir, base, FileEntries(files), key)
+}
+
+// FileEntries are the entries of files (archive path -> host path):
+// executable files 0755, the rest 0644.
+func FileEntries(files map[string]string) []Entry {
+	var entries []Entry
+	for n, p := range files {
+		mode := fs.FileMode(0o644)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		entries = append(entries, Entry{Name: n, Src: p, Mode: mode})
+	}
+	return entries
+}
+
+// WithEntries returns an image holding base followed by a second newc
+// archive of entries: the kernel unpacks concatenated archives in order.
+// The result is cached under key (which must identify the entries'
+// content, as EntriesKey does), so the guest image and, say, the kernel
+// selftests are each built once and combined for free.
+func WithEntries(cacheDir, base string, entries []Entry, key string) (string, error) {
 	st, err := os.Stat(base)
 	if err != nil {
 		return "", err
@@ -228,6 +249,10 @@ func WithOverlay(cacheDir, base string, files map[string]string, key string) (st
 	out := cache.Overlays.Path(cacheDir, cache.Key(base, fmt.Sprint(st.Size(), st.ModTime().UnixNano()), key))
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
+	}
+	recs, err := records(entries)
+	if err != nil {
+		return "", fmt.Errorf("initramfs overlay: %w", err)
 	}
 	err = atomicfile.WriteWith(out, 0o644, func(w io.Writer) error {
 		in, err := os.Open(base)
@@ -245,36 +270,14 @@ func WithOverlay(cacheDir, base string, files map[string]string, key string) (st
 				return err
 			}
 		}
-		return packFiles(w, files)
+		rw := cpio.Newc.Writer(w)
+		if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
+			return err
+		}
+		return cpio.WriteTrailer(rw)
 	})
 	if err != nil {
 		return "", fmt.Errorf("initramfs overlay: %w", err)
 	}
 	return out, nil
-}
-
-// packFiles writes files (and their parent directories) as one archive.
-func packFiles(w io.Writer, files map[string]string) error {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var recs []cpio.Record
-	for _, n := range names {
-		data, err := os.ReadFile(files[n])
-		if err != nil {
-			return err
-		}
-		mode := uint64(0o644)
-		if st, err := os.Stat(files[n]); err == nil && st.Mode()&0o111 != 0 {
-			mode = 0o755
-		}
-		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: n, Mode: cpio.S_IFREG | mode}))
-	}
-	rw := cpio.Newc.Writer(w)
-	if err := cpio.WriteRecordsAndDirs(rw, recs); err != nil {
-		return err
-	}
-	return cpio.WriteTrailer(rw)
 }

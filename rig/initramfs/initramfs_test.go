@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cavaliergopher/cpio"
@@ -180,19 +181,29 @@ func TestPackWithoutInit(t *testing.T) {
 	}
 }
 
+// packBase packs a base image holding only an /init into dir.
+func packBase(t *testing.T, dir string) string {
+	t.Helper()
+	initBin := filepath.Join(dir, "init")
+	os.WriteFile(initBin, []byte("#!init"), 0o755)
+	base := filepath.Join(dir, "base.cpio")
+	f, err := os.Create(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
 // TestWithOverlay: the overlay image is the base archive followed by a
 // second one; cavaliergopher/cpio reads the first, and the second starts
 // 4-byte aligned with the overlay's files; a second call is cached.
 func TestWithOverlay(t *testing.T) {
 	dir := t.TempDir()
-	initBin := filepath.Join(dir, "init")
-	os.WriteFile(initBin, []byte("#!init"), 0o755)
-	base := filepath.Join(dir, "base.cpio")
-	f, _ := os.Create(base)
-	if err := initramfs.Pack(f, map[string]string{"init": initBin}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	base := packBase(t, dir)
 	extra := filepath.Join(dir, "futex_wait")
 	os.WriteFile(extra, []byte("ELF-ish"), 0o755)
 	out, err := initramfs.WithOverlay(dir, base, map[string]string{"kselftest/futex/futex_wait": extra}, "k1")
@@ -228,5 +239,136 @@ func TestWithOverlay(t *testing.T) {
 	st2, _ := os.Stat(out2)
 	if err != nil || out2 != out || !st1.ModTime().Equal(st2.ModTime()) {
 		t.Errorf("second call not cached: %v %s", err, out2)
+	}
+}
+
+// TestReadOverlay: an overlay directory's files, directories and symlinks
+// become entries with their modes; a file that would replace or hide what
+// the guest needs, and a FIFO, are refused naming the file.
+func TestReadOverlay(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "etc/rig"), 0o750)
+	os.WriteFile(filepath.Join(dir, "etc/rig/conf"), []byte("x=1"), 0o640)
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin/tool"), []byte("#!tool"), 0o755)
+	os.Symlink("tool", filepath.Join(dir, "bin/t"))
+	entries, err := initramfs.ReadOverlay(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]initramfs.Entry{}
+	for _, e := range entries {
+		got[e.Name] = e
+	}
+	if e := got["etc/rig/conf"]; e.Src == "" || e.Mode != 0o640 {
+		t.Errorf("file entry %+v", e)
+	}
+	if e := got["etc/rig"]; !e.Dir || e.Mode != 0o750 {
+		t.Errorf("directory entry %+v", e)
+	}
+	if e := got["bin/t"]; e.Link != "tool" {
+		t.Errorf("symlink entry %+v", e)
+	}
+	for _, bad := range []struct{ path, why string }{
+		{"init", "/init is the rig's guest"},
+		{"dev/sda", "devtmpfs is mounted there"},
+		{"tmp/x", "a tmpfs is mounted there"},
+		{"rig/exec/prog", "the programs of --exec go there"},
+		{"kselftest/futex/futex_wait", "the tree's selftests go there"},
+		{"bin/gosh", "a command of the rig's shell"},
+	} {
+		d := t.TempDir()
+		os.MkdirAll(filepath.Join(d, filepath.Dir(bad.path)), 0o755)
+		os.WriteFile(filepath.Join(d, bad.path), []byte("x"), 0o755)
+		_, err := initramfs.ReadOverlay(d)
+		if err == nil || !strings.Contains(err.Error(), bad.why) || !strings.Contains(err.Error(), filepath.Join(d, bad.path)) {
+			t.Errorf("overlay with %s: %v; want an error naming it and saying %q", bad.path, err, bad.why)
+		}
+	}
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "bin"), []byte("x"), 0o755)
+	if _, err := initramfs.ReadOverlay(d); err == nil || !strings.Contains(err.Error(), "/bin is a directory of the image") {
+		t.Errorf("a file replacing /bin: %v", err)
+	}
+	d = t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(d, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := initramfs.ReadOverlay(d); err == nil || !strings.Contains(err.Error(), "not a file, directory or symlink") {
+		t.Errorf("a FIFO: %v", err)
+	}
+	if _, err := initramfs.ReadOverlay(filepath.Join(dir, "etc/rig/conf")); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a file as the overlay: %v", err)
+	}
+}
+
+// TestEntriesKey: the key changes with a file's content, its mode, its
+// name and a link's target, and not with the order of the entries.
+func TestEntriesKey(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	os.WriteFile(f, []byte("one"), 0o755)
+	base := []initramfs.Entry{{Name: "rig/exec/prog", Src: f, Mode: 0o755}, {Name: "etc/l", Link: "x"}}
+	key := func(es []initramfs.Entry) string {
+		k, err := initramfs.EntriesKey(es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k0 := key(base)
+	if key([]initramfs.Entry{base[1], base[0]}) != k0 {
+		t.Error("the key depends on the entries' order")
+	}
+	seen := map[string]string{k0: "base"}
+	for name, es := range map[string][]initramfs.Entry{
+		"mode":   {{Name: "rig/exec/prog", Src: f, Mode: 0o644}, base[1]},
+		"name":   {{Name: "rig/exec/other", Src: f, Mode: 0o755}, base[1]},
+		"target": {base[0], {Name: "etc/l", Link: "y"}},
+	} {
+		k := key(es)
+		if prev, dup := seen[k]; dup {
+			t.Errorf("changing the %s gave the key of %s", name, prev)
+		}
+		seen[k] = name
+	}
+	os.WriteFile(f, []byte("two"), 0o755)
+	if key(base) == k0 {
+		t.Error("the key did not change with the file's content")
+	}
+}
+
+// TestWithEntries: the second archive holds a program, a directory with
+// its mode and a symlink.
+func TestWithEntries(t *testing.T) {
+	dir := t.TempDir()
+	base := packBase(t, dir)
+	prog := filepath.Join(dir, "prog")
+	os.WriteFile(prog, []byte("ELF prog"), 0o700)
+	out, err := initramfs.WithEntries(dir, base, []initramfs.Entry{
+		{Name: "rig/exec/prog", Src: prog, Mode: 0o755},
+		{Name: "etc/conf.d", Dir: true, Mode: 0o700},
+		{Name: "etc/link", Link: "/rig/exec/prog"},
+	}, "k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	bb, _ := os.ReadFile(base)
+	got := map[string]newcEntry{}
+	for _, e := range parseNewc(t, b[len(bb)+(4-len(bb)%4)%4:]) {
+		got[e.name] = e
+	}
+	if e := got["rig/exec/prog"]; string(e.data) != "ELF prog" || e.mode != 0o100755 {
+		t.Errorf("program: %q mode %o", e.data, e.mode)
+	}
+	if e := got["etc/conf.d"]; e.mode != 0o40700 {
+		t.Errorf("directory mode %o", e.mode)
+	}
+	if e := got["etc/link"]; e.mode&0o170000 != 0o120000 || string(e.data) != "/rig/exec/prog" {
+		t.Errorf("symlink: mode %o target %q", e.mode, e.data)
+	}
+	if _, ok := got["rig/exec"]; !ok {
+		t.Errorf("no parent directory rig/exec: %v", got)
 	}
 }

@@ -26,6 +26,10 @@ const (
 	KernelLogFile     = "build.log"
 	KernelReleaseFile = "kernel.release"
 	KernelBuildIDFile = "build-id"
+	// KernelVmlinuxFile is the ELF kernel the image was made from: its
+	// symbols and, with CONFIG_DEBUG_INFO, its DWARF decode reports to
+	// file:line (rig/symbolize) and serve gdb (rig boot --gdb).
+	KernelVmlinuxFile = "vmlinux"
 )
 
 // CachedKernel names the kernel cache entry for tree treeID built for a
@@ -44,10 +48,13 @@ func (k Kernel) Present() bool {
 	return err == nil
 }
 
+// Vmlinux is the entry's vmlinux (it may be absent).
+func (k Kernel) Vmlinux() string { return filepath.Join(k.Dir, KernelVmlinuxFile) }
+
 // Publish copies a verified build into the entry, atomically: another rig
 // sees the whole entry or none. Losing a race to another rig publishing
-// the same key is not an error.
-func (k Kernel) Publish(image, config, buildLog, release string) error {
+// the same key is not an error. vmlinux is copied too unless it is "".
+func (k Kernel) Publish(image, vmlinux, config, buildLog, release string) error {
 	if err := os.MkdirAll(filepath.Dir(k.Dir), 0o755); err != nil {
 		return err
 	}
@@ -57,8 +64,11 @@ func (k Kernel) Publish(image, config, buildLog, release string) error {
 	}
 	defer os.RemoveAll(tmp)
 	for _, f := range []struct{ from, to string }{
-		{image, filepath.Base(k.Image)}, {config, KernelConfigFile}, {buildLog, KernelLogFile},
+		{image, filepath.Base(k.Image)}, {vmlinux, KernelVmlinuxFile}, {config, KernelConfigFile}, {buildLog, KernelLogFile},
 	} {
+		if f.from == "" {
+			continue
+		}
 		if err := atomicfile.Copy(f.from, filepath.Join(tmp, f.to)); err != nil {
 			return err
 		}

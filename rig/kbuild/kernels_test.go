@@ -19,23 +19,23 @@ func TestKernelCachePublish(t *testing.T) {
 	if other := CachedKernel(dir, a, "tree2", "cfg", "gcc 12"); other.Key == k.Key {
 		t.Errorf("two trees share key %s", k.Key)
 	}
-	for name, body := range map[string]string{"bzImage": "image", "config": "CONFIG_FUTEX=y", "build.log": "CC kernel/futex/core.o"} {
+	for name, body := range map[string]string{"bzImage": "image", "vmlinux": "elf", "config": "CONFIG_FUTEX=y", "build.log": "CC kernel/futex/core.o"} {
 		os.WriteFile(filepath.Join(src, name), []byte(body), 0o644)
 	}
-	if err := k.Publish(filepath.Join(src, "bzImage"), filepath.Join(src, "config"), filepath.Join(src, "build.log"), "6.12.118"); err != nil {
+	if err := k.Publish(filepath.Join(src, "bzImage"), filepath.Join(src, "vmlinux"), filepath.Join(src, "config"), filepath.Join(src, "build.log"), "6.12.118"); err != nil {
 		t.Fatal(err)
 	}
 	if !k.Present() {
 		t.Fatal("not present after Publish")
 	}
-	for name, want := range map[string]string{"bzImage": "image", KernelConfigFile: "CONFIG_FUTEX=y", KernelLogFile: "CC kernel/futex/core.o",
+	for name, want := range map[string]string{"bzImage": "image", KernelVmlinuxFile: "elf", KernelConfigFile: "CONFIG_FUTEX=y", KernelLogFile: "CC kernel/futex/core.o",
 		KernelReleaseFile: "6.12.118", KernelBuildIDFile: k.BuildID} {
 		if b, _ := os.ReadFile(filepath.Join(k.Dir, name)); string(b) != want {
 			t.Errorf("%s = %q, want %q", name, b, want)
 		}
 	}
 	// Another rig publishing the same key afterwards loses the race quietly.
-	if err := k.Publish(filepath.Join(src, "bzImage"), filepath.Join(src, "config"), filepath.Join(src, "build.log"), "6.12.118"); err != nil {
+	if err := k.Publish(filepath.Join(src, "bzImage"), "", filepath.Join(src, "config"), filepath.Join(src, "build.log"), "6.12.118"); err != nil {
 		t.Errorf("second publish: %v", err)
 	}
 	ents, _ := os.ReadDir(filepath.Dir(k.Dir))
@@ -44,7 +44,7 @@ func TestKernelCachePublish(t *testing.T) {
 	}
 	// A missing input fails and leaves nothing.
 	k3 := CachedKernel(dir, a, "tree3", "cfg", "gcc 12")
-	if err := k3.Publish(filepath.Join(src, "nope"), filepath.Join(src, "config"), filepath.Join(src, "build.log"), "x"); err == nil || k3.Present() {
+	if err := k3.Publish(filepath.Join(src, "nope"), "", filepath.Join(src, "config"), filepath.Join(src, "build.log"), "x"); err == nil || k3.Present() {
 		t.Errorf("publish of a missing image: %v, present %v", err, k3.Present())
 	}
 }

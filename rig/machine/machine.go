@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -43,6 +44,17 @@ type Config struct {
 	// mode; Ctrl-] ends the session). Console lines and events are still
 	// delivered.
 	Shell bool
+
+	// Append is the user's kernel arguments (--append), after the rig's;
+	// QEMUArgs the user's QEMU arguments (--qemu-arg), after all of the
+	// rig's. Both are recorded with the argv.
+	Append   string
+	QEMUArgs []string
+	// GDBPort, if set, opens a gdb stub on localhost:GDBPort and leaves the
+	// machine paused before its first instruction until gdb continues it.
+	// A debugged machine has no boot or run timeout: it ends when it powers
+	// off or ctx is cancelled.
+	GDBPort int
 }
 
 // Defaults for the zero fields of Config.
@@ -223,6 +235,31 @@ type Backend interface {
 	Version(ctx context.Context, arch string) (string, error)
 }
 
+// Standalone is a Backend that can write down a boot that runs without the
+// rig: argv starts the machine at once with the console on its stdio and
+// the guest's events written to the file events (a cell's reproduce.sh).
+type Standalone interface {
+	StandaloneArgv(cfg Config, events string) (argv []string, cmdline string, err error)
+}
+
+// StandaloneArgv returns the argv of cfg's boot without the rig (see
+// Standalone), defaults applied, from cfg's backend.
+func StandaloneArgv(cfg Config, events string) ([]string, string, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := Lookup(cfg.Backend)
+	if err != nil {
+		return nil, "", err
+	}
+	s, ok := b.(Standalone)
+	if !ok {
+		return nil, "", fmt.Errorf("machine: backend %q cannot run a boot without the rig", cfg.Backend)
+	}
+	return s.StandaloneArgv(cfg, events)
+}
+
 var (
 	backendsMu sync.Mutex
 	backends   = map[string]Backend{}
@@ -258,6 +295,20 @@ func Lookup(name string) (Backend, error) {
 
 var doneGrace = DoneGrace // tests shorten it
 
+// forever is the timeout of a machine under gdb: longer than any session.
+const forever = 100 * 365 * 24 * time.Hour
+
+// FreePort returns a TCP port on localhost that nothing listens on now,
+// for a gdb stub.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("machine: no free local port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 var (
 	errBootTimeout = errors.New("boot timeout")
 	errRunTimeout  = errors.New("run timeout")
@@ -285,6 +336,10 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 		gotEvent bool
 		first    time.Duration
 	)
+	if cfg.GDBPort != 0 {
+		// A machine stopped in gdb is not stuck.
+		cfg.BootTimeout, cfg.RunTimeout = forever, forever
+	}
 	bootTimer := time.AfterFunc(cfg.BootTimeout, func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -314,7 +369,7 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 		}
 		// In shell mode the guest says done before starting the shell: the
 		// machine then lives as long as the human wants it.
-		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil && !cfg.Shell {
+		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil && !cfg.Shell && cfg.GDBPort == 0 {
 			doneTimer = time.AfterFunc(doneGrace, func() { cancel(errHungDone) })
 		}
 		if out != nil {

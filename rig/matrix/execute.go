@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +58,15 @@ func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string,
 	if o.Run.Jobs == 0 {
 		o.Run.Jobs = MakeJobs(runtime.NumCPU(), o.Jobs, len(Groups(specs)))
 	}
+	var arches []string
+	for _, s := range specs {
+		if !slices.Contains(arches, s.Arch) {
+			arches = append(arches, s.Arch)
+		}
+	}
+	if err := run.CheckProgramArches(o.Run.Programs(), arches); err != nil {
+		return nil, "", &run.UsageError{Err: err}
+	}
 	exec, err := run.NewExecutor(o.Run) // one cell, built and booted for real
 	if err != nil {
 		return nil, "", err
@@ -66,6 +76,7 @@ func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string,
 		return nil, "", err
 	}
 	r := &result.Run{ID: id, Command: o.Run.Command, Started: time.Now(), Seed: o.Run.Seed, Host: host()}
+	o.Run.RecordExtras(r)
 	r.KernelSource, r.Series = describe(specs)
 	if len(specs) > 0 {
 		r.Tests = specs[len(specs)-1].Tests

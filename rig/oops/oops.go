@@ -193,6 +193,9 @@ type Scanner struct {
 	open    []*open
 	// Dropped counts reports not kept because MaxReports were kept already.
 	Dropped int
+	// traces and frames collect stacks (frames.go).
+	traces map[string]*trace
+	frames map[int][]Frame
 }
 
 // NewScanner returns a Scanner at line 1.
@@ -246,6 +249,7 @@ func (s *Scanner) Line(text string) []Report {
 		return out
 	}
 	if endRe.MatchString(msg) {
+		s.endTraces(ctx)
 		for i := len(s.open) - 1; i >= 0; i-- {
 			if ctx == "" || s.open[i].ctx == ctx {
 				out = s.finish(out, i)
@@ -272,6 +276,7 @@ func (s *Scanner) Line(text string) []Report {
 		return out
 	}
 	if m := ripRe.FindStringSubmatch(msg); m != nil {
+		s.pcLine(ctx, msg[strings.LastIndex(msg, m[1]):])
 		if i := s.find(ctx, titleOops); i >= 0 {
 			o := s.open[i]
 			if fn := funcName(m[1]); fn != "" {
@@ -279,6 +284,9 @@ func (s *Scanner) Line(text string) []Report {
 			}
 			out = s.finish(out, i)
 		}
+		return out
+	}
+	if s.frameLine(ctx, msg) {
 		return out
 	}
 	for k, p := range patterns {
@@ -315,6 +323,7 @@ func (s *Scanner) Line(text string) []Report {
 			i++
 		}
 		r := Report{Kind: p.kind, Line: s.line}
+		s.startTrace(ctx)
 		switch p.build {
 		case titleLine, titleHeader:
 			t := m[0]
@@ -386,6 +395,7 @@ func (s *Scanner) finish(out []Report, i int) []Report {
 	s.open = append(s.open[:i], s.open[i+1:]...)
 	if o.build == titleHeader && o.Kind == KindBUG && len(s.reports) > 0 {
 		if last := s.reports[len(s.reports)-1]; last.Title == o.Title && last.Kind == KindOops {
+			delete(s.frames, o.Line)
 			return out
 		}
 	}

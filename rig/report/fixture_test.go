@@ -85,6 +85,7 @@ func fixtureRun(t *testing.T) (*result.Run, string) {
 				Patches:  []result.Patch{{Name: "0001-futex-robust-unlock.patch", Subject: "futex: add FUTEX_ROBUST_UNLOCK", State: "applied"}},
 				QEMUArgv: []string{"qemu-system-x86_64", "-m", "512", "-append", "console=ttyS0 rig.seed=42"}, QEMUVersion: "QEMU emulator version 7.2.19",
 				Cmdline: "console=ttyS0 rig.seed=42", Seed: 42, TreeID: "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+				Reproduce: "reproduce.sh", Kept: []string{"bzImage", "initramfs.cpio"}, KeptBytes: 4 << 20,
 			},
 			{
 				ID: "x86_64-tcg-debug", Arch: "x86_64", Accel: "tcg", Config: "base+x86_64+debug", Series: "patches/robust-unlock",

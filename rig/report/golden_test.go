@@ -69,10 +69,10 @@ func seriesRun() *result.Run {
 	r := renderRun()
 	r.Status, r.Cause = result.Pass, ""
 	patched := r.Cells[0]
-	patched.ID, patched.Verdict = "x86_64", result.Pass
+	patched.ID, patched.Verdict, patched.Reproduce = "x86_64", result.Pass, "reproduce.sh"
 	patched.VerdictCause = "fails without the series too (pre-existing): robust-unlock, " + patched.Oopses[0].Title
 	base := r.Cells[0]
-	base.ID, base.Role, base.Series, base.Patches, base.QEMUArgv = "x86_64-baseline", "baseline", "", nil, nil
+	base.ID, base.Role, base.Series, base.Patches, base.QEMUArgv, base.Reproduce = "x86_64-baseline", "baseline", "", nil, nil, "reproduce.sh"
 	base.Tests = []result.Test{{Name: "pi-owner", Status: "pass"}, {Name: "robust-unlock", Status: "fail", Reason: "word corrupted"}}
 	r.Cells = []result.Cell{base, patched}
 	return r

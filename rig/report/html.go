@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -91,9 +92,15 @@ type row struct {
 	Missing                                []string // log files absent from the run directory
 	Cells                                  []tcell
 	Tests                                  []testView
-	Oopses                                 []string
+	Oopses                                 []oopsView
 	Timeline                               *timeline
 	Repro                                  []kv
+}
+
+// oopsView is a kernel report: its line and its stack, a frame a line.
+type oopsView struct {
+	Line  string
+	Stack []string
 }
 
 type tcell struct {
@@ -256,13 +263,19 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 		rw.Tests = append(rw.Tests, tv)
 	}
 	for _, o := range c.Oopses {
-		rw.Oopses = append(rw.Oopses, fmt.Sprintf("%s: %s (console.log:%d)", result.Clean(o.Kind, 30), result.Clean(o.Title, maxLine), o.Line))
+		rw.Oopses = append(rw.Oopses, oopsView{Line: oopsLine(o, maxLine), Stack: stackLines(o)})
 	}
 	rw.Timeline = buildTimeline(c.Stages)
 	add := func(k, v string) {
 		if v != "" {
 			rw.Repro = append(rw.Repro, kv{k, result.Clean(v, 4000)})
 		}
+	}
+	if c.Reproduce != "" {
+		add("replay (from the run directory)", "sh "+shellQuote([]string{path.Join(c.ID, c.Reproduce)}))
+	}
+	if len(c.Kept) > 0 {
+		add("kept with the results", fmt.Sprintf("%s (%d KiB)", strings.Join(c.Kept, ", "), c.KeptBytes>>10))
 	}
 	add("kernel release", c.KernelRelease)
 	add("tree id", c.TreeID)

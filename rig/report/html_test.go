@@ -357,6 +357,9 @@ func TestHTMLEscapes(t *testing.T) {
 	if !strings.Contains(s, `href="./x86_64-kvm-base/console.log"`) || !strings.Contains(s, `href="./x86_64-kvm-base/dmesg.txt"`) {
 		t.Error("no relative console.log/dmesg.txt links")
 	}
+	if !strings.Contains(s, "<dd>sh x86_64-kvm-base/reproduce.sh</dd>") || !strings.Contains(s, "<dd>bzImage, initramfs.cpio (4096 KiB)</dd>") {
+		t.Error("the cell's replay line or kept files are not shown")
+	}
 }
 
 // TestWriteHTMLReplaces rewrites report.html in place, leaving no

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -58,7 +59,10 @@ func Screen(r *result.Run, dir string) string {
 			}
 		}
 		for _, o := range c.Oopses {
-			fmt.Fprintf(&b, "  kernel %s: %s (console.log:%d)\n", o.Kind, result.Clean(o.Title, 200), o.Line)
+			fmt.Fprintf(&b, "  kernel %s\n", oopsLine(o, 200))
+		}
+		if c.Reproduce != "" && c.Status != result.Pass {
+			fmt.Fprintf(&b, "  reproduce: sh %s\n", shellQuote([]string{filepath.Join(dir, c.ID, c.Reproduce)}))
 		}
 	}
 	b.WriteString(PatchTablesText(r))
@@ -178,8 +182,13 @@ func Markdown(r *result.Run) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
 	}
 	for _, c := range r.Cells {
-		if len(c.QEMUArgv) > 0 {
-			fmt.Fprintf(&b, "\n## %s: reproduce\n\n```\n%s\n```\n", md(c.ID), shellQuote(c.QEMUArgv))
+		switch {
+		case c.Reproduce != "":
+			fmt.Fprintf(&b, "\n## %s: reproduce\n\nFrom the run directory (this file's): the same kernel, initramfs, command line and QEMU options, the console on your terminal; exit status 0 pass, 1 a test failed, 2 the guest never finished.\n\n```\nsh %s\n```\n",
+				md(c.ID), shellQuote([]string{path.Join(c.ID, c.Reproduce)}))
+		case len(c.QEMUArgv) > 0:
+			// A record from before reproduce.sh: the argv as the rig ran it.
+			fmt.Fprintf(&b, "\n## %s: QEMU command line\n\nAs the rig ran it: paused, on its own sockets.\n\n```\n%s\n```\n", md(c.ID), shellQuote(c.QEMUArgv))
 		}
 	}
 	return b.String()
@@ -295,14 +304,18 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 		if len(c.Tests) > 0 || len(c.Oopses) > 0 {
 			jc := junitCase{Name: "kernel-oops", Classname: class}
 			if len(c.Oopses) > 0 {
-				var lines []string
+				var lines, text []string
 				for _, o := range c.Oopses {
-					lines = append(lines, fmt.Sprintf("%s: %s (console.log:%d)", o.Kind, result.Clean(o.Title, 300), o.Line))
+					lines = append(lines, oopsLine(o, 300))
+					text = append(text, lines[len(lines)-1])
+					for _, f := range stackLines(o) {
+						text = append(text, "  "+f)
+					}
 				}
 				if c.Role == "baseline" || c.Verdict == result.Pass {
 					jc.Skipped = &junitMsg{Message: "seen without the series too: " + lines[0]}
 				} else {
-					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(lines, "\n")}
+					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(text, "\n")}
 					jc.SystemOut = tail
 				}
 			}

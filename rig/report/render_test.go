@@ -28,7 +28,12 @@ func renderRun() *result.Run {
 				{Name: "pi-owner", Status: "pass", Seconds: 1.5, Seed: 42},
 				{Name: "robust-unlock", Status: "fail", Reason: "word corrupted", Evidence: map[string]string{"word": "0x40000123"}, Label: "still-failing"},
 			},
-			Oopses:   []result.Oops{{Kind: "WARNING", Title: "WARNING: CPU: 1 PID: 77 at kernel/futex/core.c:100 foo+0x1/0x2", Line: 12}},
+			Oopses: []result.Oops{{Kind: "WARNING", Title: "WARNING: CPU: 1 PID: 77 at kernel/futex/core.c:100 foo+0x1/0x2", Line: 12,
+				Stack: []result.Frame{
+					{Func: "bar", File: "include/linux/bar.h", Line: 7, Inline: true},
+					{Func: "foo+0x1/0x2", File: "kernel/futex/core.c", Line: 100},
+					{Func: "do_syscall_64+0x56/0xa4", Guess: true},
+				}}},
 			Stages:   []result.Stage{{Name: "build", Start: t0, Elapsed: 3 * time.Second, Cached: true}},
 			Patches:  []result.Patch{{Name: "0001-x.patch", State: "applied"}},
 			QEMUArgv: []string{"qemu-system-x86_64", "-append", "console=ttyS0 rig.seed=42"},
@@ -62,7 +67,11 @@ func TestMarkdownEscapes(t *testing.T) {
 		t.Errorf("summary lacks the verdict or tests:\n%s", md)
 	}
 	if !strings.Contains(md, "'console=ttyS0 rig.seed=42'") {
-		t.Errorf("reproduce block does not quote the argv:\n%s", md)
+		t.Errorf("a record without reproduce.sh does not show the quoted argv:\n%s", md)
+	}
+	r.Cells[0].Reproduce = "reproduce.sh"
+	if md := report.Markdown(r); !strings.Contains(md, "\nsh 'cell|id/reproduce.sh'\n") || strings.Contains(md, "rig.seed=42'") {
+		t.Errorf("the reproduce block is not the pasteable script line:\n%s", md)
 	}
 }
 
@@ -119,6 +128,9 @@ func TestJUnit(t *testing.T) {
 	o := s.Cases[2].Failure
 	if o == nil || !strings.Contains(o.Message, "WARNING") || !strings.Contains(o.Message, "console.log:12") {
 		t.Errorf("kernel-oops case: %+v", o)
+	} else if !strings.Contains(o.Message, " at include/linux/bar.h:7 ") ||
+		!strings.Contains(o.Text, "\n  bar include/linux/bar.h:7 [inline]\n  foo+0x1/0x2 kernel/futex/core.c:100\n  ? do_syscall_64+0x56/0xa4") {
+		t.Errorf("kernel-oops case lacks the decoded stack: %+v", o)
 	}
 	if !strings.Contains(s.Cases[2].SystemOut, "last console line") {
 		t.Errorf("kernel-oops system-out = %q", s.Cases[2].SystemOut)

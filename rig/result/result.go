@@ -5,6 +5,7 @@
 package result
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -73,6 +74,53 @@ type Oops struct {
 	Kind  string `json:"kind"`  // panic, BUG, WARNING, ...
 	Title string `json:"title"` // the report's first line, cleaned
 	Line  int    `json:"line"`  // 1-based line in console.log
+	// Stack is the report's stack: the faulting function first, then the
+	// call trace, decoded to file:line when the kernel has debug info.
+	Stack []Frame `json:"stack,omitempty"`
+}
+
+// Frame is one frame of a kernel report's stack: the function with its
+// offset as printed ("futex_wake+0x1a/0x40"), or a function inlined into
+// the next frame, and where it is in the tree when decoded.
+type Frame struct {
+	Func   string `json:"func"`
+	File   string `json:"file,omitempty"` // relative to the tree: "kernel/futex/waitwake.c"
+	Line   int    `json:"line,omitempty"`
+	Inline bool   `json:"inline,omitempty"` // inlined into the next frame
+	Guess  bool   `json:"guess,omitempty"`  // printed with "? ": maybe not a return address
+	// Section is the heading of a further stack of the report ("Freed by
+	// task 123", KASAN's); "" for the report's own stack.
+	Section string `json:"section,omitempty"`
+}
+
+// String is the frame as decode_stacktrace.sh prints one: "? func+0x1a/0x40
+// kernel/futex/waitwake.c:123", an inlined one with " [inline]".
+func (f Frame) String() string {
+	s := f.Func
+	if f.Guess {
+		s = "? " + s
+	}
+	if f.File != "" {
+		s += fmt.Sprintf(" %s:%d", f.File, f.Line)
+	}
+	if f.Inline {
+		s += " [inline]"
+	}
+	return s
+}
+
+// Where is the report's innermost source location ("kernel/futex/core.c:766"),
+// "" when its stack was not decoded.
+func (o Oops) Where() string {
+	for _, f := range o.Stack {
+		if f.File != "" {
+			return fmt.Sprintf("%s:%d", f.File, f.Line)
+		}
+		if !f.Guess {
+			break // the innermost frame was not decoded
+		}
+	}
+	return ""
 }
 
 // Stage is the timing of one pipeline stage of a cell.
@@ -149,6 +197,39 @@ type Cell struct {
 	// ObjectCheck is the build's object verification (absent when the
 	// kernel came from the kernel cache: it was verified when built).
 	ObjectCheck *ObjectCheck `json:"object_check,omitempty"`
+
+	// Replay (docs/design.md, "Replay"): Reproduce names the cell's
+	// script; Kept the files kept beside it so that it boots without the
+	// cache (a cell that did not pass, or every cell with --keep-kernel),
+	// KeptBytes their size. Compiler is the first line of `--version` of
+	// the compiler that builds this arch's kernels on the host; Inputs are
+	// the options the cell ran with, for `rig rerun`.
+	Reproduce string   `json:"reproduce,omitempty"`
+	Kept      []string `json:"kept,omitempty"`
+	KeptBytes int64    `json:"kept_bytes,omitempty"`
+	Compiler  string   `json:"compiler,omitempty"`
+	Inputs    *Inputs  `json:"inputs,omitempty"`
+}
+
+// Inputs are a cell's options as the rig resolved them: with the cell's
+// Arch, Accel, Seed, Base and Prefix, what `rig rerun` runs it again from.
+type Inputs struct {
+	Tree      string `json:"tree,omitempty"` // kernel tree path; "" = Debian's linux-source
+	Committed bool   `json:"committed,omitempty"`
+	// Series is the series' absolute path, or the revision range of Tree
+	// it came from (Base.Range says which); "" = none.
+	Series      string        `json:"series,omitempty"`
+	Configs     []string      `json:"configs,omitempty"` // fragments beyond base and the arch's
+	Tests       []string      `json:"tests,omitempty"`   // empty: all
+	Duration    time.Duration `json:"duration_ns,omitempty"`
+	MinKills    int           `json:"min_kills,omitempty"`
+	Accel       string        `json:"accel_requested,omitempty"`
+	CPUs        int           `json:"cpus,omitempty"`
+	MemoryMB    int           `json:"memory_mb,omitempty"`
+	BootTimeout time.Duration `json:"boot_timeout_ns,omitempty"`
+	RunTimeout  time.Duration `json:"run_timeout_ns,omitempty"`
+	Baseline    bool          `json:"baseline,omitempty"`   // the run judged a series against its base
+	EachPatch   bool          `json:"each_patch,omitempty"` // the run tested every prefix of the series
 }
 
 // Base is the commit a cell checked out before applying its series: which
@@ -198,6 +279,32 @@ type Run struct {
 	Seed         int64    `json:"seed,omitempty"`
 	Host         Host     `json:"host"`
 	Cells        []Cell   `json:"cells"`
+
+	// What the user added: programs run as tests (--exec), files added to
+	// the image (--overlay), kernel arguments (--append, at the end of
+	// each cell's cmdline) and QEMU arguments (--qemu-arg, at the end of
+	// each cell's qemu_argv).
+	Exec     []Program `json:"exec,omitempty"`
+	Overlay  *Overlay  `json:"overlay,omitempty"`
+	Append   string    `json:"append,omitempty"`
+	QEMUArgs []string  `json:"qemu_args,omitempty"`
+}
+
+// Program is a static program packed with --exec: the test called Name
+// runs it in the cells of its Arch.
+type Program struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Arch   string `json:"arch"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Overlay is the directory --overlay added to the image root.
+type Overlay struct {
+	Dir     string `json:"dir"`
+	Entries int    `json:"entries"` // files, directories and symlinks
+	Key     string `json:"key"`     // their content's key (initramfs.EntriesKey)
 }
 
 // Host records the machine and tool versions of a run.

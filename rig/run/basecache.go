@@ -15,6 +15,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -39,6 +40,9 @@ type baseEntry struct {
 	Cause   string        `json:"cause,omitempty"`
 	Tests   []result.Test `json:"tests,omitempty"`
 	Oopses  []result.Oops `json:"oopses,omitempty"`
+	// Machine is the last boot's machine: a cell that reuses the entry
+	// writes its reproduce.sh from it (with its own kernel and image).
+	Machine *machine.Config `json:"machine,omitempty"`
 }
 
 // basePath is the cache entry of the cell's base results under the test
@@ -49,7 +53,8 @@ func (c *cell) basePath(initrd string) (string, error) {
 		return "", err
 	}
 	key := cache.Key("base-v1", c.res.BuildID, img, c.arch.Name, c.spec.Accel, strings.Join(orAll(c.spec.Tests), ","),
-		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.memoryMB()))
+		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.memoryMB()),
+		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"))
 	return cache.Baselines.Path(c.opts.Cache, c.arch.Name, key), nil
 }
 
@@ -75,6 +80,9 @@ func (e *baseEntry) settled() bool {
 	if e.Status != result.Pass && e.Status != result.Fail {
 		return false
 	}
+	if e.Machine == nil {
+		return false // kept before entries recorded it: one boot more gives its cells a reproduce.sh
+	}
 	for _, t := range e.Tests {
 		if k, _, ok := counts(t); ok && k < minBaseKills {
 			return false
@@ -99,7 +107,7 @@ func (c *cell) bootBase(ctx context.Context, kern, initrd string) {
 		c.boot(ctx, kern, initrd)
 		return
 	}
-	if !c.opts.FreshBase && c.reuseBase(path) {
+	if !c.opts.FreshBase && c.reuseBase(path, kern, initrd) {
 		return
 	}
 	c.boot(ctx, kern, initrd)
@@ -112,9 +120,10 @@ func (c *cell) bootBase(ctx context.Context, kern, initrd string) {
 }
 
 // reuseBase fills a baseline cell from its kept results instead of
-// booting it. It reports false (boot it) when there are none, or not
-// enough yet.
-func (c *cell) reuseBase(path string) bool {
+// booting it, with the reproduce.sh of the results' last boot on kern
+// and initrd (and them kept, when the base did not pass). It reports
+// false (boot it) when there are none, or not enough yet.
+func (c *cell) reuseBase(path, kern, initrd string) bool {
 	e, err := loadBase(path)
 	if err != nil {
 		c.ui.Notice("base results: %v: booting the base again", err)
@@ -128,6 +137,10 @@ func (c *cell) reuseBase(path string) bool {
 	})
 	c.res.Tests, c.res.Oopses, c.res.Accel = e.Tests, e.Oopses, e.Accel
 	c.fail(e.Status, e.Cause)
+	cfg := *e.Machine                        // settled: it has one
+	cfg.Kernel, cfg.Initramfs = kern, initrd // the same content: the entry's key
+	c.writeReproducer(cfg)
+	c.keep(kern, initrd)
 	return true
 }
 
@@ -147,7 +160,7 @@ func (c *cell) keepBase(ctx context.Context, path string) error {
 		old = nil // a damaged entry is replaced
 	}
 	e := baseEntry{Boots: 1, Updated: time.Now(), Accel: c.res.Accel, Status: c.res.Status, Cause: c.res.Cause,
-		Tests: append([]result.Test(nil), c.res.Tests...), Oopses: c.res.Oopses}
+		Tests: append([]result.Test(nil), c.res.Tests...), Oopses: c.res.Oopses, Machine: c.booted}
 	if old != nil {
 		e.Boots += old.Boots
 		sumCounts(e.Tests, old.Tests)

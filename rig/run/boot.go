@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,43 @@ type bootState struct {
 	results   []result.Test
 	started   map[string]event.Event
 	lastLines []string // console tail, for causes
+	// programs are the cell's --exec'd tests; outputs their output logs
+	// (exec-<name>.log), opened at their first line.
+	dir      string
+	programs []result.Program
+	outputs  map[string]*capped
+}
+
+// outputCap bounds one program's output log.
+const outputCap = 8 << 20
+
+// programLog is the file in the cell's directory that keeps the output of
+// the --exec'd test called name.
+func programLog(name string) string { return "exec-" + name + ".log" }
+
+// output keeps a line of a program's output in its log. Names come from
+// the guest: only the cell's own programs get a file.
+func (b *bootState) output(test, line string) {
+	if !slices.ContainsFunc(b.programs, func(p result.Program) bool { return p.Name == test }) {
+		return
+	}
+	f := b.outputs[test]
+	if f == nil {
+		var err error
+		if f, err = openCapped(filepath.Join(b.dir, programLog(test)), outputCap); err != nil {
+			return
+		}
+		b.outputs[test] = f
+	}
+	f.line(line)
+}
+
+func (b *bootState) closeOutputs() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, f := range b.outputs {
+		f.close()
+	}
 }
 
 func (b *bootState) out(o machine.Output) {
@@ -120,7 +158,15 @@ func (b *bootState) out(o machine.Output) {
 				t.Seed = st.Seed
 				t.Seconds = ev.T - st.T
 			}
+			if b.outputs[ev.Test] != nil {
+				if t.Evidence == nil {
+					t.Evidence = map[string]string{}
+				}
+				t.Evidence["log"] = programLog(ev.Test)
+			}
 			b.results = append(b.results, t)
+		case event.Output:
+			b.output(ev.Test, ev.Msg)
 		case event.Kmsg:
 			b.dmesg.line(ev.Msg)
 		case event.Done:
@@ -139,7 +185,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		}
 		return f
 	}
-	st := &bootState{scanner: oops.NewScanner(), started: map[string]event.Event{}}
+	st := &bootState{scanner: oops.NewScanner(), started: map[string]event.Event{},
+		dir: c.dir, programs: s.Programs, outputs: map[string]*capped{}}
+	defer st.closeOutputs()
 	if st.console = open("console.log", consoleCap); st.console == nil {
 		return
 	}
@@ -155,7 +203,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 
 	ntests := len(s.Tests)
 	if ntests == 0 {
-		ntests = len(TestNames())
+		ntests = len(TestNames()) + len(s.Programs)
 	}
 	args := []string{fmt.Sprintf("rig.seed=%d", s.Seed), "rig.duration=" + s.Duration.String()}
 	if o.MinKills > 0 {
@@ -166,6 +214,9 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	if c.spec.Shell {
 		args = append(args, "rig.shell=1")
+	}
+	if c.spec.GDB {
+		args = append(args, "nokaslr") // vmlinux's addresses are gdb's
 	}
 	if f := c.needs.Factor(); f > 1 && !c.spec.Shell {
 		// The guest's own watchdog (guest/config.WatchdogFor) stretches
@@ -204,9 +255,21 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		return
 	}
 	cfg.Accel = accel
+	// The user's arguments are the boot's, not the KVM probe's.
+	cfg.Append, cfg.QEMUArgs = o.Append, o.QEMUArgs
 	c.res.Accel = accel
 	c.res.Seed = s.Seed
 	c.ui.Stage(c.res.ID, "boot", fmt.Sprintf("%s, %d vCPUs, seed %d, tests %s", accel, max(cfg.CPUs, 2), s.Seed, strings.Join(orAll(s.Tests), ",")))
+	if c.spec.GDB {
+		if err := c.gdbStub(&cfg); err != nil {
+			c.fail(result.InfraError, err.Error())
+			return
+		}
+	}
+
+	if !c.spec.Shell {
+		c.writeReproducer(cfg)
+	}
 
 	start := time.Now()
 	outcome, err := c.environment().Boot(ctx, cfg, st.out)
@@ -218,12 +281,13 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	defer st.mu.Unlock()
 	c.res.Tests = st.results
 	c.res.GuestEvents, c.res.ConsoleLines = st.nevents, st.lines
-	for _, r := range st.scanner.Reports() {
-		c.res.Oopses = append(c.res.Oopses, result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line})
-	}
+	oo, stacks := oopses(st.scanner)
+	c.res.Oopses = append(c.res.Oopses, oo...)
 	c.bootStages(start, wall, st)
+	c.symbolize(ctx, stacks)
 	if err != nil && outcome == nil || err != nil && ctx.Err() == nil {
 		c.fail(result.InfraError, "machine: "+err.Error())
+		c.keep(kernel, initrd)
 		return
 	}
 	if ctx.Err() != nil {
@@ -242,6 +306,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		WantBuildID: c.res.BuildID, BootedVersion: st.booted,
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
 	c.fail(status, cause)
+	c.keep(kernel, initrd)
 }
 
 func orAll(t []string) []string {
@@ -308,10 +373,14 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 		return ob.Oopses[0], true
 	}
 	oopsCause := func(o result.Oops) string {
-		if strings.HasPrefix(o.Title, o.Kind) {
-			return fmt.Sprintf("kernel %s (console.log:%d)", o.Title, o.Line)
+		where := ""
+		if w := o.Where(); w != "" {
+			where = " at " + w
 		}
-		return fmt.Sprintf("kernel %s: %s (console.log:%d)", o.Kind, o.Title, o.Line)
+		if strings.HasPrefix(o.Title, o.Kind) {
+			return fmt.Sprintf("kernel %s%s (console.log:%d)", o.Title, where, o.Line)
+		}
+		return fmt.Sprintf("kernel %s: %s%s (console.log:%d)", o.Kind, o.Title, where, o.Line)
 	}
 	if !ob.Hello {
 		// The guest never spoke: the kernel did not boot (or not far enough).

@@ -10,10 +10,13 @@ import (
 
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/kbuild"
+	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
+	"github.com/rig-kernel/rig/rig/source"
 )
 
 // BootOptions are the extra inputs of `rig boot`.
@@ -21,6 +24,11 @@ type BootOptions struct {
 	Kernel    string // "" = the last kernel `rig run` built for the arch
 	Initramfs string // "" = the guest image (built if needed)
 	Shell     bool   // u-root's shell on the console instead of tests
+	// GDB boots under a gdb stub and prints the gdb command line. Without
+	// Kernel, the tree (Options' KernelSrc, Series, Configs) is built with
+	// the debuginfo fragment first, like rig run's cell, so that the
+	// vmlinux gdb reads has DWARF and matches the kernel booted.
+	GDB bool
 }
 
 // Boot boots an existing kernel with the guest: the boot, tests and verdict
@@ -30,8 +38,15 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 		return nil, "", err
 	}
 	a, _ := arch.Lookup(o.Arch)
-	if err := setup.Require("go", a.QEMU); err != nil {
+	need := []string{"go", a.QEMU}
+	if b.GDB {
+		need = append(need, "gdb-multiarch")
+	}
+	if err := setup.Require(need...); err != nil {
 		return nil, "", err
+	}
+	if b.GDB && b.Kernel == "" {
+		return bootBuilt(ctx, o, b)
 	}
 	if b.Kernel == "" {
 		k, _, err := Last(o.Cache, a.Name)
@@ -44,7 +59,13 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	if _, err := os.Stat(b.Kernel); err != nil {
 		return nil, "", &UsageError{fmt.Errorf("--kernel %s: %w", b.Kernel, err)}
 	}
+	if err := CheckProgramArches(o.programs, []string{a.Name}); err != nil {
+		return nil, "", &UsageError{err}
+	}
 	if b.Initramfs != "" {
+		if len(o.Exec) > 0 || o.Overlay != "" {
+			return nil, "", &UsageError{fmt.Errorf("--initramfs %s with --exec or --overlay: they go into the rig's guest image; drop --initramfs, or add the files to your image yourself", b.Initramfs)}
+		}
 		if _, err := os.Stat(b.Initramfs); err != nil {
 			return nil, "", &UsageError{fmt.Errorf("--initramfs %s: %w", b.Initramfs, err)}
 		}
@@ -55,13 +76,54 @@ func Boot(ctx context.Context, o Options, b BootOptions) (*result.Run, string, e
 	}
 	rec := &record{run: r, dir: dir}
 	s := Spec{ID: a.Name + "-boot", Arch: a.Name, Accel: o.Accel, Tests: o.Tests,
-		Kernel: b.Kernel, Initramfs: b.Initramfs, Shell: b.Shell}
+		Kernel: b.Kernel, Initramfs: b.Initramfs, Shell: b.Shell, GDB: b.GDB}
 	c, err := newCell(o, s, rec, filepath.Join(dir, s.ID))
 	if err != nil {
 		return nil, "", err
 	}
 	c.execute(ctx, nil)
 	return finishRun(ctx, rec, []*cell{c}, nil)
+}
+
+// bootBuilt is rig boot --gdb without --kernel: one cell of rig run for
+// the tree with the debuginfo fragment (from the kernel cache when it was
+// built before), booted under gdb.
+func bootBuilt(ctx context.Context, o Options, b BootOptions) (*result.Run, string, error) {
+	if b.Initramfs != "" {
+		return nil, "", &UsageError{fmt.Errorf("--initramfs needs --kernel: rig boot --gdb builds the tree's kernel and packs the guest's image")}
+	}
+	a, _ := arch.Lookup(o.Arch)
+	o.Configs = WithDebugInfo(o.Configs)
+	o.Arches, o.Accels, o.Baseline, o.EachPatch = []string{a.Name}, []string{o.Accel}, false, false
+	if err := CheckProgramArches(o.programs, o.Arches); err != nil {
+		return nil, "", &UsageError{err}
+	}
+	if _, err := kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), Spec{Configs: o.Configs}.fragmentNames(a)); err != nil {
+		return nil, "", &UsageError{err}
+	}
+	if err := requireTools(a, o.KernelSrc == ""); err != nil {
+		return nil, "", err
+	}
+	specs, err := o.specs()
+	if err != nil {
+		return nil, "", err
+	}
+	s := specs[0]
+	s.ID, s.GDB, s.Shell = a.Name+"-boot", true, b.Shell
+	r, dir, err := newRun(o, s.fragmentNames(a))
+	if err != nil {
+		return nil, "", err
+	}
+	if r.KernelSource == "" {
+		r.KernelSource = "debian:" + source.DebianPackage
+	}
+	rec := &record{run: r, dir: dir}
+	c, err := newCell(o, s, rec, filepath.Join(dir, s.ID))
+	if err != nil {
+		return nil, "", err
+	}
+	c.execute(ctx, nil)
+	return finishRun(ctx, rec, []*cell{c}, s.Patches)
 }
 
 // prebuilt is Prepare for a cell that boots a kernel already built: it
@@ -74,6 +136,7 @@ func (c *cell) prebuilt(ctx context.Context) (kern, initrd string, ok bool) {
 		c.res.BuildID = strings.TrimSpace(string(id))
 	}
 	c.res.KernelImage = s.Kernel
+	c.findVmlinux(filepath.Join(filepath.Dir(s.Kernel), kbuild.KernelVmlinuxFile))
 	c.res.KernelSHA256, _ = cache.HashFile(s.Kernel)
 	if st, err := os.Stat(s.Kernel); err == nil {
 		c.res.KernelSize = st.Size()
@@ -97,6 +160,7 @@ func newRun(o Options, names []string) (*result.Run, string, error) {
 	r := &result.Run{ID: id, Command: o.Command, Started: time.Now(), Series: o.Series,
 		Configs: names, Tests: o.Tests, Seed: o.Seed, Host: hostInfo(context.Background())}
 	r.KernelSource = o.KernelSrc
+	o.RecordExtras(r)
 	if err := result.Save(dir, r); err != nil {
 		return nil, "", err
 	}

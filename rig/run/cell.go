@@ -38,9 +38,15 @@ type cell struct {
 	// bootable is set once prepare got the cell an image.
 	twins    []*cell
 	bootable bool
+	// booted is the machine the cell booted, once it did: its base results
+	// keep it for the cells that reuse them (basecache.go).
+	booted *machine.Config
 	// gate, if set, is asked in the cell's prepare turn before anything
 	// is done; false means it set the cell's verdict (eachpatch.go).
 	gate func() bool
+	// vmlinux is the booted kernel's vmlinux, when it is kept (the kernel
+	// cache's entry, or beside a kernel given to rig boot).
+	vmlinux string
 }
 
 // record is the run record the cells of one run write into, under a lock
@@ -93,6 +99,8 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 			s.Input = stated(st)
 		}
 	}
+	s.Programs = programsFor(o.programs, a.Name)
+	s.Tests = withPrograms(s.Tests, s.Programs)
 	names := s.fragmentNames(a)
 	var frags []kconfig.Fragment
 	var needs kconfig.Needs
@@ -112,6 +120,10 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags, needs: needs}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
 	s.notePrefix(c.res)
+	c.res.Inputs = s.inputs(o)
+	if s.Kernel == "" {
+		c.res.Compiler = CompilerVersion(a)
+	}
 	_ = rec.update(func(r *result.Run) {
 		c.idx = len(r.Cells)
 		r.Cells = append(r.Cells, *c.res)

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,6 +163,7 @@ func (e *realEnv) CachedKernel(c *cell, treeID string) (kbuild.Kernel, bool) {
 	if !k.Present() {
 		return k, false
 	}
+	e.keepVmlinux(k)
 	copyFile(filepath.Join(k.Dir, kbuild.KernelConfigFile), filepath.Join(c.dir, "kernel.config"))
 	copyFile(filepath.Join(k.Dir, kbuild.KernelLogFile), filepath.Join(c.dir, "build.log"))
 	return k, true
@@ -292,13 +294,25 @@ func (e *realEnv) verifyObjects(ctx context.Context, c *cell, b kbuild.Build, tr
 
 func (e *realEnv) Publish(c *cell, k kbuild.Kernel, img string) string {
 	e.log.Sync()
-	if err := k.Publish(img, filepath.Join(e.slot.Build, ".config"), filepath.Join(c.dir, "build.log"), kbuild.KernelRelease(e.slot.Build)); err != nil {
+	if err := k.Publish(img, filepath.Join(e.slot.Build, kbuild.KernelVmlinuxFile), filepath.Join(e.slot.Build, ".config"), filepath.Join(c.dir, "build.log"), kbuild.KernelRelease(e.slot.Build)); err != nil {
 		c.ui.Notice("caching the kernel: %v", err)
 	}
 	if !k.Present() {
 		return img // not cached (no space, say): boot the slot's
 	}
 	return k.Image
+}
+
+// keepVmlinux adds the slot's vmlinux to a kernel cache entry published
+// without one, when it is that very build (it holds the entry's build id).
+func (e *realEnv) keepVmlinux(k kbuild.Kernel) {
+	if _, err := os.Stat(k.Vmlinux()); err == nil {
+		return
+	}
+	slotVmlinux := filepath.Join(e.slot.Build, kbuild.KernelVmlinuxFile)
+	if b, err := os.ReadFile(slotVmlinux); err == nil && bytes.Contains(b, []byte("#"+k.BuildID+" ")) {
+		copyFile(slotVmlinux, k.Vmlinux())
+	}
 }
 
 func (e *realEnv) Selftests(ctx context.Context, c *cell) (map[string]string, error) {
@@ -312,16 +326,23 @@ func (e *realEnv) Selftests(ctx context.Context, c *cell) (map[string]string, er
 
 func (e *realEnv) Pack(ctx context.Context, c *cell, selftests map[string]string) (*initramfs.Image, error) {
 	img, err := initramfs.Builder{Root: c.opts.Root, Cache: c.opts.Cache}.Build(ctx, c.arch, c.spec.Shell)
-	if err != nil || len(selftests) == 0 {
+	if err != nil {
 		return img, err
 	}
-	key := ""
+	extras, key, err := c.imageExtras()
+	if err != nil {
+		return nil, err
+	}
+	if len(selftests) == 0 && len(extras) == 0 {
+		return img, nil
+	}
 	for _, p := range selftests {
-		key = filepath.Base(filepath.Dir(p)) // the selftests' content key
+		key = cache.Key(key, filepath.Base(filepath.Dir(p))) // the selftests' content key
 		break
 	}
+	entries := initramfs.FileEntries(kselftest.ImageFiles(selftests))
 	withFiles := *img
-	withFiles.Path, err = initramfs.WithOverlay(c.opts.Cache, img.Path, kselftest.ImageFiles(selftests), key)
+	withFiles.Path, err = initramfs.WithEntries(c.opts.Cache, img.Path, append(entries, extras...), key)
 	return &withFiles, err
 }
 

@@ -20,6 +20,7 @@ type Input struct {
 	// By says what chose Base: "base-commit: in b4.mbox#1", "--base v6.12", "--series v1..v2".
 	By            string
 	Range         string   // the revision range --series named, if it did
+	Tip           string   // the range's last commit
 	Stated        string   // the base-commit the series states
 	Prerequisites []string // the series' prerequisite-patch-id lines
 }
@@ -63,7 +64,7 @@ func (o *Options) resolveInput(ctx context.Context) error {
 			}
 			// The run's series is named by the range (summary.md, report.html).
 			o.Patches = ps
-			in.Base, in.By, in.Range = r.Base, "--series "+o.Series, r.String()
+			in.Base, in.By, in.Range, in.Tip = r.Base, "--series "+o.Series, r.String(), r.Tip
 			o.Series = r.String()
 			o.Input = in
 			return nil
@@ -113,6 +114,9 @@ func (c *cell) base(ctx context.Context, t *source.Tree) (*result.Base, error) {
 		dirty := t.Notice != "" // OpenWith's notice of uncommitted changes left out
 		t.SetCommit(ctx, commit)
 		t.Notice = fmt.Sprintf("the series applies to %.12s (%s)", commit, in.By)
+		if len(c.spec.Patches) == 0 {
+			t.Notice = fmt.Sprintf("testing the tree at %.12s (%s)", commit, in.By)
+		}
 		if t.CheckoutDir != "" && (dirty || commit != t.Head) {
 			t.Notice += ", not to the working tree of " + t.CheckoutDir
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +90,10 @@ func TestBaseResultsKept(t *testing.T) {
 	if err := os.WriteFile(initrd, []byte("image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	kern := filepath.Join(t.TempDir(), "bzImage")
+	if err := os.WriteFile(kern, []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	boots := 0
 	for i, step := range []struct {
 		kills, hits      string
@@ -105,7 +110,7 @@ func TestBaseResultsKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.reuseBase(p) {
+		if c.reuseBase(p, kern, initrd) {
 			if step.booted {
 				t.Fatalf("step %d: reused, want a boot", i)
 			}
@@ -113,7 +118,7 @@ func TestBaseResultsKept(t *testing.T) {
 			if !step.booted {
 				t.Fatalf("step %d: booted, want the kept results", i)
 			}
-			c.boot(context.Background(), "bzImage", initrd)
+			c.boot(context.Background(), kern, initrd)
 			boots++
 			if err := c.keepBase(context.Background(), p); err != nil {
 				t.Fatal(err)
@@ -131,6 +136,12 @@ func TestBaseResultsKept(t *testing.T) {
 		}
 		if !step.booted && (c.res.Status != result.Fail || len(c.res.Tests) != 1 || c.res.Accel != "tcg") {
 			t.Errorf("step %d: reused cell %s accel %q %+v", i, c.res.Status, c.res.Accel, c.res.Tests)
+		}
+		// Reused or booted, a failing base can be replayed without the cache.
+		if c.res.Reproduce != ReproduceScript || !slices.Contains(c.res.Kept, "bzImage") || !slices.Contains(c.res.Kept, keptInitramfs) {
+			if step.sumHit != "0" {
+				t.Errorf("step %d: base %s has script %q, kept %v", i, c.res.Status, c.res.Reproduce, c.res.Kept)
+			}
 		}
 	}
 	if boots != 2 {

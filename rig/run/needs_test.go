@@ -50,7 +50,7 @@ func TestMachineFromFragments(t *testing.T) {
 			env := &fakeEnv{events: testEvents("pass", "fine"), outcome: poweredOff}
 			c.env = env
 			c.execute(context.Background(), nil)
-			cfg := env.cfg
+			cfg := env.booted
 			if cfg.MemoryMB != tc.mem || cfg.BootTimeout != tc.boot || cfg.RunTimeout != tc.run {
 				t.Errorf("machine: %d MiB, boot timeout %s, run timeout %s; want %d MiB, %s, %s",
 					cfg.MemoryMB, cfg.BootTimeout, cfg.RunTimeout, tc.mem, tc.boot, tc.run)

@@ -40,7 +40,9 @@ type fakeEnv struct {
 	mu    sync.Mutex
 	calls []string
 	boots int
-	cfg   machine.Config // the last boot's
+	// probed and booted are the machine configs ResolveAccel and Boot
+	// were given last.
+	probed, booted machine.Config
 }
 
 func (f *fakeEnv) call(name string) error {
@@ -109,6 +111,9 @@ func (f *fakeEnv) Pack(ctx context.Context, c *cell, selftests map[string]string
 }
 
 func (f *fakeEnv) ResolveAccel(ctx context.Context, requested string, cfg machine.Config, cache string) (string, string, error) {
+	f.mu.Lock()
+	f.probed = cfg
+	f.mu.Unlock()
 	return "tcg", "", nil
 }
 
@@ -116,7 +121,7 @@ func (f *fakeEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine
 	f.call("boot " + cfg.Arch)
 	f.mu.Lock()
 	f.boots++
-	f.cfg = cfg
+	f.booted = cfg
 	f.mu.Unlock()
 	t := time.Duration(0)
 	for _, l := range f.console {

@@ -126,6 +126,7 @@ func (c *cell) kernel(ctx context.Context, env Env, treeID string, patches []pat
 	if present {
 		err := c.stage("build", func() (bool, string, error) { return true, "kernel " + k.Key, nil })
 		c.noteKernel(k.Image, k.Dir)
+		c.findVmlinux(k.Vmlinux())
 		return k.Image, err
 	}
 
@@ -187,5 +188,6 @@ func (c *cell) kernel(ctx context.Context, env Env, treeID string, patches []pat
 	}
 	image := env.Publish(c, k, img)
 	c.noteKernel(image, k.Dir)
+	c.findVmlinux(k.Vmlinux())
 	return image, nil
 }

@@ -72,10 +72,23 @@ type Options struct {
 	Strict             bool   // with Baseline: any failure fails, even one the base shares
 	FreshBase          bool   // with Baseline: boot the base even when its results are kept
 	EachPatch          bool   // a cell per prefix of the series, per arch (eachpatch.go)
+	KeepKernel         bool   // keep the kernel and image of passing cells with the results too (failing cells' always are)
 	Root               string // the rig's sources (kconfigs/, guest/): initramfs.Sources
 	Cache              string
 	Command            []string // recorded in run.json
 	UI                 *ui.UI
+
+	// What the user adds (extras.go): static programs run as tests, a
+	// directory added to the image root, kernel arguments after the rig's
+	// and QEMU arguments after the rig's.
+	Exec     []string
+	Overlay  string
+	Append   string
+	QEMUArgs []string
+	// Set by Prepare from Exec and Overlay.
+	programs   []result.Program
+	overlay    []initramfs.Entry
+	overlayKey string
 }
 
 // UsageError is bad input detected before any work: exit code 2.
@@ -155,9 +168,12 @@ func Prepare(o *Options) error {
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano() & 0x7fffffff
 	}
+	if err := o.checkExtras(); err != nil {
+		return err
+	}
 	for _, t := range o.Tests {
-		if !knownTest(t) {
-			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(TestNames(), ", "))}
+		if !knownTest(t) && !o.isProgram(t) {
+			return &UsageError{fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(append(TestNames(), programNames(o.programs)...), ", "))}
 		}
 	}
 	if o.EachPatch && o.Series == "" {
@@ -206,6 +222,9 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	specs, err := o.specs()
 	if err != nil {
 		return nil, "", err
+	}
+	if err := CheckProgramArches(o.programs, o.Arches); err != nil {
+		return nil, "", &UsageError{err}
 	}
 	for _, n := range o.Arches {
 		a, _ := arch.Lookup(n)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/patch"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 // Spec describes one cell: the tree, the series, the arch and accelerator,
@@ -37,4 +38,11 @@ type Spec struct {
 	// or build. Initramfs is its image ("" = the guest's, packed).
 	Kernel, Initramfs string
 	Shell             bool // u-root's shell on the console instead of tests
+
+	// Programs are the --exec'd programs of the cell's arch (newCell
+	// picks them from the run's), each run as a test.
+	Programs []result.Program
+	// GDB boots under a gdb stub, paused until gdb continues it (rig boot
+	// --gdb; gdb.go).
+	GDB bool
 }

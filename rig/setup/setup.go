@@ -46,6 +46,9 @@ var Tools = []Tool{
 	{"go", "", []string{"go", "version"}, "pack (guest)", false},
 	{"qemu-system-x86_64", "qemu-system-x86", []string{"qemu-system-x86_64", "--version"}, "boot (x86_64)", false},
 	{"qemu-system-aarch64", "qemu-system-arm", []string{"qemu-system-aarch64", "--version"}, "boot (arm64)", false},
+	{"addr2line", "binutils", []string{"addr2line", "--version"}, "kernel reports to file:line", false},
+	{"aarch64-linux-gnu-addr2line", "binutils-aarch64-linux-gnu", []string{"aarch64-linux-gnu-addr2line", "--version"}, "kernel reports to file:line (arm64)", false},
+	{"gdb-multiarch", "gdb-multiarch", []string{"gdb-multiarch", "--version"}, "boot --gdb", false},
 	{"chromium", "chromium", []string{"chromium", "--version"}, "tests (report.html in a real browser)", true},
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/rig-kernel/rig/guest/runner"
 	"github.com/rig-kernel/rig/guest/stress"
 	"github.com/rig-kernel/rig/guest/stress/child"
+	"github.com/rig-kernel/rig/guest/stress/exectest"
 	"github.com/rig-kernel/rig/guest/stress/killlock"
 	"github.com/rig-kernel/rig/guest/stress/kselftest"
 	"github.com/rig-kernel/rig/guest/stress/ownerdeath"
@@ -50,6 +51,16 @@ var tests = []stress.Test{
 	unmapremap.Test,
 }
 
+// execSkipped names the files of the image's exec directory that are no
+// test, and why (reported after hello).
+var execSkipped []string
+
+// addExecTests adds the programs packed with --exec to tests.
+func addExecTests() {
+	ex, skipped := exectest.Tests(exectest.Dir, stress.Names(tests))
+	tests, execSkipped = append(tests, ex...), skipped
+}
+
 // helpers are the child helpers of every test.
 func helpers() []stress.Helpers {
 	var h []stress.Helpers
@@ -61,6 +72,7 @@ func helpers() []stress.Helpers {
 
 func main() {
 	child.Main(helpers()...)
+	addExecTests()
 	if runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2) // userfaultfd tests need a second P even on one vCPU
 	}
@@ -179,12 +191,32 @@ func (s *session) startWatchdog(fire func()) {
 	if s.cfg.Probe {
 		return
 	}
-	d := s.cfg.WatchdogFor(len(s.names()))
+	d := s.watchdog()
 	time.AfterFunc(d, func() {
 		s.w.Send(event.Event{Ev: event.Log, Msg: "watchdog fired"})
 		fmt.Fprintf(s.console, "rig-guest: watchdog fired after %v\n", d)
 		fire()
 	})
+}
+
+// watchdog is when the guest gives up: rig.watchdog, or by default after
+// every selected test's own timeout (a test that hangs is stopped there
+// and reported) plus the runner's grace, plus a minute.
+func (s *session) watchdog() time.Duration {
+	names := s.names()
+	d := s.cfg.WatchdogFor(len(names))
+	if s.cfg.Watchdog > 0 {
+		return d
+	}
+	var sum time.Duration
+	for _, n := range names {
+		for _, t := range tests {
+			if t.Name == n {
+				sum += t.Timeout(s.cfg.Duration) + runner.DefaultGrace
+			}
+		}
+	}
+	return max(d, sum+60*time.Second)
 }
 
 func (s *session) hello() string {
@@ -221,6 +253,9 @@ func (s *session) run() bool {
 	hello := s.hello()
 	s.w.Send(event.Event{Ev: event.Hello, Msg: hello, Evidence: kernelIdentity()})
 	fmt.Fprintf(s.console, "rig-guest: %s\n", hello)
+	for _, x := range execSkipped {
+		s.w.Send(event.Event{Ev: event.Log, Msg: "exec directory: " + x})
+	}
 	ok := true
 	if s.cfgErr != nil {
 		msg := "bad kernel command line: " + s.cfgErr.Error()

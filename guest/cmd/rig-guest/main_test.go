@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rig-kernel/rig/guest/catalog"
+	"github.com/rig-kernel/rig/guest/config"
 	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/guest/stress/child"
 )
@@ -116,5 +118,23 @@ func TestHostRun(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "robust-owner-death: PASS") {
 		t.Errorf("no console line:\n%s", stderr.String())
+	}
+}
+
+// The default watchdog lets a hung test reach its own timeout and be
+// reported (a natural test's is duration + 60 s); rig.watchdog= wins.
+func TestWatchdogAfterTestTimeouts(t *testing.T) {
+	cfg, err := config.Parse("rig.tests=robust-unmap-remap,robust-owner-death rig.duration=3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session{cfg: cfg}
+	// 3s+60s and 60s, each with the runner's 10s grace, then a minute.
+	if got, want := s.watchdog(), 203*time.Second; got != want {
+		t.Errorf("default watchdog %v, want %v", got, want)
+	}
+	cfg.Watchdog = 30 * time.Second
+	if got := (&session{cfg: cfg}).watchdog(); got != 30*time.Second {
+		t.Errorf("rig.watchdog=30s gave %v", got)
 	}
 }

@@ -53,8 +53,41 @@ const (
 // (defaults applied), with its sockets in dir. The console and events
 // chardevs connect to sockets the caller listens on (server=off), so no
 // early output is lost; the machine starts paused (-S), has no network and
-// no host filesystem, and exits instead of rebooting.
+// no host filesystem, and exits instead of rebooting. The user's kernel
+// arguments (cfg.Append) end the command line and the user's QEMU
+// arguments (cfg.QEMUArgs) the argv.
 func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err error) {
+	pause := []string{"-S", "-qmp", "unix:" + opt(filepath.Join(dir, qmpSock)) + ",server=on,wait=off"}
+	if cfg.GDBPort != 0 {
+		// The rig's boot only: a gdb session is not part of a replay.
+		pause = append(pause, "-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", cfg.GDBPort))
+	}
+	return buildArgv(cfg, wiring{
+		pause:   pause,
+		console: "socket,id=con,path=" + opt(filepath.Join(dir, consoleSock)) + ",server=off",
+		events:  "socket,id=ev,path=" + opt(filepath.Join(dir, eventsSock)) + ",server=off",
+	})
+}
+
+// StandaloneArgv is Argv for a machine run without the rig (a cell's
+// reproduce.sh): it starts at once (no -S, no QMP), the console is on
+// QEMU's stdio (Ctrl-C ends QEMU) and the guest's events go to the file
+// events. Everything else is Argv's, from the same code.
+func StandaloneArgv(cfg machine.Config, events string) (argv []string, cmdline string, err error) {
+	return buildArgv(cfg, wiring{
+		console: "stdio,id=con",
+		events:  "file,id=ev,path=" + opt(events),
+	})
+}
+
+// wiring is how a machine is connected to whoever runs it: what pauses it
+// before the first instruction, and the console and events chardevs.
+type wiring struct {
+	pause           []string
+	console, events string
+}
+
+func buildArgv(cfg machine.Config, w wiring) (argv []string, cmdline string, err error) {
 	a, err := lookupArch(cfg.Arch)
 	if err != nil {
 		return nil, "", err
@@ -65,6 +98,7 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 		"rig.events="+a.Events,
 		a.Cmdline,
 		strings.TrimSpace(cfg.Cmdline),
+		strings.TrimSpace(cfg.Append),
 	), " ")
 	argv = []string{a.Binary, "-M", a.Machine, "-accel", cfg.Accel}
 	cpu := a.TCGCPU
@@ -91,11 +125,12 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 		"-display", "none",
 		"-no-reboot",
 		"-nodefaults",
-		"-S",
-		"-qmp", "unix:"+opt(filepath.Join(dir, qmpSock))+",server=on,wait=off",
-		"-chardev", "socket,id=con,path="+opt(filepath.Join(dir, consoleSock))+",server=off",
+	)
+	argv = append(argv, w.pause...)
+	argv = append(argv,
+		"-chardev", w.console,
 		"-serial", "chardev:con",
-		"-chardev", "socket,id=ev,path="+opt(filepath.Join(dir, eventsSock))+",server=off",
+		"-chardev", w.events,
 	)
 	if a.VirtioEvents {
 		argv = append(argv, "-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev")
@@ -104,6 +139,7 @@ func Argv(cfg machine.Config, dir string) (argv []string, cmdline string, err er
 	}
 	argv = append(argv, "-nic", "none")
 	argv = append(argv, a.Args...)
+	argv = append(argv, cfg.QEMUArgs...) // last: the user's word wins where QEMU lets a later option win
 	return argv, cmdline, nil
 }
 

@@ -105,6 +105,34 @@ func TestArgvNoInitramfsAndCommas(t *testing.T) {
 	}
 }
 
+// TestArgvUserArgs: --append ends the kernel command line, after the
+// rig's own words, and --qemu-arg ends the argv, after the arch's
+// arguments, each exactly as given.
+func TestArgvUserArgs(t *testing.T) {
+	for _, a := range []string{"x86_64", "arm64"} {
+		cfg := machine.Config{Arch: a, Accel: "tcg", CPUs: 1, MemoryMB: 256, Kernel: "/k", Cmdline: "rig.seed=7",
+			Append: " loglevel=8  futex.debug=1 ", QEMUArgs: []string{"-d", "guest_errors,unimp", "-icount", "shift=auto"}}
+		plain := cfg
+		plain.Append, plain.QEMUArgs = "", nil
+		want, wantCmdline, err := Argv(plain, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, cmdline, err := Argv(cfg, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmdline != wantCmdline+" loglevel=8  futex.debug=1" || !strings.HasSuffix(cmdline, "rig.seed=7 loglevel=8  futex.debug=1") {
+			t.Errorf("%s: cmdline %q, want the rig's %q then the user's words", a, cmdline, wantCmdline)
+		}
+		want[slices.Index(want, "-append")+1] = cmdline
+		want = append(want, "-d", "guest_errors,unimp", "-icount", "shift=auto")
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: argv\n got %q\nwant %q", a, got, want)
+		}
+	}
+}
+
 func TestArgvErrors(t *testing.T) {
 	for _, cfg := range []machine.Config{
 		{Arch: "riscv64", Accel: "tcg", Kernel: "/k"},
@@ -129,6 +157,34 @@ func TestArchTable(t *testing.T) {
 		seen[a.Name] = true
 		if !strings.HasPrefix(a.Binary, "qemu-system-") || a.Machine == "" || a.Console == "" || !strings.HasPrefix(a.Events, "/dev/") || a.KVMCPU == "" || a.Package == "" {
 			t.Errorf("incomplete row %+v", a)
+		}
+	}
+}
+
+// TestStandaloneArgv: the standalone form is the rig's argv with the
+// wiring swapped, nothing else: no -S, no QMP, the console on stdio and the
+// events in a file, on the same serial port or virtconsole.
+func TestStandaloneArgv(t *testing.T) {
+	for _, name := range []string{"x86_64", "arm64"} {
+		cfg := machine.Config{Arch: name, Accel: "tcg", CPUs: 2, MemoryMB: 512, Kernel: "/k/Image", Initramfs: "/k/initrd", Cmdline: "rig.seed=7"}
+		rig, rigCmdline, err := Argv(cfg, "/r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, cmdline, err := StandaloneArgv(cfg, "/tmp/x,y/events.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmdline != rigCmdline {
+			t.Errorf("%s: command line %q, the rig's %q", name, cmdline, rigCmdline)
+		}
+		want := slices.Clone(rig)
+		i := slices.Index(want, "-S")
+		want = slices.Delete(want, i, i+3) // -S -qmp <socket>
+		want[slices.Index(want, "socket,id=con,path=/r/con.sock,server=off")] = "stdio,id=con"
+		want[slices.Index(want, "socket,id=ev,path=/r/ev.sock,server=off")] = "file,id=ev,path=/tmp/x,,y/events.jsonl"
+		if !slices.Equal(alone, want) {
+			t.Errorf("%s:\n got %q\nwant %q", name, alone, want)
 		}
 	}
 }

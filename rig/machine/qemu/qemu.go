@@ -53,6 +53,14 @@ func (Backend) Version(ctx context.Context, arch string) (string, error) {
 	return version(ctx, a)
 }
 
+var _ machine.Standalone = Backend{}
+
+// StandaloneArgv is the standalone form of Argv; argv[0] is the emulator's
+// name, found in PATH by whoever runs it.
+func (Backend) StandaloneArgv(cfg machine.Config, events string) ([]string, string, error) {
+	return StandaloneArgv(cfg, events)
+}
+
 var versions sync.Map // binary path -> string
 
 func version(ctx context.Context, a archConfig) (string, error) {
@@ -324,10 +332,13 @@ func (r *run) boot(ctx context.Context, dir string) error {
 	}
 	defer mon.Close()
 	qmpDone = mon.done
-	if _, err := mon.execute("cont", qmpCmdTimeout); err != nil {
-		kill()
-		finish()
-		return r.startError(err)
+	// Under gdb the machine stays paused until gdb continues it.
+	if r.cfg.GDBPort == 0 {
+		if _, err := mon.execute("cont", qmpCmdTimeout); err != nil {
+			kill()
+			finish()
+			return r.startError(err)
+		}
 	}
 
 	select {

@@ -1,0 +1,217 @@
+package oops
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// framesOf scans a testdata log and returns the frames of the report that
+// starts on line.
+func framesOf(t *testing.T, log string, line int) []Frame {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScanner()
+	for _, l := range splitLines(data) {
+		s.Line(l)
+	}
+	for _, r := range s.Reports() {
+		if r.Line == line {
+			return s.Frames(r)
+		}
+	}
+	t.Fatalf("%s: no report on line %d", log, line)
+	return nil
+}
+
+func syms(fs []Frame) []string {
+	var out []string
+	for _, f := range fs {
+		s := f.String()
+		if f.PC {
+			s = "PC " + s
+		}
+		if f.Section != "" {
+			s = "[" + f.Section + "] " + s
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestFramesRealLogs checks the stacks collected from real console logs:
+// the RIP or pc symbol first, then the call trace, markers and guessed
+// ("? ") frames as printed, nothing after the trace's end.
+func TestFramesRealLogs(t *testing.T) {
+	for _, tc := range []struct {
+		log   string
+		line  int
+		n     int      // how many frames
+		first []string // the first ones
+		last  string
+	}{
+		// This rig's WARN on x86_64 (UNWINDER_GUESS: every frame is "? ").
+		{"rig-x86_64-6.12-warning.log", 186, 13,
+			[]string{"PC handle_futex_death+0x62/0xff", "? futex_cleanup+0xc9/0x26b", "? schedule+0x29/0x3a"},
+			"? entry_SYSCALL_64_after_hwframe+0x4b/0x53"},
+		// ORC: reliable frames between guessed ones; the user RIP line
+		// after the trace is not a frame.
+		{"warning-x86.log", 2, 26,
+			[]string{"PC drop_nlink+0xc4/0x110", "? __warn+0x168/0x4e0", "? drop_nlink+0xc4/0x110"},
+			"entry_SYSCALL_64_after_hwframe+0x77/0x7f"},
+		// The panic that follows has a stack of its own; the RIP line
+		// after it is the WARN's saved registers, not the panic's pc.
+		{"warning-x86.log", 55, 17,
+			[]string{"dump_stack_lvl+0x241/0x360", "? __pfx_dump_stack_lvl+0x10/0x10"},
+			"asm_exc_invalid_op+0x1a/0x20"},
+		// arm64: pc line with a module, then "Call trace:", whose first
+		// frame, the pc again, is not repeated.
+		{"oops-arm64-faulty.log", 2, 9,
+			[]string{"PC faulty_write+0x8/0x10 [faulty]", "ksys_write+0x74/0x10c"},
+			"el0t_64_sync+0x190/0x194"},
+		// Two tasks interleaved: each line goes to its own task's report.
+		{"oops-arm64-interleaved.log", 1, 17,
+			[]string{"PC __kmem_cache_alloc_node+0x17c/0x350", "__kmalloc_node+0xbc/0x14c"},
+			"el0t_64_sync+0x190/0x194"},
+		// A crash header joined by its Oops line keeps collecting.
+		{"kernel-bug-arm64.log", 9, 19,
+			[]string{"PC virtio_check_driver_offered_feature+0x60/0x6c", "virtio_dev_probe+0x274/0x320"},
+			"ret_from_fork+0x10/0x20"},
+		// KASAN: the access's call trace, then the allocation's stack
+		// under its heading.
+		{"kasan.log", 2, 25,
+			[]string{"dump_stack+0xef/0x160", "print_address_description.constprop.0+0x17/0x311"},
+			"[Allocated by task 2351] __kmalloc_track_caller+0x161/0x1a4"},
+		// A syzkaller-symbolized trace, after the panic that follows the
+		// WARN (the panic's stack): "[inline]" lines are skipped.
+		{"warning-arm64.log", 2, 10,
+			[]string{"dump_backtrace+0x0/0x2f0", "show_stack+0x20/0x30", "dump_stack+0x110/0x190"},
+			"el1_dbg+0x18/0x8c"},
+	} {
+		t.Run(tc.log, func(t *testing.T) {
+			got := syms(framesOf(t, tc.log, tc.line))
+			if tc.n != 0 && len(got) != tc.n {
+				t.Errorf("%d frames, want %d:\n%s", len(got), tc.n, strings.Join(got, "\n"))
+			}
+			if len(got) < len(tc.first) || !slices.Equal(got[:len(tc.first)], tc.first) {
+				t.Errorf("frames start\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.first, "\n"))
+			}
+			if tc.last != "" && (len(got) == 0 || got[len(got)-1] != tc.last) {
+				t.Errorf("last frame of\n%s\nwant %s", strings.Join(got, "\n"), tc.last)
+			}
+		})
+	}
+}
+
+func TestFramesBounds(t *testing.T) {
+	// Frame-like lines belong to no report unless one started them.
+	s := NewScanner()
+	for _, l := range []string{"Call Trace:", " futex_wake+0x1/0x2", "RIP: 0010:futex_wake+0x1/0x2"} {
+		s.Line(l)
+	}
+	if len(s.frames) != 0 {
+		t.Errorf("frames without a report: %v", s.frames)
+	}
+
+	// A trace ends at the end marker and at the first line that is not a
+	// frame; MaxFrames bounds it.
+	lines := []string{"WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "RIP: 0010:f+0x1/0x2", "Call Trace:", " <TASK>"}
+	for i := 0; i < MaxFrames+10; i++ {
+		lines = append(lines, " g+0x1/0x2")
+	}
+	lines = append(lines, " </TASK>", "---[ end trace 0000000000000000 ]---", " h+0x1/0x2")
+	s = NewScanner()
+	for _, l := range lines {
+		s.Line(l)
+	}
+	rs := s.Reports()
+	if len(rs) != 1 {
+		t.Fatalf("reports %v", rs)
+	}
+	fs := s.Frames(rs[0])
+	if len(fs) != MaxFrames || !fs[0].PC || fs[1].Sym != "g+0x1/0x2" || fs[1].PC {
+		t.Errorf("got %d frames %v, want %d starting with the PC", len(fs), syms(fs), MaxFrames)
+	}
+
+	s = NewScanner()
+	for _, l := range []string{"WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "Call Trace:", " g+0x1/0x2", "some other line", " h+0x1/0x2"} {
+		s.Line(l)
+	}
+	if got := syms(s.Frames(s.Reports()[0])); !slices.Equal(got, []string{"g+0x1/0x2"}) {
+		t.Errorf("frames after the trace ended: %v", got)
+	}
+
+	// A symbol longer than the bound is not kept.
+	s = NewScanner()
+	for _, l := range []string{"WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "Call Trace:", " " + strings.Repeat("x", 500) + "+0x1/0x2", " g+0x1/0x2"} {
+		s.Line(l)
+	}
+	if got := syms(s.Frames(s.Reports()[0])); !slices.Equal(got, []string{"g+0x1/0x2"}) {
+		t.Errorf("long symbol: %v", got)
+	}
+}
+
+// A KASAN report's allocation and free stacks follow its own, each under
+// its heading.
+func TestFramesSections(t *testing.T) {
+	s := NewScanner()
+	for _, l := range []string{
+		"[  5.0][  T99] BUG: KASAN: slab-use-after-free in put_pi_state+0x1a/0x50",
+		"[  5.0][  T99] Read of size 4 at addr ffff888003a1b2c0 by task rig-guest/99",
+		"[  5.0][  T99] Call Trace:",
+		"[  5.0][  T99]  <TASK>",
+		"[  5.0][  T99]  put_pi_state+0x1a/0x50",
+		"[  5.0][  T99]  </TASK>",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Allocated by task 98:",
+		"[  5.0][  T99]  kasan_save_stack+0x1c/0x40",
+		"[  5.0][  T99]  alloc_pi_state+0x2a/0x80",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Freed by task 97 on cpu 1 at 4.987654s:",
+		"[  5.0][  T99]  kfree+0x10/0x20",
+		"[  5.0][  T99] ",
+		"[  5.0][  T99] Last potentially related work creation:",
+		"[  5.0][  T99]  call_rcu+0x1/0x2",
+		"[  5.0][  T99] The buggy address belongs to the object at ffff888003a1b2c0",
+		"[  5.0][  T99]  which belongs to the cache kmalloc-64 of size 64",
+	} {
+		s.Line(l)
+	}
+	got := syms(s.Frames(s.Reports()[0]))
+	want := []string{"put_pi_state+0x1a/0x50", "[Allocated by task 98] kasan_save_stack+0x1c/0x40", "[Allocated by task 98] alloc_pi_state+0x2a/0x80",
+		"[Freed by task 97 on cpu 1 at 4.987654s] kfree+0x10/0x20", "[Last potentially related work creation] call_rcu+0x1/0x2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParseFrame(t *testing.T) {
+	for in, want := range map[string]string{
+		"futex_wake+0x1a/0x40":                                  "futex_wake+0x1a/0x40",
+		"? futex_wake+0x1a/0x40":                                "? futex_wake+0x1a/0x40",
+		"faulty_write+0x8/0x10 [faulty]":                        "faulty_write+0x8/0x10 [faulty]",
+		"[<ffffffff81000000>] ? do_thing.isra.0+0x1/0x2":        "? do_thing.isra.0+0x1/0x2",
+		"dump_backtrace+0x0/0x2f0 include/linux/compiler.h:193": "dump_backtrace+0x0/0x2f0",
+		"el0_svc+0x34/0x44 (P)":                                 "el0_svc+0x34/0x44",
+		"0xffffffff8108a1b2":                                    "",
+		"+0x1/0x2":                                              "",
+		"f+0x/0x2":                                              "",
+		"f+0x1/0x":                                              "",
+		"f+0x1":                                                 "",
+		"[<xyz>] f+0x1/0x2":                                     "",
+		"Code: 48 89 e5":                                        "",
+	} {
+		f, ok := parseFrame(in)
+		got := ""
+		if ok {
+			got = f.String()
+		}
+		if got != want {
+			t.Errorf("parseFrame(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package run
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rig-kernel/rig/rig/machine"
+	"github.com/rig-kernel/rig/rig/oops"
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// A report's stack reaches the cell as printed, and a decoded one puts
+// the innermost file:line in the cause.
+func TestReportStacks(t *testing.T) {
+	sc := oops.NewScanner()
+	for _, l := range []string{
+		"[    1.0] WARNING: CPU: 0 PID: 37 at kernel/futex/core.c:766 handle_futex_death+0x62/0xff",
+		"[    1.0] RIP: 0010:handle_futex_death+0x62/0xff",
+		"[    1.0] Call Trace:",
+		"[    1.0]  ? futex_cleanup+0xc9/0x26b",
+		"[    1.0]  mod_fn+0x1/0x2 [mod]",
+		"[    1.0] ---[ end trace 0000000000000000 ]---",
+	} {
+		sc.Line(l)
+	}
+	oo, stacks := oopses(sc)
+	if len(oo) != 1 || len(stacks) != 1 || len(stacks[0]) != 3 {
+		t.Fatalf("oopses: %+v, stacks %v", oo, stacks)
+	}
+	want := []result.Frame{{Func: "handle_futex_death+0x62/0xff"}, {Func: "futex_cleanup+0xc9/0x26b", Guess: true}, {Func: "mod_fn+0x1/0x2 [mod]"}}
+	if !slices.Equal(oo[0].Stack, want) {
+		t.Errorf("stack %v, want %v", oo[0].Stack, want)
+	}
+
+	// Not decoded: the cause is the title's.
+	out := &machine.Outcome{Shutdown: machine.GuestShutdown, Exit: machine.Exited(0)}
+	ob := Observed{Hello: true, Done: true, Results: []result.Test{{Name: "t", Status: "pass"}}, Oopses: oo}
+	if _, cause := Decide(out, ob); strings.Contains(cause, " at ") {
+		t.Errorf("undecoded cause %q names a place", cause)
+	}
+	decoded := oo[0]
+	decoded.Stack = []result.Frame{
+		{Func: "futex_cmpxchg_value_locked", File: "kernel/futex/core.c", Line: 536, Inline: true},
+		{Func: "handle_futex_death+0x62/0xff", File: "kernel/futex/core.c", Line: 766},
+	}
+	ob.Oopses = []result.Oops{decoded}
+	st, cause := Decide(out, ob)
+	if st != result.Fail || cause != "kernel WARNING in handle_futex_death at kernel/futex/core.c:536 (console.log:1)" {
+		t.Errorf("Decide = %s, %q", st, cause)
+	}
+}
+
+func TestWithDebugInfo(t *testing.T) {
+	if got := WithDebugInfo([]string{"debug"}); !slices.Equal(got, []string{"debug", "debuginfo"}) {
+		t.Errorf("WithDebugInfo(debug) = %v", got)
+	}
+	if got := WithDebugInfo([]string{"debuginfo", "kasan"}); !slices.Equal(got, []string{"debuginfo", "kasan"}) {
+		t.Errorf("WithDebugInfo(debuginfo, kasan) = %v", got)
+	}
+}
