@@ -2,6 +2,7 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 	"time"
 
@@ -18,9 +19,9 @@ import (
 // and timeouts.
 func registerMachine(fs *flag.FlagSet, o *run.Options) {
 	fs.IntVar(&o.CPUs, "cpus", machine.DefaultCPUs, "vCPUs of each guest")
-	fs.IntVar(&o.MemoryMB, "memory", machine.DefaultMemoryMB, "guest memory in MiB")
-	fs.DurationVar(&o.BootTimeout, "boot-timeout", machine.DefaultBootTimeout, "time allowed from QEMU start to the guest's first event")
-	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests and duration)")
+	fs.IntVar(&o.MemoryMB, "memory", 0, fmt.Sprintf("guest memory in MiB (default %d, or more when a config fragment asks with a \"# rig: memory=N\" line, as kasan does)", machine.DefaultMemoryMB))
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", 0, fmt.Sprintf("time allowed from QEMU start to the guest's first event (default %s, times the slowdown a config fragment states with \"# rig: slowdown=F\")", machine.DefaultBootTimeout))
+	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests, duration and the config fragments' slowdown)")
 }
 
 // registerTarget registers the one architecture and accelerator of a

@@ -54,12 +54,13 @@ func (s Slot) Configure(ctx context.Context, m kconfig.Make, frags []kconfig.Fra
 }
 
 // ConfigKey identifies a config: the fragments' content, in order (not
-// their names: a renamed fragment is the same config). It keys build
+// their names: a renamed fragment is the same config; nor their "# rig:"
+// directives, which are about the machine, not the kernel). It keys build
 // slots and kernel cache entries.
 func ConfigKey(frags []kconfig.Fragment) string {
 	parts := make([]string, len(frags))
 	for i, f := range frags {
-		parts[i] = string(f.Data)
+		parts[i] = string(kconfig.ConfigData(f.Data))
 	}
 	return cache.Key(parts...)
 }

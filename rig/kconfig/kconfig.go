@@ -48,6 +48,9 @@ func Resolve(dir string, names []string) ([]Fragment, error) {
 		if _, err := Parse(b, p); err != nil {
 			return nil, err
 		}
+		if _, err := ParseNeeds(b, p); err != nil {
+			return nil, err
+		}
 		out = append(out, Fragment{Name: strings.TrimSuffix(filepath.Base(p), ".config"), Path: p, Data: b})
 	}
 	return out, nil

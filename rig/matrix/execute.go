@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
 	"github.com/rig-kernel/rig/rig/source"
@@ -30,7 +31,8 @@ func CheckoutCheck() Check {
 type Options struct {
 	Plan  string // the plan file, for the log
 	Shard Shard  // the slice of the plan specs are, for the log; N == 0: all cells
-	// Jobs bounds the cells running at once; 0: DefaultJobs(Run.MemoryMB).
+	// Jobs bounds the cells running at once; 0: DefaultJobs of the largest
+	// guest (guestMB).
 	Jobs int
 	// Run holds what every cell shares: results, seed, machine, UI,
 	// Command. Run.Jobs is make's -j; 0: the CPUs shared by the cells
@@ -43,14 +45,18 @@ type Options struct {
 // *run.UsageError before any directory exists. With a run, the error is
 // only for failing to write its results.
 func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string, error) {
+	if err := run.Prepare(&o.Run); err != nil {
+		return nil, "", err
+	}
 	if o.Jobs == 0 {
-		o.Jobs = DefaultJobs(o.Run.MemoryMB)
+		mb, err := guestMB(specs, o.Run)
+		if err != nil {
+			return nil, "", err
+		}
+		o.Jobs = DefaultJobs(mb)
 	}
 	if o.Run.Jobs == 0 {
 		o.Run.Jobs = MakeJobs(runtime.NumCPU(), o.Jobs, len(Groups(specs)))
-	}
-	if err := run.Prepare(&o.Run); err != nil {
-		return nil, "", err
 	}
 	var arches []string
 	for _, s := range specs {
@@ -120,4 +126,22 @@ func host() result.Host {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
 	return h
+}
+
+// guestMB is the memory of the largest guest among specs: --memory if
+// given, else the most any cell's config fragments need (kconfig.Needs),
+// at least the default.
+func guestMB(specs []Spec, o run.Options) (int, error) {
+	if o.MemoryMB > 0 {
+		return o.MemoryMB, nil
+	}
+	mb := machine.DefaultMemoryMB
+	for _, s := range specs {
+		n, err := s.Needs(o.Root)
+		if err != nil {
+			return 0, err
+		}
+		mb = max(mb, n.MemoryMB)
+	}
+	return mb, nil
 }

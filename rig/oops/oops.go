@@ -1,7 +1,7 @@
 // Package oops turns kernel console output, fed one line at a time to a
-// Scanner, into reports (panic, BUG, Oops, WARNING, KASAN, lockdep,
-// stalls, hung tasks, reboots) from a table of patterns, with bounded
-// work on untrusted input (docs/design.md, "Kernel reports").
+// Scanner, into reports (panic, BUG, Oops, WARNING, the sanitizers,
+// lockdep, stalls, hung tasks, reboots) from a table of patterns, with
+// bounded work on untrusted input (docs/design.md, "Kernel reports").
 package oops
 
 import (
@@ -25,6 +25,9 @@ const (
 	KindOops       = "Oops"
 	KindWarning    = "WARNING"
 	KindKASAN      = "KASAN"
+	KindKCSAN      = "KCSAN"
+	KindUBSAN      = "UBSAN"
+	KindKFENCE     = "KFENCE"
 	KindLockdep    = "lockdep"
 	KindSoftLockup = "soft-lockup"
 	KindHungTask   = "hung-task"
@@ -48,10 +51,12 @@ const (
 type build int
 
 const (
-	titleLine    build = iota // the cleaned line (or the first submatch) is the title
-	titleWarning              // "WARNING in func", or "WARNING at file:line" without symbols
-	titleHeader               // the line; an Oops line that follows makes it kind Oops
-	titleOops                 // "<what> in func", func from the RIP/pc line that follows
+	titleLine      build = iota // the cleaned line (or the first submatch) is the title
+	titleWarning                // "WARNING in func", or "WARNING at file:line" without symbols
+	titleHeader                 // the line; an Oops line that follows makes it kind Oops
+	titleOops                   // "<what> in func", func from the RIP/pc line that follows
+	titleKASAN                  // "KASAN: <bug> Read in func", the access from the line that follows
+	titleSanitizer              // "<first submatch> in func", or "in a / b" for two
 )
 
 // pattern is one row of the table: a line that starts a report.
@@ -73,9 +78,21 @@ var patterns = []pattern{
 	{re(`^(?:reboot: )?Restarting system\b.*`), KindReboot, titleLine},
 
 	// Sanitizers and lockdep come before the generic BUG and WARNING rows.
-	{re(`^BUG: KASAN: .*`), KindKASAN, titleLine},
-	{re(`^BUG: (?:KFENCE|KMSAN|KCSAN): .*`), KindBUG, titleLine},
-	{re(`^UBSAN: .*`), KindBUG, titleLine},
+	// KASAN: "BUG: KASAN: slab-use-after-free in put_pi_state+0x1/0x2",
+	// then "Read of size 8 at addr ..." (or "Free of addr ..." for
+	// double-free and invalid-free).
+	{re(`^BUG: (KASAN: [\w-]+)(?: in (\S+))?`), KindKASAN, titleKASAN},
+	// "BUG: KCSAN: data-race in a / b", "... assert: race in a / b", or
+	// one function when the other side is unknown.
+	{re(`^BUG: (KCSAN: .+?) in (\S+)(?: / (\S+))?`), KindKCSAN, titleSanitizer},
+	// "BUG: KFENCE: use-after-free read in f+0x1/0x2", "out-of-bounds
+	// write", "invalid free", "memory corruption".
+	{re(`^BUG: (KFENCE: .+?) in (\S+)`), KindKFENCE, titleSanitizer},
+	{re(`^BUG: KMSAN: .*`), KindBUG, titleLine},
+	// "UBSAN: shift-out-of-bounds in kernel/futex/core.c:123:45": the
+	// column is dropped.
+	{re(`^(UBSAN: [\w-]+) in (\S+?)(?::\d+)?$`), KindUBSAN, titleSanitizer},
+	{re(`^UBSAN: .*`), KindUBSAN, titleLine},
 	{re(`^WARNING: possible circular locking dependency detected`), KindLockdep, titleLine},
 	{re(`^WARNING: possible recursive locking detected`), KindLockdep, titleLine},
 	{re(`^WARNING: inconsistent lock state`), KindLockdep, titleLine},
@@ -125,6 +142,13 @@ var (
 	funcRe = re(`^[A-Za-z_$][A-Za-z0-9_$]*`)
 	// endRe closes open reports.
 	endRe = re(`^---\[ end (?:trace|Kernel panic)`)
+	// accessRe is a KASAN report's second line: "Read of size 8 at addr",
+	// "Write at addr".
+	accessRe = re(`^(Read|Write) (?:of size \d+ )?at addr `)
+	// kasanNullRe is what KASAN adds to a fault on the shadow of a NULL
+	// pointer (x86 after "general protection fault", arm64 after "Unable to
+	// handle kernel paging request"): the report becomes a KASAN one.
+	kasanNullRe = re(`^(KASAN: null-ptr-deref) in range \[`)
 )
 
 func re(s string) *regexp.Regexp { return regexp.MustCompile(s) }
@@ -154,7 +178,11 @@ type open struct {
 	Report
 	ctx   string // printk caller ("T123", "C1") or ""
 	build build
-	what  string // titleOops: the title before " in func"
+	what  string // titleOops, titleKASAN: the title before " in func"
+	fn    string // titleKASAN: the function
+	// kasan is set on a crash header that a KASAN null-ptr-deref line
+	// joined: the Oops line that follows keeps it open for the pc line.
+	kasan string
 }
 
 // Scanner classifies console lines as they arrive. The zero value is not
@@ -229,6 +257,24 @@ func (s *Scanner) Line(text string) []Report {
 		}
 		return out
 	}
+	if i := s.find(ctx, titleKASAN); i >= 0 {
+		// The line after a KASAN header names the access, if any.
+		o := s.open[i]
+		if m := accessRe.FindStringSubmatch(msg); m != nil {
+			o.Title = sanitizerTitle(o.what+" "+m[1], o.fn)
+			return s.finish(out, i)
+		}
+		out = s.finish(out, i)
+	}
+	if m := kasanNullRe.FindStringSubmatch(msg); m != nil {
+		if i := s.find(ctx, titleOops); i >= 0 {
+			o := s.open[i]
+			o.Kind, o.what, o.Title = KindKASAN, m[1], m[1]
+		} else if i := s.find(ctx, titleHeader); i >= 0 {
+			s.open[i].kasan = m[1]
+		}
+		return out
+	}
 	if m := ripRe.FindStringSubmatch(msg); m != nil {
 		s.pcLine(ctx, msg[strings.LastIndex(msg, m[1]):])
 		if i := s.find(ctx, titleOops); i >= 0 {
@@ -257,7 +303,13 @@ func (s *Scanner) Line(text string) []Report {
 		if p.build == titleOops {
 			// An Oops line right after a header belongs to it.
 			if i := s.find(ctx, titleHeader); i >= 0 {
-				s.open[i].Kind = KindOops
+				o := s.open[i]
+				if o.kasan != "" {
+					// Its function comes with the pc line.
+					o.Kind, o.build, o.what, o.Title = KindKASAN, titleOops, o.kasan, o.kasan
+					return out
+				}
+				o.Kind = KindOops
 				return s.finish(out, i)
 			}
 		}
@@ -281,6 +333,15 @@ func (s *Scanner) Line(text string) []Report {
 			r.Title = cleanTitle(t)
 		case titleWarning:
 			r.Title = warningTitle(m[1], m[2])
+		case titleSanitizer:
+			r.Title = sanitizerTitle(m[1], m[2:]...)
+		case titleKASAN:
+			r.Title = sanitizerTitle(m[1], m[2])
+			if len(s.open) >= maxOpen {
+				out = s.finish(out, 0)
+			}
+			s.open = append(s.open, &open{Report: r, ctx: ctx, build: titleKASAN, what: m[1], fn: m[2]})
+			return out
 		case titleOops:
 			what := m[1]
 			if i := strings.IndexByte(what, ','); i >= 0 {
@@ -368,6 +429,55 @@ func warningTitle(file, fn string) string {
 		return cleanTitle("WARNING in " + name)
 	}
 	return "WARNING"
+}
+
+// sanitizerTitle is "what in a" or "what in a / b": each of where is a
+// function ("f+0x1/0x2" gives "f") or a file:line, two of them sorted so
+// that a race reported from either side has one title. A bare address
+// is left out.
+func sanitizerTitle(what string, where ...string) string {
+	var names []string
+	for _, w := range where {
+		if w == "" {
+			continue
+		}
+		if strings.Contains(w, ":") { // a source location
+			names = append(names, treePath(w))
+		} else if fn := funcName(w); fn != "" {
+			names = append(names, fn)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return cleanTitle(what)
+	}
+	return cleanTitle(what + " in " + strings.Join(names, " / "))
+}
+
+// topDirs are the top-level directories of a kernel tree.
+var topDirs = []string{"arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring",
+	"ipc", "kernel", "lib", "mm", "net", "rust", "samples", "scripts", "security", "sound", "tools", "usr", "virt"}
+
+// treePath makes a compiler's file name relative to the kernel tree: a
+// build out of tree names its sources by absolute path
+// ("/root/.cache/rig/slots/x86_64-6cb40bf479b7cbba/src/kernel/futex/waitwake.c:173"),
+// which differs between build directories. The path is cut before its
+// first component that is a top-level directory of the tree.
+func treePath(p string) string {
+	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "./") && !strings.HasPrefix(p, "../") {
+		return p
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		for _, d := range topDirs {
+			if rest := p[i+1:]; strings.HasPrefix(rest, d+"/") {
+				return rest
+			}
+		}
+	}
+	return p
 }
 
 // funcName returns the function in "func+0x12/0x34 [mod]", without the

@@ -172,8 +172,69 @@ func TestLines(t *testing.T) {
 			[]Report{{KindLockdep, "WARNING: inconsistent lock state", 1}}},
 		{"lockdep-old", []string{"[ INFO: possible circular locking dependency detected ]"},
 			[]Report{{KindLockdep, "possible circular locking dependency detected", 1}}},
-		{"kasan", []string{"BUG: KASAN: slab-use-after-free in futex_wake+0x1a/0x25"},
-			[]Report{{KindKASAN, "BUG: KASAN: slab-use-after-free in futex_wake", 1}}},
+		{"kasan-header-only", []string{"BUG: KASAN: slab-use-after-free in futex_wake+0x1a/0x25"},
+			[]Report{{KindKASAN, "KASAN: slab-use-after-free in futex_wake", 1}}},
+		{"kasan-read", []string{
+			"[   12.1][ T88] BUG: KASAN: slab-use-after-free in put_pi_state+0x2a0/0x2c0",
+			"[   12.1][ T88] Read of size 8 at addr ffff888004f3c600 by task rig-guest/88",
+		}, []Report{{KindKASAN, "KASAN: slab-use-after-free Read in put_pi_state", 1}}},
+		{"kasan-write-no-size", []string{
+			"BUG: KASAN: global-out-of-bounds in f.constprop.0+0x1/0x2",
+			"Write at addr ffff888004f3c600 by task a/1",
+		}, []Report{{KindKASAN, "KASAN: global-out-of-bounds Write in f", 1}}},
+		{"kasan-double-free", []string{
+			"BUG: KASAN: double-free in put_pi_state+0x1/0x2",
+			"Free of addr ffff888004f3c600 by task a/1",
+		}, []Report{{KindKASAN, "KASAN: double-free in put_pi_state", 1}}},
+		{"kasan-invalid-free", []string{
+			"BUG: KASAN: invalid-free in kfree+0x1/0x2",
+			"",
+			"Free of addr ffff888004f3c601 by task a/1",
+		}, []Report{{KindKASAN, "KASAN: invalid-free in kfree", 1}}},
+		{"kasan-two-callers", []string{
+			"[ 1.0][ T1] BUG: KASAN: slab-out-of-bounds in f+0x1/0x2",
+			"[ 1.0][ T2] WARNING: CPU: 1 PID: 2 at a.c:1 g+0x1/0x2",
+			"[ 1.0][ T1] Read of size 4 at addr ffff888004f3c600 by task a/1",
+		}, []Report{{KindKASAN, "KASAN: slab-out-of-bounds Read in f", 1}, {KindWarning, "WARNING in g", 2}}},
+		{"kasan-null-arm64", []string{
+			"Unable to handle kernel paging request at virtual address dfff800000000003",
+			"KASAN: null-ptr-deref in range [0x0000000000000018-0x000000000000001f]",
+			"Mem abort info:",
+			"Internal error: Oops: 0000000096000005 [#1] PREEMPT SMP",
+			"Modules linked in:",
+			"pc : futex_wake+0x1f7/0x560",
+		}, []Report{{KindKASAN, "KASAN: null-ptr-deref in futex_wake", 1}}},
+		{"kasan-wild-stays-gpf", []string{
+			"Oops: general protection fault, probably for non-canonical address 0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN NOPTI",
+			"KASAN: probably user-memory-access in range [0x0000000000001018-0x000000000000101f]",
+			"RIP: 0010:futex_wake+0x1f7/0x560",
+		}, []Report{{KindOops, "general protection fault in futex_wake", 1}}},
+		{"kcsan", []string{"BUG: KCSAN: data-race in futex_wake / futex_wait_queue"},
+			[]Report{{KindKCSAN, "KCSAN: data-race in futex_wait_queue / futex_wake", 1}}},
+		{"kcsan-offsets", []string{"BUG: KCSAN: data-race in futex_wake+0x1/0x2 / __futex_queue.isra.0+0x3/0x4"},
+			[]Report{{KindKCSAN, "KCSAN: data-race in __futex_queue / futex_wake", 1}}},
+		{"kcsan-one-side", []string{"BUG: KCSAN: data-race in futex_wake+0x1/0x2"},
+			[]Report{{KindKCSAN, "KCSAN: data-race in futex_wake", 1}}},
+		{"kcsan-assert", []string{"BUG: KCSAN: assert: race in a_func / b_func"},
+			[]Report{{KindKCSAN, "KCSAN: assert: race in a_func / b_func", 1}}},
+		{"kfence", []string{"BUG: KFENCE: use-after-free read in put_pi_state+0xb3/0x143"},
+			[]Report{{KindKFENCE, "KFENCE: use-after-free read in put_pi_state", 1}}},
+		{"kfence-invalid-free", []string{"BUG: KFENCE: invalid free in kfree+0x1/0x2"},
+			[]Report{{KindKFENCE, "KFENCE: invalid free in kfree", 1}}},
+		{"ubsan-shift", []string{"UBSAN: shift-out-of-bounds in kernel/futex/core.c:123:45"},
+			[]Report{{KindUBSAN, "UBSAN: shift-out-of-bounds in kernel/futex/core.c:123", 1}}},
+		{"ubsan-array", []string{"UBSAN: array-index-out-of-bounds in kernel/futex/pi.c:9:10"},
+			[]Report{{KindUBSAN, "UBSAN: array-index-out-of-bounds in kernel/futex/pi.c:9", 1}}},
+		{"ubsan-load", []string{"UBSAN: invalid-load in kernel/futex/waitwake.c:300:7"},
+			[]Report{{KindUBSAN, "UBSAN: invalid-load in kernel/futex/waitwake.c:300", 1}}},
+		{"ubsan-out-of-tree", []string{"UBSAN: shift-out-of-bounds in /root/.cache/rig/slots/x86_64-6cb40bf479b7cbba/src/kernel/futex/waitwake.c:173:35"},
+			[]Report{{KindUBSAN, "UBSAN: shift-out-of-bounds in kernel/futex/waitwake.c:173", 1}}},
+		{"ubsan-relative", []string{"UBSAN: shift-out-of-bounds in ../arch/x86/kernel/x.c:1:2"},
+			[]Report{{KindUBSAN, "UBSAN: shift-out-of-bounds in arch/x86/kernel/x.c:1", 1}}},
+		{"ubsan-no-tree", []string{"UBSAN: shift-out-of-bounds in /tmp/x.c:1:2"},
+			[]Report{{KindUBSAN, "UBSAN: shift-out-of-bounds in /tmp/x.c:1", 1}}},
+		{"ubsan-odd", []string{"UBSAN: something new"},
+			[]Report{{KindUBSAN, "UBSAN: something new", 1}}},
 		{"soft-lockup", []string{"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [a.out:123]"},
 			[]Report{{KindSoftLockup, "BUG: soft lockup - CPU#0 stuck for 22s! [a.out:123]", 1}}},
 		{"hard-lockup", []string{"watchdog: Watchdog detected hard LOCKUP on cpu 1"},
@@ -201,7 +262,7 @@ func TestLines(t *testing.T) {
 			"KASAN: null-ptr-deref in range [0x0000000000000018-0x000000000000001f]",
 			"CPU: 0 UID: 0 PID: 5831 Comm: a.out Not tainted 6.12.0 #1",
 			"RIP: 0010:futex_wake+0x1f7/0x560",
-		}, []Report{{KindOops, "general protection fault in futex_wake", 1}}},
+		}, []Report{{KindKASAN, "KASAN: null-ptr-deref in futex_wake", 1}}},
 		{"gpf-no-kallsyms", []string{
 			"general protection fault: 0000 [#1] SMP",
 			"RIP: 0010:0xffffffff8108a1b2",
@@ -340,8 +401,8 @@ func BenchmarkScanner(b *testing.B) {
 	}
 }
 
-var kinds = []string{KindPanic, KindBUG, KindOops, KindWarning, KindKASAN, KindLockdep,
-	KindSoftLockup, KindHungTask, KindRCUStall, KindReboot}
+var kinds = []string{KindPanic, KindBUG, KindOops, KindWarning, KindKASAN, KindKCSAN, KindUBSAN,
+	KindKFENCE, KindLockdep, KindSoftLockup, KindHungTask, KindRCUStall, KindReboot}
 
 func FuzzScanner(f *testing.F) {
 	logs, _ := filepath.Glob("testdata/*.log")

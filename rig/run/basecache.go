@@ -53,7 +53,7 @@ func (c *cell) basePath(initrd string) (string, error) {
 		return "", err
 	}
 	key := cache.Key("base-v1", c.res.BuildID, img, c.arch.Name, c.spec.Accel, strings.Join(orAll(c.spec.Tests), ","),
-		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.opts.MemoryMB),
+		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.memoryMB()),
 		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"))
 	return cache.Baselines.Path(c.opts.Cache, c.arch.Name, key), nil
 }

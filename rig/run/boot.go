@@ -218,12 +218,18 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	if c.spec.GDB {
 		args = append(args, "nokaslr") // vmlinux's addresses are gdb's
 	}
-	runTimeout := o.RunTimeout
-	if runTimeout == 0 {
-		runTimeout = o.BootTimeout + time.Duration(ntests)*(s.Duration+90*time.Second)
+	if f := c.needs.Factor(); f > 1 && !c.spec.Shell {
+		// The guest's own watchdog (guest/config.WatchdogFor) stretches
+		// as the host's timeouts do.
+		args = append(args, "rig.watchdog="+(time.Duration(ntests)*s.Duration+scale(60*time.Second, f)).String())
 	}
-	cfg := machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: o.MemoryMB, Kernel: kernel,
-		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: o.BootTimeout, RunTimeout: runTimeout, Shell: c.spec.Shell}
+	if o.MemoryMB > 0 && o.MemoryMB < c.needs.MemoryMB {
+		c.ui.Notice("%s: --memory %d is less than its config fragments ask for (%d MiB, from a \"# rig: memory=\" line); booting with %d as told",
+			c.res.ID, o.MemoryMB, c.needs.MemoryMB, o.MemoryMB)
+	}
+	bootTimeout, runTimeout := c.timeouts(ntests)
+	cfg := machine.Config{Arch: c.arch.Name, CPUs: o.CPUs, MemoryMB: c.memoryMB(), Kernel: kernel,
+		Initramfs: initrd, Cmdline: strings.Join(args, " "), BootTimeout: bootTimeout, RunTimeout: runTimeout, Shell: c.spec.Shell}
 	if c.spec.Shell {
 		cfg.RunTimeout = 24 * time.Hour // a human is at the console
 	}

@@ -31,8 +31,9 @@ type cell struct {
 	idx   int // index in rec's Cells
 	arch  arch.Arch
 	frags []kconfig.Fragment
-	log   *slog.Logger // diagnostics in rig.log; see logger
-	env   Env          // nil: the real one (see environment)
+	needs kconfig.Needs // what frags need from the machine
+	log   *slog.Logger  // diagnostics in rig.log; see logger
+	env   Env           // nil: the real one (see environment)
 	// twins are a baseline cell's patched cells (same arch), set by Run;
 	// bootable is set once prepare got the cell an image.
 	twins    []*cell
@@ -102,8 +103,12 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	s.Tests = withPrograms(s.Tests, s.Programs)
 	names := s.fragmentNames(a)
 	var frags []kconfig.Fragment
+	var needs kconfig.Needs
 	if s.Kernel == "" { // a given kernel was configured elsewhere
 		if frags, err = kconfig.Resolve(filepath.Join(o.Root, "kconfigs"), names); err != nil {
+			return nil, &UsageError{err}
+		}
+		if needs, err = kconfig.NeedsOf(frags); err != nil {
 			return nil, &UsageError{err}
 		}
 	} else {
@@ -112,7 +117,7 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags}
+	c := &cell{opts: o, spec: s, ui: o.UI, dir: dir, rec: rec, arch: a, frags: frags, needs: needs}
 	c.res = &result.Cell{ID: s.ID, Arch: a.Name, Config: strings.Join(names, "+"), Series: s.Series, Role: s.Role}
 	s.notePrefix(c.res)
 	c.res.Inputs = s.inputs(o)
@@ -124,6 +129,53 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 		r.Cells = append(r.Cells, *c.res)
 	})
 	return c, nil
+}
+
+// memoryMB is the cell's guest memory: --memory if given, else the
+// default or what the config fragments need, whichever is more.
+func (c *cell) memoryMB() int {
+	if c.opts.MemoryMB > 0 {
+		return c.opts.MemoryMB
+	}
+	return max(machine.DefaultMemoryMB, c.needs.MemoryMB)
+}
+
+// timeouts are the cell's boot and run timeouts for ntests tests:
+// --boot-timeout and --run-timeout if given, else the defaults stretched
+// by the config fragments' slowdown. A test's own time is its duration
+// plus up to 90 s (deterministic trials, setup), and only the latter
+// stretches: a natural test stops at its duration however slow the kernel.
+func (c *cell) timeouts(ntests int) (boot, run time.Duration) {
+	f := c.needs.Factor()
+	if boot = c.opts.BootTimeout; boot == 0 {
+		boot = scale(machine.DefaultBootTimeout, f)
+	}
+	if run = c.opts.RunTimeout; run == 0 {
+		run = boot + time.Duration(ntests)*(c.spec.Duration+scale(90*time.Second, f))
+	}
+	return boot, run
+}
+
+func scale(d time.Duration, f float64) time.Duration {
+	return time.Duration(float64(d) * f).Round(time.Second)
+}
+
+// Needs is what the cell's config fragments, read from root's kconfigs/,
+// need from its machine (kconfig.Needs); errors are UsageErrors.
+func (s Spec) Needs(root string) (kconfig.Needs, error) {
+	a, err := arch.Lookup(s.Arch)
+	if err != nil {
+		return kconfig.Needs{}, &UsageError{fmt.Errorf("--arch: %w", err)}
+	}
+	frags, err := kconfig.Resolve(filepath.Join(root, "kconfigs"), s.fragmentNames(a))
+	if err != nil {
+		return kconfig.Needs{}, &UsageError{err}
+	}
+	n, err := kconfig.NeedsOf(frags)
+	if err != nil {
+		return kconfig.Needs{}, &UsageError{err}
+	}
+	return n, nil
 }
 
 // fragmentNames are the config fragments of a cell: base, the arch's and

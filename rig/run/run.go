@@ -25,7 +25,6 @@ import (
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
-	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
@@ -63,9 +62,10 @@ type Options struct {
 	Duration           time.Duration
 	MinKills           int // natural tests: keep going until this many kills (within Duration)
 	Seed               int64
-	CPUs, MemoryMB     int
-	BootTimeout        time.Duration
-	RunTimeout         time.Duration // 0: derived from the tests
+	CPUs               int
+	MemoryMB           int           // 0: the default, or what a cell's config fragments need (kconfig.Needs)
+	BootTimeout        time.Duration // 0: the default, stretched by the fragments' slowdown
+	RunTimeout         time.Duration // 0: derived from the tests and the fragments' slowdown
 	Jobs               int
 	Results            string // results directory
 	Baseline           bool   // also run the tree without the series, label each test and judge the series by what it changed
@@ -165,9 +165,6 @@ func Prepare(o *Options) error {
 		}
 		o.Results = r
 	}
-	if o.BootTimeout == 0 {
-		o.BootTimeout = machine.DefaultBootTimeout
-	}
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano() & 0x7fffffff
 	}
@@ -207,6 +204,9 @@ func Prepare(o *Options) error {
 	}
 	if o.CPUs < 0 || o.MemoryMB < 0 {
 		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
+	}
+	if o.BootTimeout < 0 || o.RunTimeout < 0 {
+		return &UsageError{fmt.Errorf("--boot-timeout %s, --run-timeout %s: must not be negative", o.BootTimeout, o.RunTimeout)}
 	}
 	return nil
 }
