@@ -6,6 +6,7 @@ package result
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -109,18 +110,81 @@ func (f Frame) String() string {
 	return s
 }
 
-// Where is the report's innermost source location ("kernel/futex/core.c:766"),
-// "" when its stack was not decoded.
+// Where is where the report points in the tree ("kernel/futex/core.c:766"),
+// "" when its stack was not decoded: the innermost decoded frame at the
+// function its title names ("WARNING in handle_futex_death", "... Read in
+// put_pi_state"), inlined callees included, else the innermost decoded frame
+// outside the kernel's own reporting code (dump_stack, the sanitizers'
+// report and check functions), which a sanitizer's stack starts with.
 func (o Oops) Where() string {
-	for _, f := range o.Stack {
-		if f.File != "" {
-			return fmt.Sprintf("%s:%d", f.File, f.Line)
+	fn := titleFunc(o.Title)
+	fallback := ""
+	group := -1 // first frame of the current run of inlined frames
+	for i, f := range o.Stack {
+		if f.Section != "" {
+			break
 		}
-		if !f.Guess {
-			break // the innermost frame was not decoded
+		if f.Guess { // "? func": maybe not a return address at all
+			group = -1
+			continue
+		}
+		if group < 0 {
+			group = i
+		}
+		if f.Inline {
+			continue
+		}
+		if fn != "" && frameFunc(f.Func) == fn {
+			for _, g := range o.Stack[group : i+1] {
+				if g.File != "" {
+					return fmt.Sprintf("%s:%d", g.File, g.Line)
+				}
+			}
+		}
+		for _, g := range o.Stack[group : i+1] {
+			if fallback == "" && g.File != "" && !reporting(frameFunc(g.Func)) {
+				fallback = fmt.Sprintf("%s:%d", g.File, g.Line)
+			}
+		}
+		group = -1
+	}
+	return fallback
+}
+
+// titleFunc is the function a report's title names: the word after its
+// last " in " ("" when there is none).
+func titleFunc(title string) string {
+	i := strings.LastIndex(title, " in ")
+	if i < 0 {
+		return ""
+	}
+	fn, _, _ := strings.Cut(title[i+len(" in "):], " ")
+	return fn
+}
+
+// frameFunc is a frame's function without its offset and module.
+func frameFunc(s string) string {
+	s, _, _ = strings.Cut(s, "+")
+	s, _, _ = strings.Cut(s, " ")
+	return s
+}
+
+// reportingPrefixes name the kernel's own reporting and checking code,
+// which a report's stack starts with before the code it is about.
+var reportingPrefixes = []string{
+	"dump_stack", "show_stack", "dump_backtrace", "print_report", "print_address_description",
+	"kasan_", "__kasan_", "__asan_", "check_region", "kcsan_", "__tsan_", "ubsan_", "__ubsan_",
+	"kfence_", "__kfence_", "panic", "__warn", "warn_slowpath", "report_bug", "handle_bug",
+	"exc_invalid_op", "asm_exc_",
+}
+
+func reporting(fn string) bool {
+	for _, p := range reportingPrefixes {
+		if strings.HasPrefix(fn, p) {
+			return true
 		}
 	}
-	return ""
+	return false
 }
 
 // Stage is the timing of one pipeline stage of a cell.
