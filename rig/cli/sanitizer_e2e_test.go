@@ -120,6 +120,15 @@ func TestE2EBreakPIUAF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A KASAN kernel has debug info: the report's first frame is
+			// decoded to its line in pi.c, and the failing cell keeps the
+			// vmlinux that decodes it.
+			if at := c.Oopses[0].Where(); !strings.HasPrefix(at, "kernel/futex/pi.c:") || !strings.Contains(c.Cause, at) {
+				t.Errorf("%s: report at %q, cause %q; want kernel/futex/pi.c:N in both", c.ID, at, c.Cause)
+			}
+			if _, err := os.Stat(filepath.Join(dir, c.ID, "vmlinux")); err != nil {
+				t.Errorf("%s: failing cell keeps no vmlinux: %v", c.ID, err)
+			}
 			// The report is KASAN's own, with the free in put_pi_state.
 			for _, want := range []string{"BUG: KASAN: slab-use-after-free in put_pi_state", "Freed by task", "kfree"} {
 				if !strings.Contains(string(console), want) {

@@ -111,9 +111,11 @@ func (f Frame) String() string {
 }
 
 // Where is where the report points in the tree ("kernel/futex/core.c:766"),
-// "" when its stack was not decoded: the innermost decoded frame at the
-// function its title names ("WARNING in handle_futex_death", "... Read in
-// put_pi_state"), inlined callees included, else the innermost decoded frame
+// "" when its stack was not decoded: the decoded frame of the function its
+// title names ("WARNING in handle_futex_death", "... Read in put_pi_state"),
+// with the innermost callee inlined there when the report is in one
+// ("kernel/futex/pi.c:120 (in inlined list_empty, include/linux/list.h:380)"),
+// else the innermost decoded frame
 // outside the kernel's own reporting code (dump_stack, the sanitizers'
 // report and check functions), which a sanitizer's stack starts with.
 func (o Oops) Where() string {
@@ -134,12 +136,12 @@ func (o Oops) Where() string {
 		if f.Inline {
 			continue
 		}
-		if fn != "" && frameFunc(f.Func) == fn {
-			for _, g := range o.Stack[group : i+1] {
-				if g.File != "" {
-					return fmt.Sprintf("%s:%d", g.File, g.Line)
-				}
+		if fn != "" && frameFunc(f.Func) == fn && f.File != "" {
+			where := fmt.Sprintf("%s:%d", f.File, f.Line)
+			if g := o.Stack[group]; g.Inline && g.File != "" {
+				where += fmt.Sprintf(" (in inlined %s, %s:%d)", frameFunc(g.Func), g.File, g.Line)
 			}
+			return where
 		}
 		for _, g := range o.Stack[group : i+1] {
 			if fallback == "" && g.File != "" && !reporting(frameFunc(g.Func)) {

@@ -29,7 +29,7 @@ func TestWhere(t *testing.T) {
 		stack       []Frame
 		want        string
 	}{
-		{"kasan: the inlined access in the named function", "KASAN: slab-use-after-free Read in put_pi_state", kasan, "include/linux/list.h:373"},
+		{"kasan: the inlined access in the named function", "KASAN: slab-use-after-free Read in put_pi_state", kasan, "kernel/futex/pi.c:114 (in inlined list_empty, include/linux/list.h:373)"},
 		{"warning: its RIP frame", "WARNING in handle_futex_death", []Frame{
 			{Func: "handle_futex_death+0x2c/0x1f0", File: "kernel/futex/core.c", Line: 766},
 			{Func: "exit_robust_list+0x90/0x120", File: "kernel/futex/core.c", Line: 850}}, "kernel/futex/core.c:766"},
