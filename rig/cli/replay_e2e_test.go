@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -214,9 +215,14 @@ func TestE2ERerunRun(t *testing.T) {
 			t.Errorf("cell %d: was %s (%s) tree %s, %d patches; now %s (%s) tree %s, %d patches",
 				i, was.ID, was.Role, was.TreeID, len(was.Patches), c.ID, c.Role, c.TreeID, len(c.Patches))
 		}
-		// A baseline served from kept results records no seed of its own:
-		// its script says which one a boot would use.
-		mustFile(t, filepath.Join(newDir, c.ID, "reproduce.sh"), fmt.Sprintf("rig.seed=%d ", orig.Seed))
+		// A booted cell's script has the run's seed. A baseline served from
+		// kept results has the seed of the boot those results came from,
+		// both times the same entry's: the scripts agree.
+		seed := fmt.Sprintf("rig.seed=%d ", orig.Seed)
+		if was.Role == "baseline" {
+			seed = seedWord(t, filepath.Join(dir, was.ID, "reproduce.sh"))
+		}
+		mustFile(t, filepath.Join(newDir, c.ID, "reproduce.sh"), seed)
 	}
 	if r.Series != orig.Series || r.Cells[1].Base.Commit != orig.Cells[1].Base.Commit {
 		t.Errorf("series %q at %s, the recorded run's %q at %s", r.Series, r.Cells[1].Base.Commit, orig.Series, orig.Cells[1].Base.Commit)
@@ -258,4 +264,18 @@ func TestE2EReplayExtras(t *testing.T) {
 	if !slices.ContainsFunc(c.Tests, func(tr result.Test) bool { return tr.Name == "cmdline" && tr.Status == "pass" }) {
 		t.Errorf("the rerun did not run the program: %+v", c.Tests)
 	}
+}
+
+// seedWord is the "rig.seed=N " word of a reproduce.sh.
+func seedWord(t *testing.T, script string) string {
+	t.Helper()
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`rig\.seed=[0-9]+ `).Find(b)
+	if m == nil {
+		t.Fatalf("%s: no rig.seed= word", script)
+	}
+	return string(m)
 }

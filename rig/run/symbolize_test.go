@@ -46,7 +46,7 @@ func TestReportStacks(t *testing.T) {
 	}
 	ob.Oopses = []result.Oops{decoded}
 	st, cause := Decide(out, ob)
-	if st != result.Fail || cause != "kernel WARNING in handle_futex_death at kernel/futex/core.c:536 (console.log:1)" {
+	if st != result.Fail || cause != "kernel WARNING in handle_futex_death at kernel/futex/core.c:766 (in inlined futex_cmpxchg_value_locked, kernel/futex/core.c:536) (console.log:1)" {
 		t.Errorf("Decide = %s, %q", st, cause)
 	}
 }
