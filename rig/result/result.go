@@ -68,6 +68,9 @@ type Test struct {
 	Label string `json:"label,omitempty"`
 	// Compare states a statistical test's hit rates on both sides.
 	Compare string `json:"compare,omitempty"`
+	// Known is the link of the known issue (known-issues.yaml) this
+	// test's failure matched: the failure is expected and does not count.
+	Known string `json:"known,omitempty"`
 }
 
 // Oops is one kernel report found on the console.
@@ -232,6 +235,10 @@ type Cell struct {
 	// is not the series'. Empty: Status counts (see Counts).
 	Verdict      Status `json:"verdict,omitempty"`
 	VerdictCause string `json:"verdict_cause,omitempty"`
+	// Known is the link of the known issue (known-issues.yaml) the cell's
+	// cause matched; with every failing test known too, the cell's failure
+	// is expected and does not count.
+	Known string `json:"known,omitempty"`
 
 	Tests   []Test  `json:"tests,omitempty"`
 	Oopses  []Oops  `json:"oopses,omitempty"`
