@@ -22,6 +22,7 @@ func matrixCommand(e *env) *ffcli.Command {
 		shard string
 		fs    *flag.FlagSet
 		symb  bool
+		kf    string
 	)
 	return leaf{
 		name:     "matrix",
@@ -40,6 +41,7 @@ func matrixCommand(e *env) *ffcli.Command {
 			registerExtras(fs, &o.Run)
 			registerBuild(fs, &o.Run)
 			registerSymbolize(fs, &symb)
+			registerKnown(fs, &kf)
 		},
 		run: func(ctx context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
@@ -68,6 +70,13 @@ func matrixCommand(e *env) *ffcli.Command {
 					return ExitUsage
 				}
 				return ExitInfra
+			}
+			if kf == "" {
+				kf = planKnown(o.Plan)
+			}
+			var ok bool
+			if o.Run.Known, ok = loadKnown(e, "matrix", kf); !ok {
+				return ExitUsage
 			}
 			if list {
 				if err := matrix.List(e.stdout, specs); err != nil {

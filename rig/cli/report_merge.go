@@ -18,12 +18,18 @@ import (
 // the shard runs carry that), 2 for bad arguments, a directory without
 // run.json or a cell ID in two runs, 3 when writing fails.
 func reportMergeCommand(e *env) *ffcli.Command {
-	var fs *flag.FlagSet
+	var (
+		fs *flag.FlagSet
+		kf string
+	)
 	return leaf{
 		name:     "merge",
-		synopsis: "OUT DIR...",
+		synopsis: "[--known FILE] OUT DIR...",
 		short:    "join the run directories of matrix shards into one run in OUT",
-		flags:    func(f *flag.FlagSet) { fs = f },
+		flags: func(f *flag.FlagSet) {
+			fs = f
+			registerKnown(fs, &kf)
+		},
 		run: func(_ context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
@@ -33,7 +39,11 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				fmt.Fprintln(e.stderr, "rig report merge: want OUT and at least one run directory (see -h)")
 				return ExitUsage
 			}
-			r, err := matrix.Merge(pos[0], pos[1:], e.command())
+			kl, ok := loadKnown(e, "report merge", kf)
+			if !ok {
+				return ExitUsage
+			}
+			r, err := matrix.Merge(pos[0], pos[1:], e.command(), kl)
 			var me *matrix.MissingRunError
 			var de *matrix.DuplicateCellError
 			switch {
@@ -45,6 +55,7 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				return ExitInfra
 			}
 			fmt.Fprint(e.stdout, report.Screen(r, pos[0]))
+			probablyFixed(e.stderr, r)
 			return ExitPass
 		},
 	}.command(e, "report")

@@ -387,6 +387,19 @@ func consoleTail(path string, n int) string {
 // ConsoleTail is consoleTail for other stages (cause lines, errors).
 func ConsoleTail(path string, n int) string { return consoleTail(path, n) }
 
+// WriteAll writes every report of a finished run beside its run.json:
+// summary.md, junit.xml, report.html and kcidb.json (o as for WriteKCIDB).
+// A single run, a matrix shard and a merged run all get these.
+func WriteAll(dir string, r *result.Run, o KCIDBOptions) error {
+	if err := WriteReports(dir, r); err != nil {
+		return err
+	}
+	if err := WriteHTML(dir, r); err != nil {
+		return err
+	}
+	return WriteKCIDB(dir, r, o)
+}
+
 // WriteReports writes summary.md and junit.xml beside run.json.
 func WriteReports(dir string, r *result.Run) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(r)), 0o644); err != nil {
