@@ -98,7 +98,7 @@ func Load(file string, now time.Time) (*List, error) {
 		return nil, &Error{File: file, Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &Error{File: file, Err: fmt.Errorf("not a regular file (%s)", st.Mode().Type())}
+		return nil, &Error{File: file, Err: fmt.Errorf("not a regular file (%s)", st.Mode())}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
@@ -192,7 +192,9 @@ func entry(n *yaml.Node) (Entry, *entryError) {
 		switch k.Value {
 		case "test":
 			e.Test = s
-			e.test, err = regexp.Compile(`^(?:` + s + `)$`)
+			if _, err = regexp.Compile(s); err == nil {
+				e.test, err = regexp.Compile(`^(?:` + s + `)$`)
+			}
 		case "title":
 			e.Title = s
 			e.title, err = regexp.Compile(s)
