@@ -41,6 +41,13 @@ func TestKnownRendered(t *testing.T) {
 			t.Errorf("screen lacks %q:\n%s", want, scr)
 		}
 	}
+	var h strings.Builder
+	if err := report.HTML(&h, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.String(), "<dt>known issue</dt><dd>https://x.org/race</dd>") || !strings.Contains(h.String(), "word corrupted (known: https://x.org/race)") {
+		t.Errorf("report.html shows no known issue: %s", h.String())
+	}
 	j, err := report.JUnit(r, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
