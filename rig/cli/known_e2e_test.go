@@ -14,9 +14,9 @@ import (
 // (the 6.12 unlock race), three ways: without known issues it fails (exit
 // 1); with patches/known-issues.yaml (plus an entry nothing matches) the
 // failure is known in run.json, summary.md, junit.xml and kcidb.json, the
-// extra entry is reported as probably fixed, and the run exits 0; with the
-// entry expired, the run stops before anything is built, exit 2, naming the
-// file, the line and the date.
+// extra entry is reported as probably fixed, and the run exits 0 (so does a
+// matrix whose plan names the file); with the entry expired, the run stops
+// before anything is built, exit 2, naming the file, the line and the date.
 func TestE2EKnownIssues(t *testing.T) {
 	root, results := e2e(t)
 	args := []string{"run", "--arch", "x86_64", "--tests", "robust-unmap-remap", "--duration", "3s", "--results", results}
@@ -81,6 +81,22 @@ func TestE2EKnownIssues(t *testing.T) {
 	if !seen {
 		t.Errorf("kcidb.json: no incident for rig.robust-unmap-remap: %+v", k.Incidents)
 	}
+
+	// A matrix plan's known_issues: key, relative to the plan, does the same.
+	planDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(planDir, "known.yaml"), shipped, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(planDir, "plan.yaml")
+	if err := os.WriteFile(plan, []byte("arches: [x86_64]\naccels: [tcg]\ntests: [robust-unmap-remap]\nduration: 3s\nknown_issues: known.yaml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, r, dir, stderr = rig(t, "matrix", plan, "--results", results)
+	if code != 0 || r == nil || r.Status != result.Pass || len(r.Cells) != 1 || r.Cells[0].Known != link {
+		t.Fatalf("rig matrix with known_issues: exit %d, run %+v\n%s", code, r, stderr)
+	}
+	mustFile(t, filepath.Join(dir, "summary.md"), "Every failure of this run is a known issue")
+	mustFile(t, filepath.Join(dir, "report.html"), link)
 
 	expired := strings.Replace(string(shipped), "expires: 2027-06-30", "expires: 2020-01-01", 1)
 	if expired == string(shipped) {
