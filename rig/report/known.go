@@ -53,15 +53,15 @@ func KnownText(r *result.Run) []string {
 	matched := knownFailures(r)
 	switch {
 	case len(matched) > 0 && r.Status == result.Pass:
-		out = append(out, fmt.Sprintf("every failure is known (%d, %s): the run passes", len(matched), k.File))
+		out = append(out, fmt.Sprintf("known issues: every failure is known (%d, %s): the run passes", len(matched), k.File))
 	case len(matched) > 0:
-		out = append(out, fmt.Sprintf("%d failure(s) known (%s); the others count", len(matched), k.File))
+		out = append(out, fmt.Sprintf("known issues: %d failure(s) known (%s); the others count", len(matched), k.File))
 	}
 	for _, m := range matched {
 		out = append(out, "known: "+m)
 	}
 	for _, u := range k.Unmatched {
-		out = append(out, "probably fixed (matched nothing): "+u)
+		out = append(out, "known issue probably fixed (matched nothing): "+u)
 	}
 	return out
 }

@@ -73,7 +73,7 @@ func Screen(r *result.Run, dir string) string {
 		fmt.Fprintf(&b, "series: %s\n", result.Clean(l, 600))
 	}
 	for _, l := range KnownText(r) {
-		fmt.Fprintf(&b, "known issues: %s\n", result.Clean(l, 600))
+		fmt.Fprintf(&b, "%s\n", result.Clean(l, 600))
 	}
 	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
 	if r.Status == result.Pass {
