@@ -20,7 +20,7 @@ func reportDiffCommand(e *env) *ffcli.Command {
 	return leaf{
 		name:     "diff",
 		synopsis: "[--json] OLD NEW",
-		short:    "compare two run directories; exit 1 if NEW regressed",
+		short:    "compare two run directories; exit 1 if NEW regressed or a regression could hide",
 		flags: func(f *flag.FlagSet) {
 			fs = f
 			fs.BoolVar(&asJSON, "json", false, "print the differences as JSON instead of text")
@@ -42,7 +42,7 @@ func reportDiffCommand(e *env) *ffcli.Command {
 				fmt.Fprintf(e.stderr, "rig report diff: %v\n", err)
 				return ExitInfra
 			}
-			if d.Regressed() {
+			if d.Failed() {
 				return ExitFail
 			}
 			return ExitPass
@@ -58,7 +58,8 @@ func writeDiff(e *env, d report.DiffResult, asJSON bool) error {
 	b, err := json.MarshalIndent(struct {
 		report.DiffResult
 		Regressed bool `json:"regressed"`
-	}{d, d.Regressed()}, "", "  ")
+		Failed    bool `json:"failed"`
+	}{d, d.Regressed(), d.Failed()}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ type DiffResult struct {
 	// Appeared, Disappeared: tests (or whole cells, Test "") on one side only.
 	Appeared    []Change `json:"appeared"`
 	Disappeared []Change `json:"disappeared"`
+	// Doubts: what keeps the runs from being compared, or could hide a
+	// regression (no cells, duplicate ids, a test that stopped running).
+	Doubts []string `json:"doubts"`
 }
 
 // Regressed reports whether NEW is worse than OLD: a test went from pass to
@@ -57,7 +60,30 @@ func (d DiffResult) Regressed() bool {
 			return true
 		}
 	}
+	for _, c := range d.Changed {
+		if newlyBad(c) {
+			return true
+		}
+	}
+	for _, c := range d.Appeared {
+		if newlyBad(c) {
+			return true
+		}
+	}
 	return false
+}
+
+// Failed reports whether `rig report diff` fails: NEW regressed, or
+// something could hide a regression (Doubts).
+func (d DiffResult) Failed() bool { return d.Regressed() || len(d.Doubts) > 0 }
+
+// newlyBad: a test or cell that was not failing (or not there) and now
+// fails, or a cell that now ends in a verdict that blames the kernel.
+func newlyBad(c Change) bool {
+	if c.Test == "" {
+		return c.Old != string(result.Pass) && result.Status(c.New).ExitCode() == 1 && result.Status(c.Old).ExitCode() != 1
+	}
+	return bad(c.New) && !bad(c.Old)
 }
 
 func cellRegressed(f Change) bool {
@@ -70,10 +96,16 @@ func (d DiffResult) Empty() bool {
 }
 
 // Diff compares two runs. Cells are matched by ID, tests by name within a
-// cell; the order follows NEW (then cells and tests only OLD has).
+// cell; the order follows NEW (then cells and tests only OLD has). What
+// could hide a regression goes to Doubts.
 func Diff(old, new *result.Run) DiffResult {
 	d := DiffResult{Old: old.ID, New: new.ID, NewFailures: []Change{}, Fixes: []Change{}, Changed: []Change{},
-		CellFlips: []Change{}, Appeared: []Change{}, Disappeared: []Change{}}
+		CellFlips: []Change{}, Appeared: []Change{}, Disappeared: []Change{}, Doubts: []string{}}
+	if len(new.Cells) == 0 {
+		d.doubt("NEW has no cells: it tested nothing")
+	}
+	d.doubtCells("OLD", old)
+	d.doubtCells("NEW", new)
 	oldCells := map[string]*result.Cell{}
 	for i := range old.Cells {
 		c := &old.Cells[i]
@@ -94,7 +126,11 @@ func Diff(old, new *result.Run) DiffResult {
 			continue
 		}
 		if oc.Status != nc.Status {
-			d.CellFlips = append(d.CellFlips, Change{Cell: nc.ID, Old: string(oc.Status), New: string(nc.Status), Reason: nc.Cause})
+			f := Change{Cell: nc.ID, Old: string(oc.Status), New: string(nc.Status), Reason: nc.Cause}
+			d.CellFlips = append(d.CellFlips, f)
+			if f.Old == string(result.Pass) && !cellRegressed(f) {
+				d.doubt("cell %s: pass -> %s: its tests did not run to a verdict", cl(f.Cell), st(f.New))
+			}
 		}
 		diffTests(&d, nc.ID, verdicts(oc), verdicts(nc))
 	}
@@ -103,10 +139,46 @@ func Diff(old, new *result.Run) DiffResult {
 		if !seen[oc.ID] {
 			seen[oc.ID] = true
 			d.Disappeared = append(d.Disappeared, Change{Cell: oc.ID, Old: string(oc.Status)})
+			d.doubt("cell %s (%s in OLD) is missing from NEW", cl(oc.ID), st(string(oc.Status)))
 		}
 	}
 	return d
 }
+
+func (d *DiffResult) doubt(format string, args ...any) {
+	d.Doubts = append(d.Doubts, fmt.Sprintf(format, args...))
+}
+
+// doubtCells records what makes a run's cells ambiguous: a cell with no
+// id, one id twice, a status the rig does not write, a test twice.
+func (d *DiffResult) doubtCells(side string, r *result.Run) {
+	ids := map[string]int{}
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		ids[c.ID]++
+		switch {
+		case c.ID == "":
+			d.doubt("%s has a cell with no id", side)
+		case ids[c.ID] == 2:
+			d.doubt("%s has cell id %s twice: which one counts is ambiguous", side, cl(c.ID))
+		}
+		if !knownStatus[string(c.Status)] && c.Status != result.NotRun {
+			d.doubt("%s cell %s has unknown status %s", side, cl(c.ID), st(string(c.Status)))
+		}
+		names := map[string]int{}
+		for _, t := range c.Tests {
+			names[t.Name]++
+			if names[t.Name] == 2 {
+				d.doubt("%s cell %s has test %s twice: which one counts is ambiguous", side, cl(c.ID), cl(t.Name))
+			}
+			if _, ok := testStatus[t.Status]; !ok {
+				d.doubt("%s cell %s test %s has unknown status %s", side, cl(c.ID), cl(t.Name), st(t.Status))
+			}
+		}
+	}
+}
+
+func cl(s string) string { return result.Clean(s, maxName) }
 
 type verdict struct{ name, status, reason string }
 
@@ -152,12 +224,16 @@ func diffTests(d *DiffResult, cell string, old, new []verdict) {
 			d.Fixes = append(d.Fixes, ch)
 		default:
 			d.Changed = append(d.Changed, ch)
+			if o.status == "pass" {
+				d.doubt("%s %s: pass -> %s: a test that no longer passes or fails can hide a regression", cl(cell), cl(n.name), st(n.status))
+			}
 		}
 	}
 	for _, o := range old {
 		if !seen[o.name] {
 			seen[o.name] = true
 			d.Disappeared = append(d.Disappeared, Change{Cell: cell, Test: o.name, Old: o.status})
+			d.doubt("%s %s (%s in OLD) is missing from NEW", cl(cell), cl(o.name), st(o.status))
 		}
 	}
 }
@@ -215,9 +291,18 @@ func WriteDiff(w io.Writer, d DiffResult) error {
 	section("other test status changes", d.Changed, transition)
 	section("appeared", d.Appeared, func(c Change) string { return withReason(fmt.Sprintf("%s: %s", where(c), st(c.New)), c) })
 	section("disappeared", d.Disappeared, func(c Change) string { return fmt.Sprintf("%s: was %s", where(c), st(c.Old)) })
-	if d.Regressed() {
+	if len(d.Doubts) > 0 {
+		fmt.Fprintf(&b, "\ndoubts (%d):\n", len(d.Doubts))
+		for _, s := range d.Doubts {
+			b.WriteString("  " + s + "\n")
+		}
+	}
+	switch {
+	case d.Regressed():
 		b.WriteString("\nverdict: REGRESSED\n")
-	} else {
+	case d.Failed():
+		b.WriteString("\nverdict: CANNOT TELL: a regression could hide behind the doubts above\n")
+	default:
 		b.WriteString("\nverdict: no new failures\n")
 	}
 	_, err := io.WriteString(w, b.String())

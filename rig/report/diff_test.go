@@ -149,3 +149,70 @@ func TestDiffSameAndInfra(t *testing.T) {
 		t.Error("pass -> build-error should be a regression")
 	}
 }
+
+// TestDiffHoles: each NEW could hide a regression from a diff that only
+// looks for pass -> fail; the diff must fail (Failed) and say why.
+func TestDiffHoles(t *testing.T) {
+	base, _ := fixtureRun(t)
+	for _, tc := range []struct {
+		name      string
+		edit      func(old, cur *result.Run)
+		regressed bool   // a regression proper, not only a doubt
+		why       string // in the text output
+	}{
+		{"no cells", func(_, cur *result.Run) { cur.Cells = nil }, false, "NEW has no cells"},
+		{"pass to skip", func(_, cur *result.Run) {
+			cellByID(cur, "x86_64-tcg-debug").Tests[0].Status = "skip"
+		}, false, "pass -> skip"},
+		{"failing cell renamed", func(_, cur *result.Run) {
+			c := cellByID(cur, "x86_64-kvm-base")
+			c.ID = "x86_64-kvm-renamed"
+		}, true, "cell x86_64-kvm-base (fail in OLD) is missing from NEW"},
+		{"duplicate failing cell", func(_, cur *result.Run) {
+			dup := *cellByID(cur, "x86_64-tcg-debug")
+			dup.Status, dup.Tests = result.Fail, []result.Test{{Name: "pi-owner", Status: "fail"}}
+			cur.Cells = append(cur.Cells, dup)
+		}, false, "NEW has cell id x86_64-tcg-debug twice"},
+		{"duplicate failing test", func(_, cur *result.Run) {
+			c := cellByID(cur, "x86_64-tcg-debug")
+			c.Tests = append(c.Tests, result.Test{Name: c.Tests[0].Name, Status: "fail"})
+		}, false, "has test " + cellByID(base, "x86_64-tcg-debug").Tests[0].Name + " twice"},
+		{"appeared failures after a patch-error", func(old, cur *result.Run) {
+			o := cellByID(old, "x86_64-tcg-debug")
+			o.Status, o.Tests, o.Oopses = result.PatchError, nil, nil
+			c := cellByID(cur, "x86_64-tcg-debug")
+			c.Status = result.Fail
+			c.Tests = []result.Test{{Name: "robust-owner-death", Status: "fail"}, {Name: "robust-kill-in-lock", Status: "fail"}}
+		}, true, "robust-owner-death: fail"},
+		{"pass to infra-error", func(_, cur *result.Run) {
+			c := cellByID(cur, "x86_64-tcg-debug")
+			c.Status, c.Tests, c.Oopses = result.InfraError, nil, nil
+		}, false, "pass -> infra-error: its tests did not run"},
+		{"unknown status", func(_, cur *result.Run) {
+			cellByID(cur, "x86_64-tcg-debug").Tests[0].Status = "passed\x1b[2J"
+		}, false, "unknown status passed?[2J"},
+		{"skip to fail", func(_, cur *result.Run) {
+			c := cellByID(cur, "x86_64-tcg-debug")
+			for i := range c.Tests {
+				if c.Tests[i].Status == "skip" {
+					c.Tests[i].Status = "fail"
+				}
+			}
+		}, true, "skip -> fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old, cur := cloneRun(t, base), cloneRun(t, base)
+			tc.edit(old, cur)
+			d := report.Diff(old, cur)
+			if !d.Failed() || d.Regressed() != tc.regressed {
+				t.Errorf("failed %v regressed %v (want true, %v); doubts %q", d.Failed(), d.Regressed(), tc.regressed, d.Doubts)
+			}
+			var b bytes.Buffer
+			_ = report.WriteDiff(&b, d)
+			text := b.String()
+			if !strings.Contains(text, tc.why) || strings.Contains(text, "no new failures") {
+				t.Errorf("text lacks %q or says no new failures:\n%s", tc.why, text)
+			}
+		})
+	}
+}
