@@ -12,6 +12,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 const cacheUsage = `usage: rig cache [prune [--older-than 336h] [--dry-run]]
@@ -76,7 +77,7 @@ func printListing(w io.Writer, l *cache.Listing, now time.Time) {
 		if s.Obsolete != "" {
 			note = join(note, "obsolete: "+s.Obsolete)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\tused %s\t%s\n", s.Name, humanBytes(s.Size), age(now.Sub(s.LastUsed)), note)
+		fmt.Fprintf(tw, "  %s\t%s\tused %s\t%s\n", result.Clean(s.Name, 200), humanBytes(s.Size), age(now.Sub(s.LastUsed)), note)
 	}
 	printEntries(tw, "obsolete source trees", l.Obsolete)
 	printEntries(tw, "trash of an interrupted prune", l.Trash)
@@ -94,7 +95,7 @@ func printEntries(w io.Writer, kind string, es []cache.Entry) {
 	}
 	fmt.Fprintf(w, "%s: %d, %s\n", kind, len(es), humanBytes(sum(es)))
 	for _, e := range es {
-		fmt.Fprintf(w, "  %s\t%s\n", e.Name, humanBytes(e.Size))
+		fmt.Fprintf(w, "  %s\t%s\n", result.Clean(e.Name, 200), humanBytes(e.Size))
 	}
 }
 
@@ -122,10 +123,10 @@ func printPrune(w io.Writer, r *cache.Report) {
 	}
 	tw := newTable(w)
 	for _, x := range r.Removed {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", removed, x.Name, humanBytes(x.Size), x.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", removed, result.Clean(x.Name, 200), humanBytes(x.Size), result.Clean(x.Reason, 300))
 	}
 	for _, x := range r.Skipped {
-		fmt.Fprintf(tw, "skipped\t%s\t%s\t%s\n", x.Name, humanBytes(x.Size), x.Reason)
+		fmt.Fprintf(tw, "skipped\t%s\t%s\t%s\n", result.Clean(x.Name, 200), humanBytes(x.Size), result.Clean(x.Reason, 300))
 	}
 	tw.Flush()
 	if len(r.Removed) == 0 {

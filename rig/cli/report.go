@@ -56,7 +56,7 @@ func reportArgs(e *env, fs *flag.FlagSet, cmd string, args []string, names ...st
 }
 
 func reportBadArgs(e *env, fs *flag.FlagSet, cmd string, err error) int {
-	fmt.Fprintf(e.stderr, "rig report %s: %v\n", cmd, err)
+	fmt.Fprintf(e.stderr, "rig report %s: %s\n", cmd, result.CleanLines(err.Error(), 2000))
 	fs.Usage()
 	return ExitUsage
 }

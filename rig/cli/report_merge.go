@@ -10,6 +10,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/report"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 // reportMergeCommand is `rig report merge OUT DIR...`: it joins shard run
@@ -48,10 +49,10 @@ func reportMergeCommand(e *env) *ffcli.Command {
 			var de *matrix.DuplicateCellError
 			switch {
 			case errors.As(err, &me), errors.As(err, &de):
-				fmt.Fprintf(e.stderr, "rig report merge: %v\n", err)
+				fmt.Fprintf(e.stderr, "rig report merge: %s\n", result.CleanLines(err.Error(), 2000))
 				return ExitUsage
 			case err != nil:
-				fmt.Fprintf(e.stderr, "rig report merge: %v\n", err)
+				fmt.Fprintf(e.stderr, "rig report merge: %s\n", result.CleanLines(err.Error(), 2000))
 				return ExitInfra
 			}
 			fmt.Fprint(e.stdout, report.Screen(r, pos[0]))

@@ -130,8 +130,8 @@ func (o KCIDBOptions) Check() error {
 	}
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return fmt.Errorf("base URL %q: want an absolute URL", o.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("base URL %q: want an absolute http:// or https:// URL", o.BaseURL)
 		}
 	}
 	return nil

@@ -258,6 +258,9 @@ func TestKCIDBBaseURLAndOptions(t *testing.T) {
 		{GitCommitHash: "abc"},
 		{GitRepositoryURL: "file:///src/linux"},
 		{BaseURL: "runs/x"},
+		{BaseURL: "javascript://example.org/%0aalert(1)"},
+		{BaseURL: "data://example.org/text/html,x"},
+		{BaseURL: "file://host/etc/"},
 	} {
 		if _, err := report.KCIDB(r, o); err == nil {
 			t.Errorf("options %+v accepted", o)

@@ -85,7 +85,7 @@ func Screen(r *result.Run, dir string) string {
 		fmt.Fprintf(&b, ": %s", result.Clean(r.Cause, 300))
 	}
 	fmt.Fprintf(&b, "\nresults: %s\n", dir)
-	return b.String()
+	return result.CleanLines(b.String(), 2000) // ids, statuses, configs and stage names too
 }
 
 // PreExisting names, per patched cell judged against its baseline, the
@@ -153,7 +153,7 @@ func BaselineVerdicts(r *result.Run) []string {
 // Markdown renders summary.md.
 func Markdown(r *result.Run) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# rig run %s: %s\n\n", r.ID, r.Status)
+	fmt.Fprintf(&b, "# rig run %s: %s\n\n", md(r.ID), md(string(r.Status)))
 	if r.Cause != "" {
 		fmt.Fprintf(&b, "**Cause:** %s\n\n", md(r.Cause))
 	}
@@ -177,14 +177,14 @@ func Markdown(r *result.Run) string {
 	for _, c := range r.Cells {
 		var tests, stages []string
 		for _, t := range c.Tests {
-			tests = append(tests, fmt.Sprintf("%s: %s%s", md(t.Name), t.Status, md(knownNote(t.Known))))
+			tests = append(tests, fmt.Sprintf("%s: %s%s", md(t.Name), md(t.Status), md(knownNote(t.Known))))
 		}
 		for _, s := range c.Stages {
-			stages = append(stages, fmt.Sprintf("%s %s", s.Name, dur(s.Elapsed)))
+			stages = append(stages, fmt.Sprintf("%s %s", md(s.Name), dur(s.Elapsed)))
 		}
-		status := string(c.Status)
+		status := md(string(c.Status))
 		if c.Verdict != "" && c.Verdict != c.Status {
-			status += fmt.Sprintf(" (counts as %s: %s)", c.Verdict, md(c.VerdictCause))
+			status += fmt.Sprintf(" (counts as %s: %s)", md(string(c.Verdict)), md(c.VerdictCause))
 		}
 		status += md(knownNote(c.Known))
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
@@ -202,9 +202,7 @@ func Markdown(r *result.Run) string {
 	return b.String()
 }
 
-func md(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(result.Clean(s, 500))
-}
+func md(s string) string { return result.MarkdownCell(s, 500) }
 
 // shellQuote renders argv for a human to paste (display only: the rig never
 // runs a shell).
@@ -260,14 +258,14 @@ type junitMsg struct {
 // "kernel" testcase that fails on an oops and a "boot" case for cells that
 // never reached the tests. The console tail goes to system-out.
 func JUnit(r *result.Run, dir string) ([]byte, error) {
-	out := junitSuites{Name: "rig " + r.ID}
+	out := junitSuites{Name: "rig " + result.Clean(r.ID, maxName)}
 	for _, c := range r.Cells {
-		s := junitSuite{Name: junitSuiteName(c)}
+		s := junitSuite{Name: result.Clean(junitSuiteName(c), 300)}
 		for _, st := range c.Stages {
 			s.Time += st.Elapsed.Seconds()
 		}
 		tail := consoleTail(filepath.Join(dir, c.ID, "console.log"), 50)
-		class := "rig." + c.ID
+		class := "rig." + result.Clean(c.ID, maxName)
 		add := func(jc junitCase) {
 			s.Cases = append(s.Cases, jc)
 			s.Tests++

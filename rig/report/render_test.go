@@ -251,3 +251,33 @@ type jSuites struct {
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
 }
+
+// A status, test status, stage name or run id from a hostile run.json
+// cannot add a row to summary.md or reach junit.xml with escapes, bidi or
+// zero-width characters raw.
+func TestReportsInjection(t *testing.T) {
+	r := renderRun()
+	r.ID = "id\u202eevil"
+	r.Cells[0].Status = "fail\n| injected | row | x | y | z |"
+	r.Cells[0].Tests[0].Status = "fail\n| t |"
+	r.Cells[0].Stages = append(r.Cells[0].Stages, result.Stage{Name: "boot\n| s |"})
+	r.Cells[0].ID = "cell\x1b[2J\u200b"
+	md := report.Markdown(r)
+	if strings.Contains(md, "\n| injected") || strings.Contains(md, "\n| t |") || strings.Contains(md, "\n| s |") {
+		t.Errorf("a field added a row:\n%s", md)
+	}
+	for _, raw := range []string{"\u202e", "\u200b", "\x1b"} {
+		if strings.Contains(md, raw) {
+			t.Errorf("summary.md holds %q raw:\n%s", raw, md)
+		}
+	}
+	x, err := report.JUnit(r, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"\u202e", "\u200b", "\x1b", "\n| injected"} {
+		if strings.Contains(string(x), raw) {
+			t.Errorf("junit.xml holds %q raw:\n%s", raw, x)
+		}
+	}
+}

@@ -178,17 +178,43 @@ func TestClean(t *testing.T) {
 		{"abcdef", 3, "abc..."},
 		{"abc", 3, "abc"},
 		{"ééééé", 2, "éé..."},
+		{"c1\u009b31m", 100, "c1?31m"},                          // C1 CSI
+		{"evil\u202etxt.exe", 100, `evil\u202etxt.exe`},         // bidi override shown
+		{"zero\u200bwidth\ufeff", 100, `zero\u200bwidth\ufeff`}, // zero-width space, BOM
+		{"line\u2028sep\u2029", 100, `line\u2028sep\u2029`},     // line and paragraph separators
+		{"isolate\u2066x\u2069", 100, `isolate\u2066x\u2069`},   // bidi isolates
 	} {
 		got := result.Clean(tc.in, tc.max)
 		if got != tc.want {
 			t.Errorf("Clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
 		}
-		if !utf8.ValidString(got) || strings.ContainsAny(got, "\x00\x1b\n\r") {
+		if !utf8.ValidString(got) || strings.ContainsAny(got, "\x00\x1b\n\r\u009b\u202e\u200b\u2028") {
 			t.Errorf("Clean(%q) = %q is not safe", tc.in, got)
 		}
 	}
 	long := strings.Repeat("x", 10000)
 	if got := result.Clean(long, 500); len(got) != 503 {
 		t.Errorf("Clean of 10000 chars to 500: len %d", len(got))
+	}
+}
+
+// MarkdownCell keeps untrusted text inside one table cell: no newline, no
+// unescaped pipe (a backslash in the input cannot unescape one), no HTML,
+// no link.
+func TestMarkdownCell(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a|b", `a\|b`},
+		{`a\|b`, `a\\\|b`},
+		{"pass\n| x | y |", `pass?\| x \| y \|`},
+		{"<script>", "&lt;script&gt;"},
+		{"[click](javascript:alert(1))", `[click\](javascript:alert(1))`},
+		{"`code`", "\\`code\\`"},
+		{"**bold**", `\*\*bold\*\*`},
+		{"rtl\u202e", `rtl\\u202e`},
+	} {
+		if got := result.MarkdownCell(tc.in, 100); got != tc.want {
+			t.Errorf("MarkdownCell(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
