@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/rig-kernel/rig/rig/internal/execx"
 )
@@ -40,6 +41,9 @@ func Resolve(dir string, names []string) ([]Fragment, error) {
 		p := n
 		if !strings.ContainsRune(n, '/') && !strings.HasSuffix(n, ".config") {
 			p = filepath.Join(dir, n+".config")
+		}
+		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("config fragment %q: %s is not a regular file", n, p)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -82,9 +86,48 @@ func Parse(data []byte, from string) ([]Option, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		return nil, fmt.Errorf("%s:%d: not a config line: %q (want CONFIG_FOO=y or # CONFIG_FOO is not set)", from, n, line)
+		if !looksLikeConfig(data) {
+			// Quote nothing: the file may be anything (--config
+			// /proc/self/environ holds the environment's secrets).
+			return nil, fmt.Errorf("%s:%d: not a config fragment: no line is a config line (want CONFIG_FOO=y or # CONFIG_FOO is not set)", from, n)
+		}
+		return nil, fmt.Errorf("%s:%d: not a config line: %q (want CONFIG_FOO=y or # CONFIG_FOO is not set)", from, n, snippet(line))
 	}
 	return opts, sc.Err()
+}
+
+// maxSnippet bounds what an error quotes of a bad line.
+const maxSnippet = 40
+
+// snippet is the start of a bad line, cut and with control characters
+// replaced, for an error message.
+func snippet(line string) string {
+	var b strings.Builder
+	for i, r := range line {
+		if i >= maxSnippet {
+			b.WriteString("...")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// looksLikeConfig: text (no NUL byte) with at least one option line.
+func looksLikeConfig(data []byte) bool {
+	if bytes.IndexByte(data, 0) >= 0 {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if setRe.MatchString(l) || unsetRe.MatchString(l) {
+			return true
+		}
+	}
+	return false
 }
 
 // Requested merges fragments in order (later fragments win) into the list of

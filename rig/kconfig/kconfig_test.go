@@ -220,3 +220,32 @@ func TestRealFragments(t *testing.T) {
 		}
 	}
 }
+
+// A file that is not a config fragment is named, never quoted (it may be
+// /proc/self/environ); a bad line of a real fragment is quoted short and
+// sanitized.
+func TestParseErrorsQuoteLittle(t *testing.T) {
+	secret := "TOKEN=s3cr3t-" + strings.Repeat("x", 100)
+	for _, tc := range []struct {
+		name, data string
+		want       string // in the error
+		notWant    string // never in the error
+	}{
+		{"environ", "SHELL=/bin/bash\x00" + secret + "\x00", "environ:1: not a config fragment", "s3cr3t"},
+		{"text", secret + "\nother\n", "text:1: not a config fragment", "s3cr3t"},
+		{"long bad line", "CONFIG_A=y\n" + secret + "\n", `:2: not a config line: "TOKEN=s3cr3t-xxxxxxxxxxxxxxxxxxxxxxxxxxx..."`, strings.Repeat("x", 41)},
+		{"escape", "CONFIG_A=y\nbad\x1b[2Jline\n", `"bad?[2Jline"`, "\x1b"},
+		{"directive", "CONFIG_A=y\n# rig: memory=" + secret + "\n", "memory=", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},
+	} {
+		_, err := kconfig.Parse([]byte(tc.data), tc.name)
+		if err == nil {
+			_, err = kconfig.ParseNeeds([]byte(tc.data), tc.name)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.notWant) {
+			t.Errorf("%s: error %v: want %q in it and not %q", tc.name, err, tc.want, tc.notWant)
+		}
+	}
+	if _, err := kconfig.Resolve(t.TempDir(), []string{"/dev/null"}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("/dev/null as a fragment: %v", err)
+	}
+}

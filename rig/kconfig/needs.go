@@ -54,17 +54,17 @@ func ParseNeeds(data []byte, from string) (Needs, error) {
 			case "memory":
 				mb, err := strconv.Atoi(v)
 				if err != nil || mb <= 0 {
-					return Needs{}, bad("memory=%q is not a positive number of MiB", v)
+					return Needs{}, bad("memory=%q is not a positive number of MiB", snippet(v))
 				}
 				n.MemoryMB = mb
 			case "slowdown":
 				f, err := strconv.ParseFloat(v, 64)
 				if err != nil || !(f >= 1 && f <= maxSlowdown) {
-					return Needs{}, bad("slowdown=%q is not a factor from 1 to %d", v, maxSlowdown)
+					return Needs{}, bad("slowdown=%q is not a factor from 1 to %d", snippet(v), maxSlowdown)
 				}
 				n.Slowdown = f
 			default:
-				return Needs{}, bad("unknown setting %q", kv)
+				return Needs{}, bad("unknown setting %q", snippet(kv))
 			}
 		}
 	}
