@@ -52,7 +52,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.n, "n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
 	fs.IntVar(&f.buildN, "build-n", 3, "incremental rebuilds per side (rig and plain make)")
 	fs.IntVar(&f.packN, "pack-n", 2, "image builds per kind (cold and cached)")
-	fs.IntVar(&f.jobs, "j", 0, "make -j for the builds (default: number of CPUs, as `rig run`)")
+	fs.IntVar(&f.jobs, "j", 0, "make -j for the builds (default: number of CPUs, as 'rig run')")
 	fs.BoolVar(&f.cold, "cold", false, "also cold kernel builds (without ccache, through an empty ccache) and a fresh one with warm ccache (minutes of CPU per arch)")
 	fs.IntVar(&f.rel, "reliability", 0, "extra rig boots per arch, counted clean or not (e.g. 50)")
 	fs.StringVar(&f.series, "series", "", "one-patch series for the whole run (default: the first patch of patches/example)")

@@ -39,7 +39,7 @@ func bootCommand(e *env) *ffcli.Command {
 			registerExtras(fs, &o)
 			registerResults(fs, &o)
 			registerTree(fs, &o, &configs, bootTree)
-			fs.StringVar(&b.Kernel, "kernel", "", "kernel image (default: the last one `rig run` built for --arch; with --gdb: the tree's, built with debug info)")
+			fs.StringVar(&b.Kernel, "kernel", "", "kernel image (default: the last one 'rig run' built for --arch; with --gdb: the tree's, built with debug info)")
 			fs.StringVar(&b.Initramfs, "initramfs", "", "initramfs (default: the guest image, built if needed)")
 			fs.BoolVar(&b.Shell, "shell", false, "drop into u-root's shell on the console instead of running tests")
 			fs.BoolVar(&b.GDB, "gdb", false, "start QEMU paused with a gdb stub on a free local port and print the gdb-multiarch command line with the matching vmlinux (booted with nokaslr; no boot or run timeout); without --kernel, build the tree with the "+run.DebugInfoFragment+" fragment first")

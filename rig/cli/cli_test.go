@@ -20,7 +20,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"RUN"}, `rig: unknown command "RUN"`}, // names are exact, though ffcli ignores case
 		{[]string{"report", "HTML", "dir"}, `rig report: unknown command "HTML"`},
 		{[]string{"report", "--bogus"}, `rig report: unknown command "--bogus"`},
-		{[]string{"tests", "-h"}, "usage: rig tests"},
 		{[]string{"run", "--arch", "sparc"}, `unknown arch "sparc"`},
 		{[]string{"run", "--accel", "hvf"}, `--accel "hvf"`},
 		{[]string{"run", "--tests", "no-such-test"}, `unknown test "no-such-test"`},

@@ -65,7 +65,7 @@ func registerGuest(fs *flag.FlagSet, o *run.Options) {
 // registerTests registers the tests a command runs and how long the
 // natural ones last (a matrix plan names its own).
 func registerTests(fs *flag.FlagSet, tests *listFlag, d *time.Duration) {
-	fs.Var(tests, "tests", "guest tests to run, comma-separated (default: all; see `rig tests`)")
+	fs.Var(tests, "tests", "guest tests to run, comma-separated (default: all; see 'rig tests')")
 	fs.DurationVar(d, "duration", run.DefaultDuration, helpDuration)
 }
 

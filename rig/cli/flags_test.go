@@ -154,8 +154,11 @@ func TestCheckFlagsCatches(t *testing.T) {
 	}
 }
 
-// Every command answers -h with its usage naming its flags, the exit code
-// of a usage error (bisect-step's is git's), and nothing run.
+// Every command answers -h as rig does: its usage naming its flags on
+// stdout, exit 0, nothing run; a flag it does not know is a usage error
+// on stderr (bisect-step's code is git's). No flag's help reads oddly: a
+// backquoted word becomes the value's name in flag's output ("-kernel rig
+// run"), and a help text that states its default gets flag's too.
 func TestHelpEveryCommand(t *testing.T) {
 	root := newRoot(testEnv())
 	var walk func(c *ffcli.Command, path []string)
@@ -168,19 +171,30 @@ func TestHelpEveryCommand(t *testing.T) {
 		}
 		var stdout, stderr bytes.Buffer
 		code := Execute(context.Background(), append(append([]string{}, path...), "-h"), &stdout, &stderr)
+		name := strings.Join(path, " ")
+		if code != ExitPass || !strings.Contains(stdout.String(), "usage: rig "+name) || stderr.Len() > 0 {
+			t.Errorf("rig %s -h: exit %d (want 0), stdout:\n%s\nstderr:\n%s", name, code, stdout.String(), stderr.String())
+		}
+		c.FlagSet.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(stdout.String(), "  -"+f.Name) {
+				t.Errorf("rig %s -h does not list -%s", name, f.Name)
+			}
+			if vname, _ := flag.UnquoteUsage(f); strings.Contains(vname, " ") {
+				t.Errorf("rig %s -h shows -%s %s: a backquoted word in its help", name, f.Name, vname)
+			}
+			if strings.Contains(f.Usage, "(default") && f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+				t.Errorf("rig %s -%s: help states a default and flag adds (default %s)", name, f.Name, f.DefValue)
+			}
+		})
+		stdout.Reset()
+		code = Execute(context.Background(), append(append([]string{}, path...), "--no-such-flag"), &stdout, &stderr)
 		want := ExitUsage
 		if path[0] == "bisect-step" {
 			want = StepUsage
 		}
-		name := strings.Join(path, " ")
-		if code != want || !strings.Contains(stderr.String(), "usage: rig "+name) {
-			t.Errorf("rig %s -h: exit %d (want %d)\n%s", name, code, want, stderr.String())
+		if code != want || !strings.Contains(stderr.String(), "-no-such-flag") || stdout.Len() > 0 {
+			t.Errorf("rig %s --no-such-flag: exit %d (want %d)\n%s", name, code, want, stderr.String())
 		}
-		c.FlagSet.VisitAll(func(f *flag.Flag) {
-			if !strings.Contains(stderr.String(), "  -"+f.Name) {
-				t.Errorf("rig %s -h does not list -%s", name, f.Name)
-			}
-		})
 	}
 	walk(root, nil)
 

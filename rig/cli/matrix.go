@@ -46,7 +46,7 @@ func matrixCommand(e *env) *ffcli.Command {
 		run: func(ctx context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
-				return ExitUsage
+				return e.flagFailure(err, ExitUsage)
 			}
 			if len(pos) != 1 {
 				fmt.Fprintf(e.stderr, "rig matrix: want exactly one plan file, got %d argument(s) (see -h)\n", len(pos))

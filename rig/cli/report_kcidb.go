@@ -32,7 +32,7 @@ func reportKCIDBCommand(e *env) *ffcli.Command {
 			fs.StringVar(&o.GitRepositoryURL, "git-url", "", "https:// or git:// URL of the base tree")
 			fs.StringVar(&o.GitRepositoryBranch, "git-branch", "", "branch of the base tree")
 			fs.StringVar(&o.GitCommitHash, "git-commit", "", "full commit hash of the base tree (40 hex digits)")
-			fs.StringVar(&o.GitCommitName, "git-describe", "", "`git describe` name of the base commit")
+			fs.StringVar(&o.GitCommitName, "git-describe", "", "the 'git describe' name of the base commit")
 		},
 		run: func(_ context.Context, args []string) int {
 			if !reportArgs(e, fs, "kcidb", args, "DIR") {

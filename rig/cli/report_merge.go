@@ -34,7 +34,7 @@ func reportMergeCommand(e *env) *ffcli.Command {
 		run: func(_ context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
-				return ExitUsage
+				return e.flagFailure(err, ExitUsage)
 			}
 			if len(pos) < 2 {
 				fmt.Fprintln(e.stderr, "rig report merge: want OUT and at least one run directory (see -h)")

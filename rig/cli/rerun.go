@@ -34,7 +34,7 @@ func rerunCommand(e *env) *ffcli.Command {
 		run: func(ctx context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
-				return ExitUsage
+				return e.flagFailure(err, ExitUsage)
 			}
 			if len(pos) != 1 {
 				fmt.Fprintf(e.stderr, "rig rerun: want exactly one run directory (results/<run-id>), got %d argument(s) (see -h)\n", len(pos))

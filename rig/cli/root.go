@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +31,22 @@ const (
 type env struct {
 	stdout, stderr io.Writer
 	args           []string
+	// flagOut holds what a leaf's flag set prints (an error, the usage)
+	// until it is known whether that was -h (stdout) or not (stderr).
+	flagOut bytes.Buffer
+}
+
+// flagFailure ends a command whose flags did not parse: -h (or -help)
+// prints the usage to stdout and exits 0, as `rig -h` does; anything else
+// prints the error and the usage to stderr and exits code.
+func (e *env) flagFailure(err error, code int) int {
+	w := e.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		w, code = e.stdout, ExitPass
+	}
+	w.Write(e.flagOut.Bytes())
+	e.flagOut.Reset()
+	return code
 }
 
 // command records the command line as run.json keeps it: "rig" and the
@@ -57,7 +74,7 @@ type leaf struct {
 func (l leaf) command(e *env, path string) *ffcli.Command {
 	full := strings.TrimSpace(path + " " + l.name)
 	fs := flag.NewFlagSet("rig "+full, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(&e.flagOut)
 	if l.flags != nil {
 		l.flags(fs)
 	}
@@ -182,6 +199,7 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return parseError(e, failed(root), err)
 	}
 	err := root.Run(ctx)
+	stderr.Write(e.flagOut.Bytes()) // a usage a command printed on bad arguments
 	var code exitCode
 	if errors.As(err, &code) {
 		return int(code)
@@ -224,12 +242,12 @@ func failed(c *ffcli.Command) *ffcli.Command {
 }
 
 // parseError maps bad flags to the exit code. A leaf has printed the
-// error and its usage (flag does that); a group takes no flags, so what
-// it got is an unknown command, except -h, which is a request for its
-// usage.
+// error and its usage to flagOut (flag does that); a group takes no flags,
+// so what it got is an unknown command. -h is a request for the usage
+// everywhere: stdout, exit 0.
 func parseError(e *env, c *ffcli.Command, err error) int {
 	if len(c.Subcommands) == 0 {
-		return usageExit(c)
+		return e.flagFailure(err, usageExit(c))
 	}
 	text := c.UsageFunc(c)
 	if errors.Is(err, flag.ErrHelp) {
