@@ -46,9 +46,16 @@ func TestUsageErrors(t *testing.T) {
 func TestListFlag(t *testing.T) {
 	l := listFlag{vals: []string{"x86_64", "arm64"}}
 	l.Set("arm64")
-	l.Set("x86_64, ,arm64")
-	if got := l.String(); got != "arm64,x86_64,arm64" {
+	l.Set("x86_64, ,riscv64")
+	if got := l.String(); got != "arm64,x86_64,riscv64" {
 		t.Errorf("got %q: the default must be replaced by the first Set, later ones append", got)
+	}
+	// A value that names nothing, or one already given, would silently
+	// mean the default or make two cells with one id.
+	for _, v := range []string{"", ",", " , ", "arm64", "s390x,s390x"} {
+		if err := l.Set(v); err == nil {
+			t.Errorf("Set(%q) accepted: %q", v, l.String())
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,12 +157,70 @@ func (l *listFlag) Set(s string) error {
 	if !l.set {
 		l.vals, l.set = nil, true
 	}
+	n := 0
 	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			l.vals = append(l.vals, p)
+		if p = strings.TrimSpace(p); p == "" {
+			continue
 		}
+		if slices.Contains(l.vals, p) {
+			return fmt.Errorf("%q given twice", p)
+		}
+		l.vals = append(l.vals, p)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%q names nothing (leave the flag out for the default)", s)
 	}
 	return nil
+}
+
+// maxDuration bounds every duration flag: a typo cannot make a timeout
+// of centuries, or one that overflows when a slowdown multiplies it.
+const maxDuration = 366 * 24 * time.Hour
+
+// emptyAllowed are the flags whose empty value means something
+// ("--json \"\"": write no file).
+var emptyAllowed = map[string]bool{"json": true}
+
+// negativeAllowed are the number flags a negative value is valid for.
+var negativeAllowed = map[string]bool{"seed": true}
+
+// checkSet refuses the values of flags given on the command line that would
+// silently mean something else: an empty string (the default would be
+// used: --kernel-src "" tested Debian's tree), a negative number or
+// duration, a duration over maxDuration. Flag defaults are not checked.
+func checkSet(fs *flag.FlagSet) error {
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		bad := func(why string) { errs = append(errs, fmt.Errorf("--%s %s: %s", f.Name, f.Value, why)) }
+		g, _ := f.Value.(flag.Getter)
+		var v any
+		if g != nil {
+			v = g.Get()
+		}
+		switch x := v.(type) {
+		case bool:
+		case int:
+			if x < 0 && !negativeAllowed[f.Name] {
+				bad("must not be negative")
+			}
+		case int64:
+			if x < 0 && !negativeAllowed[f.Name] {
+				bad("must not be negative")
+			}
+		case time.Duration:
+			if x < 0 {
+				bad("must not be negative")
+			} else if x > maxDuration {
+				bad(fmt.Sprintf("over %s, the most any duration may be", maxDuration))
+			}
+		default:
+			if strings.TrimSpace(f.Value.String()) == "" && !emptyAllowed[f.Name] {
+				errs = append(errs, fmt.Errorf("--%s %q: empty value (leave the flag out for its default)", f.Name, f.Value.String()))
+			}
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // registerSymbolize registers --symbolize (run, matrix): build with the

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 // Exit codes (docs/design.md, "Verdicts and exit codes").
@@ -85,6 +87,10 @@ func (l leaf) command(e *env, path string) *ffcli.Command {
 		FlagSet:    fs,
 		UsageFunc:  leafUsage,
 		Exec: func(ctx context.Context, args []string) error {
+			if err := checkSet(fs); err != nil {
+				fmt.Fprintf(e.stderr, "rig %s: %s\n", full, result.CleanLines(err.Error(), 300))
+				return exitCode(usageExitOf(l.name))
+			}
 			return exitCode(l.run(ctx, args))
 		},
 	}
@@ -263,8 +269,10 @@ func parseError(e *env, c *ffcli.Command, err error) int {
 
 // usageExit is a leaf's exit code for bad flags: 2, except for
 // bisect-step, whose caller is `git bisect run`.
-func usageExit(c *ffcli.Command) int {
-	if c.Name == "bisect-step" {
+func usageExit(c *ffcli.Command) int { return usageExitOf(c.Name) }
+
+func usageExitOf(name string) int {
+	if name == "bisect-step" {
 		return StepUsage
 	}
 	return ExitUsage
@@ -286,6 +294,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if err := checkSet(fs); err != nil {
+			fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), result.CleanLines(err.Error(), 300))
 			return nil, err
 		}
 		if fs.NArg() == 0 {

@@ -122,6 +122,10 @@ func Prepare(o *Options) error {
 		if err != nil {
 			return &UsageError{fmt.Errorf("--arch: %w", err)}
 		}
+		// Two cells with one id would share a directory and a build slot.
+		if j := slices.Index(o.Arches[:i], a.Name); j >= 0 {
+			return &UsageError{fmt.Errorf("--arch: %s and %s are the same architecture: give it once", n, o.Arches[j])}
+		}
 		o.Arches[i] = a.Name
 	}
 	o.Arch = o.Arches[0]
@@ -131,11 +135,14 @@ func Prepare(o *Options) error {
 		}
 		o.Accels = []string{o.Accel}
 	}
-	for _, acc := range o.Accels {
+	for i, acc := range o.Accels {
 		switch acc {
 		case "auto", "kvm", "tcg":
 		default:
 			return &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg (or a list: kvm,tcg)", acc)}
+		}
+		if slices.Contains(o.Accels[:i], acc) {
+			return &UsageError{fmt.Errorf("--accel: %s given twice: give it once", acc)}
 		}
 	}
 	o.Accel = o.Accels[0]
@@ -144,6 +151,20 @@ func Prepare(o *Options) error {
 	}
 	if o.Duration < 0 {
 		return &UsageError{fmt.Errorf("--duration %s: must not be negative", o.Duration)}
+	}
+	if o.Jobs < 0 {
+		return &UsageError{fmt.Errorf("-j %d: must not be negative", o.Jobs)}
+	}
+	if o.CPUs < 0 || o.MemoryMB < 0 {
+		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
+	}
+	if o.BootTimeout < 0 || o.RunTimeout < 0 {
+		return &UsageError{fmt.Errorf("--boot-timeout %s, --run-timeout %s: must not be negative", o.BootTimeout, o.RunTimeout)}
+	}
+	for i, t := range o.Tests {
+		if slices.Contains(o.Tests[:i], t) {
+			return &UsageError{fmt.Errorf("--tests: %s given twice", t)}
+		}
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
@@ -203,16 +224,7 @@ func Prepare(o *Options) error {
 			return &UsageError{fmt.Errorf("--kernel-src: %w", err)}
 		}
 	}
-	if err := o.resolveInput(context.Background()); err != nil {
-		return err
-	}
-	if o.CPUs < 0 || o.MemoryMB < 0 {
-		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
-	}
-	if o.BootTimeout < 0 || o.RunTimeout < 0 {
-		return &UsageError{fmt.Errorf("--boot-timeout %s, --run-timeout %s: must not be negative", o.BootTimeout, o.RunTimeout)}
-	}
-	return nil
+	return o.resolveInput(context.Background())
 }
 
 // Run executes `rig run`: one cell per arch and accelerator (and, with
