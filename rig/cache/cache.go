@@ -22,13 +22,9 @@ import (
 // Dir returns the rig's cache directory, creating it: $RIG_CACHE if set, else
 // $XDG_CACHE_HOME/rig, else ~/.cache/rig.
 func Dir() (string, error) {
-	d := os.Getenv("RIG_CACHE")
-	if d == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("cache directory: %w (set RIG_CACHE)", err)
-		}
-		d = filepath.Join(base, "rig")
+	d, err := Path()
+	if err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return "", fmt.Errorf("cache directory: %w", err)
@@ -159,4 +155,17 @@ func HashFile(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Path is the cache directory Dir would create, without creating it: for
+// commands that only look (rig cache, rig setup --check).
+func Path() (string, error) {
+	if d := os.Getenv("RIG_CACHE"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache directory: %w (set RIG_CACHE)", err)
+	}
+	return filepath.Join(base, "rig"), nil
 }

@@ -169,3 +169,16 @@ func TestDirHonoursRIGCACHE(t *testing.T) {
 		t.Errorf("Dir did not create %s: %v", d, err)
 	}
 }
+
+// Path names the same directory without creating it (rig cache, rig
+// setup --check only look).
+func TestPathCreatesNothing(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "c", "rig")
+	t.Setenv("RIG_CACHE", d)
+	if got, err := cache.Path(); err != nil || got != d {
+		t.Fatalf("Path() = %q, %v; want %q", got, err, d)
+	}
+	if _, err := os.Stat(filepath.Dir(d)); err == nil {
+		t.Errorf("Path created %s", filepath.Dir(d))
+	}
+}

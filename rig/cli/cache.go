@@ -40,7 +40,7 @@ func cacheCommand(e *env) *ffcli.Command {
 }
 
 func cacheList(stdout, stderr io.Writer) int {
-	dir, err := cache.Dir()
+	dir, err := cache.Path() // listing creates nothing
 	if err != nil {
 		fmt.Fprintf(stderr, "rig cache: %v\n", err)
 		return ExitInfra
