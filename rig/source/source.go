@@ -209,7 +209,18 @@ func Check(path string) error {
 	if err != nil {
 		return err
 	}
-	return checkKernelTree(abs)
+	if err := checkKernelTree(abs); err != nil {
+		return err
+	}
+	// Found here, before a run directory exists, not when the tree is
+	// opened in the run's source stage.
+	ctx := context.Background()
+	if GitTop(ctx, abs) != "" {
+		if _, err := git(ctx, abs, "rev-parse", "--verify", "HEAD^{commit}"); err != nil {
+			return &Error{Path: abs, Msg: "git checkout without a commit at HEAD: commit the tree first"}
+		}
+	}
+	return nil
 }
 
 // checkKernelTree refuses a path that is not a kernel source tree.

@@ -384,3 +384,15 @@ func TestTreeIDFollowsIndex(t *testing.T) {
 		t.Errorf("TreeID after re-checkout = %s, want %s", id, id1)
 	}
 }
+
+// A git checkout with no commit is refused by Check, before a run
+// directory exists, not when the source stage opens it.
+func TestCheckCheckoutWithoutCommit(t *testing.T) {
+	tree := fakeTree(t)
+	if out, err := exec.Command("git", "init", "-q", tree).CombinedOutput(); err != nil {
+		t.Skipf("git init: %v %s", err, out)
+	}
+	if err := Check(tree); err == nil || !strings.Contains(err.Error(), "git checkout without a commit at HEAD") {
+		t.Errorf("Check = %v, want the missing commit named", err)
+	}
+}
