@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -414,7 +415,14 @@ func TestApplyGitErrors(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			dir := newTree(t)
-			_, err := Apply(context.Background(), dir, readSeries(t, filepath.Join("testdata/bad", tc.file)), nil)
+			// As a file of a series directory (not strict): a lone file
+			// without a diff is refused when read (TestReadSeriesRefuses).
+			path := filepath.Join("testdata/bad", tc.file)
+			ps, err := readFile(path, filepath.Base(path), 1, false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Apply(context.Background(), dir, ps, nil)
 			var pe *PatchError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want *PatchError", err)
@@ -576,6 +584,27 @@ func TestTouchesKconfig(t *testing.T) {
 	} {
 		if got := TouchesKconfig(tc.patches); got != tc.want {
 			t.Errorf("TouchesKconfig(%d patches) = %v, want %v", len(tc.patches), got, tc.want)
+		}
+	}
+}
+
+// A series given as one file is refused when read, before any work, if it
+// is not a patch at all or was converted to CRLF line endings.
+func TestReadSeriesRefuses(t *testing.T) {
+	crlf := filepath.Join(t.TempDir(), "crlf.patch")
+	b, err := os.ReadFile("testdata/bad/corrupt.patch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crlf, bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"testdata/bad/no-diff.patch", "no diff in it: not a patch"},
+		{crlf, "CRLF line endings"},
+	} {
+		if _, err := ReadSeries(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReadSeries(%s) = %v, want an error with %q", tc.path, err, tc.want)
 		}
 	}
 }

@@ -185,7 +185,15 @@ func readFile(path, name string, strip int, strict bool, st *Stated) ([]Patch, e
 // parseFile is readFile's work on the file's data; st, if not nil,
 // collects what the mails state about the base.
 func parseFile(data []byte, path, name string, strip int, strict bool, st *Stated) ([]Patch, error) {
+	if crlf.Match(data) {
+		return nil, fmt.Errorf("patch %s: CRLF line endings (its diff headers end in \\r\\n, as a mail saved on Windows does): convert it to LF, e.g. with dos2unix, and try again", path)
+	}
 	if !isMbox(data) {
+		if strict && !hasDiff(data) {
+			// Named on its own, it is not a patch; refused before any
+			// work, not found by the apply stage of every cell.
+			return nil, fmt.Errorf("patch %s: no diff in it: not a patch", path)
+		}
 		if err := st.add(data, name); err != nil {
 			return nil, err
 		}
@@ -221,6 +229,10 @@ func parseFile(data []byte, path, name string, strip int, strict bool, st *State
 	}
 	return out, nil
 }
+
+// crlf matches a diff header line ending in CR: git writes none (a file
+// name with a CR in it is quoted), so the whole file was converted.
+var crlf = regexp.MustCompile(`(?m)^(diff --git |\+\+\+ b/).*\r$`)
 
 // fromLine is an mbox separator: "From <sender> <date with a time>".
 var fromLine = regexp.MustCompile(`^From \S+ .*\b[0-9]{1,2}:[0-9]{2}`)
