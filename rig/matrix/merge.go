@@ -15,14 +15,19 @@ import (
 	"github.com/rig-kernel/rig/rig/result"
 )
 
-// MissingRunError is a directory given to Merge without a run.json.
+// MissingRunError is a directory given to Merge without a run.json, or
+// with one that cannot be read or parsed: bad input, as for the other
+// report commands (exit 2).
 type MissingRunError struct {
 	Dir string
 	Err error
 }
 
 func (e *MissingRunError) Error() string {
-	return fmt.Sprintf("%s is not a run directory: no run.json (%v)", e.Dir, e.Err)
+	if errors.Is(e.Err, fs.ErrNotExist) {
+		return fmt.Sprintf("%s is not a run directory: no run.json (%v)", e.Dir, e.Err)
+	}
+	return fmt.Sprintf("%s: run.json cannot be read: %v", e.Dir, e.Err)
 }
 func (e *MissingRunError) Unwrap() error { return e.Err }
 
@@ -58,11 +63,8 @@ func Merge(out string, dirs []string, command []string, kl *known.List) (*result
 			return nil, fmt.Errorf("%s is both an input and the output", d)
 		}
 		r, err := result.Load(d)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &MissingRunError{Dir: d, Err: err}
-		}
 		if err != nil {
-			return nil, err
+			return nil, &MissingRunError{Dir: d, Err: err}
 		}
 		for _, c := range r.Cells {
 			if prev, ok := owner[c.ID]; ok {
