@@ -160,6 +160,13 @@ func TestSaveLoad(t *testing.T) {
 	if _, err := result.Load(t.TempDir()); err == nil {
 		t.Error("Load of an empty dir: no error")
 	}
+	// JSON that is not a run record: reports of it would be empty.
+	for _, j := range []string{"null", "{}", `{"cells": []}`} {
+		os.WriteFile(filepath.Join(dir, "run.json"), []byte(j), 0o644)
+		if _, err := result.Load(dir); err == nil || !strings.Contains(err.Error(), "not a run record") {
+			t.Errorf("Load of %s: %v", j, err)
+		}
+	}
 }
 
 func TestClean(t *testing.T) {

@@ -57,5 +57,10 @@ func Load(dir string) (*Run, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s/run.json: %w", dir, err)
 	}
+	if r.ID == "" {
+		// null, {} or another program's JSON: reports of it would be
+		// empty, and a diff against it would compare nothing.
+		return nil, fmt.Errorf("%s/run.json: not a run record: it has no id", dir)
+	}
 	return &r, nil
 }
