@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/bisect"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -460,5 +462,26 @@ func TestAdversarialDiffJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &d); err != nil || code != ExitFail || !d.Failed || len(d.Doubts) == 0 {
 		t.Errorf("exit %d, %v: %s", code, err, stdout.String())
+	}
+}
+
+// What bisect and rerun print holds patch subjects, kernel report titles
+// and run.json fields: none reaches the terminal raw.
+func TestUntrustedTextPrintedClean(t *testing.T) {
+	evil := "subj\x1b]0;pwned\x07\u202eevil\u200b"
+	var b bytes.Buffer
+	printBisect(&b, &bisect.Result{Outcome: bisect.Found, Patch: &bisect.PatchInfo{Name: evil, Subject: evil},
+		Title: evil, Evidence: evil, Rule: evil, RepeatWhy: evil, Steps: []bisect.Step{{K: 1, Why: evil}}, Summary: evil}, "dir")
+	orig, cur := advRun("old"), advRun("new")
+	orig.ID, cur.Cells[0].ID, orig.Cells[0].ID, cur.Cells[0].Status = evil, evil, evil, result.Status(evil)
+	b.WriteString(compareVerdicts(orig, cur, ""))
+	bisectErr(errors.New(evil), &b, false)
+	for _, c := range rawControls {
+		if strings.Contains(b.String(), c) {
+			t.Errorf("printed %q raw:\n%s", c, b.String())
+		}
+	}
+	if !strings.Contains(b.String(), `\u202eevil`) {
+		t.Errorf("the bidi override is not shown:\n%s", b.String())
 	}
 }

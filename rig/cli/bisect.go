@@ -131,18 +131,18 @@ func runBisect(ctx context.Context, e *env, f *bisectFlags) int {
 
 // printBisect is the one-screen summary of a bisection.
 func printBisect(w io.Writer, r *bisect.Result, dir string) {
-	fmt.Fprintf(w, "bisect: %s\n", r.Summary)
+	sayf(w, "bisect: %s\n", r.Summary)
 	if r.Outcome == bisect.Found {
-		fmt.Fprintf(w, "culprit: %s\nsubject: %s\nfailure: %s\nevidence: %s\n", r.Patch.Name, r.Patch.Subject, r.Title, r.Evidence)
+		sayf(w, "culprit: %s\nsubject: %s\nfailure: %s\nevidence: %s\n", r.Patch.Name, r.Patch.Subject, r.Title, r.Evidence)
 		if r.EvidenceIn != "" {
-			fmt.Fprintf(w, "evidence run: %s\n", r.EvidenceIn)
+			sayf(w, "evidence run: %s\n", r.EvidenceIn)
 		}
 	}
-	fmt.Fprintf(w, "bad means: %s; runs per step: %d (%s)\n", r.Rule, r.Repeat, r.RepeatWhy)
+	sayf(w, "bad means: %s; runs per step: %d (%s)\n", r.Rule, r.Repeat, r.RepeatWhy)
 	for _, s := range r.Steps {
-		fmt.Fprintf(w, "  %d/%d patches: %s\n", s.K, len(r.Patches), s.Why)
+		sayf(w, "  %d/%d patches: %s\n", s.K, len(r.Patches), s.Why)
 	}
-	fmt.Fprintf(w, "elapsed: %s\nresults: %s\n", r.Elapsed.Round(time.Second), dir)
+	sayf(w, "elapsed: %s\nresults: %s\n", r.Elapsed.Round(time.Second), dir)
 }
 
 // bisectErr reports an error and maps it to an exit code; step selects
@@ -163,19 +163,19 @@ func bisectErr(err error, stderr io.Writer, step bool) int {
 	}
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "rig %s: %v\n", name, result.Clean(err.Error(), 2000))
+		sayf(stderr, "rig %s: %v\n", name, result.Clean(err.Error(), 2000))
 		return code(ExitUsage, StepUsage)
 	case errors.As(err, &me):
-		fmt.Fprintf(stderr, "rig %s: %v\n", name, err)
+		sayf(stderr, "rig %s: %v\n", name, err)
 		return code(ExitInfra, StepInfra)
 	case errors.As(err, &ae) && ae.Status == result.Interrupted, errors.Is(err, context.Canceled):
-		fmt.Fprintf(stderr, "rig %s: interrupted: %v\n", name, err)
+		sayf(stderr, "rig %s: interrupted: %v\n", name, err)
 		return code(ExitInterrupted, StepInterrupted)
 	}
 	if step {
-		fmt.Fprintf(stderr, "rig bisect-step: the rig could not judge this commit, aborting the bisection (exit %d): %v\n", StepInfra, err)
+		sayf(stderr, "rig bisect-step: the rig could not judge this commit, aborting the bisection (exit %d): %v\n", StepInfra, err)
 		return StepInfra
 	}
-	fmt.Fprintf(stderr, "rig bisect: %v\n", err)
+	sayf(stderr, "rig bisect: %v\n", err)
 	return ExitInfra
 }

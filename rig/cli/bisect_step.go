@@ -56,14 +56,14 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
-		fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepInfra)
+		sayf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepInfra)
 		return StepInfra
 	}
 	tree, err := bisect.ResolveStepTree(ctx, cwd, o.KernelSrc)
 	if err != nil {
 		var wt *bisect.WrongTreeError
 		if errors.As(err, &wt) {
-			fmt.Fprintf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepWrongTree)
+			sayf(stderr, "rig bisect-step: %v; aborting the bisection (exit %d)\n", err, StepWrongTree)
 			return StepWrongTree
 		}
 		return bisectErr(err, stderr, true)
@@ -76,7 +76,7 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 		fmt.Fprintf(stderr, "rig bisect-step: note: no git bisection is in progress in %s; judging its HEAD anyway\n", tree.Path)
 	}
 	what := fmt.Sprintf("commit %.12s (\"%s\") of %s", tree.Commit, tree.Subject, tree.Path)
-	fmt.Fprintf(stderr, "rig bisect-step: testing %s\n", what)
+	sayf(stderr, "rig bisect-step: testing %s\n", what)
 	dir, log, closeLog, err := bisect.OpenDir(o.Results, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rig bisect-step: %v (aborting the bisection)\n", err)
@@ -97,7 +97,7 @@ func runBisectStep(ctx context.Context, e *env, f *bisectFlags) int {
 	if err != nil {
 		return bisectErr(err, stderr, true)
 	}
-	fmt.Fprintf(stdout, "bisect-step: %s is %s\nresults: %s\n", what, st.Why, dir)
+	sayf(stdout, "bisect-step: %s is %s\nresults: %s\n", what, st.Why, dir)
 	switch st.Verdict {
 	case bisect.Good:
 		return StepGood

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -39,7 +38,7 @@ func reportDiffCommand(e *env) *ffcli.Command {
 			}
 			d := report.Diff(old, cur)
 			if err := writeDiff(e, d, asJSON); err != nil {
-				fmt.Fprintf(e.stderr, "rig report diff: %v\n", err)
+				sayf(e.stderr, "rig report diff: %v\n", err)
 				return ExitInfra
 			}
 			if d.Failed() {

@@ -27,7 +27,7 @@ func reportHTMLCommand(e *env) *ffcli.Command {
 				return ExitUsage
 			}
 			if err := report.WriteHTML(args[0], r); err != nil {
-				fmt.Fprintf(e.stderr, "rig report html: %v\n", err)
+				sayf(e.stderr, "rig report html: %v\n", err)
 				return ExitInfra
 			}
 			fmt.Fprintf(e.stdout, "%s/%s\n", args[0], report.HTMLFile)

@@ -61,7 +61,7 @@ func reportKCIDBCommand(e *env) *ffcli.Command {
 				o.Patches = report.PatchFiles(ps)
 			}
 			if err := report.WriteKCIDB(args[0], r, o); err != nil {
-				fmt.Fprintf(e.stderr, "rig report kcidb: %v\n", err)
+				sayf(e.stderr, "rig report kcidb: %v\n", err)
 				return ExitInfra
 			}
 			fmt.Fprintf(e.stdout, "%s/%s\n", args[0], report.KCIDBFile)

@@ -65,7 +65,7 @@ func compareVerdicts(orig, r *result.Run, cellID string) string {
 		}
 		fmt.Fprintf(&b, "  %s: was %s, now %s\n", was.ID, verdictText(was), verdictText(c))
 	}
-	return b.String()
+	return result.CleanLines(b.String(), 2000) // ids and statuses from a run.json
 }
 
 // recordedTwin is the recorded cell a new cell repeats: --cell's, or the

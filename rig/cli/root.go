@@ -278,6 +278,12 @@ func usageExitOf(name string) int {
 	return ExitUsage
 }
 
+// sayf prints a message that holds untrusted text (patch subjects, run
+// fields, errors quoting them) with each line cleaned for a terminal.
+func sayf(w io.Writer, format string, a ...any) {
+	fmt.Fprint(w, result.CleanLines(fmt.Sprintf(format, a...), 2000))
+}
+
 // noArgs refuses stray arguments of a command whose every input is a flag.
 func noArgs(e *env, name string, args []string) bool {
 	if len(args) > 0 {

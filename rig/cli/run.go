@@ -75,14 +75,14 @@ func finish(r *result.Run, dir string, err error, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "rig: %v\n", result.Clean(err.Error(), 2000))
 		return ExitUsage
 	case errors.As(err, &me):
-		fmt.Fprintf(stderr, "rig: %v\n", err)
+		sayf(stderr, "rig: %v\n", err)
 		return ExitInfra
 	case err != nil && r == nil:
 		fmt.Fprintf(stderr, "rig: %v\n", result.Clean(err.Error(), 2000))
 		return ExitInfra
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "rig: %v\n", err)
+		sayf(stderr, "rig: %v\n", err)
 	}
 	fmt.Fprint(stdout, report.Screen(r, dir))
 	probablyFixed(stderr, r)
