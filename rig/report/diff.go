@@ -125,6 +125,9 @@ func Diff(old, new *result.Run) DiffResult {
 			d.Appeared = append(d.Appeared, Change{Cell: nc.ID, New: string(nc.Status), Reason: nc.Cause})
 			continue
 		}
+		if oc.Arch != nc.Arch || oc.Config != nc.Config {
+			d.doubt("cell %s is %s [%s] in OLD but %s [%s] in NEW: not the same cell", cl(nc.ID), cl(oc.Arch), cl(oc.Config), cl(nc.Arch), cl(nc.Config))
+		}
 		if oc.Status != nc.Status {
 			f := Change{Cell: nc.ID, Old: string(oc.Status), New: string(nc.Status), Reason: nc.Cause}
 			d.CellFlips = append(d.CellFlips, f)

@@ -191,6 +191,9 @@ func TestDiffHoles(t *testing.T) {
 		{"unknown status", func(_, cur *result.Run) {
 			cellByID(cur, "x86_64-tcg-debug").Tests[0].Status = "passed\x1b[2J"
 		}, false, "unknown status passed?[2J"},
+		{"one id, another cell", func(_, cur *result.Run) {
+			cellByID(cur, "x86_64-tcg-debug").Config = "base+x86_64+kasan"
+		}, false, "not the same cell"},
 		{"skip to fail", func(_, cur *result.Run) {
 			c := cellByID(cur, "x86_64-tcg-debug")
 			for i := range c.Tests {
