@@ -375,6 +375,15 @@ func hostileCases() []hostile {
 			return []string{"rerun", dir}
 		}, code: ExitUsage, stderr: []string{"run.json"}},
 		{name: "rerun: empty --cell", args: lit("rerun", "--cell", "", "x"), code: ExitUsage, stderr: []string{`--cell "": empty value`}},
+		{name: "--qemu-arg replacing the kernel", args: func(t *testing.T, dir string) []string {
+			return treeArgs(t, dir, "--qemu-arg", "-kernel", "--qemu-arg", "/etc/passwd")
+		}, code: ExitUsage, stderr: []string{"the rig sets -kernel itself"}},
+		{name: "--qemu-arg replacing the memory", args: func(t *testing.T, dir string) []string {
+			return treeArgs(t, dir, "--qemu-arg", "-m=64G")
+		}, code: ExitUsage, stderr: []string{"use --memory"}},
+		{name: "--append setting the guest's tests", args: func(t *testing.T, dir string) []string {
+			return treeArgs(t, dir, "--append", "quiet rig.tests=all")
+		}, code: ExitUsage, stderr: []string{"rig.tests=all is the guest's option"}},
 		{name: "-h of a leaf", args: lit("run", "-h"), code: ExitPass, stdout: []string{"usage: rig run"}},
 		{name: "--help of a report command", args: lit("report", "diff", "--help"), code: ExitPass, stdout: []string{"usage: rig report diff"}},
 		{name: "-h of bisect-step", args: lit("bisect-step", "-h"), code: ExitPass, stdout: []string{"usage: rig bisect-step"}},

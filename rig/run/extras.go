@@ -177,9 +177,35 @@ func (o *Options) checkExtras() error {
 	if err := CheckAppend(o.Append); err != nil {
 		return &UsageError{err}
 	}
-	for _, a := range o.QEMUArgs {
+	return CheckQEMUArgs(o.QEMUArgs)
+}
+
+// qemuOwned are the QEMU options the rig sets, each with the rig's own
+// way to change it: given again with --qemu-arg, QEMU would take the
+// last one, and the machine booted would not be the one recorded.
+var qemuOwned = map[string]string{
+	"kernel": "rig boot --kernel",
+	"initrd": "--overlay or --exec",
+	"append": "--append",
+	"m":      "--memory",
+	"smp":    "--cpus",
+	"accel":  "--accel",
+	"qmp":    "nothing: the rig drives the machine through it",
+}
+
+// CheckQEMUArgs refuses an empty --qemu-arg and one that overrides an
+// option the rig sets.
+func CheckQEMUArgs(args []string) error {
+	for _, a := range args {
 		if strings.TrimSpace(a) == "" {
 			return &UsageError{errors.New("--qemu-arg: an empty argument (give one argv element per --qemu-arg: --qemu-arg -d --qemu-arg guest_errors)")}
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if use, ok := qemuOwned[name]; ok {
+			return &UsageError{fmt.Errorf("--qemu-arg %s: the rig sets -%s itself (QEMU would take the last one, and the machine booted would not be the one recorded); use %s", a, name, use)}
 		}
 	}
 	return nil

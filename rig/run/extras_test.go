@@ -100,6 +100,19 @@ func TestCheckProgram(t *testing.T) {
 	}
 }
 
+// A --qemu-arg that overrides what the rig sets would boot another
+// machine than the one run.json records.
+func TestCheckQEMUArgs(t *testing.T) {
+	if err := CheckQEMUArgs([]string{"-d", "guest_errors", "-device", "virtio-rng-pci", "-kernel-irqchip"}); err != nil {
+		t.Errorf("plain arguments refused: %v", err)
+	}
+	for _, a := range []string{"-kernel", "--kernel", "-initrd", "-append", "-m", "-m=4G", "-smp", "-accel", "-qmp", ""} {
+		if err := CheckQEMUArgs([]string{a, "x"}); err == nil {
+			t.Errorf("--qemu-arg %q accepted", a)
+		}
+	}
+}
+
 func TestCheckAppendAndTests(t *testing.T) {
 	if err := CheckAppend("loglevel=8 futex.x=1"); err != nil {
 		t.Errorf("plain arguments refused: %v", err)
