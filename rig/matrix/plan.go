@@ -82,6 +82,10 @@ var accels = []string{"auto", "kvm", "tcg"}
 // maxRepeats guards against a typo turning a nightly into a month.
 const maxRepeats = 1000
 
+// maxDuration bounds a plan's duration, as the CLI bounds its flags: a
+// typo cannot make a test of centuries or a timeout that overflows.
+const maxDuration = 366 * 24 * time.Hour
+
 // Load reads a YAML or JSON plan (JSON when the name ends in .json) and
 // validates it: unknown keys, wrong types, unknown arches, accels, tests or
 // fragments, missing trees or series, and duplicates are PlanErrors.
@@ -136,13 +140,13 @@ func Parse(path string, data []byte, chk Check) (*Plan, error) {
 		var err error
 		switch key {
 		case "trees":
-			p.Trees, err = strings1(v, true)
+			p.Trees, err = nonEmpty(strings1(v, true))
 		case "series":
-			p.Series, err = strings1(v, true)
+			p.Series, err = nonEmpty(strings1(v, true))
 		case "arches":
-			p.Arches, err = strings1(v, false)
+			p.Arches, err = nonEmpty(strings1(v, false))
 		case "accels":
-			p.Accels, err = strings1(v, false)
+			p.Accels, err = nonEmpty(strings1(v, false))
 		case "tests":
 			p.Tests, err = strings1(v, false)
 		case "configs":
@@ -155,6 +159,9 @@ func Parse(path string, data []byte, chk Check) (*Plan, error) {
 			p.Duration, err = time.ParseDuration(v.Value)
 			if err == nil && p.Duration < 0 {
 				err = fmt.Errorf("%s: must not be negative", v.Value)
+			}
+			if err == nil && p.Duration > maxDuration {
+				err = fmt.Errorf("%s: over %s, the most a duration may be", v.Value, maxDuration)
 			}
 		case "repeats":
 			if err = decodeTag(v, "!!int", &p.Repeats); err == nil && (p.Repeats < 1 || p.Repeats > maxRepeats) {
@@ -192,6 +199,15 @@ func decodeTag(v *yaml.Node, tag string, dst any) error {
 		return fmt.Errorf("want %s, got %q", strings.TrimPrefix(tag, "!!"), v.Value)
 	}
 	return v.Decode(dst)
+}
+
+// nonEmpty refuses an empty list (or none: "arches:") where it would
+// silently mean the key's default (tests: [] is documented as all tests).
+func nonEmpty(l []string, err error) ([]string, error) {
+	if err == nil && len(l) == 0 {
+		err = fmt.Errorf("an empty list would mean the default: leave the key out for that")
+	}
+	return l, err
 }
 
 // strings1 decodes a list of scalars; null items are "" when allowEmpty.
