@@ -384,6 +384,15 @@ func hostileCases() []hostile {
 		{name: "--append setting the guest's tests", args: func(t *testing.T, dir string) []string {
 			return treeArgs(t, dir, "--append", "quiet rig.tests=all")
 		}, code: ExitUsage, stderr: []string{"rig.tests=all is the guest's option"}},
+		{name: "plan: empty arches", args: func(t *testing.T, dir string) []string {
+			return []string{"matrix", "--list", write(t, filepath.Join(dir, "p.yaml"), "arches: []\ntests: [robust-owner-death]\n")}
+		}, code: ExitUsage, stderr: []string{"arches: an empty list would mean the default"}},
+		{name: "plan: duration of centuries", args: func(t *testing.T, dir string) []string {
+			return []string{"matrix", "--list", write(t, filepath.Join(dir, "p.yaml"), "arches: [x86_64]\nduration: 2000000h\n")}
+		}, code: ExitUsage, stderr: []string{"the most a duration may be"}},
+		{name: "plan: one arch by two names", args: func(t *testing.T, dir string) []string {
+			return []string{"matrix", "--list", write(t, filepath.Join(dir, "p.yaml"), "arches: [x86_64, amd64]\n")}
+		}, code: ExitUsage, stderr: []string{"listed twice"}},
 		{name: "-h of a leaf", args: lit("run", "-h"), code: ExitPass, stdout: []string{"usage: rig run"}},
 		{name: "--help of a report command", args: lit("report", "diff", "--help"), code: ExitPass, stdout: []string{"usage: rig report diff"}},
 		{name: "-h of bisect-step", args: lit("bisect-step", "-h"), code: ExitPass, stdout: []string{"usage: rig bisect-step"}},
