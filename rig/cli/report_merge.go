@@ -18,12 +18,15 @@ import (
 // the shard runs carry that), 2 for bad arguments, a directory without
 // run.json or a cell ID in two runs, 3 when writing fails.
 func reportMergeCommand(e *env) *ffcli.Command {
-	var fs *flag.FlagSet
+	var (
+		fs   *flag.FlagSet
+		hist string
+	)
 	return leaf{
 		name:     "merge",
 		synopsis: "OUT DIR...",
 		short:    "join the run directories of matrix shards into one run in OUT",
-		flags:    func(f *flag.FlagSet) { fs = f },
+		flags:    func(f *flag.FlagSet) { fs = f; registerHistory(f, &hist) },
 		run: func(_ context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
@@ -31,6 +34,10 @@ func reportMergeCommand(e *env) *ffcli.Command {
 			}
 			if len(pos) < 2 {
 				fmt.Fprintln(e.stderr, "rig report merge: want OUT and at least one run directory (see -h)")
+				return ExitUsage
+			}
+			h, ok := loadHistory(e, "report merge", hist)
+			if !ok {
 				return ExitUsage
 			}
 			r, err := matrix.Merge(pos[0], pos[1:], e.command())
@@ -42,6 +49,10 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				return ExitUsage
 			case err != nil:
 				fmt.Fprintf(e.stderr, "rig report merge: %v\n", err)
+				return ExitInfra
+			}
+			if err := labelFlaky(pos[0], hist, h, r); err != nil {
+				fmt.Fprintf(e.stderr, "rig report merge: --history: %v\n", err)
 				return ExitInfra
 			}
 			fmt.Fprint(e.stdout, report.Screen(r, pos[0]))
