@@ -98,7 +98,7 @@ type Mark struct {
 	CellID string `json:"cell_id,omitempty"`
 	Tree   string `json:"tree,omitempty"`   // git tree hash of the tested source
 	Series string `json:"series,omitempty"` // the series' base name; "" the base tree
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"` // why it did not pass
 }
 
 // Outcome is a mark reduced to what flips: "pass", "fail" or "" (did not
@@ -192,11 +192,13 @@ func Build(runs []Loaded, rule Rule) *History {
 				} // else: a second cell of one identity in one run; Identities prevents it
 			}
 			cm := base
-			cm.Status, cm.Known, cm.Reason = cm.Cell, clean(c.Known), cleanN(cause, maxReason)
+			cm.Status, cm.Known = cm.Cell, clean(c.Known)
+			cm.Reason = reason(cm, cause)
 			put("", cm)
 			for _, t := range c.Tests {
 				tm := base
-				tm.Status, tm.Known, tm.Reason = clean(t.Status), clean(t.Known), cleanN(t.Reason, maxReason)
+				tm.Status, tm.Known = clean(t.Status), clean(t.Known)
+				tm.Reason = reason(tm, t.Reason)
 				put(clean(t.Name), tm)
 			}
 		}
@@ -231,6 +233,15 @@ func Build(runs []Loaded, rule Rule) *History {
 		return a.Test < b.Test
 	})
 	return h
+}
+
+// reason keeps why a result was not a pass; a pass's reason says what
+// passed, every night the same, and would be most of history.json.
+func reason(m Mark, why string) string {
+	if m.Outcome() == "pass" {
+		return ""
+	}
+	return cleanN(why, maxReason)
 }
 
 type rowKey struct {
