@@ -82,7 +82,7 @@ type square struct {
 }
 
 func buildHistoryPage(h *history.History) historyPage {
-	p := historyPage{Title: fmt.Sprintf("rig history: %d nights", len(h.Nights)), Rule: h.Flaky.String(), RowsCount: len(h.Rows), Cols: len(h.Nights) + 3}
+	p := historyPage{Title: fmt.Sprintf("rig history: %d nights", len(h.Nights)), Rule: fmt.Sprintf("at least %d flips in its last %d results", h.Flaky.Flips, h.Flaky.Runs), RowsCount: len(h.Rows), Cols: len(h.Nights) + 3}
 	if n := len(h.Nights); n > 0 {
 		first, last := h.Nights[0], h.Nights[n-1]
 		p.Span = fmt.Sprintf("%s to %s", day(first.Started), day(last.Started))
@@ -268,7 +268,7 @@ func webLink(s string) string {
 
 func orBase(series string) string {
 	if series == "" {
-		return "(base tree)"
+		return "base tree"
 	}
 	return series
 }
