@@ -70,8 +70,11 @@ type Night struct {
 }
 
 // Identity is what a row matches from night to night: a result is
-// compared only with results of the same arch, accelerator really used,
-// config fragments, series role and repeat. Role is "unpatched" (no
+// compared only with results of the same arch, accelerator asked for
+// (the cell's recorded request; "auto" stays "auto" whatever it became,
+// so a night whose build failed before any boot is in the same row, and
+// Mark.Accel says what each night really used), config fragments, series
+// role and repeat. Role is "unpatched" (no
 // series), "patched" (a series; the series may change from night to
 // night), or "baseline" (the base half of a --baseline run); it names the
 // series too, "patched example", when one run has two cells that would
@@ -94,6 +97,7 @@ func (id Identity) String() string {
 type Mark struct {
 	Status string `json:"status,omitempty"` // the test's (or, on a cell row, the cell's counted) status
 	Cell   string `json:"cell,omitempty"`   // the cell's counted status
+	Accel  string `json:"accel,omitempty"`  // the accelerator the cell really used
 	Known  string `json:"known,omitempty"`  // the known issue the failure matched
 	CellID string `json:"cell_id,omitempty"`
 	Tree   string `json:"tree,omitempty"`   // git tree hash of the tested source
@@ -175,7 +179,7 @@ func Build(runs []Loaded, rule Rule) *History {
 		ids := Identities(r)
 		for ci, c := range r.Cells {
 			st, cause := c.Counts()
-			base := Mark{Cell: clean(string(st)), CellID: clean(c.ID), Tree: clean(c.TreeID), Series: SeriesName(c.Series)}
+			base := Mark{Cell: clean(string(st)), Accel: clean(c.Accel), CellID: clean(c.ID), Tree: clean(c.TreeID), Series: SeriesName(c.Series)}
 			put := func(test string, m Mark) {
 				k := rowKey{ids[ci], test}
 				row := rows[k]
@@ -221,7 +225,7 @@ func Build(runs []Loaded, rule Rule) *History {
 		for n, m := range row.Marks {
 			if m.Cell == "" && cell.Marks[n].Cell != "" {
 				cm := cell.Marks[n]
-				row.Marks[n] = Mark{Cell: cm.Cell, CellID: cm.CellID, Tree: cm.Tree, Series: cm.Series, Reason: cm.Reason}
+				row.Marks[n] = Mark{Cell: cm.Cell, Accel: cm.Accel, CellID: cm.CellID, Tree: cm.Tree, Series: cm.Series, Reason: cm.Reason}
 			}
 		}
 	}
@@ -325,7 +329,11 @@ func Identities(r *result.Run) []Identity {
 		if c.PrefixOf > 0 {
 			role += fmt.Sprintf(" %d/%d", c.Prefix, c.PrefixOf)
 		}
-		ids[i] = Identity{Arch: clean(c.Arch), Accel: clean(c.Accel), Config: clean(c.Config), Role: role, Repeat: repeat(c.ID)}
+		accel := c.Accel
+		if c.Inputs != nil && c.Inputs.Accel != "" {
+			accel = c.Inputs.Accel
+		}
+		ids[i] = Identity{Arch: clean(c.Arch), Accel: clean(accel), Config: clean(c.Config), Role: role, Repeat: repeat(c.ID)}
 	}
 	// Disambiguate: first by series, then by cell ID.
 	for _, by := range []func(result.Cell) string{

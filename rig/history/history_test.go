@@ -106,6 +106,24 @@ func TestBuildLikeWithLike(t *testing.T) {
 	findRow(t, h, "x86_64 tcg base baseline r1", "robust-owner-death")
 }
 
+// An "auto" cell is one row whether it booted under KVM or never got to a
+// boot: its build error is that row's failure, not a new row's.
+func TestBuildAutoAccel(t *testing.T) {
+	booted := cell("/p/example", "base", "pass")
+	booted.Accel, booted.Inputs = "kvm", &result.Inputs{Accel: "auto"}
+	broken := result.Cell{ID: booted.ID, Arch: "x86_64", Accel: "auto", Config: "base", Series: "/p/broken-build",
+		Status: result.BuildError, Cause: "make failed", Inputs: &result.Inputs{Accel: "auto"}}
+	h := Build([]Loaded{night(0, booted), night(1, broken)}, DefaultRule)
+	c := findRow(t, h, "x86_64 auto base patched r1", "")
+	if len(h.Rows) != 2 || c.Marks[0].Accel != "kvm" || c.Marks[1].Status != "build-error" || len(c.Flips) != 1 || c.Marks[1].Reason != "make failed" {
+		t.Errorf("%d rows; cell row marks %+v flips %+v; want one identity, pass then build-error", len(h.Rows), c.Marks, c.Flips)
+	}
+	test := findRow(t, h, "x86_64 auto base patched r1", "robust-owner-death")
+	if m := test.Marks[1]; m.Status != "" || m.Cell != "build-error" {
+		t.Errorf("the test on the night its cell did not build: %+v, want absent with the cell's status", m)
+	}
+}
+
 // Two series in one run get a row each, named by the series.
 func TestIdentitiesTwoSeries(t *testing.T) {
 	r := &result.Run{Cells: []result.Cell{cell("/a/one", "base", "pass"), cell("/b/two", "base", "pass"), cell("", "base", "pass")}}

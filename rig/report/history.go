@@ -190,7 +190,7 @@ func buildHistoryRow(h *history.History, r history.Row) historyRow {
 			if st == "" {
 				st = "not run (cell: " + m.Cell + ")"
 			}
-			t := fmt.Sprintf("%s, %s: %s; series: %s; tree %s", h.Nights[n].Run, day(h.Nights[n].Started), st, orBase(m.Series), short(m.Tree))
+			t := fmt.Sprintf("%s, %s: %s; series: %s; tree %s; %s", h.Nights[n].Run, day(h.Nights[n].Started), st, orBase(m.Series), short(m.Tree), m.Accel)
 			if m.Known != "" {
 				t += "; known: " + m.Known
 			}
