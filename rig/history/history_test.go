@@ -189,6 +189,12 @@ func TestLoadUntrusted(t *testing.T) {
 	if _, err := Load([]string{big}); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("oversized run.json: %v", err)
 	}
+	many := filepath.Join(dir, "many")
+	os.MkdirAll(many, 0o755)
+	os.WriteFile(filepath.Join(many, "run.json"), []byte(`{"cells":[`+strings.Repeat(`{},`, MaxCells)+`{}]}`), 0o644)
+	if _, err := Load([]string{many}); err == nil || !strings.Contains(err.Error(), "cells, more than") {
+		t.Errorf("a run of too many cells: %v", err)
+	}
 	empty := t.TempDir()
 	if _, err := Load([]string{empty}); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("a directory without runs: %v", err)

@@ -21,6 +21,8 @@ const (
 	MaxRunJSON     = 32 << 20 // bytes of one run.json
 	MaxHistoryJSON = 64 << 20 // bytes of a history.json
 	MaxRuns        = 2000     // run directories in one history
+	MaxCells       = 5000     // cells of one run
+	MaxTests       = 500      // tests of one cell
 )
 
 // Loaded is a run and the directory it was read from.
@@ -97,6 +99,14 @@ func readRun(dir string) (*result.Run, error) {
 	var r result.Run
 	if err := readJSON(name, MaxRunJSON, &r); err != nil {
 		return nil, err
+	}
+	if len(r.Cells) > MaxCells {
+		return nil, fmt.Errorf("%s: %d cells, more than the %d a history reads: not a run the rig wrote", name, len(r.Cells), MaxCells)
+	}
+	for _, c := range r.Cells {
+		if len(c.Tests) > MaxTests {
+			return nil, fmt.Errorf("%s: cell %s has %d tests, more than the %d a history reads", name, result.Clean(c.ID, 80), len(c.Tests), MaxTests)
+		}
 	}
 	return &r, nil
 }
