@@ -104,6 +104,7 @@ func buildHistoryPage(h *history.History) historyPage {
 		cur      *group
 		cells    []attention // each group's cell verdict, in group order
 		cellRows []history.Row
+		cellLast int // the last night the current group's cell ran
 	)
 	for _, r := range h.Rows {
 		name := r.Identity.String()
@@ -130,6 +131,12 @@ func buildHistoryPage(h *history.History) historyPage {
 		if r.Test == "" {
 			cells = append(cells, a) // listed only when none of its tests is
 			cellRows = append(cellRows, r)
+			cellLast = lastNight(r, func(m history.Mark) bool { return m.Cell != "" })
+			continue
+		}
+		// A test that did not run on its cell's last night (not built,
+		// dropped from the plan) is not failing "now": the cell says why.
+		if lastNight(r, func(m history.Mark) bool { return m.Outcome() != "" }) < cellLast {
 			continue
 		}
 		if listRow(&p, h, r, a) {
@@ -144,6 +151,16 @@ func buildHistoryPage(h *history.History) historyPage {
 	// Newest changes first: what broke last night leads.
 	sort.SliceStable(p.Failing, func(i, j int) bool { return p.Failing[i].night > p.Failing[j].night })
 	return p
+}
+
+// lastNight is the last night whose mark ok accepts, -1 when none does.
+func lastNight(r history.Row, ok func(history.Mark) bool) int {
+	for n := len(r.Marks) - 1; n >= 0; n-- {
+		if ok(r.Marks[n]) {
+			return n
+		}
+	}
+	return -1
 }
 
 // listRow puts a row that fails now or is flaky into the lists at the top

@@ -77,6 +77,28 @@ func TestHistoryHTMLEscapes(t *testing.T) {
 	}
 }
 
+// TestHistoryListsNow: a cell that failed to build on the last night is
+// listed as failing now by its verdict, not by its tests' older failures.
+func TestHistoryListsNow(t *testing.T) {
+	var runs []history.Loaded
+	for i, st := range []result.Status{result.Fail, result.BuildError} {
+		c := result.Cell{ID: "x86_64-tcg-base-s-r1", Arch: "x86_64", Accel: "tcg", Config: "base", Series: "/p/s", Status: st, Cause: "cause " + string(st)}
+		if st == result.Fail {
+			c.Tests = []result.Test{{Name: "robust-owner-death", Status: "fail"}}
+		}
+		runs = append(runs, history.Loaded{Dir: "n", Run: &result.Run{ID: "n" + string(rune('1'+i)), Started: time.Date(2026, 12, 1+i, 0, 0, 0, 0, time.UTC), Cells: []result.Cell{c}}})
+	}
+	var b strings.Builder
+	if err := report.HistoryHTML(&b, history.Build(runs, history.DefaultRule)); err != nil {
+		t.Fatal(err)
+	}
+	_, list, _ := strings.Cut(b.String(), `id="failing-list"`)
+	list, _, _ = strings.Cut(list, "</table>")
+	if !strings.Contains(list, "(cell verdict)") || strings.Contains(list, "robust-owner-death") {
+		t.Errorf("failing now lists %q; want the cell's build error only", list)
+	}
+}
+
 // TestHistoryInChromium renders the history of the real nightly fixture
 // (testdata/nightly of rig/history, made by its make.sh) and checks the
 // page Chromium built.
