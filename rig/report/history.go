@@ -117,7 +117,7 @@ func buildHistoryPage(h *history.History) historyPage {
 		if test == "" {
 			test = "(cell verdict)"
 		}
-		a := attention{Cell: name, Test: test, Known: r.Known, KnownHref: webLink(r.Known)}
+		a := attention{Cell: name, Test: test}
 		if s := r.Streak; s != nil {
 			a.night = s.Since.Night
 			a.Since = fmt.Sprintf("%s (%s)", atText(h, s.Since), day(h.Nights[s.Since.Night].Started))
@@ -167,10 +167,17 @@ func lastNight(r history.Row, ok func(history.Mark) bool) int {
 // of the page and says whether it did.
 func listRow(p *historyPage, h *history.History, r history.Row, a attention) bool {
 	listed := false
+	// Known now: the latest failure matched a known issue (an issue
+	// dropped from known-issues.yaml makes the row fail again).
+	known := ""
+	if n := lastNight(r, func(m history.Mark) bool { return m.Outcome() != "" }); n >= 0 {
+		known = r.Marks[n].Known
+	}
+	a.Known, a.KnownHref = known, webLink(known)
 	switch {
-	case r.Streak != nil && r.Streak.Outcome == "fail" && r.Known == "" && !r.Flaky:
+	case r.Streak != nil && r.Streak.Outcome == "fail" && known == "" && !r.Flaky:
 		p.Failing, listed = append(p.Failing, a), true
-	case r.Streak != nil && r.Streak.Outcome == "fail" && r.Known != "":
+	case r.Streak != nil && r.Streak.Outcome == "fail" && known != "":
 		p.Known, listed = append(p.Known, a), true
 	}
 	if r.Flaky {

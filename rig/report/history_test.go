@@ -88,15 +88,28 @@ func TestHistoryListsNow(t *testing.T) {
 		}
 		runs = append(runs, history.Loaded{Dir: "n", Run: &result.Run{ID: "n" + string(rune('1'+i)), Started: time.Date(2026, 12, 1+i, 0, 0, 0, 0, time.UTC), Cells: []result.Cell{c}}})
 	}
+	if list := failingList(t, runs); !strings.Contains(list, "(cell verdict)") || strings.Contains(list, "robust-owner-death") {
+		t.Errorf("failing now lists %q; want the cell's build error only", list)
+	}
+	// A failure known on night 1 and no longer on night 2 (its entry left
+	// known-issues.yaml) fails now.
+	for i, k := range []string{"https://example.org/1", ""} {
+		runs[i].Run.Cells[0].Status, runs[i].Run.Cells[0].Known = result.Fail, k
+	}
+	if list := failingList(t, runs); !strings.Contains(list, "(cell verdict)") {
+		t.Errorf("failing now lists %q; want the cell no longer known", list)
+	}
+}
+
+// failingList is the "failing now" table of the history of runs.
+func failingList(t *testing.T, runs []history.Loaded) string {
 	var b strings.Builder
 	if err := report.HistoryHTML(&b, history.Build(runs, history.DefaultRule)); err != nil {
 		t.Fatal(err)
 	}
 	_, list, _ := strings.Cut(b.String(), `id="failing-list"`)
 	list, _, _ = strings.Cut(list, "</table>")
-	if !strings.Contains(list, "(cell verdict)") || strings.Contains(list, "robust-owner-death") {
-		t.Errorf("failing now lists %q; want the cell's build error only", list)
-	}
+	return list
 }
 
 // TestHistoryInChromium renders the history of the real nightly fixture
