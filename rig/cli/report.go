@@ -22,7 +22,8 @@ commands:
   merge OUT DIR...  join the run directories of matrix shards into one run in OUT
   history RUN...    per (cell, test) across nights: first failing, last passing, streak, flips and
                     flaky rows; writes OUT/history.json and OUT/history.html (-o OUT, default .;
-                    --flaky N/M, default 3/10). RUN: a run directory or a directory of them
+                    --flaky N/M, default 3/10). RUN: a run directory or a directory of them; each run
+                    is a night, so give merged nights (rig report merge), not their shards
 
 Exit codes: 0 done (diff: no regression), 1 diff: regression, 2 usage or a bad run directory,
 3 a report could not be written.
