@@ -178,6 +178,28 @@ func badInputs() []badInput {
 			return []string{"report", "merge", filepath.Join(results, "merged"), filepath.Join(dir, "shard1")}
 		}, code: ExitUsage, want: []string{"$DIR/shard1"}},
 
+		{name: "known issues: bad regexp", args: withDir(func(t *testing.T, dir string) []string {
+			return []string{"--known", write(t, filepath.Join(dir, "k.yaml"), "- link: https://x.org/1\n  test: 'a(b'\n")}
+		}), code: ExitUsage, want: []string{"$DIR/k.yaml:2", "error parsing regexp"}},
+		{name: "known issues: expired entry", args: withDir(func(t *testing.T, dir string) []string {
+			return []string{"--known", write(t, filepath.Join(dir, "k.yaml"), "- test: robust-unmap-remap\n  link: https://x.org/1\n  expires: 2020-01-01\n")}
+		}), code: ExitUsage, want: []string{"$DIR/k.yaml:1", "robust-unmap-remap", "expired on 2020-01-01"}},
+		{name: "known issues: a directory", args: withDir(func(t *testing.T, dir string) []string {
+			return []string{"--known", dir}
+		}), code: ExitUsage, want: []string{"$DIR", "not a regular file"}},
+		{name: "matrix: plan's known issues expired", args: func(t *testing.T, dir, results string) []string {
+			write(t, filepath.Join(dir, "k.yaml"), "- test: robust-unmap-remap\n  link: https://x.org/1\n  expires: 2020-01-01\n")
+			return []string{"matrix", "--results", results, write(t, filepath.Join(dir, "plan.yaml"), "arches: [x86_64]\nknown_issues: k.yaml\n")}
+		}, code: ExitUsage, want: []string{"$DIR/k.yaml:1", "expired on 2020-01-01"}},
+		{name: "matrix: --known over the plan's", args: func(t *testing.T, dir, results string) []string {
+			write(t, filepath.Join(dir, "k.yaml"), "- test: robust-unmap-remap\n  link: https://x.org/1\n")
+			bad := write(t, filepath.Join(dir, "bad.yaml"), "- test: robust-unmap-remap\n  link: https://x.org/1\n  tests: x\n")
+			return []string{"matrix", "--list", "--known", bad, write(t, filepath.Join(dir, "plan.yaml"), "arches: [x86_64]\nknown_issues: k.yaml\n")}
+		}, code: ExitUsage, want: []string{"$DIR/bad.yaml:3", `unknown key "tests"`}},
+		{name: "report merge: bad known issues", args: func(t *testing.T, dir, results string) []string {
+			return []string{"report", "merge", "--known", write(t, filepath.Join(dir, "k.yaml"), "test: a\n"), filepath.Join(results, "merged"), dir}
+		}, code: ExitUsage, want: []string{"$DIR/k.yaml:1", "want a list"}},
+
 		// Inputs only the tree can judge: a named patch error after the
 		// source stage, no build.
 		{name: "malformed patch", args: withDir(func(t *testing.T, dir string) []string {

@@ -23,6 +23,7 @@ func matrixCommand(e *env) *ffcli.Command {
 		fs    *flag.FlagSet
 		symb  bool
 		hist  string
+		kf    string
 	)
 	return leaf{
 		name:     "matrix",
@@ -42,6 +43,7 @@ func matrixCommand(e *env) *ffcli.Command {
 			registerBuild(fs, &o.Run)
 			registerSymbolize(fs, &symb)
 			registerHistory(fs, &hist)
+			registerKnown(fs, &kf)
 		},
 		run: func(ctx context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
@@ -70,6 +72,13 @@ func matrixCommand(e *env) *ffcli.Command {
 					return ExitUsage
 				}
 				return ExitInfra
+			}
+			if kf == "" {
+				kf = planKnown(o.Plan)
+			}
+			var ok bool
+			if o.Run.Known, ok = loadKnown(e, "matrix", kf); !ok {
+				return ExitUsage
 			}
 			if list {
 				if err := matrix.List(e.stdout, specs); err != nil {

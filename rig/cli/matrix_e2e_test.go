@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,9 @@ import (
 
 // TestE2EMatrixShardsMerge runs a real 2-cell matrix as two shards and
 // merges them: every cell passes, shards are disjoint, the merged run has
-// both cells and its reports.
+// both cells and a single run's reports (summary.md, junit.xml,
+// report.html, kcidb.json). Merged again with --known, an entry that
+// matches nothing is reported as probably fixed.
 func TestE2EMatrixShardsMerge(t *testing.T) {
 	root, results := e2e(t)
 	plan := filepath.Join(root, "rig/cli/testdata/matrix-small.yaml")
@@ -54,10 +57,30 @@ func TestE2EMatrixShardsMerge(t *testing.T) {
 	if len(m.Cells) != 2 || m.Status != result.Pass {
 		t.Fatalf("merged: %d cells, status %s", len(m.Cells), m.Status)
 	}
-	for _, f := range []string{"summary.md", "junit.xml"} {
-		b, err := os.ReadFile(filepath.Join(merged, f))
-		if err != nil || !strings.Contains(string(b), m.Cells[1].ID) {
-			t.Errorf("merged %s does not name cell %s (%v)", f, m.Cells[1].ID, err)
+	for _, f := range []string{"summary.md", "junit.xml", "report.html", "kcidb.json"} {
+		for _, c := range m.Cells {
+			b, err := os.ReadFile(filepath.Join(merged, f))
+			if err != nil || !strings.Contains(string(b), c.ID) {
+				t.Errorf("merged %s does not name cell %s (%v)", f, c.ID, err)
+			}
 		}
+	}
+	var k struct{ Builds, Tests []struct{ ID string } }
+	if b, err := os.ReadFile(filepath.Join(merged, "kcidb.json")); err != nil || json.Unmarshal(b, &k) != nil || len(k.Builds) != 2 || len(k.Tests) < 2*4 {
+		t.Errorf("merged kcidb.json: %d builds, %d tests (%v), want 2 and rig, rig.boot, the test and rig.kernel-oops each", len(k.Builds), len(k.Tests), err)
+	}
+
+	kf := filepath.Join(t.TempDir(), "known.yaml")
+	if err := os.WriteFile(kf, []byte("- test: robust-owner-death\n  cell: 'riscv64-*'\n  link: https://example.org/1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	merged2 := filepath.Join(results, "merged-known")
+	code, _, _, stderr = rig(t, append([]string{"report", "merge", "--known", kf, merged2}, dirs...)...)
+	if code != 0 || !strings.Contains(stderr, "probably fixed") || !strings.Contains(stderr, kf+":1") {
+		t.Fatalf("merge --known: exit %d, stderr does not name %s:1 as probably fixed:\n%s", code, kf, stderr)
+	}
+	mustFile(t, filepath.Join(merged2, "summary.md"), "**Probably fixed**")
+	if m2, err := result.Load(merged2); err != nil || m2.Status != result.Pass || m2.KnownIssues == nil {
+		t.Errorf("merged with --known: %v %+v", err, m2)
 	}
 }

@@ -20,13 +20,18 @@ import (
 func reportMergeCommand(e *env) *ffcli.Command {
 	var (
 		fs   *flag.FlagSet
+		kf   string
 		hist string
 	)
 	return leaf{
 		name:     "merge",
-		synopsis: "OUT DIR...",
+		synopsis: "[--known FILE] [--history FILE] OUT DIR...",
 		short:    "join the run directories of matrix shards into one run in OUT",
-		flags:    func(f *flag.FlagSet) { fs = f; registerHistory(f, &hist) },
+		flags: func(f *flag.FlagSet) {
+			fs = f
+			registerKnown(fs, &kf)
+			registerHistory(fs, &hist)
+		},
 		run: func(_ context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
 			if err != nil {
@@ -36,11 +41,15 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				fmt.Fprintln(e.stderr, "rig report merge: want OUT and at least one run directory (see -h)")
 				return ExitUsage
 			}
+			kl, ok := loadKnown(e, "report merge", kf)
+			if !ok {
+				return ExitUsage
+			}
 			h, ok := loadHistory(e, "report merge", hist)
 			if !ok {
 				return ExitUsage
 			}
-			r, err := matrix.Merge(pos[0], pos[1:], e.command())
+			r, err := matrix.Merge(pos[0], pos[1:], e.command(), kl)
 			var me *matrix.MissingRunError
 			var de *matrix.DuplicateCellError
 			switch {
@@ -56,6 +65,7 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				return ExitInfra
 			}
 			fmt.Fprint(e.stdout, report.Screen(r, pos[0]))
+			probablyFixed(e.stderr, r)
 			return ExitPass
 		},
 	}.command(e, "report")

@@ -23,6 +23,7 @@ func runCommand(e *env) *ffcli.Command {
 		t              targets
 		tests, configs listFlag
 		symbolize      bool
+		knownFile      string
 	)
 	return leaf{
 		name:     "run",
@@ -42,12 +43,17 @@ func runCommand(e *env) *ffcli.Command {
 			fs.BoolVar(&o.FreshBase, "fresh-base", false, "boot the tree without the series even when its results under the same kernel, guest and tests are kept")
 			registerSymbolize(fs, &symbolize)
 			fs.BoolVar(&o.EachPatch, "each-patch", false, "test every prefix of the series (patch 1, 1-2, ... all) in order, and print a table patch x (apply, build, boot, tests, oops) naming the first patch that broke each")
+			registerKnown(fs, &knownFile)
 		},
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "run", args) {
 				return ExitUsage
 			}
 			o.Tests, o.Configs = tests.vals, configs.vals
+			var ok bool
+			if o.Known, ok = loadKnown(e, "run", knownFile); !ok {
+				return ExitUsage
+			}
 			if symbolize {
 				o.Configs = run.WithDebugInfo(o.Configs)
 			}
@@ -79,5 +85,6 @@ func finish(r *result.Run, dir string, err error, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "rig: %v\n", err)
 	}
 	fmt.Fprint(stdout, report.Screen(r, dir))
+	probablyFixed(stderr, r)
 	return r.Status.ExitCode()
 }

@@ -90,7 +90,7 @@ func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string,
 	if len(specs) == 0 {
 		ui.Notice("%s has no cells: the plan has fewer kernel groups than shards", what)
 	}
-	rn := Runner{Exec: exec, Jobs: o.Jobs, Log: ui.Printf}
+	rn := Runner{Exec: exec, Jobs: o.Jobs, Log: ui.Printf, Known: o.Run.Known}
 	return r, dir, rn.Run(ctx, specs, dir, r)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -39,10 +40,13 @@ func (e *DuplicateCellError) Error() string {
 // Merge joins shard run directories into one new run directory out: the
 // cells of all runs (sorted by ID, each cell directory copied), status the
 // worst of the runs', Started the earliest, Finished the latest; it writes
-// run.json, summary.md and junit.xml. out must not exist or be empty.
-// Nothing is written when an input is missing its run.json or two runs have
-// a cell with the same ID. command is recorded as the merged run's Command.
-func Merge(out string, dirs []string, command []string) (*result.Run, error) {
+// run.json and a single run's reports (report.WriteAll). out must not exist
+// or be empty. Nothing is written when an input is missing its run.json or
+// two runs have a cell with the same ID. command is recorded as the merged
+// run's Command. With kl, the cells' failures are matched against those
+// known issues again (known.Apply) and the status is judged from the cells,
+// keeping a shard's own interruption or infrastructure failure.
+func Merge(out string, dirs []string, command []string, kl *known.List) (*result.Run, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("nothing to merge: give at least one run directory")
 	}
@@ -79,6 +83,7 @@ func Merge(out string, dirs []string, command []string) (*result.Run, error) {
 		Configs: runs[0].Configs, Tests: runs[0].Tests}
 	var sources, series []string
 	seeds := map[int64]bool{}
+	kept, keptCause := result.Pass, "" // the shards' own interruption or infrastructure failure
 	for i, r := range runs {
 		if m.Started.IsZero() || (!r.Started.IsZero() && r.Started.Before(m.Started)) {
 			m.Started = r.Started
@@ -92,6 +97,9 @@ func Merge(out string, dirs []string, command []string) (*result.Run, error) {
 		}
 		if w := result.Worst(m.Status, st); w != m.Status {
 			m.Status, m.Cause = w, cause
+		}
+		if (st == result.Interrupted || st == result.InfraError) && result.Worst(kept, st) != kept {
+			kept, keptCause = st, cause
 		}
 		sources = appendNew(sources, r.KernelSource)
 		series = appendNew(series, r.Series)
@@ -112,10 +120,15 @@ func Merge(out string, dirs []string, command []string) (*result.Run, error) {
 	if len(seeds) == 1 {
 		m.Seed = runs[0].Seed
 	}
+	if kl != nil {
+		known.Apply(m, kl)
+		m.Status, m.Cause = kept, keptCause
+		m.Finish(m.Finished)
+	}
 	if err := result.Save(out, m); err != nil {
 		return nil, err
 	}
-	return m, report.WriteReports(out, m)
+	return m, report.WriteAll(out, m, report.KCIDBOptions{Dir: out})
 }
 
 func appendNew(l []string, s string) []string {

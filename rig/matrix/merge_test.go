@@ -54,7 +54,7 @@ func TestMerge(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "nightly")
 	// The last shard first: the merged cells are sorted all the same.
-	m, err := Merge(out, []string{dirs[2], dirs[0], dirs[1]}, []string{"rig", "report", "merge"})
+	m, err := Merge(out, []string{dirs[2], dirs[0], dirs[1]}, []string{"rig", "report", "merge"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestMerge(t *testing.T) {
 		}
 	}
 	// Merging into an existing, non-empty directory is refused.
-	if _, err := Merge(out, dirs, nil); err == nil {
+	if _, err := Merge(out, dirs, nil, nil); err == nil {
 		t.Error("merged into a non-empty directory")
 	}
 }
@@ -106,7 +106,7 @@ func TestMergeInterruptedWins(t *testing.T) {
 	if err := result.Save(dirs[1], r); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Merge(filepath.Join(t.TempDir(), "m"), dirs, nil)
+	m, err := Merge(filepath.Join(t.TempDir(), "m"), dirs, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestMergeDuplicate(t *testing.T) {
 	specs := specsOf(t, "arches: [x86_64, arm64]\n")
 	dirs := runShards(t, specs, 2, &fakeExec{})
 	out := filepath.Join(t.TempDir(), "m")
-	_, err := Merge(out, []string{dirs[0], dirs[1], dirs[0]}, nil)
+	_, err := Merge(out, []string{dirs[0], dirs[1], dirs[0]}, nil, nil)
 	var de *DuplicateCellError
 	if !errors.As(err, &de) || de.ID != "arm64-auto-base-unpatched-r1" || de.First != dirs[0] || de.Second != dirs[0] {
 		t.Fatalf("got %v", err)
@@ -134,7 +134,7 @@ func TestMergeMissingRunJSON(t *testing.T) {
 	dirs := runShards(t, specs, 2, &fakeExec{})
 	empty := t.TempDir()
 	out := filepath.Join(t.TempDir(), "m")
-	_, err := Merge(out, []string{dirs[0], empty}, nil)
+	_, err := Merge(out, []string{dirs[0], empty}, nil, nil)
 	var me *MissingRunError
 	if !errors.As(err, &me) || me.Dir != empty || !strings.Contains(err.Error(), "run.json") {
 		t.Fatalf("got %v", err)
@@ -142,7 +142,7 @@ func TestMergeMissingRunJSON(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a refused merge wrote its output")
 	}
-	if _, err := Merge(out, nil, nil); err == nil {
+	if _, err := Merge(out, nil, nil, nil); err == nil {
 		t.Error("merged nothing")
 	}
 }

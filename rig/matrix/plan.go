@@ -39,6 +39,9 @@ type Plan struct {
 	Duration time.Duration
 	Repeats  int
 	Baseline bool
+	// Known is the known-issues file (known_issues:), as written; "" for
+	// none. KnownIssues resolves it.
+	Known string
 
 	lines map[string]int // key -> line in the file, for errors
 }
@@ -72,7 +75,7 @@ type Check struct {
 	KconfigDir string   // kconfigs/ of the rig's sources (initramfs.Sources)
 }
 
-var knownKeys = []string{"trees", "series", "arches", "accels", "configs", "tests", "duration", "repeats", "baseline"}
+var knownKeys = []string{"trees", "series", "arches", "accels", "configs", "tests", "duration", "repeats", "baseline", "known_issues"}
 
 var accels = []string{"auto", "kvm", "tcg"}
 
@@ -159,6 +162,11 @@ func Parse(path string, data []byte, chk Check) (*Plan, error) {
 			}
 		case "baseline":
 			err = decodeTag(v, "!!bool", &p.Baseline)
+		case "known_issues":
+			err = decodeTag(v, "!!str", &p.Known)
+			if err == nil && p.Known == "" {
+				err = errors.New("empty: name a known-issues file, or leave the key out")
+			}
 		default:
 			return nil, perr(key, k.Line, "unknown key (known: %s)", strings.Join(knownKeys, ", "))
 		}
@@ -314,6 +322,11 @@ func (p *Plan) normalize(chk Check) error {
 			return perr("series", "%v (relative paths are relative to the plan file)", err)
 		}
 	}
+	if p.Known != "" {
+		if _, err := os.Stat(p.KnownIssues()); err != nil {
+			return perr("known_issues", "%v (relative paths are relative to the plan file)", err)
+		}
+	}
 	// The labels must be unique; this reports a collision as a plan error.
 	if _, err := p.Expand(); err != nil {
 		return err
@@ -334,6 +347,15 @@ func dup(l []string) (string, bool) {
 }
 
 // resolve makes a path relative to the plan file's directory.
+// KnownIssues is the plan's known-issues file resolved against the plan's
+// directory; "" when the plan names none.
+func (p *Plan) KnownIssues() string {
+	if p.Known == "" {
+		return ""
+	}
+	return p.resolve(p.Known)
+}
+
 func (p *Plan) resolve(s string) string {
 	if s == "" || filepath.IsAbs(s) {
 		return s

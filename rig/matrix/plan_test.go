@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/known"
 )
 
 var testNames = []string{"robust-owner-death", "robust-unmap-remap", "pi-consistency"}
@@ -150,6 +152,9 @@ func TestBadPlans(t *testing.T) {
 		{"missing series", "series: [does-not-exist]\n", "series", "does-not-exist"},
 		{"missing tree", "trees: [/nonexistent/linux]\n", "trees", "/nonexistent/linux"},
 		{"dup series", "series: [\"\", \"\"]\n", "series", "twice"},
+		{"missing known issues", "known_issues: nope.yaml\n", "known_issues", "testdata/nope.yaml"},
+		{"known issues list", "known_issues: [a.yaml]\n", "known_issues", "want str"},
+		{"empty known issues", "known_issues: \"\"\n", "known_issues", "empty"},
 		{"not a mapping", "- x86_64\n", "", "mapping"},
 		{"empty", "", "", "empty"},
 		{"syntax", "arches: [x86_64\n", "", "yaml"},
@@ -190,5 +195,28 @@ func TestLoadMissing(t *testing.T) {
 	_, err := Load("testdata/nope.yaml", Check{})
 	if err == nil || !IsPlanError(err) || !strings.Contains(err.Error(), "testdata/nope.yaml") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// known_issues is a path relative to the plan; the shipped nightly names
+// the shipped known issues.
+func TestPlanKnownIssues(t *testing.T) {
+	p, err := Load("../../patches/nightly.yaml", Check{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.KnownIssues(); got != filepath.Join("../../patches", "known-issues.yaml") {
+		t.Errorf("nightly known issues: %q", got)
+	}
+	// The file parses and has entries. Its expiry is enforced where it
+	// belongs, by the nightly's own runs (exit 2 past the date), not by
+	// the project's unit tests on the day it passes.
+	written := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	if l, err := known.Load(p.KnownIssues(), written); err != nil || len(l.Entries) == 0 {
+		t.Errorf("shipped known issues: %v", err)
+	}
+	p, err = Parse("testdata/plan.yaml", []byte("arches: [x86_64]\n"), Check{})
+	if err != nil || p.KnownIssues() != "" {
+		t.Errorf("no key: %q %v", p.KnownIssues(), err)
 	}
 }

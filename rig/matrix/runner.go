@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -73,6 +74,9 @@ type Runner struct {
 	Jobs int
 	// Log receives one line per cell started and finished; nil: silent.
 	Log func(format string, a ...any)
+	// Known are the failures expected (known-issues.yaml), matched when the
+	// run finishes; nil: none.
+	Known *known.List
 }
 
 // Run executes specs into the run directory dir and records them in r (the
@@ -160,12 +164,15 @@ feed:
 	} else if len(r.Cells) == 0 {
 		r.Status = result.Pass // an empty shard is not a failure
 	}
+	if rn.Known != nil {
+		known.Apply(r, rn.Known)
+	}
 	r.Finish(time.Now())
 	save()
 	if saveErr != nil {
 		return fmt.Errorf("saving %s: %w", filepath.Join(dir, "run.json"), saveErr)
 	}
-	return report.WriteReports(dir, r)
+	return report.WriteAll(dir, r, report.KCIDBOptions{Dir: dir})
 }
 
 func (rn *Runner) runCell(ctx context.Context, s Spec, dir string, logf func(string, ...any)) result.Cell {

@@ -186,7 +186,7 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 		Anchor: anchor(c.ID, anchors),
 		Status: string(c.Status),
 		Class:  statusClass(string(c.Status)),
-		Cause:  result.Clean(c.Cause, maxLine),
+		Cause:  result.Clean(c.Cause+knownNote(c.Known), maxLine),
 	}
 	var desc []string
 	for _, s := range []string{c.Arch, c.Accel, c.Config} {
@@ -226,13 +226,17 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 			rw.Cells = append(rw.Cells, tcell{})
 			continue
 		}
-		title := result.Clean(t.Reason, maxLine)
+		title := result.Clean(t.Reason+knownNote(t.Known), maxLine)
+		label := t.Label
+		if label == "" && t.Known != "" {
+			label = "known"
+		}
 		rw.Cells = append(rw.Cells, tcell{
 			Present:    true,
 			Status:     result.Clean(t.Status, 20),
 			Class:      statusClass(t.Status),
-			Label:      result.Clean(t.Label, 30),
-			LabelClass: labelClass(t.Label),
+			Label:      result.Clean(label, 30),
+			LabelClass: labelClass(label),
 			Title:      title,
 		})
 	}
@@ -245,6 +249,9 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 			LabelClass: labelClass(t.Label),
 			Reason:     result.Clean(t.Reason, maxReason),
 			Compare:    result.Clean(t.Compare, maxLine),
+		}
+		if t.Known != "" {
+			tv.Extra = append(tv.Extra, kv{"known issue", result.Clean(t.Known, maxLine)})
 		}
 		if t.Seed != 0 {
 			tv.Extra = append(tv.Extra, kv{"seed", fmt.Sprint(t.Seed)})

@@ -22,6 +22,11 @@ package report
 //   - test: "required": ["build_id", "id", "origin"]; path "^[.a-zA-Z0-9_-]*$"
 //     (dot-separated); status enum ["FAIL", "ERROR", "MISS", "PASS", "DONE",
 //     "SKIP"] (MISS: "didn't run due to a failure in the test harness").
+//   - issue: "required": ["id", "version", "origin"]; report_url, comment.
+//     incident: "required": ["id", "origin", "issue_id", "issue_version"];
+//     test_id, build_id, present. A failure matched by a known issue
+//     (known-issues.yaml) keeps its FAIL (what happened) and is linked to
+//     the issue by an incident, the schema's way of saying "known".
 //   - ids: "^[a-z0-9_]+:.*$" (origin, colon, anything unique within the
 //     origin); origin "^[a-z0-9_]+$"; *_excerpt maxLength 16384; *_url and
 //     resource urls have "format": "uri"; times "format": "date-time".
@@ -137,6 +142,26 @@ type kcidbData struct {
 	Checkouts []kcidbCheckout `json:"checkouts"`
 	Builds    []kcidbBuild    `json:"builds"`
 	Tests     []kcidbTest     `json:"tests"`
+	Issues    []kcidbIssue    `json:"issues,omitempty"`
+	Incidents []kcidbIncident `json:"incidents,omitempty"`
+}
+
+type kcidbIssue struct {
+	ID        string `json:"id"`
+	Version   int    `json:"version"`
+	Origin    string `json:"origin"`
+	ReportURL string `json:"report_url"`
+	Comment   string `json:"comment,omitempty"`
+}
+
+type kcidbIncident struct {
+	ID           string `json:"id"`
+	Origin       string `json:"origin"`
+	IssueID      string `json:"issue_id"`
+	IssueVersion int    `json:"issue_version"`
+	BuildID      string `json:"build_id"`
+	TestID       string `json:"test_id"`
+	Present      bool   `json:"present"`
 }
 
 type kcidbVersion struct {
@@ -263,6 +288,7 @@ func KCIDB(r *result.Run, o KCIDBOptions) ([]byte, error) {
 		d.Builds = append(d.Builds, b)
 		d.Tests = append(d.Tests, k.tests(c, b.ID)...)
 	}
+	k.incidents(&d)
 	out, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return nil, err
@@ -515,6 +541,9 @@ func (k kcidb) tests(c *result.Cell, buildID string) []kcidbTest {
 		sum.LogExcerpt = excerpt(c.Cause + "\n" + k.tail(c.ID, "console.log"))
 	}
 	sum.Misc = map[string]any{"status": string(c.Status)}
+	if c.Known != "" {
+		sum.Misc["known"] = c.Known
+	}
 	if st, ok := stage(c, "boot"); ok {
 		if !st.Start.IsZero() {
 			sum.StartTime = timestamp(st.Start)
@@ -559,6 +588,9 @@ func (k kcidb) tests(c *result.Cell, buildID string) []kcidbTest {
 		if t.Compare != "" {
 			m["compare"] = result.Clean(t.Compare, maxLine)
 		}
+		if t.Known != "" {
+			m["known"] = t.Known
+		}
 		if len(t.Evidence) > 0 {
 			ev := map[string]string{}
 			for key, v := range t.Evidence {
@@ -581,9 +613,34 @@ func (k kcidb) tests(c *result.Cell, buildID string) []kcidbTest {
 			t.Comment = lines[0]
 			t.LogExcerpt = excerpt(strings.Join(lines, "\n"))
 			t.Misc = map[string]any{"oopses": len(c.Oopses)}
+			if c.Known != "" {
+				t.Misc["known"] = c.Known
+			}
 		}
 	}
 	return out
+}
+
+// incidents adds an issue per known-issue link the tests carry (misc
+// "known") and an incident tying each such FAIL or ERROR test to it.
+func (k kcidb) incidents(d *kcidbData) {
+	issues := map[string]string{} // link -> issue id
+	for _, t := range d.Tests {
+		link, _ := t.Misc["known"].(string)
+		if link == "" || (t.Status != kFail && t.Status != kError) {
+			continue
+		}
+		id, ok := issues[link]
+		if !ok {
+			sum := sha256.Sum256([]byte(link))
+			id = k.o.Origin + ":known-" + hex.EncodeToString(sum[:8])
+			issues[link] = id
+			d.Issues = append(d.Issues, kcidbIssue{ID: id, Origin: k.o.Origin, ReportURL: link,
+				Comment: "known issue (known-issues.yaml)"})
+		}
+		d.Incidents = append(d.Incidents, kcidbIncident{ID: t.ID + "#known", Origin: k.o.Origin,
+			IssueID: id, BuildID: t.BuildID, TestID: t.ID, Present: true})
+	}
 }
 
 // cellStatus maps a cell verdict to the KCIDB status of its "rig" test.

@@ -23,7 +23,7 @@ func Screen(r *result.Run, dir string) string {
 			role = " (" + c.Role + ")"
 		}
 		role += prefixNote(c)
-		fmt.Fprintf(&b, "%s %s [%s]%s %s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)))
+		fmt.Fprintf(&b, "%s %s [%s]%s %s%s\n", c.Arch, c.Accel, c.Config, role, strings.ToUpper(string(c.Status)), knownNote(c.Known))
 		if c.Cause != "" {
 			fmt.Fprintf(&b, "  cause: %s\n", result.Clean(c.Cause, 300))
 		}
@@ -50,6 +50,9 @@ func Screen(r *result.Run, dir string) string {
 			if t.Label != "" {
 				line += " (" + t.Label + ")"
 			}
+			if t.Known != "" {
+				line += " (known: " + result.Clean(t.Known, 200) + ")"
+			}
 			if t.Reason != "" {
 				line += "  " + result.Clean(t.Reason, 160)
 			}
@@ -68,6 +71,9 @@ func Screen(r *result.Run, dir string) string {
 	b.WriteString(PatchTablesText(r))
 	for _, l := range BaselineVerdicts(r) {
 		fmt.Fprintf(&b, "series: %s\n", result.Clean(l, 600))
+	}
+	for _, l := range KnownText(r) {
+		fmt.Fprintf(&b, "%s\n", result.Clean(l, 600))
 	}
 	fmt.Fprintf(&b, "verdict: %s", strings.ToUpper(string(r.Status)))
 	if r.Status == result.Pass {
@@ -166,11 +172,12 @@ func Markdown(r *result.Run) string {
 		}
 	}
 	b.WriteString(PatchTablesMarkdown(r))
+	b.WriteString(KnownMarkdown(r))
 	b.WriteString("\n| cell | status | cause | tests | stages |\n|---|---|---|---|---|\n")
 	for _, c := range r.Cells {
 		var tests, stages []string
 		for _, t := range c.Tests {
-			tests = append(tests, fmt.Sprintf("%s: %s", md(t.Name), t.Status))
+			tests = append(tests, fmt.Sprintf("%s: %s%s", md(t.Name), t.Status, md(knownNote(t.Known))))
 		}
 		for _, s := range c.Stages {
 			stages = append(stages, fmt.Sprintf("%s %s", s.Name, dur(s.Elapsed)))
@@ -179,6 +186,7 @@ func Markdown(r *result.Run) string {
 		if c.Verdict != "" && c.Verdict != c.Status {
 			status += fmt.Sprintf(" (counts as %s: %s)", c.Verdict, md(c.VerdictCause))
 		}
+		status += md(knownNote(c.Known))
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.ID), status, md(c.Cause), strings.Join(tests, "<br>"), strings.Join(stages, ", "))
 	}
 	for _, c := range r.Cells {
@@ -278,13 +286,21 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 			status = ""
 		}
 		switch status {
-		case result.PatchError, result.BuildError, result.BootError, result.Timeout, result.InfraError, result.Interrupted:
+		case result.PatchError, result.BuildError, result.BootError, result.Timeout:
+			if c.Known != "" {
+				add(junitCase{Name: string(c.Status), Classname: class, Skipped: &junitMsg{Message: knownMsg(c.Known, c.Cause)}})
+				break
+			}
+			fallthrough
+		case result.InfraError, result.Interrupted:
 			add(junitCase{Name: string(c.Status), Classname: class, Failure: &junitMsg{Message: result.Clean(c.Cause, 500), Text: result.Clean(c.Cause, 2000)}, SystemOut: tail})
 		}
 		for _, t := range c.Tests {
 			jc := junitCase{Name: result.Clean(t.Name, 100), Classname: class, Time: t.Seconds}
 			msg := result.Clean(t.Reason, 500)
 			switch {
+			case t.Known != "" && (t.Status == "fail" || t.Status == "error"):
+				jc.Skipped = &junitMsg{Message: knownMsg(t.Known, t.Reason)}
 			case t.Status == "fail" && c.Role == "baseline":
 				// The tree without the series: context for the verdict, not part of it.
 				jc.Skipped = &junitMsg{Message: "fails without the series (baseline): " + msg}
@@ -312,7 +328,9 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 						text = append(text, "  "+f)
 					}
 				}
-				if c.Role == "baseline" || c.Verdict == result.Pass {
+				if c.Known != "" {
+					jc.Skipped = &junitMsg{Message: knownMsg(c.Known, lines[0])}
+				} else if c.Role == "baseline" || c.Verdict == result.Pass {
 					jc.Skipped = &junitMsg{Message: "seen without the series too: " + lines[0]}
 				} else {
 					jc.Failure = &junitMsg{Message: lines[0], Text: strings.Join(text, "\n")}
@@ -368,6 +386,19 @@ func consoleTail(path string, n int) string {
 
 // ConsoleTail is consoleTail for other stages (cause lines, errors).
 func ConsoleTail(path string, n int) string { return consoleTail(path, n) }
+
+// WriteAll writes every report of a finished run beside its run.json:
+// summary.md, junit.xml, report.html and kcidb.json (o as for WriteKCIDB).
+// A single run, a matrix shard and a merged run all get these.
+func WriteAll(dir string, r *result.Run, o KCIDBOptions) error {
+	if err := WriteReports(dir, r); err != nil {
+		return err
+	}
+	if err := WriteHTML(dir, r); err != nil {
+		return err
+	}
+	return WriteKCIDB(dir, r, o)
+}
 
 // WriteReports writes summary.md and junit.xml beside run.json.
 func WriteReports(dir string, r *result.Run) error {

@@ -352,6 +352,9 @@ type Run struct {
 	Seed         int64    `json:"seed,omitempty"`
 	Host         Host     `json:"host"`
 	Cells        []Cell   `json:"cells"`
+	// KnownIssues is the known-issues file the failures were matched
+	// against (--known, a plan's known_issues); nil when none was given.
+	KnownIssues *KnownIssues `json:"known_issues,omitempty"`
 
 	// What the user added: programs run as tests (--exec), files added to
 	// the image (--overlay), kernel arguments (--append, at the end of
@@ -361,6 +364,15 @@ type Run struct {
 	Overlay  *Overlay  `json:"overlay,omitempty"`
 	Append   string    `json:"append,omitempty"`
 	QEMUArgs []string  `json:"qemu_args,omitempty"`
+}
+
+// KnownIssues records a run's known-issues file: its entries and those
+// that matched no failure of the run (probably fixed), one line each
+// ("FILE:LINE: test NAME in GLOB (LINK)").
+type KnownIssues struct {
+	File      string   `json:"file"`
+	Entries   int      `json:"entries"`
+	Unmatched []string `json:"unmatched,omitempty"`
 }
 
 // Program is a static program packed with --exec: the test called Name
@@ -390,9 +402,13 @@ type Host struct {
 	RigCommit string `json:"rig_commit,omitempty"`
 }
 
-// Counts is the status and cause the cell counts for in its run: its
-// Verdict when it was judged against a baseline, else its Status.
+// Counts is the status and cause the cell counts for in its run: a pass
+// when its failure is a known issue, else its Verdict when it was judged
+// against a baseline, else its Status.
 func (c Cell) Counts() (Status, string) {
+	if c.Known != "" {
+		return Pass, ""
+	}
 	if c.Verdict != "" {
 		return c.Verdict, c.VerdictCause
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -195,19 +196,13 @@ func finishRun(ctx context.Context, rec *record, cells []*cell, patches []patch.
 		for _, c := range cells {
 			r.Cells[c.idx] = *c.res
 		}
+		if rec.known != nil {
+			known.Apply(r, rec.known)
+		}
 		r.Finish(time.Now())
 	})
 	if err != nil {
 		return r, dir, err
 	}
-	if err := report.WriteReports(dir, r); err != nil {
-		return r, dir, err
-	}
-	if err := report.WriteHTML(dir, r); err != nil {
-		return r, dir, err
-	}
-	if err := report.WriteKCIDB(dir, r, report.KCIDBOptions{Patches: report.PatchFiles(patches), Dir: dir}); err != nil {
-		return r, dir, err
-	}
-	return r, dir, nil
+	return r, dir, report.WriteAll(dir, r, report.KCIDBOptions{Patches: report.PatchFiles(patches), Dir: dir})
 }

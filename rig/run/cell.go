@@ -13,6 +13,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
@@ -54,9 +55,10 @@ type cell struct {
 // run.json there at once; without, it stays in memory: a matrix cell's
 // run.json belongs to the matrix.
 type record struct {
-	mu  sync.Mutex
-	run *result.Run
-	dir string
+	mu    sync.Mutex
+	run   *result.Run
+	dir   string
+	known *known.List // the run's known issues, matched when it finishes
 }
 
 // update applies fn to the run record and saves it.

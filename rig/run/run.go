@@ -25,6 +25,7 @@ import (
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
+	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/setup"
@@ -77,6 +78,9 @@ type Options struct {
 	Cache              string
 	Command            []string // recorded in run.json
 	UI                 *ui.UI
+	// Known are the failures expected (known-issues.yaml, --known): a
+	// failure one matches is marked known and does not fail the run.
+	Known *known.List
 
 	// What the user adds (extras.go): static programs run as tests, a
 	// directory added to the image root, kernel arguments after the rig's
@@ -251,7 +255,7 @@ func Run(ctx context.Context, o Options) (*result.Run, string, error) {
 	if r.KernelSource == "" {
 		r.KernelSource = "debian:" + source.DebianPackage
 	}
-	rec := &record{run: r, dir: dir}
+	rec := &record{run: r, dir: dir, known: o.Known}
 	cells := make([]*cell, len(specs))
 	for i, s := range specs {
 		if cells[i], err = newCell(o, s, rec, filepath.Join(dir, s.ID)); err != nil {
