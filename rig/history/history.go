@@ -178,7 +178,7 @@ func Build(runs []Loaded, rule Rule) *History {
 		})
 		ids := Identities(r)
 		for ci, c := range r.Cells {
-			st, cause := c.Counts()
+			st, cause := judged(c)
 			base := Mark{Cell: clean(string(st)), Accel: clean(c.Accel), CellID: clean(c.ID), Tree: clean(c.TreeID), Series: SeriesName(c.Series)}
 			put := func(test string, m Mark) {
 				k := rowKey{ids[ci], test}
@@ -237,6 +237,16 @@ func Build(runs []Loaded, rule Rule) *History {
 		return a.Test < b.Test
 	})
 	return h
+}
+
+// judged is the cell's status as judged against its baseline, known or
+// not: a known failure is still a failure here (coloured known, and no
+// flip when an issue becomes known), where Counts makes it a pass.
+func judged(c result.Cell) (result.Status, string) {
+	if c.Verdict != "" {
+		return c.Verdict, c.VerdictCause
+	}
+	return c.Status, c.Cause
 }
 
 // reason keeps why a result was not a pass; a pass's reason says what
@@ -426,7 +436,7 @@ func FlakyNotes(h *History, r *result.Run) []Note {
 	}
 	ids := Identities(r)
 	for i, c := range r.Cells {
-		st, _ := c.Counts()
+		st, _ := judged(c)
 		if row, ok := flaky[rowKey{ids[i], ""}]; ok {
 			out = append(out, Note{CellID: clean(c.ID), Tonight: clean(string(st)), Row: row, Nights: h.Nights, Rule: h.Flaky})
 		}

@@ -232,3 +232,17 @@ func TestLoadUntrusted(t *testing.T) {
 		t.Errorf("a history.json of another version: %v", err)
 	}
 }
+
+// A failure that becomes known stays a failure (coloured known): no flip,
+// the streak goes on, though the run counts the known cell as a pass.
+func TestBuildKnownIsNoFlip(t *testing.T) {
+	known := cell("", "base", "fail")
+	known.Known, known.Tests[0].Known = "https://example.org/issue", "https://example.org/issue"
+	h := Build([]Loaded{night(0, cell("", "base", "fail")), night(1, known)}, DefaultRule)
+	for _, test := range []string{"", "robust-owner-death"} {
+		r := findRow(t, h, "x86_64 tcg base unpatched r1", test)
+		if m := r.Marks[1]; m.Status != "fail" || m.Known == "" || len(r.Flips) != 0 || r.Streak.Runs != 2 || r.Known == "" {
+			t.Errorf("row %q: night 2 %+v, flips %+v, streak %+v; want a known fail continuing the streak", test, m, r.Flips, r.Streak)
+		}
+	}
+}
