@@ -22,6 +22,7 @@ func matrixCommand(e *env) *ffcli.Command {
 		shard string
 		fs    *flag.FlagSet
 		symb  bool
+		hist  string
 		kf    string
 	)
 	return leaf{
@@ -41,6 +42,7 @@ func matrixCommand(e *env) *ffcli.Command {
 			registerExtras(fs, &o.Run)
 			registerBuild(fs, &o.Run)
 			registerSymbolize(fs, &symb)
+			registerHistory(fs, &hist)
 			registerKnown(fs, &kf)
 		},
 		run: func(ctx context.Context, args []string) int {
@@ -89,9 +91,18 @@ func matrixCommand(e *env) *ffcli.Command {
 					specs[i].Configs = run.WithDebugInfo(specs[i].Configs)
 				}
 			}
+			h, ok := loadHistory(e, "matrix", hist)
+			if !ok {
+				return ExitUsage
+			}
 			o.Run.Command = e.command()
 			o.Run.UI = ui.New(e.stderr)
 			r, dir, err := matrix.Execute(ctx, specs, o)
+			if err == nil {
+				if err = labelFlaky(dir, hist, h, r); err != nil {
+					err = fmt.Errorf("--history: labelling summary.md: %w", err)
+				}
+			}
 			return finish(r, dir, err, e.stdout, e.stderr)
 		},
 	}.command(e, "")

@@ -20,6 +20,10 @@ commands:
                     timeout), else 0
   kcidb DIR         write DIR/kcidb.json in KernelCI's KCIDB v4 schema (see 'rig report kcidb -h')
   merge OUT DIR...  join the run directories of matrix shards into one run in OUT
+  history RUN...    per (cell, test) across nights: first failing, last passing, streak, flips and
+                    flaky rows; writes OUT/history.json and OUT/history.html (-o OUT, default .;
+                    --flaky N/M, default 3/10). RUN: a run directory or a directory of them; each run
+                    is a night, so give merged nights (rig report merge), not their shards
 
 Exit codes: 0 done (diff: no regression), 1 diff: regression, 2 usage or a bad run directory,
 3 a report could not be written.
@@ -30,10 +34,11 @@ Exit codes: 0 done (diff: no regression), 1 diff: regression, 2 usage or a bad r
 func reportCommand(e *env) *ffcli.Command {
 	return group{
 		name:  "report",
-		short: "html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR...: reports from run directories",
+		short: "html DIR | diff OLD NEW | kcidb DIR | merge OUT DIR... | history RUN...: reports from run directories",
 		usage: func([]*ffcli.Command) string { return reportUsage },
 		subs: []*ffcli.Command{
 			reportHTMLCommand(e), reportDiffCommand(e), reportKCIDBCommand(e), reportMergeCommand(e),
+			reportHistoryCommand(e),
 		},
 	}.command(e)
 }

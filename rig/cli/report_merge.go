@@ -20,16 +20,18 @@ import (
 // run.json or a cell ID in two runs, 3 when writing fails.
 func reportMergeCommand(e *env) *ffcli.Command {
 	var (
-		fs *flag.FlagSet
-		kf string
+		fs   *flag.FlagSet
+		kf   string
+		hist string
 	)
 	return leaf{
 		name:     "merge",
-		synopsis: "[--known FILE] OUT DIR...",
+		synopsis: "[--known FILE] [--history FILE] OUT DIR...",
 		short:    "join the run directories of matrix shards into one run in OUT",
 		flags: func(f *flag.FlagSet) {
 			fs = f
 			registerKnown(fs, &kf)
+			registerHistory(fs, &hist)
 		},
 		run: func(_ context.Context, args []string) int {
 			pos, err := parseInterspersed(fs, args)
@@ -44,6 +46,10 @@ func reportMergeCommand(e *env) *ffcli.Command {
 			if !ok {
 				return ExitUsage
 			}
+			h, ok := loadHistory(e, "report merge", hist)
+			if !ok {
+				return ExitUsage
+			}
 			r, err := matrix.Merge(pos[0], pos[1:], e.command(), kl)
 			var me *matrix.MissingRunError
 			var de *matrix.DuplicateCellError
@@ -53,6 +59,10 @@ func reportMergeCommand(e *env) *ffcli.Command {
 				return ExitUsage
 			case err != nil:
 				fmt.Fprintf(e.stderr, "rig report merge: %s\n", result.CleanLines(err.Error(), 2000))
+				return ExitInfra
+			}
+			if err := labelFlaky(pos[0], hist, h, r); err != nil {
+				fmt.Fprintf(e.stderr, "rig report merge: --history: %v\n", err)
 				return ExitInfra
 			}
 			fmt.Fprint(e.stdout, report.Screen(r, pos[0]))
