@@ -35,6 +35,19 @@ const (
 	KindReboot     = "unexpected-reboot"
 )
 
+// wedging are the kinds of report that mean the machine will not finish on
+// its own: a CPU stuck in the kernel, a task stuck in D state, a panic.
+var wedging = map[string]bool{
+	KindPanic:      true,
+	KindSoftLockup: true, // soft and hard lockups
+	KindHungTask:   true,
+	KindRCUStall:   true,
+}
+
+// Wedges reports whether a report of kind means the machine is wedged, so
+// that waiting for the guest's verdict is pointless.
+func Wedges(kind string) bool { return wedging[kind] }
+
 // Limits that keep a Scanner's work and memory bounded on hostile input.
 const (
 	MaxLineLen  = 4096 // bytes of a line looked at; the rest is ignored

@@ -444,3 +444,29 @@ func FuzzScanner(f *testing.F) {
 		}
 	})
 }
+
+// TestWedges: the reports after which a machine never finishes by itself
+// end a boot early; every other kind leaves the guest to its verdict.
+func TestWedges(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{"rcu: INFO: rcu_sched self-detected stall on CPU", true},
+		{"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [exe:37]", true},
+		{"watchdog: Watchdog detected hard LOCKUP on cpu 1", true},
+		{"INFO: task exe:37 blocked for more than 30 seconds.", true},
+		{"Kernel panic - not syncing: Fatal exception", true},
+		{"WARNING: CPU: 0 PID: 1 at kernel/futex/core.c:766 handle_futex_death+0x1/0x2", false},
+		{"BUG: KASAN: slab-use-after-free in put_pi_state+0x1/0x2", false},
+		{"BUG: workqueue lockup - pool cpus=0 flags=0x4 nice=0 stuck for 19s!", false},
+	} {
+		rs := Scan([]string{tc.line, "Read of size 8 at addr ffff"})
+		if len(rs) == 0 {
+			t.Fatalf("%q: no report", tc.line)
+		}
+		if got := Wedges(rs[0].Kind); got != tc.want {
+			t.Errorf("Wedges(%s) for %q = %v, want %v", rs[0].Kind, tc.line, got, tc.want)
+		}
+	}
+}
