@@ -40,6 +40,12 @@ type Config struct {
 	// (default 2m); RunTimeout bounds the whole run (default 30m).
 	BootTimeout time.Duration
 	RunTimeout  time.Duration
+	// EventTimeout, if set, bounds the silence on the events port while a
+	// test runs (between a start event and its result): a guest that sends
+	// nothing for that long is stopped and the Outcome is Silent. The guest
+	// sends a progress event at least every event.Heartbeat while a test
+	// runs (docs/protocol.md).
+	EventTimeout time.Duration
 	// Shell wires the console to the user's terminal (stdin/stdout, raw
 	// mode; Ctrl-] ends the session). Console lines and events are still
 	// delivered.
@@ -207,6 +213,12 @@ type Outcome struct {
 	// BootTimedOut: no guest event within BootTimeout. TimedOut: the run
 	// exceeded RunTimeout. Either way the machine was stopped.
 	BootTimedOut, TimedOut bool
+	// Silent: no guest event for EventTimeout while a test ran; the machine
+	// was stopped.
+	Silent bool
+	// Stopped is the reason the caller gave when it stopped the machine
+	// (a Stop cause on Boot's context); "" if it did not.
+	Stopped string
 	// HungAfterDone: the guest sent "done" but the machine did not end
 	// within DoneGrace (a power-off that does not stop the machine, e.g. a
 	// kernel without ACPI); it was stopped.
@@ -309,7 +321,16 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Stop is the cause to cancel Boot's context with (context.WithCancelCause)
+// when the caller ends the machine for a reason of its own, such as a kernel
+// report that means it is wedged: Boot then returns the Outcome with Stopped
+// set and no error, where another cancellation is an interruption.
+type Stop struct{ Reason string }
+
+func (s *Stop) Error() string { return "machine stopped: " + s.Reason }
+
 var (
+	errSilent      = errors.New("no guest event while a test ran")
 	errBootTimeout = errors.New("boot timeout")
 	errRunTimeout  = errors.New("run timeout")
 	errHungDone    = errors.New("machine still running after the guest's done event")
@@ -351,14 +372,35 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 	runTimer := time.AfterFunc(cfg.RunTimeout, func() { cancel(errRunTimeout) })
 	defer runTimer.Stop()
 
-	var doneTimer *time.Timer
+	var doneTimer, silenceTimer *time.Timer
 	defer func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if doneTimer != nil {
 			doneTimer.Stop()
 		}
+		if silenceTimer != nil {
+			silenceTimer.Stop()
+		}
 	}()
+	// watchSilence arms, re-arms or disarms the silence timer on an event
+	// (with mu held): armed from a start event to its result.
+	watchSilence := func(ev string) {
+		if cfg.EventTimeout <= 0 || cfg.Shell || cfg.GDBPort != 0 {
+			return
+		}
+		if silenceTimer != nil {
+			silenceTimer.Stop()
+		}
+		switch ev {
+		case event.Result, event.Done:
+			silenceTimer = nil
+		default:
+			if ev == event.Start || silenceTimer != nil {
+				silenceTimer = time.AfterFunc(cfg.EventTimeout, func() { cancel(errSilent) })
+			}
+		}
+	}
 
 	deliver := func(o Output) {
 		mu.Lock()
@@ -369,6 +411,9 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 		}
 		// In shell mode the guest says done before starting the shell: the
 		// machine then lives as long as the human wants it.
+		if o.Kind == Event {
+			watchSilence(o.Event.Ev)
+		}
 		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil && !cfg.Shell && cfg.GDBPort == 0 {
 			doneTimer = time.AfterFunc(doneGrace, func() { cancel(errHungDone) })
 		}
@@ -388,9 +433,15 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 			o.TimedOut = true
 		case errHungDone:
 			o.HungAfterDone = true
+		case errSilent:
+			o.Silent = true
 		}
 	}
 	if err == nil && ctx.Err() != nil {
+		if s, ok := errors.AsType[*Stop](context.Cause(ctx)); ok && o != nil {
+			o.Stopped = s.Reason
+			return o, nil
+		}
 		err = fmt.Errorf("machine: boot interrupted: %w", context.Cause(ctx))
 	}
 	return o, err

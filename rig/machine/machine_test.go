@@ -245,3 +245,51 @@ func TestShellIgnoresDoneGrace(t *testing.T) {
 		t.Errorf("shell session cut short: %+v", o)
 	}
 }
+
+// A guest silent for EventTimeout while a test runs is stopped; silence
+// before the first start, or after a result, is not a test's.
+func TestEventTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		outputs    []Output
+		wantSilent bool
+	}{
+		{"silent in a test", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
+			ev(40*time.Millisecond, "progress")}, true},
+		{"progress keeps it alive", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
+			ev(60*time.Millisecond, "progress"), ev(110*time.Millisecond, "progress"), ev(160*time.Millisecond, "result"),
+			ev(170*time.Millisecond, "done")}, false},
+		{"silent between tests", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
+			ev(20*time.Millisecond, "result"), ev(200*time.Millisecond, "done")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeBackend{outputs: tc.outputs, life: 300 * time.Millisecond}
+			cfg := register(t, f)
+			cfg.EventTimeout = 80 * time.Millisecond
+			start := time.Now()
+			o, err := Boot(context.Background(), cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Silent != tc.wantSilent || o.TimedOut {
+				t.Errorf("silent %v, want %v: %+v", o.Silent, tc.wantSilent, o)
+			}
+			if tc.wantSilent && (o.Shutdown != HostQMPQuit || time.Since(start) > 250*time.Millisecond) {
+				t.Errorf("not stopped at the event timeout: %v, %+v", time.Since(start), o)
+			}
+		})
+	}
+}
+
+// A caller that stops the machine with a Stop cause gets its Outcome, with
+// the reason and no error; any other cancellation is an interruption.
+func TestBootStopped(t *testing.T) {
+	f := &fakeBackend{outputs: []Output{ev(5*time.Millisecond, "hello")}}
+	cfg := register(t, f)
+	ctx, stop := context.WithCancelCause(context.Background())
+	time.AfterFunc(30*time.Millisecond, func() { stop(&Stop{Reason: "wedged"}) })
+	o, err := Boot(ctx, cfg, nil)
+	if err != nil || o == nil || o.Stopped != "wedged" || o.Shutdown != HostQMPQuit {
+		t.Errorf("err %v outcome %+v", err, o)
+	}
+}
