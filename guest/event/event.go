@@ -25,6 +25,12 @@ const (
 	Output   = "output"   // one line a test's program printed (--exec): Test, Msg
 )
 
+// Heartbeat is the longest a running test goes without a progress event:
+// the guest repeats the test's last counters (none, if it has sent none)
+// when the test itself has said nothing for this long, so the host can
+// tell a silent guest from a long test (docs/protocol.md).
+const Heartbeat = 5 * time.Second
+
 // Keys of a Hello event's Evidence: the running kernel's identity.
 const (
 	KernelRelease = "kernel_release" // uname -r

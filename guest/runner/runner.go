@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rig-kernel/rig/guest/event"
@@ -27,6 +28,62 @@ type Runner struct {
 	// Grace is how long past a test's timeout the runner waits for it to
 	// return before reporting it hung (default DefaultGrace).
 	Grace time.Duration
+	// Heartbeat is the longest a running test goes without a progress
+	// event (default event.Heartbeat).
+	Heartbeat time.Duration
+}
+
+func (r *Runner) heartbeat() time.Duration {
+	if r.Heartbeat > 0 {
+		return r.Heartbeat
+	}
+	return event.Heartbeat
+}
+
+// heartbeat sends a test's progress as the test reports it, and repeats
+// the last counters when the test has been quiet for every.
+type heartbeat struct {
+	mu   sync.Mutex
+	last map[string]int64
+	at   time.Time
+	send func(map[string]int64)
+	quit chan struct{}
+}
+
+func newHeartbeat(send func(map[string]int64), every time.Duration) *heartbeat {
+	h := &heartbeat{send: send, at: time.Now(), quit: make(chan struct{})}
+	go func() {
+		tick := time.NewTicker(every / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-h.quit:
+				return
+			case <-tick.C:
+				h.mu.Lock()
+				if time.Since(h.at) >= every/2 {
+					h.at = time.Now()
+					h.send(h.last)
+				}
+				h.mu.Unlock()
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heartbeat) progress(c map[string]int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last, h.at = c, time.Now()
+	h.send(c)
+}
+
+func (h *heartbeat) stop() {
+	close(h.quit)
+	h.mu.Lock() // a beat being sent is sent before the result
+	defer h.mu.Unlock()
+	h.send = func(map[string]int64) {}
 }
 
 // DefaultGrace is the Grace of a Runner that sets none.
@@ -91,9 +148,11 @@ func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	timeout := t.Timeout(r.Duration)
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: func(c map[string]int64) {
+	beat := newHeartbeat(func(c map[string]int64) {
 		r.send(event.Event{Ev: event.Progress, Test: t.Name, Counters: c})
-	}, Output: func(line string) {
+	}, r.heartbeat())
+	defer beat.stop()
+	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: beat.progress, Output: func(line string) {
 		r.send(event.Event{Ev: event.Output, Test: t.Name, Msg: line})
 	}}
 	done := make(chan stress.Outcome, 1)

@@ -67,3 +67,39 @@ func TestRunner(t *testing.T) {
 		t.Error("all-pass run not ok")
 	}
 }
+
+// A test that goes quiet still has a progress event at least every
+// heartbeat, repeating its last counters, so the host's no-event timeout
+// only fires on a guest that is really silent.
+func TestHeartbeat(t *testing.T) {
+	quiet := stress.Test{Test: catalog.Test{Name: "zz-quiet"}, Run: func(ctx context.Context, env stress.Env) stress.Outcome {
+		env.Progress(map[string]int64{"n": 7})
+		time.Sleep(250 * time.Millisecond)
+		return stress.Outcome{Status: event.Pass}
+	}}
+	var evs bytes.Buffer
+	r := Runner{Tests: []stress.Test{quiet}, Events: event.NewWriter(&evs), Duration: time.Second, Heartbeat: 50 * time.Millisecond}
+	r.Run(context.Background(), nil)
+	d := event.NewDecoder(&evs)
+	var beats int
+	var last float64
+	for {
+		e, _, err := d.Next()
+		if err != nil {
+			break
+		}
+		if e.Ev == event.Progress {
+			beats++
+			if e.Counters["n"] != 7 {
+				t.Errorf("heartbeat without the last counters: %+v", e)
+			}
+			if beats > 1 && e.T-last > 0.1 {
+				t.Errorf("%.3fs between progress events, want at most the heartbeat (0.05s) and a tick", e.T-last)
+			}
+			last = e.T
+		}
+		if e.Ev == event.Result && beats < 4 {
+			t.Errorf("%d progress events in a 250ms quiet test with a 50ms heartbeat, want at least 4", beats)
+		}
+	}
+}
