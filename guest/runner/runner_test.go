@@ -93,13 +93,13 @@ func TestHeartbeat(t *testing.T) {
 			if e.Counters["n"] != 7 {
 				t.Errorf("heartbeat without the last counters: %+v", e)
 			}
-			if beats > 1 && e.T-last > 0.1 {
-				t.Errorf("%.3fs between progress events, want at most the heartbeat (0.05s) and a tick", e.T-last)
+			if beats > 1 && e.T-last > 0.2 {
+				t.Errorf("%.3fs between progress events, want about the heartbeat (0.05s)", e.T-last)
 			}
 			last = e.T
 		}
-		if e.Ev == event.Result && beats < 4 {
-			t.Errorf("%d progress events in a 250ms quiet test with a 50ms heartbeat, want at least 4", beats)
+		if e.Ev == event.Result && beats < 3 {
+			t.Errorf("%d progress events in a 250ms quiet test with a 50ms heartbeat, want at least 3", beats)
 		}
 	}
 }

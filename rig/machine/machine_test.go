@@ -249,23 +249,24 @@ func TestShellIgnoresDoneGrace(t *testing.T) {
 // A guest silent for EventTimeout while a test runs is stopped; silence
 // before the first start, or after a result, is not a test's.
 func TestEventTimeout(t *testing.T) {
+	const timeout = 250 * time.Millisecond // every gap below is well within it, or far past it
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	for _, tc := range []struct {
 		name       string
 		outputs    []Output
 		wantSilent bool
 	}{
-		{"silent in a test", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
-			ev(40*time.Millisecond, "progress")}, true},
-		{"progress keeps it alive", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
-			ev(60*time.Millisecond, "progress"), ev(110*time.Millisecond, "progress"), ev(160*time.Millisecond, "result"),
-			ev(170*time.Millisecond, "done")}, false},
-		{"silent between tests", []Output{ev(5*time.Millisecond, "hello"), ev(10*time.Millisecond, "start"),
-			ev(20*time.Millisecond, "result"), ev(200*time.Millisecond, "done")}, false},
+		{"silent in a test", []Output{ev(ms(5), "hello"), ev(ms(10), "start"), ev(ms(900), "progress")}, true},
+		{"progress keeps it alive", []Output{ev(ms(5), "hello"), ev(ms(10), "start"),
+			ev(ms(60), "progress"), ev(ms(110), "progress"), ev(ms(160), "progress"), ev(ms(210), "progress"),
+			ev(ms(260), "progress"), ev(ms(310), "progress"), ev(ms(360), "result"), ev(ms(370), "done")}, false},
+		{"silent between tests", []Output{ev(ms(5), "hello"), ev(ms(10), "start"),
+			ev(ms(20), "result"), ev(ms(600), "done")}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &fakeBackend{outputs: tc.outputs, life: 300 * time.Millisecond}
+			f := &fakeBackend{outputs: tc.outputs, life: time.Second}
 			cfg := register(t, f)
-			cfg.EventTimeout = 80 * time.Millisecond
+			cfg.EventTimeout = timeout
 			start := time.Now()
 			o, err := Boot(context.Background(), cfg, nil)
 			if err != nil {
@@ -274,7 +275,7 @@ func TestEventTimeout(t *testing.T) {
 			if o.Silent != tc.wantSilent || o.TimedOut {
 				t.Errorf("silent %v, want %v: %+v", o.Silent, tc.wantSilent, o)
 			}
-			if tc.wantSilent && (o.Shutdown != HostQMPQuit || time.Since(start) > 250*time.Millisecond) {
+			if tc.wantSilent && (o.Shutdown != HostQMPQuit || time.Since(start) > 850*time.Millisecond) {
 				t.Errorf("not stopped at the event timeout: %v, %+v", time.Since(start), o)
 			}
 		})
