@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rig-kernel/rig/guest/event"
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/run"
@@ -24,6 +25,7 @@ func registerMachine(fs *flag.FlagSet, o *run.Options) {
 	fs.IntVar(&o.MemoryMB, "memory", 0, fmt.Sprintf("guest memory in MiB (default %d, or more when a config fragment asks with a \"# rig: memory=N\" line, as kasan does)", machine.DefaultMemoryMB))
 	fs.DurationVar(&o.BootTimeout, "boot-timeout", 0, fmt.Sprintf("time allowed from QEMU start to the guest's first event (default %s, times the slowdown a config fragment states with \"# rig: slowdown=F\")", machine.DefaultBootTimeout))
 	fs.DurationVar(&o.RunTimeout, "run-timeout", 0, "time allowed for each whole boot (default: from the tests, duration and the config fragments' slowdown)")
+	fs.DurationVar(&o.EventTimeout, "event-timeout", 0, fmt.Sprintf("time a guest may send no event while a test runs before the cell ends as a timeout naming the test (default %s, times the config fragments' slowdown; the guest sends progress at least every %s)", run.DefaultEventTimeout, event.Heartbeat))
 }
 
 // registerTarget registers the one architecture and accelerator of a

@@ -92,7 +92,22 @@ type bootState struct {
 	dir      string
 	programs []result.Program
 	outputs  map[string]*capped
+	// wedge is the first report that means the machine is wedged
+	// (oops.Wedges), wedgeAt when its line came; onWedge is called once,
+	// with b.mu held, when it comes.
+	wedge   *oops.Report
+	wedgeAt time.Duration
+	onWedge func(oops.Report)
+	// running is the test started last and not finished.
+	running string
 }
+
+// WedgeGrace is how long the run stage lets a wedged machine go on after
+// the report's first line, so that the report's stack reaches the console,
+// before it stops the machine (docs/design.md, "Kernel reports").
+const WedgeGrace = 3 * time.Second
+
+var wedgeGrace = WedgeGrace // tests shorten it
 
 // outputCap bounds one program's output log.
 const outputCap = 8 << 20
@@ -133,7 +148,14 @@ func (b *bootState) out(o machine.Output) {
 	case machine.Console:
 		b.lines++
 		b.console.line(o.Line)
-		b.scanner.Line(o.Line)
+		for _, r := range b.scanner.Line(o.Line) {
+			if b.wedge == nil && oops.Wedges(r.Kind) {
+				b.wedge, b.wedgeAt = &r, o.Time
+				if b.onWedge != nil {
+					b.onWedge(r)
+				}
+			}
+		}
 		b.lastLines = append(b.lastLines, o.Line)
 		if len(b.lastLines) > 30 {
 			b.lastLines = b.lastLines[1:]
@@ -152,7 +174,9 @@ func (b *bootState) out(o machine.Output) {
 			}
 		case event.Start:
 			b.started[ev.Test] = ev
+			b.running = ev.Test
 		case event.Result:
+			b.running = ""
 			t := result.Test{Name: ev.Test, Status: ev.Status, Reason: ev.Reason, Evidence: ev.Evidence}
 			if st, ok := b.started[ev.Test]; ok {
 				t.Seed = st.Seed
@@ -271,8 +295,18 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		c.writeReproducer(cfg)
 	}
 
+	// A kernel report that means the machine is wedged stops it WedgeGrace
+	// later, with the report as the reason.
+	bootCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	st.onWedge = func(r oops.Report) {
+		time.AfterFunc(wedgeGrace, func() {
+			stop(&machine.Stop{Reason: fmt.Sprintf("kernel %s (console.log:%d)", r.Kind, r.Line)})
+		})
+	}
+	cfg.EventTimeout = c.eventTimeout()
 	start := time.Now()
-	outcome, err := c.environment().Boot(ctx, cfg, st.out)
+	outcome, err := c.environment().Boot(bootCtx, cfg, st.out)
 	wall := time.Since(start)
 	if outcome != nil {
 		c.res.QEMUArgv, c.res.QEMUVersion, c.res.Cmdline = outcome.Argv, outcome.QEMUVersion, outcome.Cmdline
@@ -302,9 +336,14 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		return
 	}
 	c.res.BootedVersion = st.booted
-	status, cause := Decide(outcome, Observed{Hello: st.hello, Done: st.done, Results: st.results,
-		WantBuildID: c.res.BuildID, BootedVersion: st.booted,
-		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout})
+	ob := Observed{Hello: st.hello, Done: st.done, Results: st.results,
+		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: st.running,
+		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout,
+		EventTimeout: cfg.EventTimeout}
+	if st.wedge != nil {
+		ob.WedgeLine = st.wedge.Line
+	}
+	status, cause := Decide(outcome, ob)
 	c.fail(status, cause)
 	c.keep(kernel, initrd)
 }
@@ -326,6 +365,13 @@ func (c *cell) bootStages(start time.Time, wall time.Duration, st *bootState) {
 		c.res.Stages = append(c.res.Stages, result.Stage{Name: name, Start: start.Add(from), Elapsed: to - from})
 	}
 	switch {
+	case st.hello && st.wedge != nil && !st.done:
+		// The time from the wedging report to the machine's end is the
+		// stage "wedged": how long the verdict took once it was certain.
+		add("boot", 0, st.helloAt)
+		add("tests", st.helloAt, st.wedgeAt)
+		add("wedged", st.wedgeAt, wall)
+		c.res.Stages[len(c.res.Stages)-1].Note = st.wedge.Title
 	case st.hello && st.done:
 		add("boot", 0, st.helloAt)
 		add("tests", st.helloAt, st.doneAt)
@@ -337,7 +383,7 @@ func (c *cell) bootStages(start time.Time, wall time.Duration, st *bootState) {
 		add("boot", 0, wall)
 	}
 	for _, s := range c.res.Stages[len(c.res.Stages)-2:] {
-		if s.Name == "boot" || s.Name == "tests" || s.Name == "poweroff" {
+		if s.Name == "boot" || s.Name == "tests" || s.Name == "poweroff" || s.Name == "wedged" {
 			c.ui.Stage(c.res.ID, s.Name, fmt.Sprintf("%.2fs", s.Elapsed.Seconds()))
 		}
 	}
@@ -355,6 +401,12 @@ type Observed struct {
 	ConsoleTail   []string
 	BootTimeout   time.Duration
 	RunTimeout    time.Duration
+	EventTimeout  time.Duration
+	// Running is the test started last without a result; WedgeLine the
+	// console line of the report that meant the machine was wedged (0:
+	// none).
+	Running   string
+	WedgeLine int
 }
 
 // Decide turns a boot's outcome into a cell verdict and a one-line cause
@@ -400,6 +452,15 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 		return result.InfraError, fmt.Sprintf("booted the wrong kernel: the guest runs %q, the image this cell built is #%s; its test results were discarded",
 			ob.BootedVersion, ob.WantBuildID)
 	}
+	if out.Stopped != "" && ob.WedgeLine > 0 {
+		// The rig stopped a wedged machine: its report is the cause, not
+		// whatever the tests made of the wedge meanwhile.
+		for _, o := range ob.Oopses {
+			if o.Line == ob.WedgeLine {
+				return result.Fail, oopsCause(o) + "; the machine was wedged and stopped"
+			}
+		}
+	}
 	// A failing test is the most specific cause.
 	var failed, errored []result.Test
 	for _, t := range ob.Results {
@@ -420,6 +481,13 @@ func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 	}
 	if o, ok := firstOops(); ok {
 		return result.Fail, oopsCause(o)
+	}
+	if out.Silent {
+		test := ob.Running
+		if test == "" {
+			test = "(unknown)"
+		}
+		return result.Timeout, fmt.Sprintf("test %s: no guest event for %s (--event-timeout); console ends: %s", test, ob.EventTimeout, lastLine(ob.ConsoleTail))
 	}
 	if out.TimedOut {
 		return result.Timeout, fmt.Sprintf("tests still running at the run timeout (%s); console ends: %s", ob.RunTimeout, lastLine(ob.ConsoleTail))

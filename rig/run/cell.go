@@ -158,6 +158,15 @@ func (c *cell) timeouts(ntests int) (boot, run time.Duration) {
 	return boot, run
 }
 
+// eventTimeout is the silence the cell's guest is allowed while a test
+// runs (machine.Config.EventTimeout).
+func (c *cell) eventTimeout() time.Duration {
+	if c.opts.EventTimeout > 0 {
+		return c.opts.EventTimeout
+	}
+	return scale(DefaultEventTimeout, c.needs.Factor())
+}
+
 func scale(d time.Duration, f float64) time.Duration {
 	return time.Duration(float64(d) * f).Round(time.Second)
 }

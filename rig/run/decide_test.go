@@ -18,6 +18,7 @@ func TestDecide(t *testing.T) {
 	pass := func(name string) result.Test { return result.Test{Name: name, Status: "pass"} }
 	panicOops := result.Oops{Kind: oops.KindPanic, Title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009", Line: 40}
 	warnOops := result.Oops{Kind: oops.KindWarning, Title: "WARNING: CPU: 1 PID: 77 at kernel/futex/core.c:1100 handle_futex_death+0x1f/0x120", Line: 31}
+	stallOops := result.Oops{Kind: oops.KindRCUStall, Title: "rcu: INFO: rcu_sched self-detected stall on CPU", Line: 178}
 	bootTO, runTO := 60*time.Second, 5*time.Minute
 
 	for _, tc := range []struct {
@@ -74,6 +75,21 @@ func TestDecide(t *testing.T) {
 			out:    machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Done: true, Results: []result.Test{pass("robust-kill-in-unlock")}, WantBuildID: "rig-0123456789ab", BootedVersion: "#rig-0123456789ab SMP Thu Jan  1 00:00:00 UTC 2026"},
 			status: result.Pass,
+		},
+		{
+			name: "a wedged machine the rig stopped: the report is the cause, not the test it broke",
+			out:  machine.Outcome{Stopped: "kernel rcu-stall (console.log:178)", Shutdown: "host-qmp-quit", Exit: machine.Exited(0)},
+			ob: run.Observed{Hello: true, Results: []result.Test{{Name: "pi-giveup", Status: "fail", Reason: "waiter hung"}},
+				Oopses: []result.Oops{warnOops, stallOops}, WedgeLine: 178, Running: "pi-consistency"},
+			status: result.Fail,
+			want:   []string{"kernel rcu-stall: rcu: INFO: rcu_sched self-detected stall on CPU", "console.log:178", "wedged and stopped"},
+		},
+		{
+			name:   "a guest silent while a test runs: a timeout naming the test",
+			out:    machine.Outcome{Silent: true, Shutdown: "host-qmp-quit", Exit: machine.Exited(0)},
+			ob:     run.Observed{Hello: true, Running: "robust-owner-death", EventTimeout: 30 * time.Second, ConsoleTail: tail},
+			status: result.Timeout,
+			want:   []string{"test robust-owner-death: no guest event for 30s (--event-timeout)", lastConsole},
 		},
 		{
 			name:   "no hello, run timeout",

@@ -36,6 +36,9 @@ type fakeEnv struct {
 	outcome   machine.Outcome
 	bootErr   error
 	interrupt func() // called while the machine runs (Ctrl-C); Boot then waits for ctx
+	// hang: the machine never ends by itself; Boot waits for ctx and, as
+	// machine.Boot does, returns a Stop cause as the Outcome's Stopped.
+	hang bool
 
 	mu    sync.Mutex
 	calls []string
@@ -139,6 +142,18 @@ func (f *fakeEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine
 		return &machine.Outcome{Shutdown: machine.HostQMPQuit, Exit: machine.Exited(0)}, ctx.Err()
 	}
 	o := f.outcome
+	if f.hang {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			return &o, errors.New("fake machine: never stopped")
+		}
+		if s, ok := errors.AsType[*machine.Stop](context.Cause(ctx)); ok {
+			o.Shutdown, o.Stopped = machine.HostQMPQuit, s.Reason
+			return &o, nil
+		}
+		return &o, ctx.Err()
+	}
 	return &o, f.bootErr
 }
 
@@ -174,6 +189,8 @@ const built = "source apply config build verify pack accel boot tests poweroff"
 // cause, which stages were recorded, what was cached, and that run.json
 // holds the cell.
 func TestPipeline(t *testing.T) {
+	defer func(d time.Duration) { wedgeGrace = d }(wedgeGrace)
+	wedgeGrace = 20 * time.Millisecond
 	oopsLine := "[    3.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008"
 	series := []patch.Patch{{Name: "0001-futex-fix.patch", Subject: "futex: fix"}, {Name: "0002-x.patch", Subject: "x"}}
 	passing := func() []event.Event { return testEvents("pass", "fine") }
@@ -222,6 +239,10 @@ func TestPipeline(t *testing.T) {
 			status: result.Fail, cause: "test pi-giveup failed: lost", boots: 1, stages: built, testStatus: "fail"},
 		{name: "the wrong kernel booted", env: &fakeEnv{events: append([]event.Event{hello("rig-other")}, passing()[1:]...), outcome: poweredOff},
 			status: result.InfraError, cause: "booted the wrong kernel", boots: 1, stages: built, testStatus: "pass"},
+		{name: "a wedged kernel is stopped, its report the cause", env: &fakeEnv{hang: true, events: passing()[:2], console: []string{
+			"[   22.993034] rcu: INFO: rcu_sched self-detected stall on CPU", "[   22.997602] RIP: 0010:handle_futex_death+0xdd/0xf1"}},
+			status: result.Fail, cause: "kernel rcu-stall: rcu: INFO: rcu_sched self-detected stall on CPU (console.log:1); the machine was wedged and stopped",
+			boots: 1, stages: "source apply config build verify pack accel boot tests wedged"},
 		{name: "no hello is a boot error", env: &fakeEnv{console: []string{"[    0.1] Kernel panic - not syncing: VFS: Unable to mount root fs"}, outcome: machine.Outcome{Shutdown: machine.GuestReset, Exit: machine.Exited(0)}},
 			status: result.BootError, cause: "Kernel panic", boots: 1, stages: "source apply config build verify pack accel boot"},
 		{name: "a machine error is infra", env: &fakeEnv{bootErr: errors.New("qemu-system-x86_64: not found")},

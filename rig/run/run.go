@@ -67,6 +67,7 @@ type Options struct {
 	MemoryMB           int           // 0: the default, or what a cell's config fragments need (kconfig.Needs)
 	BootTimeout        time.Duration // 0: the default, stretched by the fragments' slowdown
 	RunTimeout         time.Duration // 0: derived from the tests and the fragments' slowdown
+	EventTimeout       time.Duration // silence allowed while a test runs; 0: DefaultEventTimeout, stretched by the fragments' slowdown
 	Jobs               int
 	Results            string // results directory
 	Baseline           bool   // also run the tree without the series, label each test and judge the series by what it changed
@@ -100,6 +101,11 @@ type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+
+// DefaultEventTimeout is how long a guest may send nothing while a test
+// runs before its cell ends as a timeout: the guest sends a progress event
+// at least every event.Heartbeat (docs/protocol.md).
+const DefaultEventTimeout = 30 * time.Second
 
 // DefaultDuration is how long each natural (statistical) guest test runs
 // unless the run says otherwise.
@@ -158,8 +164,8 @@ func Prepare(o *Options) error {
 	if o.CPUs < 0 || o.MemoryMB < 0 {
 		return &UsageError{fmt.Errorf("--cpus %d, --memory %d: must not be negative", o.CPUs, o.MemoryMB)}
 	}
-	if o.BootTimeout < 0 || o.RunTimeout < 0 {
-		return &UsageError{fmt.Errorf("--boot-timeout %s, --run-timeout %s: must not be negative", o.BootTimeout, o.RunTimeout)}
+	if o.BootTimeout < 0 || o.RunTimeout < 0 || o.EventTimeout < 0 {
+		return &UsageError{fmt.Errorf("--boot-timeout %s, --run-timeout %s, --event-timeout %s: must not be negative", o.BootTimeout, o.RunTimeout, o.EventTimeout)}
 	}
 	for i, t := range o.Tests {
 		if slices.Contains(o.Tests[:i], t) {
