@@ -48,18 +48,21 @@ func (s Sample) Min() time.Duration {
 
 // Pair is the rig against its limit.
 type Pair struct {
-	What  string  `json:"what"` // "boot x86_64", "build x86_64", ...
-	Rig   Sample  `json:"rig"`
-	Limit Sample  `json:"limit"`
-	Ratio float64 `json:"ratio"` // median(rig) / median(limit)
-	Goal  float64 `json:"goal,omitempty"`
-	Note  string  `json:"note,omitempty"`
-}
-
-func (p *Pair) finish() {
-	if l := p.Limit.Median(); l > 0 {
-		p.Ratio = float64(p.Rig.Median()) / float64(l)
-	}
+	What  string `json:"what"` // "boot x86_64", "build x86_64", ...
+	Rig   Sample `json:"rig"`
+	Limit Sample `json:"limit"`
+	// Ratio is the median of Ratios, one per interleaved repetition in
+	// which both sides worked (spread.go); Spread their interquartile
+	// range, or min to max with fewer than 5 (SpreadKind says which).
+	Ratio      float64    `json:"ratio"`
+	Ratios     []float64  `json:"ratios,omitempty"`
+	Spread     [2]float64 `json:"spread"`
+	SpreadKind string     `json:"spread_kind,omitempty"`
+	Goal       float64    `json:"goal,omitempty"`
+	// Verdict is GoalMet, GoalMissed, GoalUndecided or GoalNoisy (the
+	// spread is wider than the goal's margin, and Note says so).
+	Verdict string `json:"verdict,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 // StageShare is one stage of a whole run.
@@ -100,11 +103,10 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) Pair
 	p := Pair{What: "boot " + img.Arch, Rig: Sample{Name: "rig: machine.Boot to first event"},
 		Limit: Sample{Name: "raw qemu to first byte on the events port"}, Goal: 1.10}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		raw, err := RawBoot(ctx, img, Variant{}, "")
+		raw, rawErr := RawBoot(ctx, img, Variant{}, "")
 		first := raw.First
-		record(&p.Limit, first, err)
 		d, err := RigBoot(ctx, img)
-		record(&p.Rig, d, err)
+		p.rep(d, err, first, rawErr)
 		if progress != nil {
 			progress(fmt.Sprintf("boot %s %d/%d: raw %s rig %s", img.Arch, i+1, n, ms(first), ms(d)))
 		}
@@ -121,6 +123,13 @@ func record(s *Sample, d time.Duration, err error) {
 	s.Runs = append(s.Runs, d)
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/1e6) }
 
 func secs(d time.Duration) string {
@@ -133,15 +142,19 @@ func secs(d time.Duration) string {
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	if len(r.Pairs) > 0 {
-		fmt.Fprintf(w, "%-16s %8s %8s %7s %6s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "goal", "rig min", "lim min", "n / errors")
+		fmt.Fprintf(w, "%-16s %8s %8s %7s %-11s %6s %-9s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
 		for _, p := range r.Pairs {
 			goal := ""
 			if p.Goal > 0 {
 				goal = fmt.Sprintf("<=%.2f", p.Goal)
 			}
 			errs := fmt.Sprintf("%d+%d / %d+%d", len(p.Rig.Runs), len(p.Limit.Runs), len(p.Rig.Errors), len(p.Limit.Errors))
-			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %6s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, goal,
-				secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
+			spread := "-"
+			if p.SpreadKind != "" {
+				spread = fmt.Sprintf("%.2f-%.2f", p.Spread[0], p.Spread[1])
+			}
+			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %-11s %6s %-9s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
+				orDash(p.Verdict), secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
 			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
 				fmt.Fprintf(w, "    error: %s\n", lines.First(e))
 			}

@@ -104,14 +104,13 @@ func BuildPair(ctx context.Context, root, cacheDir string, a arch.Arch, n, jobs 
 			break
 		}
 		t0 := time.Now()
-		err := runPlain(ctx, argv, slot.Build)
+		limErr := runPlain(ctx, argv, slot.Build)
 		lim := time.Since(t0)
-		record(&p.Limit, lim, err)
 		_ = touch(file)
 		t0 = time.Now()
-		_, err = b.Run(ctx)
+		_, err := b.Run(ctx)
 		rig := time.Since(t0)
-		record(&p.Rig, rig, err)
+		p.rep(rig, err, lim, limErr)
 		progress(fmt.Sprintf("rebuild %s %d/%d: plain %s rig %s", a.Name, i+1, n, secs(lim), secs(rig)))
 	}
 	p.finish()

@@ -70,6 +70,9 @@ type VariantResult struct {
 	Name       string
 	First, CPU Sample
 	Errors     []string
+	// Ratios are this variant's first-event times over the first
+	// variant's, one per round in which both booted.
+	Ratios []float64
 }
 
 // CompareVariants boots each variant of base n times, interleaved (so that
@@ -83,6 +86,7 @@ func CompareVariants(ctx context.Context, base Image, vs []NamedVariant, n int, 
 		res[j].Name = v.Name
 	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		var first time.Duration // variant 0's in this round
 		for j, v := range vs {
 			img := base
 			if v.Kernel != "" {
@@ -97,6 +101,11 @@ func CompareVariants(ctx context.Context, base Image, vs []NamedVariant, n int, 
 				res[j].Errors = append(res[j].Errors, err.Error())
 				continue
 			}
+			if j == 0 {
+				first = t.First
+			} else if first > 0 {
+				res[j].Ratios = append(res[j].Ratios, float64(t.First)/float64(first))
+			}
 			res[j].First.Runs = append(res[j].First.Runs, t.First)
 			res[j].CPU.Runs = append(res[j].CPU.Runs, t.CPU)
 			if progress != nil {
@@ -108,7 +117,8 @@ func CompareVariants(ctx context.Context, base Image, vs []NamedVariant, n int, 
 }
 
 // PrintVariants writes one line per variant: medians and minimum, with the
-// ratio of each median to the first variant's.
+// median of its ratios to the first variant's in the same round and their
+// spread.
 func PrintVariants(w io.Writer, rs []VariantResult) {
 	var base time.Duration
 	for j, r := range rs {
@@ -117,7 +127,13 @@ func PrintVariants(w io.Writer, rs []VariantResult) {
 			base = med
 		}
 		ratio := "-"
-		if base > 0 && med > 0 {
+		switch {
+		case j == 0:
+			ratio = "1"
+		case len(r.Ratios) > 0:
+			m, s, kind := spreadOf(r.Ratios)
+			ratio = fmt.Sprintf("%.2f, %s %.2f-%.2f", m, kind, s[0], s[1])
+		case base > 0 && med > 0:
 			ratio = fmt.Sprintf("%.2f", float64(med)/float64(base))
 		}
 		fmt.Fprintf(w, "%-50s first event median %s min %s (x%s of the first), cpu median %s, %d boots, %d failed\n",
