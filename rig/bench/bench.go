@@ -92,6 +92,8 @@ type Report struct {
 	Pairs   []Pair    `json:"pairs"`
 	Singles []Sample  `json:"singles,omitempty"` // pack cold/cached, cold build, ...
 	Whole   []Whole   `json:"whole,omitempty"`
+	// Verdicts are the broken kernels of patches/, timed to their verdict.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 	// Reliability counts clean rig boots (first event and power-off) per arch.
 	Reliability map[string][2]int `json:"reliability,omitempty"` // arch -> {passed, tried}
 	Commands    map[string]string `json:"commands,omitempty"`    // what was run, for replay
@@ -180,6 +182,19 @@ func (r *Report) Print(w io.Writer) {
 				c = " (cached)"
 			}
 			fmt.Fprintf(w, "    %-10s %8s %5.1f%%%s\n", s.Name, secs(s.Elapsed), 100*s.Share, c)
+		}
+	}
+	if len(r.Verdicts) > 0 {
+		fmt.Fprintf(w, "%-20s %-27s %-11s %8s %8s %8s  %s\n", "broken kernel", "kind", "status", "wall", "machine", "detect", "cause")
+		for _, v := range r.Verdicts {
+			detect := "-" // a report found after the machine ended
+			if v.Detect > 0 {
+				detect = secs(v.Detect)
+			}
+			fmt.Fprintf(w, "%-20s %-27s %-11s %8s %8s %8s  %s\n", v.Series, v.Kind, orDash(v.Status), secs(v.Wall), secs(v.Machine), detect, lines.First(v.Cause))
+			if v.Error != "" {
+				fmt.Fprintf(w, "    error: %s\n", lines.First(v.Error))
+			}
 		}
 	}
 	for a, c := range r.Reliability {

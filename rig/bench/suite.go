@@ -33,11 +33,14 @@ type Options struct {
 	Series   string
 	Tests    []string
 	Duration time.Duration
+	// Patches is the rig checkout's patches/ (the broken kernels of
+	// --what verdicts).
+	Patches  string
 	Progress func(string)
 }
 
 // Run measures what o selects, in order boot, reliability, build, pack,
-// whole; a part that cannot run records its error and the rest goes on.
+// whole, verdicts; a part that cannot run records its error and the rest goes on.
 func Run(ctx context.Context, o Options) *Report {
 	r := &Report{Start: time.Now(), Commands: map[string]string{}}
 	r.Host, _ = os.Hostname()
@@ -116,6 +119,12 @@ func Run(ctx context.Context, o Options) *Report {
 			}
 		}
 	}
+	if o.What["verdicts"] {
+		r.Verdicts = Verdicts(ctx, o, say)
+		for _, v := range r.Verdicts {
+			r.Commands["verdict "+v.Series] = v.Command
+		}
+	}
 	return r
 }
 
@@ -149,7 +158,7 @@ func shellQuote(argv []string) string {
 }
 
 // Parts are what Run can measure, in the order it measures them.
-var Parts = []string{"boot", "build", "pack", "whole"}
+var Parts = []string{"boot", "build", "pack", "whole", "verdicts"}
 
 // DefaultSeries is the whole run's series unless told otherwise: the first
 // patch of patches/example, a one-patch series.
@@ -184,11 +193,13 @@ func (o *Options) Prepare() error {
 			return err
 		}
 	}
-	if o.Series == "" {
-		wd, _ := os.Getwd()
-		if root := initramfs.Checkout(wd); root != "" && fileExists(filepath.Join(root, DefaultSeries)) {
-			o.Series = filepath.Join(root, DefaultSeries)
-		}
+	wd, _ := os.Getwd()
+	root := initramfs.Checkout(wd)
+	if o.Series == "" && root != "" && fileExists(filepath.Join(root, DefaultSeries)) {
+		o.Series = filepath.Join(root, DefaultSeries)
+	}
+	if o.Patches == "" && root != "" {
+		o.Patches = filepath.Join(root, "patches")
 	}
 	return nil
 }

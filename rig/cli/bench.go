@@ -22,8 +22,8 @@ func benchCommand(e *env) *ffcli.Command {
 	var f benchFlags
 	return leaf{
 		name:     "bench",
-		synopsis: "[--what boot,build,pack,whole] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]",
-		short:    "measure boot, build, pack and a whole run against plain QEMU and make (ratios, JSON)",
+		synopsis: "[--what boot,build,pack,whole,verdicts] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]",
+		short:    "measure boot, build, pack and a whole run against plain QEMU and make (ratios with their spread, JSON), and time broken kernels to their verdict",
 		flags:    f.register,
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "bench", args) {
@@ -48,7 +48,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	f.what = listFlag{vals: bench.Parts}
 	f.tests = listFlag{vals: []string{"robust-unmap-remap"}}
 	fs.Var(&f.arches, "arch", "architectures, comma-separated")
-	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole")
+	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole, verdicts (each broken kernel of patches/ on x86_64, timed to its verdict)")
 	fs.IntVar(&f.n, "n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
 	fs.IntVar(&f.buildN, "build-n", 3, "incremental rebuilds per side (rig and plain make)")
 	fs.IntVar(&f.packN, "pack-n", 2, "image builds per kind (cold and cached)")
