@@ -54,6 +54,14 @@ func TestFramesRealLogs(t *testing.T) {
 		first []string // the first ones
 		last  string
 	}{
+		// An RCU stall of patches/break-exit-spin: the spinning exit path,
+		// on x86_64 (guessed frames) and on arm64.
+		{"rcu-stall-exit-spin-x86_64-6.12.log", 178, 12,
+			[]string{"PC handle_futex_death+0xdd/0xf1", "? futex_cleanup+0xc9/0x26b"},
+			"? entry_SYSCALL_64_after_hwframe+0x4b/0x53"},
+		{"rcu-stall-exit-spin-arm64-6.12.log", 88, 12,
+			[]string{"PC handle_futex_death+0x12c/0x134", "futex_cleanup+0xf0/0x2a4", "futex_exit_release+0x44/0x78"},
+			"el0t_64_sync+0x14c/0x150"},
 		// This rig's WARN on x86_64 (UNWINDER_GUESS: every frame is "? ").
 		{"rig-x86_64-6.12-warning.log", 186, 13,
 			[]string{"PC handle_futex_death+0x62/0xff", "? futex_cleanup+0xc9/0x26b", "? schedule+0x29/0x3a"},
