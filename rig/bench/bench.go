@@ -59,9 +59,10 @@ type Pair struct {
 	Spread     [2]float64 `json:"spread"`
 	SpreadKind string     `json:"spread_kind,omitempty"`
 	Goal       float64    `json:"goal,omitempty"`
-	// Verdict is GoalMet, GoalMissed, GoalUndecided or GoalNoisy (the
-	// spread is wider than the goal's margin, and Note says so).
+	// Verdict is GoalMet, GoalMissed or GoalUndecided; Noisy, a spread
+	// wider than the goal's margin over 1 (Note then says so).
 	Verdict string `json:"verdict,omitempty"`
+	Noisy   bool   `json:"noisy,omitempty"`
 	Note    string `json:"note,omitempty"`
 }
 
@@ -144,7 +145,7 @@ func secs(d time.Duration) string {
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	if len(r.Pairs) > 0 {
-		fmt.Fprintf(w, "%-16s %8s %8s %7s %-11s %6s %-9s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
+		fmt.Fprintf(w, "%-16s %8s %8s %7s %-11s %6s %-16s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
 		for _, p := range r.Pairs {
 			goal := ""
 			if p.Goal > 0 {
@@ -155,8 +156,12 @@ func (r *Report) Print(w io.Writer) {
 			if p.SpreadKind != "" {
 				spread = fmt.Sprintf("%.2f-%.2f", p.Spread[0], p.Spread[1])
 			}
-			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %-11s %6s %-9s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
-				orDash(p.Verdict), secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
+			verdict := orDash(p.Verdict)
+			if p.Noisy {
+				verdict += ", noisy"
+			}
+			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %-11s %6s %-16s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
+				verdict, secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
 			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
 				fmt.Fprintf(w, "    error: %s\n", lines.First(e))
 			}

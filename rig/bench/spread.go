@@ -15,12 +15,12 @@ import (
 // range; below it the spread is min to max.
 const minIQR = 5
 
-// Verdicts of a pair against its goal.
+// Verdicts of a pair against its goal. A pair whose spread is wider than
+// its goal's margin over 1 is also Noisy, whatever its verdict.
 const (
 	GoalMet       = "met"       // the whole spread is at or under the goal
 	GoalMissed    = "missed"    // the whole spread is over the goal
 	GoalUndecided = "undecided" // the spread straddles the goal
-	GoalNoisy     = "noisy"     // the spread is wider than the goal's margin over 1
 )
 
 // rep records one interleaved repetition: both timings, and their ratio
@@ -49,11 +49,7 @@ func (p *Pair) finish() {
 		return
 	}
 	lo, hi := p.Spread[0], p.Spread[1]
-	switch margin := p.Goal - 1; {
-	case margin > 0 && hi-lo > margin:
-		p.Verdict = GoalNoisy
-		p.Note = fmt.Sprintf("spread %.2f-%.2f (%s of %d) is wider than the goal's margin (%.2f over 1): the ratio cannot decide <=%.2f here; repeat with a larger --n or on a quieter host",
-			lo, hi, p.SpreadKind, len(r), margin, p.Goal)
+	switch {
 	case hi <= p.Goal:
 		p.Verdict = GoalMet
 	case lo > p.Goal:
@@ -61,6 +57,11 @@ func (p *Pair) finish() {
 	default:
 		p.Verdict = GoalUndecided
 		p.Note = fmt.Sprintf("spread %.2f-%.2f straddles the goal <=%.2f: not decided", lo, hi, p.Goal)
+	}
+	if margin := p.Goal - 1; margin > 0 && hi-lo > margin {
+		p.Noisy = true
+		p.Note = fmt.Sprintf("noisy: spread %.2f-%.2f (%s of %d) is wider than the goal's margin (%.2f over 1), so this ratio cannot tell the rig within the goal from one just past it; repeat with a larger --n or on a quieter host",
+			lo, hi, p.SpreadKind, len(r), margin)
 	}
 }
 

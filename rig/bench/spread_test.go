@@ -22,16 +22,19 @@ func TestPairSpread(t *testing.T) {
 		spread     [2]float64
 		kind       string
 		verdict    string
+		noisy      bool
 	}{
-		{"quiet, met", []float64{1000, 1010, 1020}, []float64{1000, 1000, 1000}, 1.10, 1.01, [2]float64{1.00, 1.02}, "min-max", GoalMet},
-		{"quiet, missed", []float64{1300, 1250, 1280}, []float64{1000, 1000, 1000}, 1.10, 1.28, [2]float64{1.25, 1.30}, "min-max", GoalMissed},
-		{"straddles", []float64{1050, 1120, 1090}, []float64{1000, 1000, 1000}, 1.10, 1.09, [2]float64{1.05, 1.12}, "min-max", GoalUndecided},
+		{"quiet, met", []float64{1000, 1010, 1020}, []float64{1000, 1000, 1000}, 1.10, 1.01, [2]float64{1.00, 1.02}, "min-max", GoalMet, false},
+		{"quiet, missed", []float64{1300, 1250, 1280}, []float64{1000, 1000, 1000}, 1.10, 1.28, [2]float64{1.25, 1.30}, "min-max", GoalMissed, false},
+		{"straddles", []float64{1050, 1120, 1090}, []float64{1000, 1000, 1000}, 1.10, 1.09, [2]float64{1.05, 1.12}, "min-max", GoalUndecided, false},
 		// Five or more: the interquartile range, so one outlier does not
 		// make the pair noisy; a wide middle does.
-		{"outlier", []float64{1000, 1010, 1020, 1030, 3000}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 1.02, [2]float64{1.01, 1.03}, "iqr", GoalMet},
-		{"noisy", []float64{900, 1000, 1100, 1200, 1300}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 1.10, [2]float64{1.00, 1.20}, "iqr", GoalNoisy},
+		{"outlier", []float64{1000, 1010, 1020, 1030, 3000}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 1.02, [2]float64{1.01, 1.03}, "iqr", GoalMet, false},
+		{"noisy", []float64{900, 1000, 1100, 1200, 1300}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 1.10, [2]float64{1.00, 1.20}, "iqr", GoalUndecided, true},
+		// Wide but all under the goal: met, and still said to be noisy.
+		{"noisy, met", []float64{600, 700, 800, 900, 1000}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 0.80, [2]float64{0.70, 0.90}, "iqr", GoalMet, true},
 		// A repetition where one side failed gives no ratio.
-		{"failed side", []float64{1000, 0, 1020}, []float64{1000, 1000, 0}, 1.10, 1.00, [2]float64{1.00, 1.00}, "min-max", GoalMet},
+		{"failed side", []float64{1000, 0, 1020}, []float64{1000, 1000, 0}, 1.10, 1.00, [2]float64{1.00, 1.00}, "min-max", GoalMet, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Pair{What: "boot x", Goal: tc.goal}
@@ -48,16 +51,16 @@ func TestPairSpread(t *testing.T) {
 			p.finish()
 			near := func(a, b float64) bool { return math.Abs(a-b) < 0.006 }
 			if !near(p.Ratio, tc.ratio) || !near(p.Spread[0], tc.spread[0]) || !near(p.Spread[1], tc.spread[1]) ||
-				p.SpreadKind != tc.kind || p.Verdict != tc.verdict {
-				t.Errorf("ratio %.3f spread %.3f-%.3f (%s) verdict %s; want %.2f %.2f-%.2f (%s) %s",
-					p.Ratio, p.Spread[0], p.Spread[1], p.SpreadKind, p.Verdict, tc.ratio, tc.spread[0], tc.spread[1], tc.kind, tc.verdict)
+				p.SpreadKind != tc.kind || p.Verdict != tc.verdict || p.Noisy != tc.noisy {
+				t.Errorf("ratio %.3f spread %.3f-%.3f (%s) verdict %s noisy %v; want %.2f %.2f-%.2f (%s) %s %v",
+					p.Ratio, p.Spread[0], p.Spread[1], p.SpreadKind, p.Verdict, p.Noisy, tc.ratio, tc.spread[0], tc.spread[1], tc.kind, tc.verdict, tc.noisy)
 			}
 			var b bytes.Buffer
 			(&Report{Pairs: []Pair{p}}).Print(&b)
 			if !strings.Contains(b.String(), tc.verdict) {
 				t.Errorf("table does not say %s:\n%s", tc.verdict, b.String())
 			}
-			if tc.verdict == GoalNoisy && !strings.Contains(b.String(), "wider than the goal's margin") {
+			if tc.noisy && (!strings.Contains(b.String(), "noisy") || !strings.Contains(b.String(), "wider than the goal's margin")) {
 				t.Errorf("a noisy ratio printed without saying so:\n%s", b.String())
 			}
 		})
