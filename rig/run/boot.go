@@ -296,13 +296,16 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 
 	// A kernel report that means the machine is wedged stops it WedgeGrace
-	// later, with the report as the reason.
+	// later, with the report as the reason; not with a human at the console
+	// or in gdb (a kernel held at a breakpoint reports stalls once resumed).
 	bootCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	st.onWedge = func(r oops.Report) {
-		time.AfterFunc(wedgeGrace, func() {
-			stop(&machine.Stop{Reason: fmt.Sprintf("kernel %s (console.log:%d)", r.Kind, r.Line)})
-		})
+	if !c.spec.Shell && !c.spec.GDB {
+		st.onWedge = func(r oops.Report) {
+			time.AfterFunc(wedgeGrace, func() {
+				stop(&machine.Stop{Reason: fmt.Sprintf("kernel %s (console.log:%d)", r.Kind, r.Line)})
+			})
+		}
 	}
 	cfg.EventTimeout = c.eventTimeout()
 	start := time.Now()
