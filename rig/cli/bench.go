@@ -48,7 +48,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	f.what = listFlag{vals: bench.Parts}
 	f.tests = listFlag{vals: []string{"robust-unmap-remap"}}
 	fs.Var(&f.arches, "arch", "architectures, comma-separated")
-	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole, verdicts (each broken kernel of patches/ on x86_64, timed to its verdict)")
+	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole, verdicts (each kind of broken kernel of patches/ on x86_64, timed to its verdict; a kernel not cached is built first, a KASAN one among them)")
 	fs.IntVar(&f.n, "n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
 	fs.IntVar(&f.buildN, "build-n", 3, "incremental rebuilds per side (rig and plain make)")
 	fs.IntVar(&f.packN, "pack-n", 2, "image builds per kind (cold and cached)")
