@@ -303,6 +303,9 @@ type Inputs struct {
 	RunTimeout  time.Duration `json:"run_timeout_ns,omitempty"`
 	Baseline    bool          `json:"baseline,omitempty"`   // the run judged a series against its base
 	EachPatch   bool          `json:"each_patch,omitempty"` // the run tested every prefix of the series
+
+	// EventTimeout is --event-timeout as given (0: the default).
+	EventTimeout time.Duration `json:"event_timeout_ns,omitempty"`
 }
 
 // Base is the commit a cell checked out before applying its series: which

@@ -269,7 +269,7 @@ func CompilerVersion(a arch.Arch) string {
 func (s Spec) inputs(o Options) *result.Inputs {
 	in := &result.Inputs{Tree: s.Tree, Committed: o.Committed, Series: s.Series, Configs: s.Configs, Tests: s.Tests,
 		Duration: s.Duration, MinKills: o.MinKills, Accel: s.Accel, CPUs: o.CPUs, MemoryMB: o.MemoryMB,
-		BootTimeout: o.BootTimeout, RunTimeout: o.RunTimeout, Baseline: s.Baseline || o.Baseline, EachPatch: o.EachPatch}
+		BootTimeout: o.BootTimeout, RunTimeout: o.RunTimeout, EventTimeout: o.EventTimeout, Baseline: s.Baseline || o.Baseline, EachPatch: o.EachPatch}
 	if in.Tree != "" {
 		in.Tree, _ = filepath.Abs(in.Tree)
 	}

@@ -113,7 +113,7 @@ func RerunOptions(orig *result.Run, cellID string) (Options, []result.Cell, erro
 	in := first.Inputs
 	o := Options{KernelSrc: in.Tree, Committed: true, Series: in.Series, Configs: in.Configs, Tests: in.Tests,
 		Duration: in.Duration, MinKills: in.MinKills, CPUs: in.CPUs, MemoryMB: in.MemoryMB,
-		BootTimeout: in.BootTimeout, RunTimeout: in.RunTimeout, Seed: first.Seed}
+		BootTimeout: in.BootTimeout, RunTimeout: in.RunTimeout, EventTimeout: in.EventTimeout, Seed: first.Seed}
 	if o.KernelSrc == "" {
 		o.KernelSrc = source.DefaultName // never the tree around the working directory
 	}
@@ -174,7 +174,7 @@ func inputsDiffer(a, b result.Cell) string {
 		return "tests"
 	case x.Duration != y.Duration || x.MinKills != y.MinKills:
 		return "duration"
-	case x.CPUs != y.CPUs || x.MemoryMB != y.MemoryMB || x.BootTimeout != y.BootTimeout || x.RunTimeout != y.RunTimeout:
+	case x.CPUs != y.CPUs || x.MemoryMB != y.MemoryMB || x.BootTimeout != y.BootTimeout || x.RunTimeout != y.RunTimeout || x.EventTimeout != y.EventTimeout:
 		return "machine"
 	case a.Seed != b.Seed:
 		return "seed"

@@ -20,7 +20,7 @@ import (
 func recordedRun() *result.Run {
 	in := func(series string, baseline bool) *result.Inputs {
 		return &result.Inputs{Series: series, Configs: []string{"debug"}, Tests: []string{"robust-unmap-remap"}, Duration: 3 * time.Second,
-			MinKills: 50, Accel: "auto", CPUs: 2, MemoryMB: 768, BootTimeout: time.Minute, Baseline: baseline}
+			MinKills: 50, Accel: "auto", CPUs: 2, MemoryMB: 768, BootTimeout: time.Minute, EventTimeout: 10 * time.Second, Baseline: baseline}
 	}
 	base := &result.Base{Commit: "c0ffee", Tree: "7ree", Why: "not stated: tested on Debian"}
 	cell := func(id, arch, role string, inputs *result.Inputs) result.Cell {
@@ -47,7 +47,7 @@ func TestRerunOptions(t *testing.T) {
 	}
 	want := Options{KernelSrc: source.DefaultName, Committed: true, Series: "/abs/patches/fix", Configs: []string{"debug"},
 		Tests: []string{"robust-unmap-remap"}, Duration: 3 * time.Second, MinKills: 50, CPUs: 2, MemoryMB: 768, BootTimeout: time.Minute,
-		Seed: 1234, Arches: []string{"x86_64", "arm64"}, Accels: []string{"tcg"}, Baseline: true}
+		EventTimeout: 10 * time.Second, Seed: 1234, Arches: []string{"x86_64", "arm64"}, Accels: []string{"tcg"}, Baseline: true}
 	checkOptions(t, "whole run", o, want)
 	if o.Input == nil || o.Input.Base != "c0ffee" || !strings.Contains(o.Input.By, "rig rerun of 20261207-120000-abcdef") {
 		t.Errorf("the tree is not pinned to the recorded commit: %+v", o.Input)
@@ -106,7 +106,7 @@ func checkOptions(t *testing.T, name string, got, want Options) {
 	t.Helper()
 	if got.KernelSrc != want.KernelSrc || got.Committed != want.Committed || got.Series != want.Series || !slices.Equal(got.Configs, want.Configs) ||
 		!slices.Equal(got.Tests, want.Tests) || got.Duration != want.Duration || got.MinKills != want.MinKills || got.CPUs != want.CPUs ||
-		got.MemoryMB != want.MemoryMB || got.BootTimeout != want.BootTimeout || got.Seed != want.Seed || !slices.Equal(got.Arches, want.Arches) ||
+		got.MemoryMB != want.MemoryMB || got.BootTimeout != want.BootTimeout || got.EventTimeout != want.EventTimeout || got.Seed != want.Seed || !slices.Equal(got.Arches, want.Arches) ||
 		!slices.Equal(got.Accels, want.Accels) || got.Baseline != want.Baseline {
 		t.Errorf("%s: options\n got %+v\nwant %+v", name, got, want)
 	}
