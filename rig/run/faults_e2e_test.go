@@ -81,7 +81,10 @@ func bootFault(t *testing.T, fc faultCase) faultResult {
 	// One vCPU: Debian's distro kernel can oops in its boot-time text
 	// patching under 2-vCPU multi-threaded TCG (see rig/machine/qemu).
 	o := run.Options{Arch: "x86_64", Accel: "tcg", CPUs: 1, Results: results, Cache: cacheDir,
-		BootTimeout: 60 * time.Second, RunTimeout: fc.runTimeout, Duration: 2 * time.Second, Seed: 1}
+		BootTimeout: 60 * time.Second, RunTimeout: fc.runTimeout, Duration: 2 * time.Second, Seed: 1,
+		// The fault init sends no progress while it floods the console:
+		// only the run timeout bounds these boots.
+		EventTimeout: fc.runTimeout}
 	if fc.during != nil {
 		go fc.during(t, results, initrd)
 	}
