@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // NewRunDir creates a fresh results/<run-id>/ directory (0700: it holds the
@@ -47,9 +48,16 @@ func Save(dir string, r *Run) error {
 	return atomicfile.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
 }
 
-// Load reads a run.json.
+// MaxRunJSON bounds the run.json Load reads (a matrix of the most cells a
+// plan may have takes a few MB).
+const MaxRunJSON = 64 << 20
+
+// Load reads a run.json. It may come from another machine (a CI shard, a
+// downloaded artifact): it must be a regular file of at most MaxRunJSON
+// bytes, and each cell ID must be a plain directory name, as readers join
+// it onto the run directory.
 func Load(dir string) (*Run, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	b, err := safefile.ReadFile(filepath.Join(dir, "run.json"), MaxRunJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +69,11 @@ func Load(dir string) (*Run, error) {
 		// null, {} or another program's JSON: reports of it would be
 		// empty, and a diff against it would compare nothing.
 		return nil, fmt.Errorf("%s/run.json: not a run record: it has no id", dir)
+	}
+	for i, c := range r.Cells {
+		if err := safefile.CheckName(c.ID); err != nil {
+			return nil, fmt.Errorf("%s/run.json: cell %d: id %w", dir, i+1, err)
+		}
 	}
 	return &r, nil
 }

@@ -87,10 +87,32 @@ func Open(path string) (*os.File, error) {
 	return regular(f, path)
 }
 
+// EscapeError is a name that leads out of its directory (through "..",
+// an absolute path or a symlink).
+type EscapeError struct {
+	Dir, Name string
+	Err       error
+}
+
+func (e *EscapeError) Error() string {
+	return fmt.Sprintf("%s leads outside %s: refused (%v)", e.Name, e.Dir, e.Err)
+}
+
+func (e *EscapeError) Unwrap() error { return e.Err }
+
+// escaped tells os.Root's refusal of a path leading out of it (the os
+// package exports no value for it) from other errors.
+func escaped(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
+}
+
 // OpenIn opens name inside root (symlinks may not leave it) if it is a
-// regular file.
+// regular file; a name leading out is an *EscapeError.
 func OpenIn(root *os.Root, name string) (*os.File, error) {
 	f, err := root.OpenFile(name, flags, 0)
+	if escaped(err) {
+		return nil, &EscapeError{Dir: root.Name(), Name: name, Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +159,37 @@ func ReadIn(dir, name string, max int64) ([]byte, error) {
 	return readAll(f, name, max)
 }
 
-// IsRegularIn says whether name is a regular file inside dir (symlinks
-// that stay in dir are followed).
-func IsRegularIn(dir, name string) bool {
+// OpenUnder opens the regular file name in the subdirectory sub of dir
+// (a cell's log in a run directory): sub is one plain name that may not
+// lead out of dir, and name may not lead out of dir/sub.
+func OpenUnder(dir, sub, name string) (*os.File, error) {
+	if err := CheckName(sub); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	sr, err := root.OpenRoot(sub)
+	if escaped(err) {
+		return nil, &EscapeError{Dir: dir, Name: sub, Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	return OpenIn(sr, name)
+}
+
+// RegularUnder says whether OpenUnder(dir, sub, name) would succeed.
+func RegularUnder(dir, sub, name string) bool {
+	f, err := OpenUnder(dir, sub, name)
 	if err != nil {
 		return false
 	}
-	defer root.Close()
-	st, err := root.Stat(name)
-	return err == nil && st.Mode().IsRegular()
+	f.Close()
+	return true
 }
 
 func readAll(f *os.File, path string, max int64) ([]byte, error) {
@@ -170,5 +213,6 @@ func IsRefused(err error) bool {
 	var nr *NotRegularError
 	var tl *TooLargeError
 	var bn *BadNameError
-	return errors.As(err, &nr) || errors.As(err, &tl) || errors.As(err, &bn)
+	var ee *EscapeError
+	return errors.As(err, &nr) || errors.As(err, &tl) || errors.As(err, &bn) || errors.As(err, &ee)
 }

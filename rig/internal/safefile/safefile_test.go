@@ -83,12 +83,26 @@ func TestReadInStaysInside(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"cell/abs", "cell/rel", "../" + filepath.Base(outside) + "/secret", "/etc/passwd"} {
-		if b, err := ReadIn(dir, name, 1<<20); err == nil {
-			t.Errorf("ReadIn(%s) read %q from outside the directory", name, b)
+		b, err := ReadIn(dir, name, 1<<20)
+		var ee *EscapeError
+		if !errors.As(err, &ee) || !IsRefused(err) {
+			t.Errorf("ReadIn(%s) = %q, %v; want an EscapeError", name, b, err)
 		}
-		if IsRegularIn(dir, name) {
-			t.Errorf("IsRegularIn(%s) = true for a file outside the directory", name)
+	}
+	for _, c := range [][2]string{{"cell", "abs"}, {"cell", "rel"}, {"..", filepath.Base(outside) + "/secret"}, {"cell", "../cell/abs"}} {
+		if RegularUnder(dir, c[0], c[1]) {
+			t.Errorf("RegularUnder(%s, %s) = true for a file outside the directory", c[0], c[1])
 		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "cell"), filepath.Join(dir, "cell2")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := OpenUnder(dir, "cell2", "ok"); err == nil {
+		f.Close()
+		t.Error("OpenUnder followed an absolute symlink as the subdirectory")
+	}
+	if !RegularUnder(dir, "cell", "inside") {
+		t.Error("RegularUnder refused a symlink inside the cell")
 	}
 	if b, err := ReadIn(dir, "cell/inside", 1<<20); err != nil || string(b) != "ok" {
 		t.Errorf("a symlink inside the directory: %q, %v", b, err)
