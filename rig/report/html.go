@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"io"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -203,7 +203,7 @@ func buildRow(c result.Cell, columns []string, dir string, anchors map[string]in
 	rw.Desc = result.Clean(strings.Join(desc, " "), maxLine)
 	for _, name := range []string{"console.log", "dmesg.txt", "build.log", "kernel.config", "events.jsonl"} {
 		if dir != "" && c.ID != "" {
-			if _, err := os.Stat(filepath.Join(dir, c.ID, name)); err != nil {
+			if !safefile.RegularUnder(dir, c.ID, name) {
 				if name == "console.log" || name == "dmesg.txt" {
 					rw.Missing = append(rw.Missing, name)
 				}

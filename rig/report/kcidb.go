@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -663,7 +664,7 @@ func (k kcidb) url(cell, name string) string {
 		return ""
 	}
 	if k.o.Dir != "" {
-		if _, err := os.Stat(filepath.Join(k.o.Dir, cell, name)); err != nil {
+		if !safefile.RegularUnder(k.o.Dir, cell, name) {
 			return ""
 		}
 	}
@@ -675,7 +676,7 @@ func (k kcidb) tail(cell, name string) string {
 	if k.o.Dir == "" {
 		return ""
 	}
-	return ConsoleTail(filepath.Join(k.o.Dir, cell, name), 40)
+	return CellTail(k.o.Dir, cell, name, 40)
 }
 
 func evidenceLines(t result.Test) string {

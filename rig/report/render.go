@@ -3,7 +3,6 @@ package report
 import (
 	"encoding/xml"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -264,7 +264,7 @@ func JUnit(r *result.Run, dir string) ([]byte, error) {
 		for _, st := range c.Stages {
 			s.Time += st.Elapsed.Seconds()
 		}
-		tail := consoleTail(filepath.Join(dir, c.ID, "console.log"), 50)
+		tail := cellTail(dir, c.ID, "console.log", 50)
 		class := "rig." + result.Clean(c.ID, maxName)
 		add := func(jc junitCase) {
 			s.Cases = append(s.Cases, jc)
@@ -357,9 +357,15 @@ func evidence(t result.Test) string {
 	return strings.Join(l, "\n")
 }
 
-// consoleTail returns the last n lines of a console log, cleaned.
-func consoleTail(path string, n int) string {
-	f, err := os.Open(path)
+// cellTail returns the last n lines of the log name of cell in the run
+// directory dir (the working directory for ""), cleaned. The directory may
+// come from another machine: the log must be a regular file inside the
+// cell's directory (no symlink out of it, no FIFO), else there is no tail.
+func cellTail(dir, cell, name string, n int) string {
+	if dir == "" {
+		dir = "."
+	}
+	f, err := safefile.OpenUnder(dir, cell, name)
 	if err != nil {
 		return ""
 	}
@@ -382,8 +388,8 @@ func consoleTail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// ConsoleTail is consoleTail for other stages (cause lines, errors).
-func ConsoleTail(path string, n int) string { return consoleTail(path, n) }
+// CellTail is cellTail for other reports (kcidb.json's log excerpts).
+func CellTail(dir, cell, name string, n int) string { return cellTail(dir, cell, name, n) }
 
 // WriteAll writes every report of a finished run beside its run.json:
 // summary.md, junit.xml, report.html and kcidb.json (o as for WriteKCIDB).

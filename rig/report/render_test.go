@@ -178,7 +178,11 @@ func TestWriteReports(t *testing.T) {
 }
 
 func TestConsoleTail(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "console.log")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "cell"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "cell", "console.log")
 	var b strings.Builder
 	for i := 0; i < 100; i++ {
 		b.WriteString("line \x1b")
@@ -189,12 +193,12 @@ func TestConsoleTail(t *testing.T) {
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tail := report.ConsoleTail(p, 5)
+	tail := report.CellTail(dir, "cell", "console.log", 5)
 	lines := strings.Split(tail, "\n")
 	if len(lines) != 5 || lines[4] != "final" || strings.Contains(tail, "\x1b") {
-		t.Errorf("ConsoleTail = %q", tail)
+		t.Errorf("CellTail = %q", tail)
 	}
-	if report.ConsoleTail(p+".missing", 5) != "" {
+	if report.CellTail(dir, "cell", "console.log.missing", 5) != "" {
 		t.Error("tail of a missing file is not empty")
 	}
 }

@@ -1,0 +1,108 @@
+package report_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/report"
+	"github.com/rig-kernel/rig/rig/result"
+)
+
+// hostileRunDir is a run directory as another machine might send it: a
+// failing boot cell and a failing build cell whose console.log and
+// build.log are symlinks to a file outside the run, and a cell whose
+// console.log is a FIFO nobody writes.
+func hostileRunDir(t *testing.T) (dir, secret string) {
+	t.Helper()
+	secret = "SECRET-TOKEN-from-outside"
+	outside := filepath.Join(t.TempDir(), "id_rsa")
+	if err := os.WriteFile(outside, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	links := map[string]string{
+		"boot/console.log":  outside,
+		"build/build.log":   outside,
+		"rel/console.log":   "../../" + filepath.Base(filepath.Dir(outside)) + "/id_rsa",
+		"other/console.log": "../boot/console.log", // inside the run, outside the cell
+	}
+	for name, target := range links {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "fifo"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo", "console.log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	r := &result.Run{ID: "hostile", Started: now, Finished: now.Add(time.Minute), Status: result.Fail}
+	for _, id := range []string{"boot", "rel", "other", "fifo"} {
+		r.Cells = append(r.Cells, result.Cell{ID: id, Arch: "x86_64", Status: result.BootError, Cause: "no guest event"})
+	}
+	r.Cells = append(r.Cells, result.Cell{ID: "build", Arch: "x86_64", Status: result.BuildError, Cause: "make failed"})
+	if err := result.Save(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	return dir, secret
+}
+
+// TestReportsDoNotPullOutsideFiles: junit.xml, kcidb.json and report.html
+// of a run directory whose logs are symlinks out of their cell hold none of
+// the target's content and link none of those logs, and a FIFO log does not
+// block them.
+func TestReportsDoNotPullOutsideFiles(t *testing.T) {
+	dir, secret := hostileRunDir(t)
+	r, err := result.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		if err := report.WriteReports(dir, r); err != nil {
+			done <- err
+			return
+		}
+		if err := report.WriteHTML(dir, r); err != nil {
+			done <- err
+			return
+		}
+		done <- report.WriteKCIDB(dir, r, report.KCIDBOptions{Dir: dir, BaseURL: "https://ci.example.org/run"})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("writing the reports blocked (on the FIFO?)")
+	}
+	for _, f := range []string{"junit.xml", "kcidb.json", "report.html", "summary.md"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the content of a file outside the run directory", f)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "kcidb.json"))
+	for _, l := range []string{"boot/console.log", "build/build.log", "fifo/console.log", "other/console.log"} {
+		if strings.Contains(string(b), l) {
+			t.Errorf("kcidb.json links %s, which is not a regular file of its cell", l)
+		}
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if strings.Contains(string(h), `href="boot/console.log"`) {
+		t.Error("report.html links a console.log that leads outside the run")
+	}
+}
