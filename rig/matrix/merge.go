@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/known"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
@@ -107,11 +109,8 @@ func Merge(out string, dirs []string, command []string, kl *known.List) (*result
 		series = appendNew(series, r.Series)
 		seeds[r.Seed] = true
 		for _, c := range r.Cells {
-			src := filepath.Join(dirs[i], c.ID)
-			if _, err := os.Stat(src); err == nil {
-				if err := copyTree(src, filepath.Join(out, c.ID)); err != nil {
-					return nil, fmt.Errorf("copying cell %s: %w", c.ID, err)
-				}
+			if err := copyCell(dirs[i], out, c.ID); err != nil {
+				return nil, fmt.Errorf("copying cell %s of %s: %w", c.ID, dirs[i], err)
 			}
 			m.Cells = append(m.Cells, c)
 		}
@@ -145,36 +144,64 @@ func appendNew(l []string, s string) []string {
 	return append(l, s)
 }
 
-// copyTree copies a cell directory: directories, regular files and
-// symlinks (as links); anything else is skipped.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
+// copyCell copies the directory of cell id from the run directory in to
+// out, if it has one. The shard is untrusted: id is a plain name (Load
+// checks it), both sides are opened as os.Roots so neither the ID nor a
+// symlink in the cell leads outside them, and only regular files inside
+// the cell are copied (a symlink to one is copied as the file; symlinks
+// leading out of the cell, FIFOs and devices are left out).
+func copyCell(in, out, id string) error {
+	if err := safefile.CheckName(id); err != nil {
+		return err
+	}
+	inRoot, err := os.OpenRoot(in)
+	if err != nil {
+		return err
+	}
+	defer inRoot.Close()
+	src, err := inRoot.OpenRoot(id)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || safefile.Escapes(err) {
+		return nil // no directory (the cell never ran), or none inside the shard
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	outRoot, err := os.OpenRoot(out)
+	if err != nil {
+		return err
+	}
+	defer outRoot.Close()
+	if err := outRoot.Mkdir(id, 0o700); err != nil {
+		return err
+	}
+	dst, err := outRoot.OpenRoot(id)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	return fs.WalkDir(src.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		switch {
+		case err != nil:
+			return err
+		case p == ".":
+			return nil
 		case d.IsDir():
-			return os.MkdirAll(target, 0o700)
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(l, target)
-		case d.Type().IsRegular():
-			return copyFile(p, target)
+			return dst.Mkdir(p, 0o700)
+		case d.Type().IsRegular(), d.Type()&fs.ModeSymlink != 0:
+			return copyFile(src, dst, p)
 		}
 		return nil
 	})
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyFile copies the regular file p of src to dst; what is not one
+// (a symlink leading out of src or to a FIFO) is skipped.
+func copyFile(src, dst *os.Root, p string) error {
+	in, err := safefile.OpenIn(src, p)
+	if safefile.IsRefused(err) || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -183,7 +210,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, st.Mode().Perm())
+	out, err := dst.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, st.Mode().Perm())
 	if err != nil {
 		return err
 	}

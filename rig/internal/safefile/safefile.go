@@ -100,6 +100,13 @@ func (e *EscapeError) Error() string {
 
 func (e *EscapeError) Unwrap() error { return e.Err }
 
+// Escapes says whether err is os.Root's refusal of a path leading out of
+// it, or an *EscapeError.
+func Escapes(err error) bool {
+	var ee *EscapeError
+	return errors.As(err, &ee) || escaped(err)
+}
+
 // escaped tells os.Root's refusal of a path leading out of it (the os
 // package exports no value for it) from other errors.
 func escaped(err error) bool {
