@@ -106,3 +106,56 @@ func TestReportsDoNotPullOutsideFiles(t *testing.T) {
 		t.Error("report.html links a console.log that leads outside the run")
 	}
 }
+
+// hostileStages are stage lists a damaged or hostile run.json can hold.
+var hostileStages = map[string][]result.Stage{
+	"max duration":       {{Name: "build", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Duration(1<<63 - 1)}},
+	"min duration":       {{Name: "build", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Duration(-1 << 63)}},
+	"negative durations": {{Name: "build", Elapsed: -time.Hour}, {Name: "boot", Elapsed: -time.Second}},
+	"centuries apart": {
+		{Name: "build", Start: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Second},
+		{Name: "boot", Start: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Second},
+	},
+	"years apart, max elapsed": {
+		{Name: "build", Start: time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Duration(1<<63 - 1)},
+		{Name: "boot", Start: time.Date(9998, 1, 1, 0, 0, 0, 0, time.UTC), Elapsed: time.Duration(1<<63 - 1)},
+	},
+	"no starts, max elapsed": {{Name: "build", Elapsed: time.Duration(1<<63 - 1)}, {Name: "boot", Elapsed: time.Duration(1<<63 - 1)}},
+	"many stages":            manyStages(100000),
+}
+
+func manyStages(n int) []result.Stage {
+	s := make([]result.Stage, n)
+	for i := range s {
+		s[i] = result.Stage{Name: "tests", Elapsed: time.Second}
+	}
+	return s
+}
+
+// TestTimelineHostileTimes: report.html of a cell with hostile stage times
+// is written within a second or two and stays small: a bounded number of
+// ticks and bars, whatever the durations and start times say.
+func TestTimelineHostileTimes(t *testing.T) {
+	for name, stages := range hostileStages {
+		t.Run(name, func(t *testing.T) {
+			r := &result.Run{ID: "r", Status: result.Pass, Cells: []result.Cell{{ID: "x86_64", Status: result.Pass, Stages: stages}}}
+			var b strings.Builder
+			done := make(chan error, 1)
+			go func() { done <- report.HTML(&b, r) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("report.html not written in 5 s")
+			}
+			if b.Len() > 1<<20 {
+				t.Errorf("report.html is %d bytes for one cell", b.Len())
+			}
+			if n := strings.Count(b.String(), `class="tick"`); n > 8 {
+				t.Errorf("%d axis ticks", n)
+			}
+		})
+	}
+}

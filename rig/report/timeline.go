@@ -17,6 +17,12 @@ const (
 	tlBar    = 14  // bar height
 	tlAxis   = 22  // room for the axis below the rows
 	tlMinBar = 2   // a zero-length (cached) stage stays visible
+
+	// Bounds for a run.json from elsewhere: the pipeline has about ten
+	// stages, and the axis never has more than tlMaxTicks ticks whatever
+	// the durations and start times say.
+	tlMaxStages = 64
+	tlMaxTicks  = 8
 )
 
 type timeline struct {
@@ -51,6 +57,7 @@ func buildTimeline(stages []result.Stage) *timeline {
 	if len(stages) == 0 {
 		return nil
 	}
+	stages = saneStages(stages)
 	// Stages without a start time follow the previous one.
 	starts := make([]time.Time, len(stages))
 	var t0, end, cursor time.Time
@@ -94,13 +101,11 @@ func buildTimeline(stages []result.Stage) *timeline {
 	}
 	for i, s := range stages {
 		x := float64(tlLabel) + float64(starts[i].Sub(t0))*scale
-		w := float64(s.Elapsed) * scale
+		w := min(float64(s.Elapsed)*scale, tlBars)
 		if w < tlMinBar {
 			w = tlMinBar
 		}
-		if x+w > tlLabel+tlBars {
-			x = tlLabel + tlBars - w
-		}
+		x = max(min(x, tlLabel+tlBars-w), tlLabel)
 		y := float64(i*tlRow) + (tlRow-tlBar)/2
 		name := result.Clean(s.Name, 20)
 		label := dur(s.Elapsed)
@@ -128,7 +133,10 @@ func buildTimeline(stages []result.Stage) *timeline {
 		})
 	}
 	step := tickStep(total)
-	for t := time.Duration(0); t <= total; t += step {
+	// Counted, not summed: t += step would overflow near the largest
+	// Duration and never pass total.
+	for i := time.Duration(0); i <= total/step && i < tlMaxTicks; i++ {
+		t := i * step
 		label := dur(t)
 		if t == 0 {
 			label = "0"
@@ -136,6 +144,27 @@ func buildTimeline(stages []result.Stage) *timeline {
 		tl.Ticks = append(tl.Ticks, tick{X: round1(float64(tlLabel) + float64(t)*scale), Label: label})
 	}
 	return tl
+}
+
+// saneStages bounds what a hand-made or hostile run.json can ask of the
+// drawing: at most tlMaxStages stages, no negative durations, and no start
+// time outside the years 1970-9999 (such a stage follows the previous
+// one, as a stage without a start time does).
+func saneStages(stages []result.Stage) []result.Stage {
+	if len(stages) > tlMaxStages {
+		stages = stages[:tlMaxStages]
+	}
+	out := make([]result.Stage, len(stages))
+	for i, s := range stages {
+		if s.Elapsed < 0 {
+			s.Elapsed = 0
+		}
+		if y := s.Start.Year(); !s.Start.IsZero() && (y < 1970 || y > 9999) {
+			s.Start = time.Time{}
+		}
+		out[i] = s
+	}
+	return out
 }
 
 // tickStep picks a round axis step giving at most about six ticks.
@@ -149,7 +178,7 @@ func tickStep(total time.Duration) time.Duration {
 			return s
 		}
 	}
-	return total / 6
+	return max(total/6, time.Millisecond)
 }
 
 func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
