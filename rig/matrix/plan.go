@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rig-kernel/rig/rig/arch"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/kconfig"
 	"github.com/rig-kernel/rig/rig/run"
 )
@@ -86,11 +88,28 @@ const maxRepeats = 1000
 // typo cannot make a test of centuries or a timeout that overflows.
 const maxDuration = 366 * 24 * time.Hour
 
+// MaxCells bounds a plan's cells (the product of its lists and repeats):
+// beyond it a plan is a mistake, and expanding it would exhaust memory.
+// MaxPlanBytes bounds the plan file read.
+const (
+	MaxCells     = 10000
+	MaxPlanBytes = 1 << 20
+)
+
+// TooManyCellsError is a plan whose lists multiply to more than MaxCells.
+type TooManyCellsError struct {
+	Cells uint64 // the product, saturated at the largest uint64
+}
+
+func (e *TooManyCellsError) Error() string {
+	return fmt.Sprintf("%d cells (trees x series x arches x accels x configs x repeats), more than the %d a plan may have: split it into several plans", e.Cells, MaxCells)
+}
+
 // Load reads a YAML or JSON plan (JSON when the name ends in .json) and
 // validates it: unknown keys, wrong types, unknown arches, accels, tests or
 // fragments, missing trees or series, and duplicates are PlanErrors.
 func Load(path string, chk Check) (*Plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, MaxPlanBytes)
 	if err != nil {
 		return nil, &PlanError{File: path, Err: err}
 	}
@@ -402,6 +421,9 @@ func (p *Plan) resolveFrags(c []string) []string {
 // ("unpatched" for the base tree). When two paths share a base name, the
 // whole path as written is used instead.
 func (p *Plan) Expand() ([]Spec, error) {
+	if n := p.cellCount(); n > MaxCells {
+		return nil, &PlanError{File: p.Path, Err: &TooManyCellsError{Cells: n}}
+	}
 	treeL, err := labels(p.Trees, "debian")
 	if err != nil {
 		return nil, &PlanError{File: p.Path, Key: "trees", Line: p.lines["trees"], Err: err}
@@ -425,6 +447,9 @@ func (p *Plan) Expand() ([]Spec, error) {
 							}
 							parts = append(parts, seriesL[si], fmt.Sprintf("r%d", r))
 							id := strings.Join(parts, "-")
+							if err := safefile.CheckName(id); err != nil {
+								return nil, &PlanError{File: p.Path, Err: fmt.Errorf("cell ID %.60s... is %d bytes, more than a directory name may have: shorten fragment, tree or series names", id, len(id))}
+							}
 							if seen[id] {
 								return nil, &PlanError{File: p.Path, Err: fmt.Errorf("two cells would be called %s: rename a fragment, tree or series", id)}
 							}
@@ -442,6 +467,19 @@ func (p *Plan) Expand() ([]Spec, error) {
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].ID < specs[j].ID })
 	return specs, nil
+}
+
+// cellCount is the number of cells Expand makes, saturating instead of
+// overflowing.
+func (p *Plan) cellCount() uint64 {
+	n := uint64(1)
+	for _, k := range []int{len(p.Trees), len(p.Series), len(p.Arches), len(p.Accels), len(p.Configs), max(p.Repeats, 0)} {
+		if k != 0 && n > math.MaxUint64/uint64(k) {
+			return math.MaxUint64
+		}
+		n *= uint64(k)
+	}
+	return n
 }
 
 func configLabel(c []string) string {
