@@ -418,7 +418,7 @@ func TestApplyGitErrors(t *testing.T) {
 			// As a file of a series directory (not strict): a lone file
 			// without a diff is refused when read (TestReadSeriesRefuses).
 			path := filepath.Join("testdata/bad", tc.file)
-			ps, err := readFile(path, filepath.Base(path), 1, false, nil)
+			ps, err := readFile("", path, filepath.Base(path), 1, false, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // Patch is one patch of a series.
@@ -74,7 +76,7 @@ func readSeriesInto(path string, st *Stated) ([]Patch, error) {
 	if filepath.Base(path) == "series" {
 		return readQuilt(path)
 	}
-	return readFile(path, filepath.Base(path), 1, true, st)
+	return readFile("", path, filepath.Base(path), 1, true, st)
 }
 
 func readDir(dir string, st *Stated) ([]Patch, error) {
@@ -92,7 +94,7 @@ func readDir(dir string, st *Stated) ([]Patch, error) {
 		if fi, err := os.Stat(n); err == nil && fi.IsDir() {
 			continue
 		}
-		ps, err := readFile(n, filepath.Base(n), 1, false, st)
+		ps, err := readFile(dir, n, filepath.Base(n), 1, false, st)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +109,7 @@ func readDir(dir string, st *Stated) ([]Patch, error) {
 // readQuilt reads a quilt series file: one patch name per line, relative to
 // the file's directory, optionally followed by -pN; "#" starts a comment.
 func readQuilt(series string) ([]Patch, error) {
-	data, err := os.ReadFile(series)
+	data, err := safefile.ReadFile(series, MaxPatchBytes)
 	if err != nil {
 		return nil, fmt.Errorf("quilt series %s: %w", series, err)
 	}
@@ -147,7 +149,7 @@ func readQuilt(series string) ([]Patch, error) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s: series names a missing patch %s: %w", where, name, err)
 		}
-		ps, err := readFile(p, name, strip, false, nil)
+		ps, err := readFile(dir, p, name, strip, false, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -168,15 +170,31 @@ func hasDotDot(name string) bool {
 	return false
 }
 
+// MaxPatchBytes bounds a patch, mbox or quilt series file read.
+const MaxPatchBytes = 64 << 20
+
 // readFile reads one file: an mbox of several mails becomes one patch per
 // mail that holds a diff; anything else is one patch. strict (the file
-// was named on its own) makes an mbox without any diff an error.
-func readFile(path, name string, strip int, strict bool, st *Stated) ([]Patch, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("patch %s: %w", path, err)
-		}
+// was named on its own) makes an mbox without any diff an error. A file
+// of a series directory dir ("" for a file named on its own) must be in
+// it: a symlink out of the directory is refused, not read. Only regular
+// files of at most MaxPatchBytes are read.
+func readFile(dir, path, name string, strip int, strict bool, st *Stated) ([]Patch, error) {
+	var data []byte
+	var err error
+	if dir == "" {
+		data, err = safefile.ReadFile(path, MaxPatchBytes)
+	} else if rel, rerr := filepath.Rel(dir, path); rerr != nil {
+		err = rerr
+	} else {
+		data, err = safefile.ReadIn(dir, rel, MaxPatchBytes)
+	}
+	switch {
+	case safefile.Escapes(err):
+		return nil, fmt.Errorf("patch %s: a symlink leading outside the series directory %s: refused (copy the patch into the series instead)", path, dir)
+	case errors.Is(err, fs.ErrNotExist), safefile.IsRefused(err):
+		return nil, fmt.Errorf("patch %s: %w", path, err)
+	case err != nil:
 		return nil, fmt.Errorf("patch %s: unreadable: %w", path, err)
 	}
 	return parseFile(data, path, name, strip, strict, st)
