@@ -14,9 +14,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // Dir returns the rig's cache directory, creating it: $RIG_CACHE if set, else
@@ -75,15 +78,33 @@ var (
 // tryLock opens (creating) the lock file at path and takes its lock without
 // waiting.
 func tryLock(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openLock(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, err
 	}
 	if err := lockOpened(f, path); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return &Lock{f: f}, nil
+}
+
+// openLock opens the lock file at path without blocking, and only if it is
+// a regular file: a FIFO put there (by mistake or not) would block open or
+// read forever. The error says what to do.
+func openLock(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = &safefile.NotRegularError{Path: path, Mode: st.Mode()}
+		}
+		return nil, fmt.Errorf("lock %s: %w (remove it; the rig recreates it)", path, err)
+	}
+	return f, nil
 }
 
 // lockOpened flocks f, opened from path. Prune removes the lock file of
@@ -145,7 +166,7 @@ func Key(parts ...string) string {
 
 // HashFile returns the sha256 of a file's content.
 func HashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return "", err
 	}

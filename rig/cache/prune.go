@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // LastUsedFile is the stamp in a slot directory whose mtime says when a rig
@@ -214,12 +216,12 @@ func lastUsed(slot string) time.Time {
 // creating it. The probe takes the lock for an instant: a rig asking at
 // that very moment retries 100 ms later (see Acquire).
 func held(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openLock(path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("lock %s: %w", path, err)
+		return false, err
 	}
 	defer f.Close()
 	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -294,7 +296,7 @@ func judge(s *Slot, obsolete []Entry) {
 // (none for a slot whose first checkout did not get that far).
 func alternates(slot string) ([]string, error) {
 	objects := filepath.Join(slot, "src", ".git", "objects")
-	b, err := os.ReadFile(filepath.Join(objects, "info", "alternates"))
+	b, err := safefile.ReadFile(filepath.Join(objects, "info", "alternates"), 1<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
