@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/patch"
 	"github.com/rig-kernel/rig/rig/result"
 	"github.com/rig-kernel/rig/rig/run"
@@ -122,7 +123,7 @@ func Save(dir string, r *Result) error {
 
 // Load reads a bisect.json.
 func Load(dir string) (*Result, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "bisect.json"))
+	b, err := safefile.ReadFile(filepath.Join(dir, "bisect.json"), result.MaxRunJSON)
 	if err != nil {
 		return nil, err
 	}

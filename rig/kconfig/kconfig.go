@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/rig-kernel/rig/rig/internal/execx"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // Option is one requested setting.
@@ -34,6 +35,9 @@ type Fragment struct {
 	Data []byte
 }
 
+// maxFragment bounds a fragment file (a whole .config is under 1 MB).
+const maxFragment = 4 << 20
+
 // Resolve finds fragments by name in dir (kconfigs/) or as paths.
 func Resolve(dir string, names []string) ([]Fragment, error) {
 	var out []Fragment
@@ -45,7 +49,7 @@ func Resolve(dir string, names []string) ([]Fragment, error) {
 		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
 			return nil, fmt.Errorf("config fragment %q: %s is not a regular file", n, p)
 		}
-		b, err := os.ReadFile(p)
+		b, err := safefile.ReadFile(p, maxFragment)
 		if err != nil {
 			return nil, fmt.Errorf("config fragment %q: %w (known fragments are in %s)", n, err, dir)
 		}
