@@ -314,10 +314,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// Main is what cmd/rig calls: signals cancel the context (a second one
-// kills the process), and the exit code is returned.
+// Main is what cmd/rig calls: signals cancel the context (a second one,
+// or a command slow to stop, ends the process), and the exit code is
+// returned: ExitInterrupted whenever a signal cancelled the command, even
+// if it went on to finish.
 func Main() int {
 	ctx, stop := signalContext()
 	defer stop()
-	return Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if interrupted(ctx) {
+		return ExitInterrupted
+	}
+	return code
 }

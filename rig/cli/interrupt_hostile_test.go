@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/initramfs"
+)
+
+// syncBuf is a bytes.Buffer safe for the watcher goroutine and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWatchSignals: after the first signal the context is cancelled; a
+// command that does not return (blocked in a system call) is ended with
+// ExitInterrupted at the bound, one that returns is not ended, and a
+// second signal ends it at once. What stderr says matches what happened.
+func TestWatchSignals(t *testing.T) {
+	const bound = 300 * time.Millisecond
+	start := func() (chan os.Signal, chan struct{}, context.Context, *syncBuf, chan int) {
+		ch, done := make(chan os.Signal, 2), make(chan struct{})
+		ctx, cancel := context.WithCancelCause(context.Background())
+		var stderr syncBuf
+		exited := make(chan int, 1)
+		go watchSignals(ch, done, cancel, &stderr, bound, func(c int) { exited <- c })
+		return ch, done, ctx, &stderr, exited
+	}
+
+	t.Run("blocked command", func(t *testing.T) {
+		ch, _, ctx, stderr, exited := start()
+		t0 := time.Now()
+		ch <- syscall.SIGINT
+		select {
+		case c := <-exited:
+			if c != ExitInterrupted {
+				t.Errorf("exit %d, want %d", c, ExitInterrupted)
+			}
+			if d := time.Since(t0); d < bound || d > 2*time.Second {
+				t.Errorf("exited %v after the signal, want between %v and 2s", d, bound)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("not exited 2 s after the signal")
+		}
+		if !interrupted(ctx) {
+			t.Errorf("context not cancelled by the signal: %v", context.Cause(ctx))
+		}
+		if s := stderr.String(); !strings.Contains(s, "interrupt: stopping") || !strings.Contains(s, "not stopped") {
+			t.Errorf("stderr does not say it stopped, then quit: %q", s)
+		}
+	})
+	t.Run("command returns", func(t *testing.T) {
+		ch, done, ctx, stderr, exited := start()
+		ch <- syscall.SIGTERM
+		<-ctx.Done()
+		close(done)
+		select {
+		case c := <-exited:
+			t.Errorf("exit(%d) called for a command that returned", c)
+		case <-time.After(2 * bound):
+		}
+		if strings.Contains(stderr.String(), "quitting") {
+			t.Errorf("stderr says it quit: %q", stderr.String())
+		}
+	})
+	t.Run("second signal", func(t *testing.T) {
+		ch, _, ctx, stderr, exited := start()
+		ch <- syscall.SIGINT
+		<-ctx.Done()
+		t0 := time.Now()
+		ch <- syscall.SIGINT
+		select {
+		case <-exited:
+			if d := time.Since(t0); d >= bound {
+				t.Errorf("second signal took %v", d)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("not exited after a second signal")
+		}
+		if !strings.Contains(stderr.String(), "again: quitting now") {
+			t.Errorf("stderr: %q", stderr.String())
+		}
+	})
+	t.Run("no signal", func(t *testing.T) {
+		_, done, ctx, _, exited := start()
+		close(done)
+		select {
+		case <-exited:
+			t.Error("exit called without a signal")
+		case <-time.After(2 * bound):
+		}
+		if interrupted(ctx) {
+			t.Error("interrupted without a signal")
+		}
+	})
+}
+
+// TestInterruptBlockedOnFIFO interrupts a real rig process whose output is
+// a FIFO nobody reads (`rig matrix --list` of 4,000 cells: the write
+// blocks once the FIFO's buffer is full). SIGINT and SIGTERM must end it
+// within 2 s with exit 130, and stderr must say it stopped and then quit.
+func TestInterruptBlockedOnFIFO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the rig binary (skipped with -short)")
+	}
+	wd, _ := os.Getwd()
+	root := initramfs.Checkout(wd)
+	if root == "" {
+		t.Fatalf("%s is in no rig checkout", wd)
+	}
+	bin := buildRig(t, root)
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(plan, []byte("arches: [x86_64, arm64]\naccels: [tcg]\nconfigs: [[], [debug]]\nrepeats: 1000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		fifo := filepath.Join(dir, fmt.Sprintf("out%d", i))
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Hold the read end open, never reading: the rig's writes fill the
+		// FIFO and then block.
+		r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr syncBuf
+		cmd := exec.Command(bin, "matrix", plan, "--list")
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = w, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		// Wait until the rig is blocked writing: its main thread sleeps in
+		// a write to the FIFO (state S, wchan pipe_write).
+		blocked := false
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", cmd.Process.Pid))
+			if strings.Contains(string(b), "pipe_write") {
+				blocked = true
+				break
+			}
+			ts, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", cmd.Process.Pid))
+			for _, f := range ts {
+				if b, _ := os.ReadFile(f); strings.Contains(string(b), "pipe_write") {
+					blocked = true
+				}
+			}
+			if blocked {
+				break
+			}
+		}
+		if !blocked {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("rig never blocked writing to the FIFO; stderr:\n%s", stderr.String())
+		}
+		t0 := time.Now()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%v: rig still running 10 s after the signal; stderr:\n%s", sig, stderr.String())
+		}
+		d := time.Since(t0)
+		t.Logf("%v: rig blocked on a FIFO exited %v after the signal: %v", sig, d.Round(time.Millisecond), err)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != ExitInterrupted {
+			t.Errorf("%v: exit %v, want %d", sig, err, ExitInterrupted)
+		}
+		if d > 2*time.Second {
+			t.Errorf("%v: took %v to end, want at most 2 s", sig, d)
+		}
+		if s := stderr.String(); !strings.Contains(s, "stopping") || !strings.Contains(s, "quitting now") {
+			t.Errorf("%v: stderr does not say it stopped and quit:\n%s", sig, s)
+		}
+		r.Close()
+	}
+}
