@@ -299,6 +299,10 @@ func (p *Plan) normalize(chk Check) error {
 	if len(p.Configs) == 0 {
 		p.Configs = [][]string{{}}
 	}
+	// Before any per-item check: those stat files and read fragments.
+	if n := p.cellCount(); n > MaxCells {
+		return &PlanError{File: p.Path, Err: &TooManyCellsError{Cells: n}}
+	}
 	for i, a := range p.Arches {
 		ar, err := arch.Lookup(a)
 		if err != nil {
