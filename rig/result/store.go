@@ -54,8 +54,8 @@ const MaxRunJSON = 64 << 20
 
 // Load reads a run.json. It may come from another machine (a CI shard, a
 // downloaded artifact): it must be a regular file of at most MaxRunJSON
-// bytes, and each cell ID must be a plain directory name, as readers join
-// it onto the run directory.
+// bytes, and each cell ID (and replay script name) must be a plain name,
+// as readers join it onto the run directory (and print it as a command).
 func Load(dir string) (*Run, error) {
 	b, err := safefile.ReadFile(filepath.Join(dir, "run.json"), MaxRunJSON)
 	if err != nil {
@@ -73,6 +73,11 @@ func Load(dir string) (*Run, error) {
 	for i, c := range r.Cells {
 		if err := safefile.CheckName(c.ID); err != nil {
 			return nil, fmt.Errorf("%s/run.json: cell %d: id %w", dir, i+1, err)
+		}
+		if c.Reproduce != "" {
+			if err := safefile.CheckName(c.Reproduce); err != nil {
+				return nil, fmt.Errorf("%s/run.json: cell %s: reproduce %w", dir, c.ID, err)
+			}
 		}
 	}
 	return &r, nil

@@ -34,6 +34,19 @@ func TestLoadRefusesPathCellIDs(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesPathReproduce: a replay script name leading out of its
+// cell (the screen summary prints it as a command to run) is refused.
+func TestLoadRefusesPathReproduce(t *testing.T) {
+	dir := t.TempDir()
+	r := &Run{ID: "r", Cells: []Cell{{ID: "x86_64", Status: Fail, Reproduce: "../../../tmp/evil.sh"}}}
+	if err := Save(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "reproduce") {
+		t.Errorf("Load = %v, want an error about the reproduce name", err)
+	}
+}
+
 // TestLoadSpecialRunJSON: a FIFO or a directory as run.json is refused at
 // once instead of blocking or reading forever.
 func TestLoadSpecialRunJSON(t *testing.T) {
