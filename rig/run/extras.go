@@ -14,6 +14,7 @@ import (
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -38,7 +39,7 @@ func CheckProgram(path string) (result.Program, error) {
 	case err != nil:
 		return p, fmt.Errorf("--exec %s: %w", path, err)
 	case !st.Mode().IsRegular():
-		return p, fmt.Errorf("--exec %s: a %s, not a program: give the static binary itself", path, kind(st.Mode()))
+		return p, fmt.Errorf("--exec %s: a %s, not a program: give the static binary itself", path, safefile.Kind(st.Mode()))
 	}
 	p.Size = st.Size()
 	f, err := elf.Open(path)
@@ -88,20 +89,6 @@ func readAll(ph *elf.Prog) ([]byte, error) {
 	b := make([]byte, min(ph.Filesz, 4096))
 	_, err := ph.ReadAt(b, 0)
 	return b, err
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return m.Type().String()
 }
 
 // CheckPrograms checks every --exec path, and that the same name is not

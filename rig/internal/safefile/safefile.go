@@ -22,7 +22,7 @@ type NotRegularError struct {
 }
 
 func (e *NotRegularError) Error() string {
-	return fmt.Sprintf("%s is a %s, not a regular file: give a regular file", e.Path, kind(e.Mode))
+	return fmt.Sprintf("%s is a %s, not a regular file: give a regular file", e.Path, Kind(e.Mode))
 }
 
 // TooLargeError is a file over the size bound of what it should hold.
@@ -45,7 +45,8 @@ func (e *BadNameError) Error() string {
 	return fmt.Sprintf("%q is not a plain file name (no \"/\", \"..\", or NUL allowed)", e.Name)
 }
 
-func kind(m fs.FileMode) string {
+// Kind names a file mode's type for an error: "directory", "FIFO"...
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
