@@ -158,6 +158,9 @@ wait:
 		t.Fatalf("rig still running 60 s after SIGINT")
 	}
 	t.Logf("rig exited %v in %s", err, time.Since(start).Round(time.Millisecond))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("rig took %v to end after SIGINT, want at most 2 s", d)
+	}
 	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
 		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
 	}
@@ -263,6 +266,9 @@ func TestE2ETerminateDuringTests(t *testing.T) {
 		t.Fatal("rig still running 30 s after SIGTERM")
 	}
 	t.Logf("rig stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("rig took %v to end after SIGTERM, want at most 2 s", d)
+	}
 	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
 		t.Errorf("exit code %d, want %d", code, ExitInterrupted)
 	}
