@@ -76,6 +76,10 @@ func Merge(out string, dirs []string, command []string, kl *known.List) (*result
 		}
 		runs[i] = r
 	}
+	if st, err := os.Stat(out); err == nil && !st.IsDir() {
+		// Not ReadDir: opening a FIFO to read it would block.
+		return nil, fmt.Errorf("%s exists and is a %s: merge into a new directory", out, safefile.Kind(st.Mode()))
+	}
 	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 {
 		return nil, fmt.Errorf("%s exists and is not empty: merge into a new directory", out)
 	}

@@ -127,3 +127,24 @@ func TestMergeCopiesOnlyCellFiles(t *testing.T) {
 		t.Errorf("merged files %v; missing %v", got, want)
 	}
 }
+
+// TestMergeOutputSpecialFile: an output path that is a FIFO or a file is
+// refused at once, naming what it is.
+func TestMergeOutputSpecialFile(t *testing.T) {
+	parent := t.TempDir()
+	in := hostileShard(t, parent, "shard", "x86_64")
+	out := filepath.Join(parent, "out")
+	if err := syscall.Mkfifo(out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Merge(out, []string{in}, nil, nil); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is a FIFO") {
+			t.Errorf("merge into a FIFO: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("merge blocked on a FIFO output")
+	}
+}
