@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/result"
 )
 
 // syncBuf is a bytes.Buffer safe for the watcher goroutine and the test.
@@ -209,5 +210,74 @@ func TestInterruptBlockedOnFIFO(t *testing.T) {
 			t.Errorf("%v: stderr does not say it stopped and quit:\n%s", sig, s)
 		}
 		r.Close()
+	}
+}
+
+// TestE2EInterruptEveryStage interrupts a real `rig run` (cached kernel,
+// one long test) at several points: at once, while it resolves its
+// source, while it applies (no series: checks the tree), and while the
+// guest runs. Each time it must end within 2 s with exit 130, say it is
+// stopping, and leave a run.json that says interrupted.
+func TestE2EInterruptEveryStage(t *testing.T) {
+	root, _ := e2e(t)
+	bin := buildRig(t, root)
+	for _, after := range []string{"", "x86_64: source:", "x86_64: apply:", "x86_64: boot:"} {
+		name := after
+		if name == "" {
+			name = "at once"
+		}
+		t.Run(name, func(t *testing.T) {
+			results := t.TempDir()
+			cmd := exec.Command(bin, "run", "--arch", "x86_64", "--results", results, "--tests", "pi-consistency", "--duration", "60s")
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CI=true")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			var stderr syncBuf
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			if after == "" {
+				time.Sleep(100 * time.Millisecond)
+			}
+			for end := time.Now().Add(3 * time.Minute); after != "" && !strings.Contains(stderr.String(), after); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("no %q line in 3 minutes:\n%s", after, stderr.String())
+				}
+			}
+			t0 := time.Now()
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("rig still running 30 s after SIGINT:\n%s", stderr.String())
+			}
+			d := time.Since(t0)
+			t.Logf("interrupted after %q: exit %v in %v", after, err, d.Round(time.Millisecond))
+			if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+				t.Errorf("exit code %d, want %d", code, ExitInterrupted)
+			}
+			if d > 2*time.Second {
+				t.Errorf("took %v to end, want at most 2 s", d)
+			}
+			if !strings.Contains(stderr.String(), "interrupt: stopping") {
+				t.Errorf("stderr does not say it is stopping:\n%s", stderr.String())
+			}
+			ents, _ := os.ReadDir(results)
+			for _, e := range ents {
+				r, err := result.Load(filepath.Join(results, e.Name()))
+				if err != nil {
+					t.Errorf("run.json: %v", err)
+				} else if r.Status != result.Interrupted {
+					t.Errorf("run.json status %q, want interrupted", r.Status)
+				}
+			}
+		})
 	}
 }
