@@ -48,9 +48,26 @@ func Save(dir string, r *Run) error {
 	return atomicfile.WriteFile(filepath.Join(dir, "run.json"), append(b, '\n'), 0o644)
 }
 
-// MaxRunJSON bounds the run.json Load reads (a matrix of the most cells a
-// plan may have takes a few MB).
-const MaxRunJSON = 64 << 20
+// Bounds on a run.json Load reads. A plan has at most 10,000 cells
+// (rig/matrix); a run has some tens of tests. The report's table is cells
+// by test names, so both are bounded, not only the bytes.
+const (
+	MaxRunJSON  = 64 << 20
+	MaxCells    = 20000
+	MaxTestName = 1000    // distinct test names in a run
+	MaxTable    = 2000000 // cells x distinct test names
+)
+
+// TooManyError is a run.json with more cells or test names than a run
+// can have.
+type TooManyError struct {
+	File, What string
+	N, Max     int
+}
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("%s: %d %s, more than the %d a run can have: not a run the rig wrote", e.File, e.N, e.What, e.Max)
+}
 
 // Load reads a run.json. It may come from another machine (a CI shard, a
 // downloaded artifact): it must be a regular file of at most MaxRunJSON
@@ -70,7 +87,18 @@ func Load(dir string) (*Run, error) {
 		// empty, and a diff against it would compare nothing.
 		return nil, fmt.Errorf("%s/run.json: not a run record: it has no id", dir)
 	}
+	file := filepath.Join(dir, "run.json")
+	if len(r.Cells) > MaxCells {
+		return nil, &TooManyError{File: file, What: "cells", N: len(r.Cells), Max: MaxCells}
+	}
+	names := map[string]bool{}
 	for i, c := range r.Cells {
+		for _, t := range c.Tests {
+			names[t.Name] = true
+		}
+		if len(names) > MaxTestName {
+			return nil, &TooManyError{File: file, What: "distinct test names", N: len(names), Max: MaxTestName}
+		}
 		if err := safefile.CheckName(c.ID); err != nil {
 			return nil, fmt.Errorf("%s/run.json: cell %d: id %w", dir, i+1, err)
 		}
@@ -79,6 +107,9 @@ func Load(dir string) (*Run, error) {
 				return nil, fmt.Errorf("%s/run.json: cell %s: reproduce %w", dir, c.ID, err)
 			}
 		}
+	}
+	if n := len(r.Cells) * len(names); n > MaxTable {
+		return nil, &TooManyError{File: file, What: "cells x test names", N: n, Max: MaxTable}
 	}
 	return &r, nil
 }

@@ -2,6 +2,7 @@ package result
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,55 @@ func TestLoadSizeBound(t *testing.T) {
 	var tl *safefile.TooLargeError
 	if _, err := Load(dir); !errors.As(err, &tl) {
 		t.Errorf("Load of a %d-byte run.json = %v, want a TooLargeError", MaxRunJSON+1, err)
+	}
+}
+
+// TestLoadCountBounds: a run.json with more cells, or more distinct test
+// names, than a run can have is refused with a TooManyError naming the
+// count (report.html's table is cells by test names: 300,000 cells took
+// 100 s and 1 GB to render); at the bounds it loads.
+func TestLoadCountBounds(t *testing.T) {
+	cells := func(n, tests int) []Cell {
+		c := make([]Cell, n)
+		for i := range c {
+			c[i] = Cell{ID: fmt.Sprintf("c%d", i), Status: Pass}
+			for j := 0; j < tests; j++ {
+				c[i].Tests = append(c[i].Tests, Test{Name: fmt.Sprintf("t%d-%d", i, j), Status: "pass"})
+			}
+		}
+		return c
+	}
+	// spread is n cells of one test each, named round-robin from
+	// MaxTestName names: a table of n x MaxTestName.
+	spread := func(n int) []Cell {
+		c := make([]Cell, n)
+		for i := range c {
+			c[i] = Cell{ID: fmt.Sprintf("c%d", i), Status: Pass, Tests: []Test{{Name: fmt.Sprintf("t%d", i%MaxTestName), Status: "pass"}}}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		cells   []Cell
+		refused string
+	}{
+		{cells(MaxCells, 0), ""},
+		{cells(MaxCells+1, 0), "cells"},
+		{cells(10, MaxTestName/10), ""},
+		{cells(10, MaxTestName/10+1), "distinct test names"},
+		{spread(MaxTable / MaxTestName), ""},
+		{spread(MaxTable/MaxTestName + 1), "cells x test names"},
+	} {
+		dir := t.TempDir()
+		if err := Save(dir, &Run{ID: "r", Cells: tc.cells}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir)
+		var tm *TooManyError
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%d cells: %v", len(tc.cells), err)
+		case tc.refused != "" && (!errors.As(err, &tm) || tm.What != tc.refused):
+			t.Errorf("%d cells: Load = %v, want too many %s", len(tc.cells), err, tc.refused)
+		}
 	}
 }
