@@ -222,6 +222,7 @@ func FuzzReportHTML(f *testing.F) {
 		{"x86_64", "build", 0, 0, 0, 0, []byte(`{"id":"x","cells":[{"id":"c","status":"pass","stages":[{"name":"a","start":"0001-01-01T00:00:01Z","elapsed":1},{"name":"b","start":"9999-12-31T23:59:59Z","elapsed":1}]}]}`)},
 		{"x86_64", "build", 0, 0, 0, 0, []byte(`{"id":"x","cells":[{"id":"c","status":"pass","stages":[` + strings.Repeat(`{"name":"t","elapsed":1},`, 2000) + `{"name":"t","elapsed":1}]}]}`)},
 		{"x86_64", "build", 0, 0, 0, 0, []byte(`[]`)},
+		{"x86_64", "build", 0, 0, 0, 0, manyTestNames(60, 20)},
 	} {
 		f.Add(s.id, s.stage, s.s1, s.e1, s.s2, s.e2, s.raw)
 	}
@@ -268,6 +269,22 @@ func FuzzReportHTML(f *testing.F) {
 			t.Errorf("exit %d; stderr %s", code, stderr)
 		}
 	})
+}
+
+// manyTestNames is a run.json of cells with tests distinct in each: the
+// report's table is cells by all test names, so this grows it
+// quadratically.
+func manyTestNames(cells, tests int) []byte {
+	r := &result.Run{ID: "x", Status: result.Pass}
+	for i := 0; i < cells; i++ {
+		c := result.Cell{ID: fmt.Sprintf("c%d", i), Status: result.Pass}
+		for j := 0; j < tests; j++ {
+			c.Tests = append(c.Tests, result.Test{Name: fmt.Sprintf("t%d-%d", i, j), Status: "pass"})
+		}
+		r.Cells = append(r.Cells, c)
+	}
+	b, _ := json.Marshal(r)
+	return b
 }
 
 // safeHref is how the page writes a cell directory in an href, enough to
