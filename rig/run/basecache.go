@@ -15,6 +15,7 @@ import (
 
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/machine"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -60,7 +61,7 @@ func (c *cell) basePath(initrd string) (string, error) {
 
 // loadBase reads a kept base result; nil when there is none.
 func loadBase(path string) (*baseEntry, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, 16<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 	"github.com/rig-kernel/rig/rig/internal/execx"
 	"github.com/rig-kernel/rig/rig/internal/lines"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/internal/ui"
 	"github.com/rig-kernel/rig/rig/kbuild"
 	"github.com/rig-kernel/rig/rig/kconfig"
@@ -443,7 +444,10 @@ func rememberLast(cacheDir, archName, kernel, image string) {
 
 // Last returns the last kernel and initramfs built for an arch.
 func Last(cacheDir, archName string) (kernel, image string, err error) {
-	b, err := os.ReadFile(cache.LastBuilt.Path(cacheDir, archName))
+	b, err := safefile.ReadFile(cache.LastBuilt.Path(cacheDir, archName), 1<<16)
+	if safefile.IsRefused(err) {
+		return "", "", fmt.Errorf("the cache's record of the last %s kernel: %w (remove it, or give --kernel)", archName, err)
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("no kernel built yet for %s: run `rig run` first or give --kernel", archName)
 	}
