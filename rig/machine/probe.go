@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rig-kernel/rig/rig/internal/lines"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // DefaultProbeTimeout bounds the KVM probe boot.
@@ -260,7 +261,7 @@ type cacheEntry struct {
 
 func readCache(path string) map[string]cacheEntry {
 	m := map[string]cacheEntry{}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, 1<<20) // not a FIFO or /dev/zero
 	if err == nil {
 		_ = json.Unmarshal(b, &m) // a corrupt cache is an empty one
 	}
