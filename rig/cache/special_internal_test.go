@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/safefile"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // TestLockFIFO: a FIFO where a cache lock belongs (the lock of a slot, of
@@ -35,16 +36,10 @@ func TestLockFIFO(t *testing.T) {
 		"Prune": func() error { _, err := Prune(context.Background(), dir, time.Hour, true); return err },
 	}
 	for name, f := range calls {
-		done := make(chan error, 1)
-		go func() { done <- f() }()
-		select {
-		case err := <-done:
-			var nr *safefile.NotRegularError
-			if !errors.As(err, &nr) || !strings.Contains(err.Error(), "remove it") {
-				t.Errorf("%s: %v, want a not-a-regular-file error saying to remove it", name, err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%s blocked on a FIFO lock", name)
+		err := timebox.Call(t, 2*time.Second, name, f)
+		var nr *safefile.NotRegularError
+		if !errors.As(err, &nr) || !strings.Contains(err.Error(), "remove it") {
+			t.Errorf("%s: %v, want a not-a-regular-file error saying to remove it", name, err)
 		}
 	}
 }
@@ -60,14 +55,7 @@ func TestAlternatesFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(info, "alternates"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { _, err := alternates(slot); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("alternates of a FIFO: no error")
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("alternates blocked on a FIFO")
+	if err := timebox.Call(t, 2*time.Second, "alternates", func() error { _, err := alternates(slot); return err }); err == nil {
+		t.Error("alternates of a FIFO: no error")
 	}
 }

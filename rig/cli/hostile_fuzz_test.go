@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/safefile"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -29,16 +30,14 @@ const fuzzSecret = "SECRET-8c1f-outside-the-run"
 // execWithin runs the CLI in-process, failing t if it takes over 2 s.
 func execWithin(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() { done <- Execute(context.Background(), args, &stdout, &stderr) }()
-	select {
-	case code := <-done:
-		return code, stderr.String()
-	case <-time.After(2 * time.Second):
-		t.Fatalf("rig %s: still running after 2 s", strings.Join(args, " "))
-		return 0, ""
-	}
+	var stdout bytes.Buffer
+	var stderr timebox.Buffer
+	code := 0
+	timebox.Call(t, 2*time.Second, "rig "+strings.Join(args, " "), func() error {
+		code = Execute(context.Background(), args, &stdout, &stderr)
+		return nil
+	})
+	return code, stderr.String()
 }
 
 // snapshot lists the paths under dir (relative) with their kind.

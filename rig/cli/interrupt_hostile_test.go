@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,32 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rig-kernel/rig/rig/initramfs"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 	"github.com/rig-kernel/rig/rig/result"
 )
-
-// syncBuf is a bytes.Buffer safe for the watcher goroutine and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestWatchSignals: after the first signal the context is cancelled; a
 // command that does not return (blocked in a system call) is ended with
@@ -42,10 +23,10 @@ func (s *syncBuf) String() string {
 // second signal ends it at once. What stderr says matches what happened.
 func TestWatchSignals(t *testing.T) {
 	const bound = 300 * time.Millisecond
-	start := func() (chan os.Signal, chan struct{}, context.Context, *syncBuf, chan int) {
+	start := func() (chan os.Signal, chan struct{}, context.Context, *timebox.Buffer, chan int) {
 		ch, done := make(chan os.Signal, 2), make(chan struct{})
 		ctx, cancel := context.WithCancelCause(context.Background())
-		var stderr syncBuf
+		var stderr timebox.Buffer
 		exited := make(chan int, 1)
 		go watchSignals(ch, done, cancel, &stderr, bound, func(c int) { exited <- c })
 		return ch, done, ctx, &stderr, exited
@@ -153,7 +134,7 @@ func TestInterruptBlockedOnFIFO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var stderr syncBuf
+		var stderr timebox.Buffer
 		cmd := exec.Command(bin, "matrix", plan, "--list")
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = w, &stderr
@@ -232,7 +213,7 @@ func TestE2EInterruptEveryStage(t *testing.T) {
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "CI=true")
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			var stderr syncBuf
+			var stderr timebox.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

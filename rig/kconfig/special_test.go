@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // TestResolveSpecialFile: a FIFO or device given as a config fragment is
@@ -16,15 +18,9 @@ func TestResolveSpecialFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, "/dev/zero"} {
-		done := make(chan error, 1)
-		go func() { _, err := Resolve(t.TempDir(), []string{p}); done <- err }()
-		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
-				t.Errorf("Resolve(%s) = %v, want a not-a-regular-file error", p, err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("Resolve(%s) blocked", p)
+		err := timebox.Call(t, 2*time.Second, "Resolve "+p, func() error { _, err := Resolve(t.TempDir(), []string{p}); return err })
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Resolve(%s) = %v, want a not-a-regular-file error", p, err)
 		}
 	}
 }

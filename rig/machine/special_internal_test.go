@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // TestReadCacheFIFO: a FIFO as the cached KVM probe result reads as an
@@ -14,14 +16,9 @@ func TestReadCacheFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan map[string]cacheEntry, 1)
-	go func() { done <- readCache(p) }()
-	select {
-	case m := <-done:
-		if len(m) != 0 {
-			t.Errorf("readCache of a FIFO = %v, want empty", m)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("readCache blocked on a FIFO")
+	var m map[string]cacheEntry
+	timebox.Call(t, 2*time.Second, "readCache", func() error { m = readCache(p); return nil })
+	if len(m) != 0 {
+		t.Errorf("readCache of a FIFO = %v, want empty", m)
 	}
 }

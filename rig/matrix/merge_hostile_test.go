@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -93,15 +94,8 @@ func TestMergeCopiesOnlyCellFiles(t *testing.T) {
 	}
 
 	out := filepath.Join(parent, "out")
-	done := make(chan error, 1)
-	go func() { _, err := Merge(out, []string{in}, nil, nil); done <- err }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("merge blocked (on the FIFO?)")
+	if err := timebox.Call(t, 5*time.Second, "merge", func() error { _, err := Merge(out, []string{in}, nil, nil); return err }); err != nil {
+		t.Fatal(err)
 	}
 	var got []string
 	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
@@ -137,14 +131,8 @@ func TestMergeOutputSpecialFile(t *testing.T) {
 	if err := syscall.Mkfifo(out, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { _, err := Merge(out, []string{in}, nil, nil); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "is a FIFO") {
-			t.Errorf("merge into a FIFO: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("merge blocked on a FIFO output")
+	err := timebox.Call(t, 2*time.Second, "merge into a FIFO", func() error { _, err := Merge(out, []string{in}, nil, nil); return err })
+	if err == nil || !strings.Contains(err.Error(), "is a FIFO") {
+		t.Errorf("merge into a FIFO: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/safefile"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // hugePlan is a plan of configs x 6 x 1000 cells.
@@ -75,15 +76,9 @@ func TestPlanSpecialFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, dir, "/dev/zero", big} {
-		done := make(chan error, 1)
-		go func() { _, err := Load(p, Check{}); done <- err }()
-		select {
-		case err := <-done:
-			if !IsPlanError(err) || !safefile.IsRefused(err) || !strings.Contains(err.Error(), p) {
-				t.Errorf("Load(%s) = %v, want a plan error naming it", p, err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("Load(%s) blocked", p)
+		err := timebox.Call(t, 2*time.Second, "Load "+p, func() error { _, err := Load(p, Check{}); return err })
+		if !IsPlanError(err) || !safefile.IsRefused(err) || !strings.Contains(err.Error(), p) {
+			t.Errorf("Load(%s) = %v, want a plan error naming it", p, err)
 		}
 	}
 }

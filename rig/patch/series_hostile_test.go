@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 const onePatch = "Subject: [PATCH] fix a thing\n\n---\ndiff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1 +1 @@\n-a\n+b\n"
@@ -14,19 +16,9 @@ const onePatch = "Subject: [PATCH] fix a thing\n\n---\ndiff --git a/a b/a\n--- a
 // readWithin runs ReadSeries, failing t if it blocks for 2 s.
 func readWithin(t *testing.T, path string) ([]Patch, error) {
 	t.Helper()
-	type res struct {
-		ps  []Patch
-		err error
-	}
-	done := make(chan res, 1)
-	go func() { ps, err := ReadSeries(path); done <- res{ps, err} }()
-	select {
-	case r := <-done:
-		return r.ps, r.err
-	case <-time.After(2 * time.Second):
-		t.Fatalf("ReadSeries(%s) blocked", path)
-		return nil, nil
-	}
+	var ps []Patch
+	err := timebox.Call(t, 2*time.Second, "ReadSeries "+path, func() (err error) { ps, err = ReadSeries(path); return err })
+	return ps, err
 }
 
 // TestSeriesSymlinkOutside: a patch of a series directory, or of a quilt

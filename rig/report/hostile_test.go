@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 	"github.com/rig-kernel/rig/rig/report"
 	"github.com/rig-kernel/rig/rig/result"
 )
@@ -66,25 +67,17 @@ func TestReportsDoNotPullOutsideFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	err = timebox.Call(t, 5*time.Second, "writing the reports", func() error {
 		if err := report.WriteReports(dir, r); err != nil {
-			done <- err
-			return
+			return err
 		}
 		if err := report.WriteHTML(dir, r); err != nil {
-			done <- err
-			return
+			return err
 		}
-		done <- report.WriteKCIDB(dir, r, report.KCIDBOptions{Dir: dir, BaseURL: "https://ci.example.org/run"})
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("writing the reports blocked (on the FIFO?)")
+		return report.WriteKCIDB(dir, r, report.KCIDBOptions{Dir: dir, BaseURL: "https://ci.example.org/run"})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, f := range []string{"junit.xml", "kcidb.json", "report.html", "summary.md"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
@@ -140,15 +133,8 @@ func TestTimelineHostileTimes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := &result.Run{ID: "r", Status: result.Pass, Cells: []result.Cell{{ID: "x86_64", Status: result.Pass, Stages: stages}}}
 			var b strings.Builder
-			done := make(chan error, 1)
-			go func() { done <- report.HTML(&b, r) }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("report.html not written in 5 s")
+			if err := timebox.Call(t, 5*time.Second, "report.html", func() error { return report.HTML(&b, r) }); err != nil {
+				t.Fatal(err)
 			}
 			if b.Len() > 1<<20 {
 				t.Errorf("report.html is %d bytes for one cell", b.Len())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/internal/safefile"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // TestLoadRefusesPathCellIDs: a run.json from another machine whose cell
@@ -59,16 +60,10 @@ func TestLoadSpecialRunJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{fifoDir, dirDir} {
-		done := make(chan error, 1)
-		go func() { _, err := Load(d); done <- err }()
-		select {
-		case err := <-done:
-			var nr *safefile.NotRegularError
-			if !errors.As(err, &nr) {
-				t.Errorf("Load(%s) = %v, want a NotRegularError", d, err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("Load(%s) blocked", d)
+		err := timebox.Call(t, 2*time.Second, "Load "+d, func() error { _, err := Load(d); return err })
+		var nr *safefile.NotRegularError
+		if !errors.As(err, &nr) {
+			t.Errorf("Load(%s) = %v, want a NotRegularError", d, err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/timebox"
 )
 
 // TestCacheEntriesSpecialFiles: a FIFO in the cache where the record of
@@ -31,15 +32,8 @@ func TestCacheEntriesSpecialFiles(t *testing.T) {
 		"Last":     func() error { _, _, err := Last(dir, "x86_64"); return err },
 		"loadBase": func() error { _, err := loadBase(base); return err },
 	} {
-		done := make(chan error, 1)
-		go func() { done <- f() }()
-		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
-				t.Errorf("%s: %v, want a not-a-regular-file error", name, err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%s blocked on a FIFO", name)
+		if err := timebox.Call(t, 2*time.Second, name, f); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v, want a not-a-regular-file error", name, err)
 		}
 	}
 }

@@ -8,22 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// within fails t if f has not returned within 2 s (a FIFO open or read
-// that blocks would hang forever).
-func within(t *testing.T, f func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- f() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(2 * time.Second):
-		t.Fatal("blocked for 2 s")
-		return nil
-	}
-}
+	"github.com/rig-kernel/rig/rig/internal/timebox"
+)
 
 func TestSpecialFilesRefusedWithoutBlocking(t *testing.T) {
 	dir := t.TempDir()
@@ -32,7 +19,7 @@ func TestSpecialFilesRefusedWithoutBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{fifo, "/dev/zero", "/dev/null", dir} {
-		err := within(t, func() error { _, err := ReadFile(p, 1<<20); return err })
+		err := timebox.Call(t, 2*time.Second, p, func() error { _, err := ReadFile(p, 1<<20); return err })
 		var nr *NotRegularError
 		if !errors.As(err, &nr) {
 			t.Errorf("ReadFile(%s) = %v, want a NotRegularError", p, err)
@@ -43,7 +30,7 @@ func TestSpecialFilesRefusedWithoutBlocking(t *testing.T) {
 			t.Errorf("IsRefused(%v) = false", err)
 		}
 	}
-	err := within(t, func() error { _, err := ReadIn(dir, "fifo", 1<<20); return err })
+	err := timebox.Call(t, 2*time.Second, "ReadIn(fifo)", func() error { _, err := ReadIn(dir, "fifo", 1<<20); return err })
 	var nr *NotRegularError
 	if !errors.As(err, &nr) || !strings.Contains(err.Error(), "FIFO") {
 		t.Errorf("ReadIn(fifo) = %v, want a NotRegularError naming a FIFO", err)
