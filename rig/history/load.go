@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/rig-kernel/rig/rig/internal/atomicfile"
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -112,7 +113,7 @@ func readRun(dir string) (*result.Run, error) {
 }
 
 func readJSON(name string, max int64, v any) error {
-	f, err := os.Open(name)
+	f, err := safefile.Open(name) // a FIFO is refused, not waited on
 	if err != nil {
 		return err
 	}

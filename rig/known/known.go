@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path"
 	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rig-kernel/rig/rig/internal/safefile"
 )
 
 // MaxSize bounds a known-issues file: it is input from a repository, not
@@ -88,7 +89,7 @@ var keys = []string{"test", "title", "cell", "link", "expires", "comment"}
 // entry whose date has come is an *ExpiredError; anything malformed is an
 // *Error.
 func Load(file string, now time.Time) (*List, error) {
-	f, err := os.Open(file)
+	f, err := safefile.Open(file) // a FIFO is refused, not waited on
 	if err != nil {
 		return nil, &Error{File: file, Err: err}
 	}
