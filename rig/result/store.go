@@ -69,6 +69,14 @@ func (e *TooManyError) Error() string {
 	return fmt.Sprintf("%s: %d %s, more than the %d a run can have: not a run the rig wrote", e.File, e.N, e.What, e.Max)
 }
 
+// RunFiles are the files a run directory holds beside its cell
+// directories: no cell may be called by one of their names, or its
+// directory would take the file's place (a merge would fail half done).
+var RunFiles = map[string]bool{
+	"run.json": true, "summary.md": true, "junit.xml": true, "report.html": true,
+	"kcidb.json": true, "history.json": true, "history.html": true,
+}
+
 // Load reads a run.json. It may come from another machine (a CI shard, a
 // downloaded artifact): it must be a regular file of at most MaxRunJSON
 // bytes, and each cell ID (and replay script name) must be a plain name,
@@ -101,6 +109,9 @@ func Load(dir string) (*Run, error) {
 		}
 		if err := safefile.CheckName(c.ID); err != nil {
 			return nil, fmt.Errorf("%s/run.json: cell %d: id %w", dir, i+1, err)
+		}
+		if RunFiles[c.ID] {
+			return nil, fmt.Errorf("%s/run.json: cell %d: id %q is the name of a run's own file: the run.json is damaged or hostile", dir, i+1, c.ID)
 		}
 		if c.Reproduce != "" {
 			if err := safefile.CheckName(c.Reproduce); err != nil {

@@ -135,3 +135,18 @@ func TestLoadCountBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRefusesRunFileCellIDs: a cell called like one of the run's own
+// files would have its directory take that file's place in a merge.
+func TestLoadRefusesRunFileCellIDs(t *testing.T) {
+	for id := range RunFiles {
+		dir := t.TempDir()
+		r := &Run{ID: "r", Cells: []Cell{{ID: id, Status: Pass}}}
+		if err := Save(dir, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "a run's own file") {
+			t.Errorf("cell id %q: Load = %v, want it refused", id, err)
+		}
+	}
+}
