@@ -128,10 +128,10 @@ func Diff(old, new *result.Run) DiffResult {
 		if oc.Arch != nc.Arch || oc.Config != nc.Config {
 			d.doubt("cell %s is %s [%s] in OLD but %s [%s] in NEW: not the same cell", cl(nc.ID), cl(oc.Arch), cl(oc.Config), cl(nc.Arch), cl(nc.Config))
 		}
-		if oc.Status != nc.Status {
-			f := Change{Cell: nc.ID, Old: string(oc.Status), New: string(nc.Status), Reason: nc.Cause}
+		if diffStatus(oc) != diffStatus(nc) {
+			f := Change{Cell: nc.ID, Old: diffStatus(oc), New: diffStatus(nc), Reason: nc.Cause}
 			d.CellFlips = append(d.CellFlips, f)
-			if f.Old == string(result.Pass) && !cellRegressed(f) {
+			if f.Old == string(result.Pass) && !cellRegressed(f) && f.New != known {
 				d.doubt("cell %s: pass -> %s: its tests did not run to a verdict", cl(f.Cell), st(f.New))
 			}
 		}
@@ -146,6 +146,15 @@ func Diff(old, new *result.Run) DiffResult {
 		}
 	}
 	return d
+}
+
+// diffStatus is a cell's status, or "known" when a known issue explains
+// its failure (result.Cell.Counts).
+func diffStatus(c *result.Cell) string {
+	if st, _ := c.Counts(); c.Known != "" && st == result.Pass {
+		return known
+	}
+	return string(c.Status)
 }
 
 func (d *DiffResult) doubt(format string, args ...any) {
@@ -185,11 +194,18 @@ func cl(s string) string { return result.Clean(s, maxName) }
 
 type verdict struct{ name, status, reason string }
 
-// verdicts lists a cell's tests plus the kernel-oops pseudo-test.
+// verdicts lists a cell's tests plus the kernel-oops pseudo-test. A
+// failure a known issue explains (known-issues.yaml) is "known": the same
+// known failure on both sides is no change, and one that appears is listed
+// but is no regression: the known issue says it is expected.
 func verdicts(c *result.Cell) []verdict {
 	var v []verdict
 	for _, t := range c.Tests {
-		v = append(v, verdict{t.Name, t.Status, t.Reason})
+		status := t.Status
+		if t.Known != "" && bad(status) {
+			status = known
+		}
+		v = append(v, verdict{t.Name, status, t.Reason})
 	}
 	if len(c.Tests) > 0 || len(c.Oopses) > 0 {
 		o := verdict{name: OopsTest, status: "pass"}
@@ -227,7 +243,7 @@ func diffTests(d *DiffResult, cell string, old, new []verdict) {
 			d.Fixes = append(d.Fixes, ch)
 		default:
 			d.Changed = append(d.Changed, ch)
-			if o.status == "pass" {
+			if o.status == "pass" && n.status != known {
 				d.doubt("%s %s: pass -> %s: a test that no longer passes or fails can hide a regression", cl(cell), cl(n.name), st(n.status))
 			}
 		}
@@ -249,6 +265,9 @@ func st(s string) string {
 }
 
 func bad(status string) bool { return status == "fail" || status == "error" }
+
+// known is the status a diff gives a test failure with a known issue.
+const known = "known"
 
 // WriteDiff renders a diff for a terminal or a CI log: one section per kind
 // of change, one line per change, untrusted text cleaned.

@@ -219,3 +219,36 @@ func TestDiffHoles(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffKnown: a failure a known issue explains is "known" on its side
+// of the diff: the same known failure on both sides is no change, one that
+// appears is listed but is no regression, and one that loses its known
+// issue is a regression again.
+func TestDiffKnown(t *testing.T) {
+	old, _ := fixtureRun(t)
+	const link = "https://example.org/known"
+	// x86_64-tcg-debug passes its tests in the fixture: make one fail, known.
+	cur := cloneRun(t, old)
+	c := cellByID(cur, "x86_64-tcg-debug")
+	c.Status, c.Known = result.Fail, link
+	c.Tests[0].Status, c.Tests[0].Known = "fail", link
+	d := report.Diff(old, cur)
+	if d.Regressed() || d.Failed() {
+		t.Errorf("pass -> known failure: regressed %v, doubts %q, new failures %q", d.Regressed(), d.Doubts, changes(d.NewFailures))
+	}
+	if len(d.Changed) != 1 || d.Changed[0].New != "known" || len(d.CellFlips) != 1 || d.CellFlips[0].New != "known" {
+		t.Errorf("pass -> known failure is not listed as known: changed %q, flips %q", changes(d.Changed), changes(d.CellFlips))
+	}
+	// Known on both sides: no change at all.
+	if d := report.Diff(cur, cloneRun(t, cur)); !d.Empty() || d.Failed() {
+		t.Errorf("known on both sides: %+v", d)
+	}
+	// The known issue dropped (expired, or the file no longer names it):
+	// the same failure is a regression against a passing OLD.
+	bare := cloneRun(t, cur)
+	bc := cellByID(bare, "x86_64-tcg-debug")
+	bc.Known, bc.Tests[0].Known = "", ""
+	if d := report.Diff(old, bare); !d.Regressed() {
+		t.Errorf("the same failure without its known issue is no regression: %+v", d)
+	}
+}
