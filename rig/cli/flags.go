@@ -194,7 +194,7 @@ var negativeAllowed = map[string]bool{"seed": true}
 func checkSet(fs *flag.FlagSet) error {
 	var errs []error
 	fs.Visit(func(f *flag.Flag) {
-		bad := func(why string) { errs = append(errs, fmt.Errorf("--%s %s: %s", f.Name, f.Value, why)) }
+		bad := func(why string) { errs = append(errs, fmt.Errorf("%s %s: %s", dashed(f.Name), f.Value, why)) }
 		g, _ := f.Value.(flag.Getter)
 		var v any
 		if g != nil {
@@ -218,11 +218,19 @@ func checkSet(fs *flag.FlagSet) error {
 			}
 		default:
 			if strings.TrimSpace(f.Value.String()) == "" && !emptyAllowed[f.Name] {
-				errs = append(errs, fmt.Errorf("--%s %q: empty value (leave the flag out for its default)", f.Name, f.Value.String()))
+				errs = append(errs, fmt.Errorf("%s %q: empty value (leave the flag out for its default)", dashed(f.Name), f.Value.String()))
 			}
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// dashed is a flag's name as the help text writes it: "-j", "--duration".
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // registerSymbolize registers --symbolize (run, matrix): build with the
