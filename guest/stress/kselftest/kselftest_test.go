@@ -329,7 +329,16 @@ func TestKselftestFutexHost(t *testing.T) {
 	if o.Status != event.Pass {
 		t.Fatalf("kselftest-futex on the host: %s: %s", o.Status, o.Reason)
 	}
-	if len(o.Evidence) != 29 || progress != 29 || !strings.HasPrefix(o.Reason, "29 passed, 0 failed, 0 skipped") {
-		t.Errorf("%d evidence lines, %d progress events, reason %q; want 29", len(o.Evidence), progress, o.Reason)
+	// One evidence line per selftest, beside the "flaky" summary and the
+	// output of a selftest that failed a run and passed its rerun (a
+	// timing-sensitive one on a loaded host).
+	selftests := 0
+	for k := range o.Evidence {
+		if k != "flaky" && !strings.HasSuffix(k, " output") {
+			selftests++
+		}
+	}
+	if selftests != 29 || progress != 29 || !strings.HasPrefix(o.Reason, "29 passed, 0 failed, 0 skipped") {
+		t.Errorf("%d selftests in the evidence, %d progress events, reason %q; want 29", selftests, progress, o.Reason)
 	}
 }
