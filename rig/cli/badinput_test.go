@@ -203,7 +203,11 @@ func badInputs() []badInput {
 		// Inputs only the tree can judge: a named patch error after the
 		// source stage, no build.
 		{name: "malformed patch", args: withDir(func(t *testing.T, dir string) []string {
-			return []string{"--series", write(t, filepath.Join(dir, "s", "0001-garbage.patch"), "this is not a patch\n\x00\x01\x02\n")}
+			// In a series directory: the apply stage finds it. Named on its
+			// own, a file with no diff is refused before any work
+			// (TestAdversarial).
+			write(t, filepath.Join(dir, "s", "0001-garbage.patch"), "this is not a patch\n\x00\x01\x02\n")
+			return []string{"--series", filepath.Join(dir, "s")}
 		}), code: ExitFail, status: result.PatchError, want: []string{"0001-garbage.patch"}, tree: true},
 		{name: "binary patch", args: withDir(func(t *testing.T, dir string) []string {
 			return []string{"--series", write(t, filepath.Join(dir, "s", "0001-add-a-blob.patch"), binaryPatch)}

@@ -216,11 +216,18 @@ func TestE2ERerunRun(t *testing.T) {
 				i, was.ID, was.Role, was.TreeID, len(was.Patches), c.ID, c.Role, c.TreeID, len(c.Patches))
 		}
 		// A booted cell's script has the run's seed. A baseline served from
-		// kept results has the seed of the boot those results came from,
-		// both times the same entry's: the scripts agree.
+		// kept results has the seed of the boot those results came from:
+		// the original's when both were served by the same entry. The
+		// rerun asks for the accelerator the run really used (tcg), the
+		// run may have asked for auto, and kept results are keyed by what
+		// was asked: then the rerun's entry is another one, or none.
 		seed := fmt.Sprintf("rig.seed=%d ", orig.Seed)
-		if was.Role == "baseline" {
-			seed = seedWord(t, filepath.Join(dir, was.ID, "reproduce.sh"))
+		if note := baseNote(c); note != "" {
+			if note == baseNote(was) {
+				seed = seedWord(t, filepath.Join(dir, was.ID, "reproduce.sh"))
+			} else {
+				seed = seedWord(t, filepath.Join(newDir, c.ID, "reproduce.sh")) // another entry's boot
+			}
 		}
 		mustFile(t, filepath.Join(newDir, c.ID, "reproduce.sh"), seed)
 	}
@@ -267,6 +274,18 @@ func TestE2EReplayExtras(t *testing.T) {
 }
 
 // seedWord is the "rig.seed=N " word of a reproduce.sh.
+// baseNote is the note of a baseline's boot stage when its results came
+// from kept base results ("base results of 1 boots (x86_64-<key>.json)"),
+// "" when it booted.
+func baseNote(c result.Cell) string {
+	for _, s := range c.Stages {
+		if s.Name == "boot" && s.Cached {
+			return s.Note
+		}
+	}
+	return ""
+}
+
 func seedWord(t *testing.T, script string) string {
 	t.Helper()
 	b, err := os.ReadFile(script)
