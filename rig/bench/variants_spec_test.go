@@ -7,7 +7,7 @@ import (
 )
 
 func TestParseVariants(t *testing.T) {
-	vs, err := ParseVariants(";m=pc|append=no_timer_check;cpu=max|args=-smp 1|kernel=/k")
+	vs, err := ParseVariants(";m=pc|append=no_timer_check;cpu=max|args=-smp 1|kernel=/k;append=acpi=off|end=kill|initrd=/i;m=microvm|events=virtio")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,13 +15,35 @@ func TestParseVariants(t *testing.T) {
 		{Name: "(unchanged)"},
 		{Name: "m=pc|append=no_timer_check", Variant: Variant{Machine: "pc", Append: "no_timer_check"}},
 		{Name: "cpu=max|args=-smp 1|kernel=/k", Variant: Variant{CPU: "max", Args: []string{"-smp", "1"}}, Kernel: "/k"},
+		{Name: "append=acpi=off|end=kill|initrd=/i", Variant: Variant{Append: "acpi=off", KillAfterDone: true}, Initrd: "/i"},
+		{Name: "m=microvm|events=virtio", Variant: Variant{Machine: "microvm", VirtioEvents: true}},
 	}
 	if !reflect.DeepEqual(vs, want) {
 		t.Errorf("got %+v\nwant %+v", vs, want)
 	}
-	for _, bad := range []string{"mm=pc", "m"} {
+	for _, bad := range []string{"mm=pc", "m", "end=now", "events=pci"} {
 		if _, err := ParseVariants(bad); err == nil || !strings.Contains(err.Error(), "variant") {
 			t.Errorf("ParseVariants(%q) = %v, want an error naming the variant", bad, err)
+		}
+	}
+}
+
+// TestRawArgvVirtioEvents: events=virtio moves x86_64's events port from
+// the second UART to a virtio console, on the command line and in argv.
+func TestRawArgvVirtioEvents(t *testing.T) {
+	argv, err := RawArgv(Image{Arch: "x86_64", Kernel: "/k", Initramfs: "/i"}, Variant{Machine: "microvm", VirtioEvents: true}, "/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(argv, " ")
+	for _, want := range []string{"-M microvm", "rig.events=/dev/hvc0", "-device virtconsole,chardev=ev"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("argv %q lacks %q", all, want)
+		}
+	}
+	for _, bad := range []string{"rig.events=/dev/ttyS1", "-serial chardev:ev"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("argv %q still has %q", all, bad)
 		}
 	}
 }
