@@ -47,3 +47,28 @@ func TestRawArgvVirtioEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestTodayArgv: today's raw command (the boot goal's reference) keeps
+// today's machine, CPU and kernel command line whatever the arch table
+// says now.
+func TestTodayArgv(t *testing.T) {
+	for a, want := range map[string][]string{
+		"x86_64": {"qemu-system-x86_64 -M pc -accel tcg -cpu qemu64 -smp 2 -m 512", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd rig.probe=1 -display", "-serial chardev:ev"},
+		"arm64":  {"qemu-system-aarch64 -M virt -accel tcg -cpu max,pauth-impdef=on -smp 2 -m 512", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 pty.legacy_count=0 rig.probe=1 -display", "-device virtconsole,chardev=ev"},
+	} {
+		v, ok := TodayVariant(a)
+		if !ok {
+			t.Fatalf("no today's command for %s", a)
+		}
+		argv, err := RawArgv(Image{Arch: a, Kernel: "/k", Initramfs: "/i"}, v, "/c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(argv, " ")
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: today's argv %q lacks %q", a, all, w)
+			}
+		}
+	}
+}
