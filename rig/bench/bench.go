@@ -110,6 +110,12 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 	today, hasToday := TodayVariant(img.Arch)
 	t := Pair{What: "boot " + img.Arch + " vs today", Rig: p.Rig, Goal: TodayGoal[img.Arch],
 		Limit: Sample{Name: "today's raw command (rig/bench/today.go) to first byte on the events port"}}
+	if hasToday {
+		if err := TodayKernel(img.Arch, img.Kernel); err != nil {
+			t.Limit.Errors = append(t.Limit.Errors, err.Error())
+			hasToday = false
+		}
+	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		var old RawTimes
 		var oldErr error
@@ -128,10 +134,10 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 		}
 	}
 	p.finish()
-	if !hasToday {
+	if _, ok := TodayVariant(img.Arch); !ok {
 		return []Pair{p}
 	}
-	t.finish()
+	t.finish() // with no today's boots: its error says why
 	return []Pair{p, t}
 }
 

@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rig-kernel/rig/rig/kconfig"
 )
 
 func TestParseVariants(t *testing.T) {
@@ -69,6 +74,44 @@ func TestTodayArgv(t *testing.T) {
 			if !strings.Contains(all, w) {
 				t.Errorf("%s: today's argv %q lacks %q", a, all, w)
 			}
+		}
+	}
+}
+
+// TestTodayKernel: a kernel is today's reference only when the config
+// beside it has what today's fragments request; kconfigs/ itself must
+// still be today's.
+func TestTodayKernel(t *testing.T) {
+	for _, a := range []string{"x86_64", "arm64"} {
+		frags, err := todayFrags(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		k := filepath.Join(dir, "Image")
+		if err := TodayKernel(a, k); err == nil || !strings.Contains(err.Error(), "no kernel.config") {
+			t.Errorf("%s without a config: %v", a, err)
+		}
+		var cfg strings.Builder
+		for _, o := range kconfig.Requested(frags) {
+			if o.Value == "n" {
+				fmt.Fprintf(&cfg, "# %s is not set\n", o.Name)
+			} else {
+				fmt.Fprintf(&cfg, "%s=%s\n", o.Name, o.Value)
+			}
+		}
+		write := func(s string) {
+			if err := os.WriteFile(filepath.Join(dir, "kernel.config"), []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(cfg.String())
+		if err := TodayKernel(a, k); err != nil {
+			t.Errorf("%s with today's options: %v", a, err)
+		}
+		write(strings.Replace(cfg.String(), "CONFIG_FUTEX=y", "# CONFIG_FUTEX is not set", 1))
+		if err := TodayKernel(a, k); err == nil || !strings.Contains(err.Error(), "CONFIG_FUTEX") || !strings.Contains(err.Error(), "rig run --arch "+a) {
+			t.Errorf("%s without FUTEX: %v; want the option named and what to do", a, err)
 		}
 	}
 }
