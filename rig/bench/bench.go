@@ -168,7 +168,7 @@ func secs(d time.Duration) string {
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	if len(r.Pairs) > 0 {
-		fmt.Fprintf(w, "%-16s %8s %8s %7s %-11s %6s %-16s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
+		fmt.Fprintf(w, "%-21s %8s %8s %7s %-11s %6s %-16s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
 		for _, p := range r.Pairs {
 			goal := ""
 			if p.Goal > 0 {
@@ -183,7 +183,7 @@ func (r *Report) Print(w io.Writer) {
 			if p.Noisy {
 				verdict += ", noisy"
 			}
-			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %-11s %6s %-16s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
+			fmt.Fprintf(w, "%-21s %8s %8s %7.2f %-11s %6s %-16s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
 				verdict, secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
 			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
 				fmt.Fprintf(w, "    error: %s\n", lines.First(e))
