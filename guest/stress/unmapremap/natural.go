@@ -47,8 +47,11 @@ import (
 //
 // The verdict is statistical. Kills go on until the duration ends (or,
 // with Env.MinKills, until that many window kills, bounded by the
-// duration). A pass needs at least Env.MinKills window kills (30 when not
-// given); fewer, with no corruption anywhere, is a skip that says so: the
+// duration), or until the first corrupted window kill and a control kill
+// (one is made next if none was yet): the failure is then certain, and
+// more kills would only refine a rate nothing judges by. A
+// pass needs at least Env.MinKills window kills (30 when not given);
+// fewer, with no corruption anywhere, is a skip that says so: the
 // rule-of-three bound 3/N would be too weak to call a pass.
 
 const (
@@ -133,7 +136,7 @@ func (s natStats) reason() string {
 	case s.Skip != "":
 		return "natural: skipped (" + s.Skip + ")"
 	case s.Corruptions > 0:
-		return fmt.Sprintf("natural: %d of %d kills corrupted (%s), first after %s", s.Corruptions, s.Kills,
+		return fmt.Sprintf("natural: %d of %d kills corrupted (%s), first after %s; stopped at the first corruption", s.Corruptions, s.Kills,
 			pct(float64(s.Corruptions)/float64(s.Kills)), secs(s.FirstHit))
 	case s.Kills == 0:
 		return "natural: no kills"
@@ -242,11 +245,14 @@ func runNatural(ctx context.Context, env stress.Env) natStats {
 		if env.MinKills > 0 && s.Kills >= env.MinKills {
 			break
 		}
+		if s.Corruptions > 0 && s.ControlKills > 0 {
+			break // a failure, with a control behind it: decided
+		}
 		if ctx.Err() != nil {
 			s.Err = fmt.Sprintf("deadline after %d kills", s.Kills+s.ControlKills)
 			break
 		}
-		control := n%controlEvery == controlEvery-1
+		control := n%controlEvery == controlEvery-1 || s.Corruptions > 0
 		delay := time.Duration(rng.Int64N(int64(maxDelay) + 1))
 		k, skipWhy, err := naturalKill(ctx, control, delay)
 		if skipWhy != "" {

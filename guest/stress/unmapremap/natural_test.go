@@ -16,7 +16,8 @@ import (
 )
 
 // The host kernel (6.18) has no fix: within 10 s the natural mode must hit
-// the window at least once, and the controls must stay clean.
+// the window at least once, and the controls must stay clean. The first
+// corruption decides the verdict: one control kill at most follows it.
 func TestUnmapNaturalHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s of kills")
@@ -41,11 +42,14 @@ func TestUnmapNaturalHost(t *testing.T) {
 	if s.Corruptions == 0 {
 		t.Fatalf("no corruption in %d kills (%d rounds, %d caught in the window) on a kernel without the fix", s.Kills, s.Iterations, s.Open)
 	}
+	if s.Corruptions != 1 || s.Elapsed >= 10*time.Second || s.ControlKills > (s.Kills+s.ControlKills)/controlEvery+1 {
+		t.Errorf("kills went on after the first corruption: %d corruptions in %v", s.Corruptions, s.Elapsed)
+	}
 	if s.Impl != futex.UnlockAsm {
 		t.Errorf("unlock impl %q", s.Impl)
 	}
-	if progress < 5 {
-		t.Errorf("%d progress events in 10 s", progress)
+	if progress < 1 {
+		t.Errorf("no progress event")
 	}
 }
 
