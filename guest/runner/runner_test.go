@@ -103,3 +103,47 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// An Alongside test starts first and runs beside the others: here it
+// returns only once both tests in turn have run, which a runner that ran
+// it in turn (before or after them) could not let happen.
+func TestAlongside(t *testing.T) {
+	ran := make(chan string, 2)
+	inTurn := func(name string) stress.Test {
+		return stress.Test{Test: catalog.Test{Name: name}, Run: func(context.Context, stress.Env) stress.Outcome {
+			ran <- name
+			return stress.Outcome{Status: event.Pass}
+		}}
+	}
+	side := stress.Test{Test: catalog.Test{Name: "aa-side", Alongside: true, MaxTime: 5 * time.Second},
+		Run: func(ctx context.Context, env stress.Env) stress.Outcome {
+			for range 2 {
+				select {
+				case <-ran:
+				case <-ctx.Done():
+					return stress.Outcome{Status: event.Fail, Reason: "the tests in turn did not run beside it"}
+				}
+			}
+			return stress.Outcome{Status: event.Pass}
+		}}
+	var evs bytes.Buffer
+	r := Runner{Tests: []stress.Test{side, inTurn("bb-one"), inTurn("cc-two")}, Events: event.NewWriter(&evs), Duration: time.Second}
+	res, ok := r.Run(context.Background(), nil)
+	if !ok || len(res) != 3 || res[0].Test != "aa-side" || res[1].Test != "bb-one" || res[2].Test != "cc-two" {
+		t.Fatalf("ok %v, results %+v", ok, res)
+	}
+	d := event.NewDecoder(&evs)
+	var starts []string
+	for {
+		e, _, err := d.Next()
+		if err != nil {
+			break
+		}
+		if e.Ev == event.Start {
+			starts = append(starts, e.Test)
+		}
+	}
+	if strings.Join(starts, ",") != "aa-side,bb-one,cc-two" {
+		t.Errorf("started %v, want aa-side first", starts)
+	}
+}
