@@ -20,7 +20,7 @@ type Test struct {
 	MaxTime time.Duration
 	// Alongside tests start first and run beside the others instead of
 	// in turn: they mostly sleep, so they take little from the races
-	// (docs/design.md, "Speed").
+	// (docs/speed.md).
 	Alongside bool
 }
 
