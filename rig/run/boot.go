@@ -1,7 +1,6 @@
 package run
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -102,16 +101,6 @@ type bootState struct {
 	// running are the tests started and not finished, in start order (a
 	// test marked Alongside in guest/catalog runs beside the others).
 	running []string
-	// startSeq is each started test's place in the start order.
-	startSeq map[string]int
-}
-
-// inStartOrder returns the results in the order their tests started,
-// which is the guest's order, whichever finished first.
-func (b *bootState) inStartOrder() []result.Test {
-	r := slices.Clone(b.results)
-	slices.SortStableFunc(r, func(x, y result.Test) int { return cmp.Compare(b.startSeq[x.Name], b.startSeq[y.Name]) })
-	return r
 }
 
 // WedgeGrace is how long the run stage lets a wedged machine go on after
@@ -187,10 +176,6 @@ func (b *bootState) out(o machine.Output) {
 		case event.Start:
 			b.started[ev.Test] = ev
 			b.running = append(b.running, ev.Test)
-			if b.startSeq == nil {
-				b.startSeq = map[string]int{}
-			}
-			b.startSeq[ev.Test] = len(b.startSeq)
 		case event.Result:
 			b.running = slices.DeleteFunc(b.running, func(n string) bool { return n == ev.Test })
 			t := result.Test{Name: ev.Test, Status: ev.Status, Reason: ev.Reason, Evidence: ev.Evidence}
@@ -332,7 +317,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	c.res.Tests = st.inStartOrder()
+	c.res.Tests = st.results
 	c.res.GuestEvents, c.res.ConsoleLines = st.nevents, st.lines
 	oo, stacks := oopses(st.scanner)
 	c.res.Oopses = append(c.res.Oopses, oo...)
@@ -355,7 +340,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 		return
 	}
 	c.res.BootedVersion = st.booted
-	ob := Observed{Hello: st.hello, Done: st.done, Results: c.res.Tests,
+	ob := Observed{Hello: st.hello, Done: st.done, Results: st.results,
 		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: strings.Join(st.running, ", "),
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout,
 		EventTimeout: cfg.EventTimeout}
