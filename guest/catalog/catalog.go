@@ -18,10 +18,6 @@ type Test struct {
 	Natural bool
 	// MaxTime overrides the default timeout when nonzero.
 	MaxTime time.Duration
-	// Alongside tests start first and run beside the others instead of
-	// in turn: they mostly sleep, so they take little from the races
-	// (docs/speed.md).
-	Alongside bool
 }
 
 // Timeout is how long the guest's runner lets t run before it gives up on
@@ -39,7 +35,7 @@ func (t Test) Timeout(duration time.Duration) time.Duration {
 
 // tests is the catalog, sorted by name (the order the runner runs them).
 var tests = []Test{
-	{Name: "kselftest-futex", MaxTime: 5 * time.Minute, Alongside: true,
+	{Name: "kselftest-futex", MaxTime: 5 * time.Minute,
 		Doc: "the tree's tools/testing/selftests/futex, run as functional/run.sh runs them; TAP decides"},
 	{Name: "pi-consistency", Natural: true,
 		Doc: "PI futexes under contention and owner death: the word names the owner, mutual exclusion, WAITERS, bounded waits"},

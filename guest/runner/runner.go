@@ -1,7 +1,7 @@
-// Package runner runs the selected guest tests in order (those marked
-// Alongside beside the rest) and reports them: start/progress/result
-// events on the event port and one human line per result on the console.
-// A panicking or hung test becomes an `error` result; the run goes on.
+// Package runner runs the selected guest tests in order and reports them:
+// start/progress/result events on the event port and one human line per
+// result on the console. A panicking or hung test becomes an `error`
+// result; the run goes on.
 package runner
 
 import (
@@ -31,8 +31,6 @@ type Runner struct {
 	// Heartbeat is the longest a running test goes without a progress
 	// event (default event.Heartbeat).
 	Heartbeat time.Duration
-
-	consoleMu sync.Mutex // tests alongside others report at any time
 }
 
 func (r *Runner) heartbeat() time.Duration {
@@ -98,35 +96,17 @@ type Result struct {
 	Took    time.Duration
 }
 
-// Run runs names in order (nil: every test of r.Tests, by name), the
-// Alongside ones started first beside the others, and reports whether
-// every test passed or was skipped. Results are in names' order.
+// Run runs names in order (nil: every test of r.Tests, by name) and
+// reports whether every test passed or was skipped.
 func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 	if names == nil {
 		names = stress.Names(r.Tests)
 	}
-	results := make([]Result, len(names))
-	var side sync.WaitGroup
-	inTurn := make([]int, 0, len(names))
-	for i, name := range names {
-		if t, found := r.lookup(name); found && t.Alongside && len(names) > 1 {
-			side.Add(1)
-			started := make(chan struct{})
-			go func() {
-				defer side.Done()
-				results[i] = r.one(ctx, name, func() { close(started) })
-			}()
-			<-started // its start event comes before the next test's
-			continue
-		}
-		inTurn = append(inTurn, i)
-	}
-	for _, i := range inTurn {
-		results[i] = r.one(ctx, names[i], func() {})
-	}
-	side.Wait()
 	ok := true
-	for _, res := range results {
+	var results []Result
+	for _, name := range names {
+		res := r.one(ctx, name)
+		results = append(results, res)
 		if res.Outcome.Status != event.Pass && res.Outcome.Status != event.Skip {
 			ok = false
 		}
@@ -134,11 +114,9 @@ func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 	return results, ok
 }
 
-// one runs test name, calling started once its start event is sent.
-func (r *Runner) one(ctx context.Context, name string, started func()) Result {
+func (r *Runner) one(ctx context.Context, name string) Result {
 	start := time.Now()
 	r.send(event.Event{Ev: event.Start, Test: name, Seed: r.Seed})
-	started()
 	var o stress.Outcome
 	t, found := r.lookup(name)
 	if !found {
@@ -151,8 +129,6 @@ func (r *Runner) one(ctx context.Context, name string, started func()) Result {
 	res := Result{Test: name, Outcome: o, Took: time.Since(start)}
 	r.send(event.Event{Ev: event.Result, Test: name, Status: o.Status, Reason: o.Reason, Evidence: o.Evidence})
 	if r.Console != nil {
-		r.consoleMu.Lock()
-		defer r.consoleMu.Unlock()
 		fmt.Fprintf(r.Console, "rig-guest: %s: %s (%.2fs) %s\n", name, strings.ToUpper(o.Status), res.Took.Seconds(), o.Reason)
 	}
 	return res

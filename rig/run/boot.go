@@ -98,9 +98,8 @@ type bootState struct {
 	wedge   *oops.Report
 	wedgeAt time.Duration
 	onWedge func(oops.Report)
-	// running are the tests started and not finished, in start order (a
-	// test marked Alongside in guest/catalog runs beside the others).
-	running []string
+	// running is the test started last and not finished.
+	running string
 }
 
 // WedgeGrace is how long the run stage lets a wedged machine go on after
@@ -175,9 +174,9 @@ func (b *bootState) out(o machine.Output) {
 			}
 		case event.Start:
 			b.started[ev.Test] = ev
-			b.running = append(b.running, ev.Test)
+			b.running = ev.Test
 		case event.Result:
-			b.running = slices.DeleteFunc(b.running, func(n string) bool { return n == ev.Test })
+			b.running = ""
 			t := result.Test{Name: ev.Test, Status: ev.Status, Reason: ev.Reason, Evidence: ev.Evidence}
 			if st, ok := b.started[ev.Test]; ok {
 				t.Seed = st.Seed
@@ -341,7 +340,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	c.res.BootedVersion = st.booted
 	ob := Observed{Hello: st.hello, Done: st.done, Results: st.results,
-		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: strings.Join(st.running, ", "),
+		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: st.running,
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout,
 		EventTimeout: cfg.EventTimeout}
 	if st.wedge != nil {
@@ -406,7 +405,7 @@ type Observed struct {
 	BootTimeout   time.Duration
 	RunTimeout    time.Duration
 	EventTimeout  time.Duration
-	// Running are the tests started without a result; WedgeLine the
+	// Running is the test started last without a result; WedgeLine the
 	// console line of the report that meant the machine was wedged (0:
 	// none).
 	Running   string
