@@ -11,8 +11,8 @@ import (
 // the slower build, not their sum. Boots wait until every cell is
 // prepared, so that no build distorts the race tests; then each arch's
 // cells boot one at a time in order, the arches side by side: two QEMUs
-// at once did not lower the races' hit rates (docs/speed.md),
-// and a two-arch run takes the longer arch's boots, not their sum.
+// at once did not lower the races' hit rates (docs/speed.md), and a
+// two-arch run takes the longer arch's boots, not their sum.
 type schedule struct {
 	preps    map[string]queue // per arch
 	prepPos  []int            // each cell's place in its arch's queues
