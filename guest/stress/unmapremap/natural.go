@@ -49,12 +49,11 @@ import (
 // with Env.MinKills, until that many window kills, bounded by the
 // duration; without it, past the duration for up to half of it more while
 // it has fewer window kills than a pass needs: goOn), or until the first
-// corrupted window kill and a control kill
-// (one is made next if none was yet): the failure is then certain, and
-// more kills would only refine a rate nothing judges by. A
-// pass needs at least Env.MinKills window kills (30 when not given);
-// fewer, with no corruption anywhere, is a skip that says so: the
-// rule-of-three bound 3/N would be too weak to call a pass.
+// corrupted window kill and a control kill (one is made next if none was
+// yet): the failure is then certain, and more kills would only refine a
+// rate nothing judges by. A pass needs at least Env.MinKills window kills
+// (30 when not given); fewer, with no corruption anywhere, is a skip that
+// says so: the rule-of-three bound 3/N would be too weak to call a pass.
 
 const (
 	controlEvery    = 4
