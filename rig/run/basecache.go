@@ -26,7 +26,8 @@ import (
 // kept in the cache, so the base is not rebooted on every run. A
 // statistical test's counts are summed over every boot of the base, and
 // the base is booted again until each such test has minBaseKills kills
-// behind it: its rate gets more precise, then stays.
+// behind it (or a corruption, which decides it): its rate gets more
+// precise, then stays.
 
 // minBaseKills is how many kills a statistical test's base rate rests on
 // before the base's results are reused instead of booting it again.
@@ -76,7 +77,8 @@ func loadBase(path string) (*baseEntry, error) {
 }
 
 // settled reports whether e can stand for a boot of the base: it decided
-// (passed or failed), and every statistical test has enough kills.
+// (passed or failed), and every statistical test has a corruption or
+// enough kills.
 func (e *baseEntry) settled() bool {
 	if e.Status != result.Pass && e.Status != result.Fail {
 		return false
@@ -85,7 +87,9 @@ func (e *baseEntry) settled() bool {
 		return false // kept before entries recorded it: one boot more gives its cells a reproduce.sh
 	}
 	for _, t := range e.Tests {
-		if k, _, ok := counts(t); ok && k < minBaseKills {
+		// A corruption decides the test (the guest stops at the first);
+		// a pass needs its kills.
+		if k, h, ok := counts(t); ok && h == 0 && k < minBaseKills {
 			return false
 		}
 	}
