@@ -56,7 +56,10 @@ func (c *cell) basePath(initrd string) (string, error) {
 	}
 	key := cache.Key("base-v1", c.res.BuildID, img, c.arch.Name, c.spec.Accel, strings.Join(orAll(c.spec.Tests), ","),
 		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.memoryMB()),
-		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"))
+		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"),
+		// The machine the results came from: a new CPU model or machine
+		// type in the arch table boots the base again.
+		"machine="+c.arch.Machine, "cpu="+c.arch.TCGCPU+","+c.arch.KVMCPU)
 	return cache.Baselines.Path(c.opts.Cache, c.arch.Name, key), nil
 }
 
