@@ -49,10 +49,14 @@ type Arch struct {
 // the kernel signs pointers. The rig's own kernels have ARM64_PTR_AUTH
 // off, so it matters for trees built with pointer auth on (arm64
 // defconfig). TCG stays multi-threaded (QEMU's default): the race tests
-// need parallel vCPUs, and it boots faster than thread=single.
+// need parallel vCPUs, and it boots faster than thread=single. x86_64
+// under TCG is QEMU's default CPU (qemu64) with Intel's vendor string:
+// the kernel then marks the TSC constant (family 15, model 3 and later) and
+// CPU1 reuses CPU0's delay-loop calibration instead of measuring its own,
+// which took 100-150 ms of CPU1's bring-up (docs/speed.md).
 var Table = []Arch{
 	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
-		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd",
+		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "qemu64,vendor=GenuineIntel", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd",
 		ELF: elf.EM_X86_64},
 	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64",
 		QEMU: "qemu-system-aarch64", QEMUPackage: "qemu-system-arm", Machine: "virt", TCGCPU: "max,pauth-impdef=on", KVMCPU: "host", Console: "ttyAMA0", Events: "/dev/hvc0", VirtioEvents: true,

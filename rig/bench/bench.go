@@ -101,21 +101,44 @@ type Report struct {
 }
 
 // BootPair boots img n times the rig's way and n times the raw way,
-// interleaved so load changes hit both alike.
-func BootPair(ctx context.Context, img Image, n int, progress func(string)) Pair {
+// interleaved so load changes hit both alike. Each round also boots
+// today's raw command (today.go) when the arch has one, so the second
+// pair is the rig against the boot goal's reference.
+func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pair {
 	p := Pair{What: "boot " + img.Arch, Rig: Sample{Name: "rig: machine.Boot to first event"},
 		Limit: Sample{Name: "raw qemu to first byte on the events port"}, Goal: 1.10}
+	today, hasToday := TodayVariant(img.Arch)
+	t := Pair{What: "boot " + img.Arch + " vs today", Rig: p.Rig, Goal: TodayGoal[img.Arch],
+		Limit: Sample{Name: "today's raw command (rig/bench/today.go) to first byte on the events port"}}
+	if hasToday {
+		if err := TodayKernel(img.Arch, img.Kernel); err != nil {
+			t.Limit.Errors = append(t.Limit.Errors, err.Error())
+			hasToday = false
+		}
+	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		var old RawTimes
+		var oldErr error
+		if hasToday {
+			old, oldErr = RawBoot(ctx, img, today, "")
+		}
 		raw, rawErr := RawBoot(ctx, img, Variant{}, "")
 		first := raw.First
 		d, err := RigBoot(ctx, img)
 		p.rep(d, err, first, rawErr)
+		if hasToday {
+			t.rep(d, err, old.First, oldErr)
+		}
 		if progress != nil {
-			progress(fmt.Sprintf("boot %s %d/%d: raw %s rig %s", img.Arch, i+1, n, ms(first), ms(d)))
+			progress(fmt.Sprintf("boot %s %d/%d: today's raw %s, raw %s, rig %s", img.Arch, i+1, n, ms(old.First), ms(first), ms(d)))
 		}
 	}
 	p.finish()
-	return p
+	if _, ok := TodayVariant(img.Arch); !ok {
+		return []Pair{p}
+	}
+	t.finish() // with no today's boots: its error says why
+	return []Pair{p, t}
 }
 
 func record(s *Sample, d time.Duration, err error) {
@@ -145,7 +168,7 @@ func secs(d time.Duration) string {
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	if len(r.Pairs) > 0 {
-		fmt.Fprintf(w, "%-16s %8s %8s %7s %-11s %6s %-16s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
+		fmt.Fprintf(w, "%-21s %8s %8s %7s %-11s %6s %-16s  %8s %8s  %s\n", "what", "rig", "limit", "ratio", "spread", "goal", "verdict", "rig min", "lim min", "n / errors")
 		for _, p := range r.Pairs {
 			goal := ""
 			if p.Goal > 0 {
@@ -160,7 +183,7 @@ func (r *Report) Print(w io.Writer) {
 			if p.Noisy {
 				verdict += ", noisy"
 			}
-			fmt.Fprintf(w, "%-16s %8s %8s %7.2f %-11s %6s %-16s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
+			fmt.Fprintf(w, "%-21s %8s %8s %7.2f %-11s %6s %-16s  %8s %8s  %s\n", p.What, secs(p.Rig.Median()), secs(p.Limit.Median()), p.Ratio, spread, goal,
 				verdict, secs(p.Rig.Min()), secs(p.Limit.Min()), errs)
 			for _, e := range append(p.Rig.Errors, p.Limit.Errors...) {
 				fmt.Fprintf(w, "    error: %s\n", lines.First(e))

@@ -55,6 +55,12 @@ type Variant struct {
 	Cmdline             string // replaces the rig's kernel command line
 	Args                []string
 	Append              string
+	// KillAfterDone ends QEMU once the guest's done event arrived: for a
+	// variant whose guest cannot power the machine off (acpi=off on x86).
+	KillAfterDone bool
+	// VirtioEvents puts the events port on a virtio console (hvc0) on an
+	// arch whose events port is a second UART (for -M microvm).
+	VirtioEvents bool
 }
 
 // RawArgv is the hand-written minimal QEMU command for img: the same
@@ -77,6 +83,9 @@ func RawArgv(img Image, v Variant, consoleLog string) ([]string, error) {
 	if v.Append != "" {
 		cmdline += " " + v.Append
 	}
+	if v.VirtioEvents && !a.VirtioEvents {
+		cmdline = strings.Replace(cmdline, "rig.events="+a.Events, "rig.events=/dev/hvc0", 1)
+	}
 	m, cpu, accel := a.Machine, a.TCGCPU, "tcg"
 	if v.Machine != "" {
 		m = v.Machine
@@ -96,7 +105,7 @@ func RawArgv(img Image, v Variant, consoleLog string) ([]string, error) {
 		"-display", "none", "-no-reboot", "-nodefaults",
 		"-chardev", "file,id=con,path="+consoleLog, "-serial", "chardev:con",
 		"-chardev", "stdio,id=ev,signal=off")
-	if a.VirtioEvents {
+	if a.VirtioEvents || v.VirtioEvents {
 		argv = append(argv, "-device", "virtio-serial-device", "-device", "virtconsole,chardev=ev")
 	} else {
 		argv = append(argv, "-serial", "chardev:ev")
@@ -149,11 +158,20 @@ func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (RawT
 		t.First = time.Since(start)
 		t.CPU = procCPU(cmd.Process.Pid)
 	}
-	rest, _ := r.ReadString(0) // drain to EOF: hello, done
+	var rest string
+	if v.KillAfterDone {
+		rest = readUntil(r, `"done"`)
+		if strings.Contains(rest, `"done"`) {
+			cmd.Process.Kill()
+		}
+	} else {
+		rest, _ = r.ReadString(0) // drain to EOF: hello, done
+	}
 	err = cmd.Wait()
 	t.Wall = time.Since(start)
+	killed := v.KillAfterDone && strings.Contains(rest, `"done"`)
 	switch {
-	case err != nil:
+	case err != nil && !killed:
 		return t, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	case t.First == 0:
 		return t, errors.New("no output on the events port")
@@ -161,6 +179,19 @@ func RawBoot(ctx context.Context, img Image, v Variant, consoleLog string) (RawT
 		return t, errors.New("no done event on the events port")
 	}
 	return t, nil
+}
+
+// readUntil reads r until what has been read contains s, or to EOF.
+func readUntil(r *bufio.Reader, s string) string {
+	var b strings.Builder
+	for !strings.Contains(b.String(), s) {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
 }
 
 // procCPU returns a process's user+system CPU time from /proc.

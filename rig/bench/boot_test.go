@@ -22,7 +22,7 @@ func TestBootRegression(t *testing.T) {
 	for _, a := range []string{"x86_64", "arm64"} {
 		t.Run(a, func(t *testing.T) {
 			img := lastImage(t, a)
-			p := BootPair(context.Background(), img, 3, func(s string) { t.Log(s) })
+			p := BootPair(context.Background(), img, 3, func(s string) { t.Log(s) })[0]
 			if len(p.Rig.Errors) > 0 || len(p.Limit.Errors) > 0 {
 				t.Fatalf("boot errors: rig %q, raw %q", p.Rig.Errors, p.Limit.Errors)
 			}

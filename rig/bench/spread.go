@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 )
@@ -58,9 +59,9 @@ func (p *Pair) finish() {
 		p.Verdict = GoalUndecided
 		p.Note = fmt.Sprintf("spread %.2f-%.2f straddles the goal <=%.2f: not decided", lo, hi, p.Goal)
 	}
-	if margin := p.Goal - 1; margin > 0 && hi-lo > margin {
+	if margin := math.Abs(p.Goal - 1); margin > 0 && hi-lo > margin {
 		p.Noisy = true
-		p.Note = fmt.Sprintf("noisy: spread %.2f-%.2f (%s of %d) is wider than the goal's margin (%.2f over 1), so this ratio cannot tell the rig within the goal from one just past it; repeat with a larger --n or on a quieter host",
+		p.Note = fmt.Sprintf("noisy: spread %.2f-%.2f (%s of %d) is wider than the goal's margin (%.2f from 1), so this ratio cannot tell the rig within the goal from one just past it; repeat with a larger --n or on a quieter host",
 			lo, hi, p.SpreadKind, len(r), margin)
 	}
 }

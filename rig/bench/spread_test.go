@@ -33,6 +33,10 @@ func TestPairSpread(t *testing.T) {
 		{"noisy", []float64{900, 1000, 1100, 1200, 1300}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 1.10, [2]float64{1.00, 1.20}, "iqr", GoalUndecided, true},
 		// Wide but all under the goal: met, and still said to be noisy.
 		{"noisy, met", []float64{600, 700, 800, 900, 1000}, []float64{1000, 1000, 1000, 1000, 1000}, 1.10, 0.80, [2]float64{0.70, 0.90}, "iqr", GoalMet, true},
+		// A goal under 1 (the boot goal against today's command): its
+		// margin is its distance from 1.
+		{"half, met", []float64{300, 350, 400, 420, 450}, []float64{1000, 1000, 1000, 1000, 1000}, 0.5, 0.40, [2]float64{0.35, 0.42}, "iqr", GoalMet, false},
+		{"half, noisy", []float64{100, 200, 500, 900, 1000}, []float64{1000, 1000, 1000, 1000, 1000}, 0.5, 0.50, [2]float64{0.20, 0.90}, "iqr", GoalUndecided, true},
 		// A repetition where one side failed gives no ratio.
 		{"failed side", []float64{1000, 0, 1020}, []float64{1000, 1000, 0}, 1.10, 1.00, [2]float64{1.00, 1.00}, "min-max", GoalMet, false},
 	} {

@@ -67,8 +67,13 @@ func Run(ctx context.Context, o Options) *Report {
 				if argv, err := RawArgv(img, Variant{}, "console.log"); err == nil {
 					r.Commands["boot "+a.Name+" raw"] = shellQuote(argv)
 				}
+				if v, ok := TodayVariant(a.Name); ok {
+					if argv, err := RawArgv(img, v, "console.log"); err == nil {
+						r.Commands["boot "+a.Name+" today's raw"] = shellQuote(argv)
+					}
+				}
 				if o.What["boot"] {
-					r.Pairs = append(r.Pairs, BootPair(ctx, img, o.N, say))
+					r.Pairs = append(r.Pairs, BootPair(ctx, img, o.N, say)...)
 				}
 				if o.Reliability > 0 {
 					if r.Reliability == nil {

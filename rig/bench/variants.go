@@ -19,13 +19,17 @@ type NamedVariant struct {
 	Name    string
 	Variant Variant
 	Kernel  string // "" for the image's own kernel
+	Initrd  string // "" for the image's own initramfs
 }
 
 // ParseVariants parses a comparison spec: variants separated by ';', each
 // "key=value|key=value..." with keys m (machine), cpu, accel, cmdline (the
 // whole kernel command line), append (kernel arguments added), args (QEMU
-// arguments, space-separated) and kernel (another kernel image). An empty
-// variant is the raw command unchanged.
+// arguments, space-separated), kernel (another kernel image), initrd
+// (another initramfs) and end=kill (kill QEMU once the guest's done event
+// arrived, for a guest that cannot power off) and events=virtio (the
+// events port on a virtio console, for machines with one UART). An empty variant is the raw
+// command unchanged.
 func ParseVariants(spec string) ([]NamedVariant, error) {
 	var vs []NamedVariant
 	for _, one := range strings.Split(spec, ";") {
@@ -56,8 +60,20 @@ func ParseVariants(spec string) ([]NamedVariant, error) {
 				nv.Variant.Args = strings.Fields(val)
 			case "kernel":
 				nv.Kernel = val
+			case "initrd":
+				nv.Initrd = val
+			case "events":
+				if val != "virtio" {
+					return nil, fmt.Errorf("variant %q: events=%q: want events=virtio", one, val)
+				}
+				nv.Variant.VirtioEvents = true
+			case "end":
+				if val != "kill" {
+					return nil, fmt.Errorf("variant %q: end=%q: want end=kill", one, val)
+				}
+				nv.Variant.KillAfterDone = true
 			default:
-				return nil, fmt.Errorf("variant %q: unknown key %q (want m, cpu, accel, cmdline, append, args or kernel)", one, k)
+				return nil, fmt.Errorf("variant %q: unknown key %q (want m, cpu, accel, cmdline, append, args, kernel, initrd, end or events)", one, k)
 			}
 		}
 		vs = append(vs, nv)
@@ -91,6 +107,9 @@ func CompareVariants(ctx context.Context, base Image, vs []NamedVariant, n int, 
 			img := base
 			if v.Kernel != "" {
 				img.Kernel = v.Kernel
+			}
+			if v.Initrd != "" {
+				img.Initramfs = v.Initrd
 			}
 			con := ""
 			if consoleDir != "" && i == 0 {

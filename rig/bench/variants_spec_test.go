@@ -1,13 +1,18 @@
 package bench
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rig-kernel/rig/rig/kconfig"
 )
 
 func TestParseVariants(t *testing.T) {
-	vs, err := ParseVariants(";m=pc|append=no_timer_check;cpu=max|args=-smp 1|kernel=/k")
+	vs, err := ParseVariants(";m=pc|append=no_timer_check;cpu=max|args=-smp 1|kernel=/k;append=acpi=off|end=kill|initrd=/i;m=microvm|events=virtio")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,13 +20,98 @@ func TestParseVariants(t *testing.T) {
 		{Name: "(unchanged)"},
 		{Name: "m=pc|append=no_timer_check", Variant: Variant{Machine: "pc", Append: "no_timer_check"}},
 		{Name: "cpu=max|args=-smp 1|kernel=/k", Variant: Variant{CPU: "max", Args: []string{"-smp", "1"}}, Kernel: "/k"},
+		{Name: "append=acpi=off|end=kill|initrd=/i", Variant: Variant{Append: "acpi=off", KillAfterDone: true}, Initrd: "/i"},
+		{Name: "m=microvm|events=virtio", Variant: Variant{Machine: "microvm", VirtioEvents: true}},
 	}
 	if !reflect.DeepEqual(vs, want) {
 		t.Errorf("got %+v\nwant %+v", vs, want)
 	}
-	for _, bad := range []string{"mm=pc", "m"} {
+	for _, bad := range []string{"mm=pc", "m", "end=now", "events=pci"} {
 		if _, err := ParseVariants(bad); err == nil || !strings.Contains(err.Error(), "variant") {
 			t.Errorf("ParseVariants(%q) = %v, want an error naming the variant", bad, err)
+		}
+	}
+}
+
+// TestRawArgvVirtioEvents: events=virtio moves x86_64's events port from
+// the second UART to a virtio console, on the command line and in argv.
+func TestRawArgvVirtioEvents(t *testing.T) {
+	argv, err := RawArgv(Image{Arch: "x86_64", Kernel: "/k", Initramfs: "/i"}, Variant{Machine: "microvm", VirtioEvents: true}, "/c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(argv, " ")
+	for _, want := range []string{"-M microvm", "rig.events=/dev/hvc0", "-device virtconsole,chardev=ev"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("argv %q lacks %q", all, want)
+		}
+	}
+	for _, bad := range []string{"rig.events=/dev/ttyS1", "-serial chardev:ev"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("argv %q still has %q", all, bad)
+		}
+	}
+}
+
+// TestTodayArgv: today's raw command (the boot goal's reference) keeps
+// today's machine, CPU and kernel command line whatever the arch table
+// says now.
+func TestTodayArgv(t *testing.T) {
+	for a, want := range map[string][]string{
+		"x86_64": {"qemu-system-x86_64 -M pc -accel tcg -cpu qemu64 -smp 2 -m 512", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd rig.probe=1 -display", "-serial chardev:ev"},
+		"arm64":  {"qemu-system-aarch64 -M virt -accel tcg -cpu max,pauth-impdef=on -smp 2 -m 512", "console=ttyAMA0 panic=-1 rig.events=/dev/hvc0 pty.legacy_count=0 rig.probe=1 -display", "-device virtconsole,chardev=ev"},
+	} {
+		v, ok := TodayVariant(a)
+		if !ok {
+			t.Fatalf("no today's command for %s", a)
+		}
+		argv, err := RawArgv(Image{Arch: a, Kernel: "/k", Initramfs: "/i"}, v, "/c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(argv, " ")
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: today's argv %q lacks %q", a, all, w)
+			}
+		}
+	}
+}
+
+// TestTodayKernel: a kernel is today's reference only when the config
+// beside it has what today's fragments request; kconfigs/ itself must
+// still be today's.
+func TestTodayKernel(t *testing.T) {
+	for _, a := range []string{"x86_64", "arm64"} {
+		frags, err := todayFrags(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		k := filepath.Join(dir, "Image")
+		if err := TodayKernel(a, k); err == nil || !strings.Contains(err.Error(), "no kernel.config") {
+			t.Errorf("%s without a config: %v", a, err)
+		}
+		var cfg strings.Builder
+		for _, o := range kconfig.Requested(frags) {
+			if o.Value == "n" {
+				fmt.Fprintf(&cfg, "# %s is not set\n", o.Name)
+			} else {
+				fmt.Fprintf(&cfg, "%s=%s\n", o.Name, o.Value)
+			}
+		}
+		write := func(s string) {
+			if err := os.WriteFile(filepath.Join(dir, "kernel.config"), []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(cfg.String())
+		if err := TodayKernel(a, k); err != nil {
+			t.Errorf("%s with today's options: %v", a, err)
+		}
+		write(strings.Replace(cfg.String(), "CONFIG_FUTEX=y", "# CONFIG_FUTEX is not set", 1))
+		if err := TodayKernel(a, k); err == nil || !strings.Contains(err.Error(), "CONFIG_FUTEX") || !strings.Contains(err.Error(), "rig run --arch "+a) {
+			t.Errorf("%s without FUTEX: %v; want the option named and what to do", a, err)
 		}
 	}
 }

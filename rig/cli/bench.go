@@ -59,7 +59,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.tests, "tests", "guest tests of the whole run")
 	fs.DurationVar(&f.duration, "duration", run.DefaultDuration, helpDuration)
 	fs.StringVar(&f.jsonOut, "json", "bench.json", `where the numbers go ("" for nowhere)`)
-	fs.StringVar(&f.variants, "variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
+	fs.StringVar(&f.variants, "variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel, initrd, end=kill (a guest that cannot power off, ended at its done event), events=virtio (events on hvc0) (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
 }
 
 func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) int {

@@ -26,7 +26,8 @@ import (
 // kept in the cache, so the base is not rebooted on every run. A
 // statistical test's counts are summed over every boot of the base, and
 // the base is booted again until each such test has minBaseKills kills
-// behind it: its rate gets more precise, then stays.
+// behind it (or a corruption, which decides it): its rate gets more
+// precise, then stays.
 
 // minBaseKills is how many kills a statistical test's base rate rests on
 // before the base's results are reused instead of booting it again.
@@ -55,7 +56,10 @@ func (c *cell) basePath(initrd string) (string, error) {
 	}
 	key := cache.Key("base-v1", c.res.BuildID, img, c.arch.Name, c.spec.Accel, strings.Join(orAll(c.spec.Tests), ","),
 		c.spec.Duration.String(), strconv.Itoa(c.opts.MinKills), strconv.Itoa(c.opts.CPUs), strconv.Itoa(c.memoryMB()),
-		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"))
+		"append="+strings.TrimSpace(c.opts.Append), "qemu="+strings.Join(c.opts.QEMUArgs, "\x00"),
+		// The machine the results came from: a new CPU model or machine
+		// type in the arch table boots the base again.
+		"machine="+c.arch.Machine, "cpu="+c.arch.TCGCPU+","+c.arch.KVMCPU)
 	return cache.Baselines.Path(c.opts.Cache, c.arch.Name, key), nil
 }
 
@@ -76,7 +80,8 @@ func loadBase(path string) (*baseEntry, error) {
 }
 
 // settled reports whether e can stand for a boot of the base: it decided
-// (passed or failed), and every statistical test has enough kills.
+// (passed or failed), and every statistical test has a corruption or
+// enough kills.
 func (e *baseEntry) settled() bool {
 	if e.Status != result.Pass && e.Status != result.Fail {
 		return false
@@ -85,7 +90,9 @@ func (e *baseEntry) settled() bool {
 		return false // kept before entries recorded it: one boot more gives its cells a reproduce.sh
 	}
 	for _, t := range e.Tests {
-		if k, _, ok := counts(t); ok && k < minBaseKills {
+		// A corruption decides the test (the guest stops at the first);
+		// a pass needs its kills.
+		if k, h, ok := counts(t); ok && h == 0 && k < minBaseKills {
 			return false
 		}
 	}

@@ -194,4 +194,10 @@ func TestBaseKeyedByExtras(t *testing.T) {
 	if len(keys) != 4 {
 		t.Errorf("%d distinct base keys for 4 argument sets", len(keys))
 	}
+	// Nor from another machine: the arch table's CPU model changed.
+	c := newTestCell(t, &fakeEnv{}, Options{}, []string{"pi-giveup"}, []patch.Patch{})
+	c.arch.TCGCPU += ",other"
+	if k, err := c.basePath(img); err != nil || keys[k] {
+		t.Errorf("another CPU model reuses a kept base (%v)", err)
+	}
 }

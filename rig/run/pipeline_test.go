@@ -39,6 +39,9 @@ type fakeEnv struct {
 	// hang: the machine never ends by itself; Boot waits for ctx and, as
 	// machine.Boot does, returns a Stop cause as the Outcome's Stopped.
 	hang bool
+	// bootHold: each boot lasts this long, and Boot records "end ARCH"
+	// when it ends.
+	bootHold time.Duration
 
 	mu    sync.Mutex
 	calls []string
@@ -140,6 +143,10 @@ func (f *fakeEnv) Boot(ctx context.Context, cfg machine.Config, out func(machine
 		f.interrupt()
 		<-ctx.Done()
 		return &machine.Outcome{Shutdown: machine.HostQMPQuit, Exit: machine.Exited(0)}, ctx.Err()
+	}
+	if f.bootHold > 0 {
+		time.Sleep(f.bootHold)
+		f.call("end " + cfg.Arch)
 	}
 	o := f.outcome
 	if f.hang {

@@ -9,14 +9,16 @@ import (
 // one after another, in order (they share the arch's build slot), while
 // the arches prepare in parallel, so a cold two-arch run is bounded by
 // the slower build, not their sum. Boots wait until every cell is
-// prepared and then run one at a time in cell order, so that neither a
-// build nor another QEMU distorts the race tests.
+// prepared, so that no build distorts the race tests; then each arch's
+// cells boot one at a time in order, the arches side by side: two QEMUs
+// at once did not lower the races' hit rates (docs/speed.md), and a
+// two-arch run takes the longer arch's boots, not their sum.
 type schedule struct {
 	preps    map[string]queue // per arch
-	prepPos  []int            // each cell's place in its arch's queue
+	prepPos  []int            // each cell's place in its arch's queues
 	cellArch []string
-	boots    queue
-	prepared chan struct{} // closed when every cell is prepared
+	boots    map[string]queue // per arch
+	prepared chan struct{}    // closed when every cell is prepared
 
 	mu      sync.Mutex
 	pending int
@@ -24,14 +26,14 @@ type schedule struct {
 
 func newSchedule(cells []*cell) *schedule {
 	s := &schedule{preps: map[string]queue{}, prepPos: make([]int, len(cells)), cellArch: make([]string, len(cells)),
-		boots: newQueue(len(cells)), prepared: make(chan struct{}), pending: len(cells)}
+		boots: map[string]queue{}, prepared: make(chan struct{}), pending: len(cells)}
 	count := map[string]int{}
 	for i, c := range cells {
 		s.cellArch[i], s.prepPos[i] = c.arch.Name, count[c.arch.Name]
 		count[c.arch.Name]++
 	}
 	for a, n := range count {
-		s.preps[a] = newQueue(n)
+		s.preps[a], s.boots[a] = newQueue(n), newQueue(n)
 	}
 	if len(cells) == 0 {
 		close(s.prepared)
@@ -68,10 +70,11 @@ func (t scheduled) boot(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	if err := t.s.boots.wait(ctx, t.i); err != nil {
+	q, pos := t.s.boots[t.s.cellArch[t.i]], t.s.prepPos[t.i]
+	if err := q.wait(ctx, pos); err != nil {
 		return nil, err
 	}
-	return func() { t.s.boots.pass(t.i) }, nil
+	return func() { q.pass(pos) }, nil
 }
 
 // queue lets goroutines go one at a time in a fixed order: position i

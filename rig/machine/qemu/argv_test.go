@@ -19,7 +19,7 @@ func TestArgv(t *testing.T) {
 		want        []string
 	}{
 		{"x86_64 tcg", "x86_64", "tcg", []string{
-			"qemu-system-x86_64", "-M", "pc", "-accel", "tcg",
+			"qemu-system-x86_64", "-M", "pc", "-accel", "tcg", "-cpu", "qemu64,vendor=GenuineIntel",
 			"-smp", "2", "-m", "512", "-kernel", "/k/bzImage", "-initrd", "/k/initrd",
 			"-append", "console=ttyS0 panic=-1 rig.events=/dev/ttyS1 pty.legacy_count=0 no_timer_check i8042.noaux i8042.nokbd rig.test=all rig.seed=7",
 			"-display", "none", "-no-reboot", "-nodefaults", "-S",

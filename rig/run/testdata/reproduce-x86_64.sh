@@ -41,6 +41,7 @@ timeout --foreground -k 10 183s \
 	qemu-system-x86_64 \
 	-M pc \
 	-accel tcg \
+	-cpu qemu64,vendor=GenuineIntel \
 	-smp 2 \
 	-m 512 \
 	-kernel "$kernel" \
