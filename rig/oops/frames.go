@@ -1,6 +1,9 @@
 package oops
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Frame is one stack frame of a report as the kernel printed it, for a
 // symbolizer to decode to file:line (rig/symbolize).
@@ -48,6 +51,17 @@ var (
 	// "Allocated by task 12:", "Freed by task 12 on cpu 1 at 5.1s:", "Last
 	// potentially related work creation:".
 	sectionRe = re(`^((?:Allocated|Freed) by task \d+(?: on cpu \d+ at [\d.]+s)?|(?:Second to last|Last) potentially related work creation):$`)
+
+	// otherTaskRe starts the stack of a task that is not the report's
+	// own: an RCU stall prints its grace-period kthread's ("rcu: RCU
+	// grace-period kthread stack dump:", then "task:rcu_sched state:I
+	// ..." and a call trace), before the stalled CPU's own registers and
+	// trace when that CPU reports itself, after them when another does.
+	otherTaskRe = re(`^(?:rcu: )?(RCU grace-period kthread stack dump|Stack dump where RCU GP kthread last ran):$`)
+	// ownStackRe starts a CPU's own registers and trace ("CPU: 1 UID: 0
+	// PID: 36 Comm: ...", "NMI backtrace for cpu 1"): frames after it are
+	// the report's own again.
+	ownStackRe = re(`^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ |NMI backtrace for cpu \d+$)`)
 )
 
 // trace is the stack being collected for the last report of one printk
@@ -57,6 +71,10 @@ type trace struct {
 	inCall  bool // inside its "Call Trace:" lines (or a further stack's)
 	hasPC   bool
 	section string
+	// traced: the further stack has had its call trace, so a CPU's own
+	// registers may follow (a section for another CPU prints its own
+	// "CPU:" and RIP lines before its trace).
+	traced bool
 }
 
 // startTrace makes the report that starts on the current line the one that
@@ -89,11 +107,15 @@ func (s *Scanner) traceFor(ctx string) *trace {
 // "RIP: 0010:" or "pc : ") as the first frame of the caller's report.
 func (s *Scanner) pcLine(ctx, sym string) {
 	t := s.traceFor(ctx)
-	if t == nil || t.hasPC || len(s.frames[t.report]) > 0 {
+	if t == nil || t.hasPC || s.ownFrames(t) > 0 {
 		return // a RIP line after the trace is a frame's saved registers
+	}
+	if t.section != "" && !t.traced {
+		return // another CPU's registers, before its trace
 	}
 	if f, ok := parseSym(sym); ok {
 		t.hasPC, f.PC = true, true
+		t.inCall, t.section = false, ""
 		s.addFrame(t, f)
 	}
 }
@@ -106,12 +128,20 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 		return false
 	}
 	if msg == "Call Trace:" || msg == "Call trace:" {
-		t.inCall = true
+		t.inCall, t.traced = true, true
 		return true
+	}
+	if m := otherTaskRe.FindStringSubmatch(msg); m != nil {
+		t.inCall, t.section, t.traced = false, m[1], false // its own "Call Trace:" follows
+		return true
+	}
+	if t.section != "" && t.traced && ownStackRe.MatchString(msg) {
+		t.inCall, t.section = false, ""
+		return false
 	}
 	if strings.HasSuffix(msg, ":") && (t.inCall || strings.Contains(msg, " by task ")) {
 		if m := sectionRe.FindStringSubmatch(msg); m != nil {
-			t.inCall, t.section = true, m[1]
+			t.inCall, t.section, t.traced = true, m[1], true
 			return true
 		}
 	}
@@ -127,7 +157,7 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 		return false
 	}
 	f.Section = t.section
-	if fs := s.frames[t.report]; len(fs) == 1 && fs[0].PC && fs[0].Sym == f.Sym && fs[0].Module == f.Module && !f.Guess && f.Section == "" {
+	if fs := s.frames[t.report]; s.ownFrames(t) == 1 && fs[0].PC && fs[0].Sym == f.Sym && fs[0].Module == f.Module && !f.Guess && f.Section == "" {
 		return true // arm64's trace starts at the pc it printed already
 	}
 	s.addFrame(t, f)
@@ -217,12 +247,29 @@ func isTraceMarker(msg string) bool {
 	return strings.HasSuffix(msg, " [inline]")
 }
 
+// addFrame keeps a frame of t's report: a frame of the report's own stack
+// goes after the own frames kept so far and before every further stack's,
+// since an RCU stall may print another task's stack first.
 func (s *Scanner) addFrame(t *trace, f Frame) {
 	fs := s.frames[t.report]
 	if len(fs) >= MaxFrames || len(f.Sym) > maxSymLen {
 		return
 	}
-	s.frames[t.report] = append(fs, f)
+	if f.Section != "" {
+		s.frames[t.report] = append(fs, f)
+		return
+	}
+	s.frames[t.report] = slices.Insert(fs, s.ownFrames(t), f)
+}
+
+// ownFrames is how many of t's report's frames are its own stack's.
+func (s *Scanner) ownFrames(t *trace) int {
+	fs := s.frames[t.report]
+	n := 0
+	for n < len(fs) && fs[n].Section == "" {
+		n++
+	}
+	return n
 }
 
 // endTraces stops collecting for caller ctx (all callers if ctx is "").

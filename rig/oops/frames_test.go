@@ -62,6 +62,12 @@ func TestFramesRealLogs(t *testing.T) {
 		{"rcu-stall-exit-spin-arm64-6.12.log", 88, 12,
 			[]string{"PC handle_futex_death+0x12c/0x134", "futex_cleanup+0xf0/0x2a4", "futex_exit_release+0x44/0x78"},
 			"el0t_64_sync+0x14c/0x150"},
+		// A self-detected stall whose grace-period kthread was starved:
+		// the kthread's stack is printed first, under its heading, and
+		// goes after the stalled CPU's own trace.
+		{"rcu-stall.log", 1, 21,
+			[]string{"dump_stack+0x111/0x171", "nmi_cpu_backtrace.cold+0x44/0xd8"},
+			"[RCU grace-period kthread stack dump] ret_from_fork+0x1f/0x30"},
 		// This rig's WARN on x86_64 (UNWINDER_GUESS: every frame is "? ").
 		{"rig-x86_64-6.12-warning.log", 186, 13,
 			[]string{"PC handle_futex_death+0x62/0xff", "? futex_cleanup+0xc9/0x26b", "? schedule+0x29/0x3a"},
@@ -194,6 +200,79 @@ func TestFramesSections(t *testing.T) {
 		"[Freed by task 97 on cpu 1 at 4.987654s] kfree+0x10/0x20", "[Last potentially related work creation] call_rcu+0x1/0x2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// An RCU stall prints other tasks' stacks beside the stalled CPU's: the
+// grace-period kthread's, and the stack of the CPU it last ran on, with
+// that CPU's own "CPU:" and RIP lines. They go after the report's own
+// stack, under their headings, whichever order the kernel printed them in,
+// and the stalled CPU's RIP stays the first frame.
+func TestFramesRCUStallOtherStacks(t *testing.T) {
+	own := []string{
+		"[   22.735438] CPU: 1 UID: 0 PID: 36 Comm: exe Not tainted 6.12.118+ #rig-2d92ba789f17",
+		"[   22.735758] RIP: 0010:handle_futex_death+0xdd/0xf1",
+		"[   22.736416] RSP: 0000:ffff888000387cf8 EFLAGS: 00000286",
+		"[   22.736691] Call Trace:",
+		"[   22.736992]  <TASK>",
+		"[   22.737036]  ? futex_cleanup+0xc9/0x26b",
+		"[   22.737118]  ? do_exit+0x1e8/0x75a",
+		"[   22.737243]  </TASK>",
+	}
+	others := []string{
+		"[   22.729001] rcu: rcu_sched kthread starved for 5250 jiffies! g-1083 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1",
+		"[   22.729101] rcu: \tUnless rcu_sched kthread gets sufficient CPU time, OOM is now expected behavior.",
+		"[   22.729201] rcu: RCU grace-period kthread stack dump:",
+		"[   22.729301] task:rcu_sched       state:R  running task     stack:0     pid:14    tgid:14    ppid:2      flags:0x00004000",
+		"[   22.729401] Call Trace:",
+		"[   22.729501]  <TASK>",
+		"[   22.729601]  ? __schedule+0x42d/0x457",
+		"[   22.729701]  ? rcu_gp_kthread+0xb2/0xce",
+		"[   22.729801]  </TASK>",
+		"[   22.729901] rcu: Stack dump where RCU GP kthread last ran:",
+		"[   22.730001] Sending NMI from CPU 1 to CPUs 0:",
+		"[   22.730101] NMI backtrace for cpu 0",
+		"[   22.730201] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Not tainted 6.12.118+ #rig-2d92ba789f17",
+		"[   22.730301] RIP: 0010:default_idle+0xf/0x14",
+		"[   22.730401] Call Trace:",
+		"[   22.730501]  <NMI>",
+		"[   22.730601]  ? nmi_cpu_backtrace+0x8d/0xb4",
+		"[   22.730701]  </NMI>",
+		"[   22.730801]  <TASK>",
+		"[   22.730901]  ? default_idle_call+0x1a/0x29",
+		"[   22.731001]  </TASK>",
+	}
+	stall := []string{
+		"[   22.727976] rcu: INFO: rcu_sched self-detected stall on CPU",
+		"[   22.728458] rcu: \t1-....: (5245 ticks this GP) idle=3c34/1/0x4000000000000000 softirq=95/95 fqs=2623",
+	}
+	wantOwn := []string{"PC handle_futex_death+0xdd/0xf1", "? futex_cleanup+0xc9/0x26b", "? do_exit+0x1e8/0x75a"}
+	wantOthers := []string{
+		"[RCU grace-period kthread stack dump] ? __schedule+0x42d/0x457",
+		"[RCU grace-period kthread stack dump] ? rcu_gp_kthread+0xb2/0xce",
+		"[Stack dump where RCU GP kthread last ran] ? nmi_cpu_backtrace+0x8d/0xb4",
+		"[Stack dump where RCU GP kthread last ran] ? default_idle_call+0x1a/0x29",
+	}
+	for name, lines := range map[string][][]string{
+		"others first": {stall, others, own},
+		"own first":    {stall, own, others},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := NewScanner()
+			for _, ls := range lines {
+				for _, l := range ls {
+					s.Line(strings.ReplaceAll(l, "\\t", "\t"))
+				}
+			}
+			rs := s.Reports()
+			if len(rs) != 1 {
+				t.Fatalf("reports %+v; want the stall", rs)
+			}
+			got := syms(s.Frames(rs[0]))
+			if want := append(slices.Clone(wantOwn), wantOthers...); !slices.Equal(got, want) {
+				t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }
 
