@@ -2,6 +2,7 @@ package history
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,16 +185,29 @@ func TestLoadUntrusted(t *testing.T) {
 	big := filepath.Join(dir, "big")
 	os.MkdirAll(big, 0o755)
 	f, _ := os.Create(filepath.Join(big, "run.json"))
-	f.Truncate(MaxRunJSON + 1)
+	f.Truncate(result.MaxRunJSON + 1)
 	f.Close()
 	if _, err := Load([]string{big}); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("oversized run.json: %v", err)
 	}
 	many := filepath.Join(dir, "many")
 	os.MkdirAll(many, 0o755)
-	os.WriteFile(filepath.Join(many, "run.json"), []byte(`{"cells":[`+strings.Repeat(`{},`, MaxCells)+`{}]}`), 0o644)
-	if _, err := Load([]string{many}); err == nil || !strings.Contains(err.Error(), "cells, more than") {
+	var cells []string
+	for i := 0; i <= MaxCells; i++ {
+		cells = append(cells, fmt.Sprintf(`{"id":"c%d"}`, i))
+	}
+	os.WriteFile(filepath.Join(many, "run.json"), []byte(`{"id":"many","cells":[`+strings.Join(cells, ",")+`]}`), 0o644)
+	if _, err := Load([]string{many}); err == nil || !strings.Contains(err.Error(), "cells, more than the 5000 a history reads") {
 		t.Errorf("a run of too many cells: %v", err)
+	}
+	// A cell id that would be joined onto the night's directory as a path
+	// (history.html links <night>/report.html#cell-<id>) is refused as
+	// every reader of runs refuses it.
+	hostile := filepath.Join(dir, "hostile")
+	os.MkdirAll(hostile, 0o755)
+	os.WriteFile(filepath.Join(hostile, "run.json"), []byte(`{"id":"h","cells":[{"id":"../../etc"}]}`), 0o644)
+	if _, err := Load([]string{hostile}); err == nil || !strings.Contains(err.Error(), "cell 1: id") {
+		t.Errorf("a cell id with a path in it: %v", err)
 	}
 	empty := t.TempDir()
 	if _, err := Load([]string{empty}); err == nil || !strings.Contains(err.Error(), empty) {

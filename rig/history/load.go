@@ -17,9 +17,9 @@ import (
 // File is the name of the history in its output directory.
 const File = "history.json"
 
-// Bounds on what is read: run.json files come from other machines.
+// Bounds on what is read: run.json files come from other machines. A
+// run.json's bytes are bounded by result.Load (result.MaxRunJSON).
 const (
-	MaxRunJSON     = 32 << 20 // bytes of one run.json
 	MaxHistoryJSON = 64 << 20 // bytes of a history.json
 	MaxRuns        = 2000     // run directories in one history
 	MaxCells       = 5000     // cells of one run
@@ -94,13 +94,15 @@ func isRun(dir string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// readRun reads dir/run.json, refusing one larger than MaxRunJSON.
+// readRun reads dir/run.json as every reader of runs does (result.Load:
+// size, cell ids), then holds it to a history's tighter bounds, since a
+// history holds up to MaxRuns of them at once.
 func readRun(dir string) (*result.Run, error) {
-	name := filepath.Join(dir, "run.json")
-	var r result.Run
-	if err := readJSON(name, MaxRunJSON, &r); err != nil {
+	r, err := result.Load(dir)
+	if err != nil {
 		return nil, err
 	}
+	name := filepath.Join(dir, "run.json")
 	if len(r.Cells) > MaxCells {
 		return nil, fmt.Errorf("%s: %d cells, more than the %d a history reads: not a run the rig wrote", name, len(r.Cells), MaxCells)
 	}
@@ -109,7 +111,7 @@ func readRun(dir string) (*result.Run, error) {
 			return nil, fmt.Errorf("%s: cell %s has %d tests, more than the %d a history reads", name, result.Clean(c.ID, 80), len(c.Tests), MaxTests)
 		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 func readJSON(name string, max int64, v any) error {
