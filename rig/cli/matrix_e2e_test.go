@@ -71,7 +71,9 @@ func TestE2EMatrixShardsMerge(t *testing.T) {
 	}
 
 	kf := filepath.Join(t.TempDir(), "known.yaml")
-	if err := os.WriteFile(kf, []byte("- test: robust-owner-death\n  cell: 'riscv64-*'\n  link: https://example.org/1\n"), 0o644); err != nil {
+	// Entry 1 names a test both cells ran and passed: probably fixed.
+	// Entry 2 names cells the plan has not got: not judged, not "fixed".
+	if err := os.WriteFile(kf, []byte("- test: robust-owner-death\n  link: https://example.org/1\n- test: robust-owner-death\n  cell: 'riscv64-*'\n  link: https://example.org/2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	merged2 := filepath.Join(results, "merged-known")
@@ -79,7 +81,11 @@ func TestE2EMatrixShardsMerge(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "probably fixed") || !strings.Contains(stderr, kf+":1") {
 		t.Fatalf("merge --known: exit %d, stderr does not name %s:1 as probably fixed:\n%s", code, kf, stderr)
 	}
+	if strings.Contains(stderr, kf+":3") {
+		t.Errorf("merge --known: an entry for cells the run has not got is called probably fixed:\n%s", stderr)
+	}
 	mustFile(t, filepath.Join(merged2, "summary.md"), "**Probably fixed**")
+	mustFile(t, filepath.Join(merged2, "summary.md"), "Not judged")
 	if m2, err := result.Load(merged2); err != nil || m2.Status != result.Pass || m2.KnownIssues == nil {
 		t.Errorf("merged with --known: %v %+v", err, m2)
 	}

@@ -189,3 +189,35 @@ func TestApplyOopsAndVerdict(t *testing.T) {
 		t.Errorf("Apply(nil) left marks: %+v", r.Cells[0])
 	}
 }
+
+// An entry matches nothing either because its failure is gone (probably
+// fixed) or because the run never ran what it names: another shard's
+// cells, a test left out with --tests. Only the first is called fixed.
+func TestApplyNotExercised(t *testing.T) {
+	l, err := Parse("k.yaml", []byte(`
+- test: robust-owner-death
+  link: https://x.org/ran-and-passed
+- test: robust-owner-death
+  cell: riscv64-*
+  link: https://x.org/other-cells
+- test: pi-giveup
+  link: https://x.org/test-not-run
+- title: 'BUG: never'
+  cell: arm64-*
+  link: https://x.org/title-other-cells
+`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &result.Run{Cells: []result.Cell{
+		cell("x86_64-a", result.Pass, "", result.Test{Name: "robust-owner-death", Status: "pass"}),
+	}}
+	Apply(r, l)
+	k := r.KnownIssues
+	if k == nil || len(k.Unmatched) != 1 || !strings.Contains(k.Unmatched[0], "ran-and-passed") {
+		t.Fatalf("unmatched %+v: want only the entry whose test ran and passed", k)
+	}
+	if len(k.NotExercised) != 3 {
+		t.Errorf("not exercised %q: want the other three entries", k.NotExercised)
+	}
+}

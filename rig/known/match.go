@@ -19,7 +19,8 @@ var excusable = map[result.Status]bool{
 // on each cell whose failure is wholly expected (every failing test and
 // every kernel report matched, and its cause too when the cell did not get
 // as far as its tests' verdicts), and r.KnownIssues with the entries that
-// matched nothing (probably fixed). Earlier marks are cleared first, so a
+// matched nothing although the run exercised them (probably fixed) and
+// those it did not exercise (not judged). Earlier marks are cleared first, so a
 // merged run can be matched again. It does not change statuses: a Known cell
 // counts as a pass (result.Cell.Counts) once the run is finished.
 func Apply(r *result.Run, l *List) {
@@ -84,11 +85,37 @@ func Apply(r *result.Run, l *List) {
 	}
 	k := &result.KnownIssues{File: l.File, Entries: len(l.Entries)}
 	for i, e := range l.Entries {
-		if !used[i] {
-			k.Unmatched = append(k.Unmatched, fmt.Sprintf("%s:%d: %s (%s)", l.File, e.Line, e.Name(), e.Link))
+		line := fmt.Sprintf("%s:%d: %s (%s)", l.File, e.Line, e.Name(), e.Link)
+		switch {
+		case used[i]:
+		case exercised(r, e):
+			k.Unmatched = append(k.Unmatched, line)
+		default:
+			k.NotExercised = append(k.NotExercised, line)
 		}
 	}
 	r.KnownIssues = k
+}
+
+// exercised reports whether r could have shown e's failure: some cell its
+// glob matches ran, and for a test entry, ran a test it names. An entry
+// for cells on another shard, or for a test left out with --tests, matched
+// nothing without telling whether it is fixed.
+func exercised(r *result.Run, e Entry) bool {
+	for _, c := range r.Cells {
+		if !cellMatch(e.Cell, c.ID) {
+			continue
+		}
+		if e.test == nil {
+			return true
+		}
+		for _, t := range c.Tests {
+			if e.test.MatchString(t.Name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cellMatch is the entry's glob on a cell ID; "*" matches every ID, even

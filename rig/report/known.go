@@ -94,5 +94,11 @@ func KnownMarkdown(r *result.Run) string {
 			fmt.Fprintf(&b, "- %s\n", md(u))
 		}
 	}
+	if len(k.NotExercised) > 0 {
+		b.WriteString("\nNot judged (this run did not run their cells or tests):\n\n")
+		for _, u := range k.NotExercised {
+			fmt.Fprintf(&b, "- %s\n", md(u))
+		}
+	}
 	return b.String()
 }

@@ -369,13 +369,16 @@ type Run struct {
 	QEMUArgs []string  `json:"qemu_args,omitempty"`
 }
 
-// KnownIssues records a run's known-issues file: its entries and those
-// that matched no failure of the run (probably fixed), one line each
+// KnownIssues records a run's known-issues file: its entries, those that
+// matched no failure of the run although it ran their cells and tests
+// (probably fixed), and those whose cells or tests it did not run (not
+// judged: another shard's cells, a test left out), one line each
 // ("FILE:LINE: test NAME in GLOB (LINK)").
 type KnownIssues struct {
-	File      string   `json:"file"`
-	Entries   int      `json:"entries"`
-	Unmatched []string `json:"unmatched,omitempty"`
+	File         string   `json:"file"`
+	Entries      int      `json:"entries"`
+	Unmatched    []string `json:"unmatched,omitempty"`
+	NotExercised []string `json:"not_exercised,omitempty"`
 }
 
 // Program is a static program packed with --exec: the test called Name
