@@ -27,7 +27,7 @@ func reportKCIDBCommand(e *env) *ffcli.Command {
 			fs = f
 			fs.StringVar(&o.Origin, "origin", "rig", "CI system name prefixing every id ([a-z0-9_]+)")
 			fs.StringVar(&o.BaseURL, "base-url", "", "URL the run directory is published at (default: no log URLs: KCIDB takes absolute ones only)")
-			fs.StringVar(&series, "series", "", "the series as applied, for patchset_hash (default: the run's --series, if still readable)")
+			fs.StringVar(&series, "series", "", "the series as applied, for patchset_hash (default: the sha256 of each patch the run recorded)")
 			fs.StringVar(&o.TreeName, "tree-name", "", "tree name, e.g. mainline, net-next")
 			fs.StringVar(&o.GitRepositoryURL, "git-url", "", "https:// or git:// URL of the base tree")
 			fs.StringVar(&o.GitRepositoryBranch, "git-branch", "", "branch of the base tree")
@@ -53,7 +53,9 @@ func reportKCIDBCommand(e *env) *ffcli.Command {
 					return ExitUsage
 				}
 				o.Patches = report.PatchFiles(ps)
-			case r.Series != "":
+			case r.Series != "" && !recordsPatchSums(r):
+				// A run from before the rig recorded each patch's sha256:
+				// the series on disk is the only source, if unchanged.
 				ps, err := patch.ReadSeries(r.Series)
 				if err != nil {
 					fmt.Fprintf(e.stderr, "rig report kcidb: patchset_hash left out: the run's series %s: %v (pass --series)\n", result.Clean(r.Series, 300), result.Clean(err.Error(), 300))
@@ -68,4 +70,17 @@ func reportKCIDBCommand(e *env) *ffcli.Command {
 			return ExitPass
 		},
 	}.command(e, "report")
+}
+
+// recordsPatchSums reports whether every cell with patches recorded their
+// sha256 (result.Patch.SHA256), so patchset_hash needs no file.
+func recordsPatchSums(r *result.Run) bool {
+	for _, c := range r.Cells {
+		for _, p := range c.Patches {
+			if p.SHA256 == "" {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -96,13 +96,41 @@ func PatchsetHash(files []PatchFile) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// recordedPatchset is the patchset_hash and patch names of the patches
+// cell c recorded with their sha256 when it ran; ok is false for a run
+// from before the rig recorded them (or a cell without patches).
+func recordedPatchset(c *result.Cell) (hash string, names []string, ok bool) {
+	if len(c.Patches) == 0 {
+		return "", nil, false
+	}
+	h := sha256.New()
+	for _, p := range c.Patches {
+		if len(p.SHA256) != 64 || !isLowerHex(p.SHA256) {
+			return "", nil, false
+		}
+		fmt.Fprintf(h, "%s\n", p.SHA256)
+		names = append(names, p.Name)
+	}
+	return hex.EncodeToString(h.Sum(nil)), names, true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // KCIDBOptions say what run.json does not know.
 type KCIDBOptions struct {
 	// Origin names the submitting CI system and prefixes every id; "" is
 	// "rig". KCIDB origins match ^[a-z0-9_]+$.
 	Origin string
-	// Patches is the series as applied, in order, for patchset_hash. Nil
-	// with a run that had a series leaves patchset_hash out (unknown).
+	// Patches is the series as applied, in order, for patchset_hash. When
+	// nil, the sha256 each cell recorded of its patches is used; a run
+	// from before the rig recorded them leaves patchset_hash out (unknown).
 	Patches []PatchFile
 	// BaseURL is where the run directory is published; "" leaves the URL
 	// fields out (KCIDB takes no relative URL, and a reader of the run
@@ -275,7 +303,7 @@ func KCIDB(r *result.Run, o KCIDBOptions) ([]byte, error) {
 		if !ok {
 			ci = len(d.Checkouts)
 			checkouts[key] = ci
-			d.Checkouts = append(d.Checkouts, k.checkout(c.Series, len(checkouts), c.Prefix))
+			d.Checkouts = append(d.Checkouts, k.checkout(c, len(checkouts)))
 		}
 		k.noteCheckout(&d.Checkouts[ci], c)
 		if c.Status == result.PatchError {
@@ -322,9 +350,10 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// checkout is the checkout of a series, or of its first prefix patches
-// (prefix > 0: a --each-patch cell).
-func (k kcidb) checkout(series string, n, prefix int) kcidbCheckout {
+// checkout is the checkout of cell c's series, or of its first prefix
+// patches (c.Prefix > 0: a --each-patch cell).
+func (k kcidb) checkout(c *result.Cell, n int) kcidbCheckout {
+	series, prefix := c.Series, c.Prefix
 	co := kcidbCheckout{
 		Origin:              k.o.Origin,
 		TreeName:            k.o.TreeName,
@@ -349,13 +378,22 @@ func (k kcidb) checkout(series string, n, prefix int) kcidbCheckout {
 			co.Misc["prefix"] = prefix
 			comment += fmt.Sprintf(" (patches 1-%d)", prefix)
 		}
-		if len(patches) > 0 {
+		var names []string
+		switch h, recorded, ok := recordedPatchset(c); {
+		case len(patches) > 0:
 			h := PatchsetHash(patches)
 			co.PatchsetHash = &h
-			var names []string
 			for _, p := range patches {
-				names = append(names, result.Clean(p.Name, maxName))
+				names = append(names, p.Name)
 			}
+		case ok:
+			co.PatchsetHash = &h
+			names = recorded
+		}
+		for i, name := range names {
+			names[i] = result.Clean(name, maxName)
+		}
+		if len(names) > 0 {
 			co.Misc["patches"] = names
 		}
 	}

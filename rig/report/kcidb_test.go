@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/rig-kernel/rig/rig/result"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,4 +276,43 @@ func fmtBool(b *bool) string {
 		return "absent"
 	}
 	return fmt.Sprint(*b)
+}
+
+// A run that recorded each patch's sha256 gives patchset_hash without the
+// series: the files may have changed since, or be on another machine.
+func TestKCIDBRecordedPatchset(t *testing.T) {
+	r, dir := fixtureRun(t)
+	_, patches := writePatches(t)
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		if c.Series == "" {
+			continue
+		}
+		c.Patches = nil
+		for _, p := range patches {
+			s := sha256.Sum256(p.Data)
+			c.Patches = append(c.Patches, result.Patch{Name: p.Name, State: "applied", SHA256: hex.EncodeToString(s[:])})
+		}
+	}
+	b, err := report.KCIDB(r, report.KCIDBOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"patchset_hash": "` + report.PatchsetHash(patches) + `"`
+	if !strings.Contains(string(b), want) {
+		t.Errorf("no %s in\n%s", want, b)
+	}
+	// One damaged sum and the hash is unknown, not wrong.
+	for i := range r.Cells {
+		if r.Cells[i].Series != "" {
+			r.Cells[i].Patches[0].SHA256 = "zz"
+		}
+	}
+	b, err = report.KCIDB(r, report.KCIDBOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"patchset_hash"`); n != 1 {
+		t.Errorf("%d patchset_hash fields with a damaged record, want only the bare tree's:\n%s", n, b)
+	}
 }

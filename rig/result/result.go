@@ -206,6 +206,10 @@ type Patch struct {
 	Name    string `json:"name"`
 	Subject string `json:"subject,omitempty"`
 	State   string `json:"state"` // applied, already-applied, failed, not-tried
+	// SHA256 is the hex sha256 of the patch file as the run read it, so a
+	// report made later (KCIDB's patchset_hash) need not read the series
+	// again, which may have changed or be on another machine.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Cell is one (arch, accel, config, series) combination, end to end.

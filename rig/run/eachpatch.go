@@ -1,6 +1,8 @@
 package run
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/rig-kernel/rig/rig/patch"
@@ -71,7 +73,7 @@ func gatePrefixes(cells []*cell) {
 			}
 			c.res.NotTried = true
 			for _, p := range c.spec.Patches {
-				c.res.Patches = append(c.res.Patches, result.Patch{Name: p.Name, Subject: p.Subject, State: string(patch.StateNotTried)})
+				c.res.Patches = append(c.res.Patches, result.Patch{Name: p.Name, Subject: p.Subject, State: string(patch.StateNotTried), SHA256: patchSum(p.Data)})
 			}
 			c.ui.Stage(c.res.ID, "apply", cause)
 			c.fail(result.PatchError, cause)
@@ -107,4 +109,11 @@ func namePrefixes(cells []*cell) {
 			r.VerdictCause = after + r.VerdictCause
 		}
 	}
+}
+
+// patchSum is the hex sha256 of a patch file, recorded with the cell's
+// patches (result.Patch.SHA256).
+func patchSum(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
 }

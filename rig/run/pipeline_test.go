@@ -199,7 +199,7 @@ func TestPipeline(t *testing.T) {
 	defer func(d time.Duration) { wedgeGrace = d }(wedgeGrace)
 	wedgeGrace = 20 * time.Millisecond
 	oopsLine := "[    3.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008"
-	series := []patch.Patch{{Name: "0001-futex-fix.patch", Subject: "futex: fix"}, {Name: "0002-x.patch", Subject: "x"}}
+	series := []patch.Patch{{Name: "0001-futex-fix.patch", Subject: "futex: fix", Data: []byte("a\n")}, {Name: "0002-x.patch", Subject: "x", Data: []byte("b\n")}}
 	passing := func() []event.Event { return testEvents("pass", "fine") }
 	missing := []kconfig.Missing{{Option: kconfig.Option{Name: "CONFIG_FUTEX_PI", Value: "y"}, Got: "n"}}
 	cancelOn := func(stage string) *fakeEnv { return &fakeEnv{errs: map[string]error{stage: context.Canceled}} }
@@ -309,6 +309,12 @@ func TestPipeline(t *testing.T) {
 			}
 			if strings.Contains(tc.stages, "apply") && tc.status != result.PatchError && len(c.res.Patches) != len(series) {
 				t.Errorf("%d patches recorded, want %d", len(c.res.Patches), len(series))
+			}
+			// Each patch's sha256 (of "a\n", "b\n"), for a report made later.
+			for i, want := range []string{"87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7", "0263829989b6fd954f72baaf2fc64bc2e2f01d692d4de72986ea808f6e99813f"} {
+				if i < len(c.res.Patches) && c.res.Patches[i].SHA256 != want {
+					t.Errorf("patch %d sha256 %q, want %s", i+1, c.res.Patches[i].SHA256, want)
+				}
 			}
 			saved, err := result.Load(c.rec.dir) // run.json is written after every stage
 			if err != nil || len(saved.Cells) != 1 || len(saved.Cells[0].Stages) == 0 || saved.Cells[0].Stages[0].Name != "source" {

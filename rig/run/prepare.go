@@ -44,7 +44,7 @@ func (c *cell) prepare(ctx context.Context, env Env, patches []patch.Patch) (ker
 		applied, id, err := env.Apply(ctx, c, patches)
 		treeID = id
 		for _, ap := range applied {
-			c.res.Patches = append(c.res.Patches, result.Patch{Name: ap.Patch.Name, Subject: ap.Patch.Subject, State: string(ap.State)})
+			c.res.Patches = append(c.res.Patches, result.Patch{Name: ap.Patch.Name, Subject: ap.Patch.Subject, State: string(ap.State), SHA256: patchSum(ap.Patch.Data)})
 			if ap.State == patch.StateAlreadyApplied {
 				c.ui.Notice("%s is already applied to the tree: skipped", ap.Patch.Name)
 			}
