@@ -95,6 +95,8 @@ type Report struct {
 	Whole   []Whole   `json:"whole,omitempty"`
 	// Verdicts are the broken kernels of patches/, timed to their verdict.
 	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Nightly is a matrix plan's warm run against its cells' minimal work.
+	Nightly *Nightly `json:"nightly,omitempty"`
 	// Reliability counts clean rig boots (first event and power-off) per arch.
 	Reliability map[string][2]int `json:"reliability,omitempty"` // arch -> {passed, tried}
 	Commands    map[string]string `json:"commands,omitempty"`    // what was run, for replay
@@ -224,6 +226,9 @@ func (r *Report) Print(w io.Writer) {
 				fmt.Fprintf(w, "    error: %s\n", lines.First(v.Error))
 			}
 		}
+	}
+	if r.Nightly != nil {
+		r.Nightly.print(w)
 	}
 	for a, c := range r.Reliability {
 		fmt.Fprintf(w, "reliability %s: %d/%d clean boots\n", a, c[0], c[1])

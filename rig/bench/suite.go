@@ -15,6 +15,7 @@ import (
 	"github.com/rig-kernel/rig/rig/cache"
 	"github.com/rig-kernel/rig/rig/initramfs"
 	"github.com/rig-kernel/rig/rig/internal/lines"
+	"github.com/rig-kernel/rig/rig/matrix"
 	"github.com/rig-kernel/rig/rig/run"
 )
 
@@ -35,12 +36,16 @@ type Options struct {
 	Duration time.Duration
 	// Patches is the rig checkout's patches/ (the broken kernels of
 	// --what verdicts).
-	Patches  string
+	Patches string
+	// The nightly: a matrix plan (DefaultPlan in a rig checkout) run warm
+	// with CellJobs cells at once (0: the matrix's default).
+	Plan     string
+	CellJobs int
 	Progress func(string)
 }
 
 // Run measures what o selects, in order boot, reliability, build, pack,
-// whole, verdicts; a part that cannot run records its error and the rest goes on.
+// whole, verdicts, nightly; a part that cannot run records its error and the rest goes on.
 func Run(ctx context.Context, o Options) *Report {
 	r := &Report{Start: time.Now(), Commands: map[string]string{}}
 	r.Host, _ = os.Hostname()
@@ -49,6 +54,7 @@ func Run(ctx context.Context, o Options) *Report {
 	if say == nil {
 		say = func(string) {}
 	}
+	makeJobs := o.Jobs // as given: the nightly's builds are the matrix's
 	if o.Jobs <= 0 {
 		o.Jobs = runtime.NumCPU()
 	}
@@ -130,6 +136,11 @@ func Run(ctx context.Context, o Options) *Report {
 			r.Commands["verdict "+v.Series] = v.Command
 		}
 	}
+	if o.What["nightly"] && ctx.Err() == nil {
+		n := NightlyRun(ctx, o, makeJobs, say)
+		r.Nightly = &n
+		r.Commands["nightly"] = n.Command
+	}
 	return r
 }
 
@@ -163,7 +174,11 @@ func shellQuote(argv []string) string {
 }
 
 // Parts are what Run can measure, in the order it measures them.
-var Parts = []string{"boot", "build", "pack", "whole", "verdicts"}
+var Parts = []string{"boot", "build", "pack", "whole", "verdicts", "nightly"}
+
+// DefaultParts are what `rig bench` measures unless --what says: all but
+// the nightly, whose default plan takes hours.
+var DefaultParts = Parts[:len(Parts)-1]
 
 // DefaultSeries is the whole run's series unless told otherwise: the first
 // patch of patches/example, a one-patch series.
@@ -187,6 +202,9 @@ func (o *Options) Prepare() error {
 	if o.N < 1 || o.BuildN < 1 || o.PackN < 1 {
 		return &run.UsageError{Err: errors.New("--n, --build-n and --pack-n must be at least 1")}
 	}
+	if o.CellJobs < 0 {
+		return &run.UsageError{Err: errors.New("--jobs must not be negative")}
+	}
 	var err error
 	if o.Root == "" {
 		if o.Root, err = initramfs.Sources(); err != nil {
@@ -205,6 +223,20 @@ func (o *Options) Prepare() error {
 	}
 	if o.Patches == "" && root != "" {
 		o.Patches = filepath.Join(root, "patches")
+	}
+	if o.What["nightly"] {
+		if o.Plan == "" && root != "" && fileExists(filepath.Join(root, DefaultPlan)) {
+			o.Plan = filepath.Join(root, DefaultPlan)
+		}
+		if o.Plan != "" {
+			// A bad plan is the user's to fix before anything runs.
+			if _, err := matrix.Load(o.Plan, matrix.Check{Tests: run.TestNames(), KconfigDir: filepath.Join(o.Root, "kconfigs")}); err != nil {
+				if matrix.IsPlanError(err) {
+					return &run.UsageError{Err: fmt.Errorf("--plan: %w", err)}
+				}
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -22,8 +22,8 @@ func benchCommand(e *env) *ffcli.Command {
 	var f benchFlags
 	return leaf{
 		name:     "bench",
-		synopsis: "[--what boot,build,pack,whole,verdicts] [--arch x86_64,arm64] [--n 5] [--cold] [--json FILE] | --variants SPEC [--arch A] [--n 3]",
-		short:    "measure boot, build, pack and a whole run against plain QEMU and make (ratios with their spread, JSON), and time broken kernels to their verdict",
+		synopsis: "[--what boot,build,pack,whole,verdicts,nightly] [--arch x86_64,arm64] [--n 5] [--cold] [--plan PLAN] [--jobs N] [--json FILE] | --variants SPEC [--arch A] [--n 3]",
+		short:    "measure boot, build, pack and a whole run against plain QEMU and make (ratios with their spread, JSON), time broken kernels to their verdict, and a matrix plan against its cells' minimal work",
 		flags:    f.register,
 		run: func(ctx context.Context, args []string) int {
 			if !noArgs(e, "bench", args) {
@@ -38,17 +38,19 @@ func benchCommand(e *env) *ffcli.Command {
 type benchFlags struct {
 	arches, what, tests         listFlag
 	n, buildN, packN, jobs, rel int
+	cellJobs                    int
 	cold                        bool
 	series, jsonOut, variants   string
+	plan                        string
 	duration                    time.Duration
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
 	f.arches = listFlag{vals: allArches()}
-	f.what = listFlag{vals: bench.Parts}
+	f.what = listFlag{vals: bench.DefaultParts}
 	f.tests = listFlag{vals: []string{"robust-unmap-remap"}}
 	fs.Var(&f.arches, "arch", "architectures, comma-separated")
-	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole, verdicts (each kind of broken kernel of patches/ on x86_64, timed to its verdict; a kernel not cached is built first, a KASAN one among them)")
+	fs.Var(&f.what, "what", "what to measure, comma-separated: boot, build, pack, whole, verdicts (each kind of broken kernel of patches/ on x86_64, timed to its verdict; a kernel not cached is built first, a KASAN one among them), nightly (not by default: --plan's cells warm, against the sum of their builds, boots and tests)")
 	fs.IntVar(&f.n, "n", 5, "boots per side (rig and raw QEMU), interleaved; medians are compared")
 	fs.IntVar(&f.buildN, "build-n", 3, "incremental rebuilds per side (rig and plain make)")
 	fs.IntVar(&f.packN, "pack-n", 2, "image builds per kind (cold and cached)")
@@ -58,6 +60,8 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.series, "series", "", "one-patch series for the whole run (default: the first patch of patches/example)")
 	fs.Var(&f.tests, "tests", "guest tests of the whole run")
 	fs.DurationVar(&f.duration, "duration", run.DefaultDuration, helpDuration)
+	fs.StringVar(&f.plan, "plan", "", "the matrix plan of --what nightly (default: the rig checkout's "+bench.DefaultPlan+": hours under TCG)")
+	fs.IntVar(&f.cellJobs, "jobs", 0, "--what nightly: cells at once, as rig matrix's -j (default: rig matrix's); -j stays make's -j (default there: rig matrix's --make-j)")
 	fs.StringVar(&f.jsonOut, "json", "bench.json", `where the numbers go ("" for nowhere)`)
 	fs.StringVar(&f.variants, "variants", "", `instead: compare raw QEMU boot variants of the last kernel built for each --arch, interleaved --n times: ';'-separated, each "key=value|...", keys m, cpu, accel, cmdline, append, args, kernel, initrd, end=kill (a guest that cannot power off, ended at its done event), events=virtio (events on hvc0) (e.g. ";m=pc|append=no_timer_check": the unchanged command and one variant); the first boot of each keeps its console in the results directory`)
 }
@@ -78,7 +82,7 @@ func runBench(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) int 
 		return exitUnlessInterrupted(ctx)
 	}
 	o := bench.Options{Arches: f.arches.vals, What: map[string]bool{}, N: f.n, BuildN: f.buildN, PackN: f.packN, Jobs: f.jobs,
-		Cold: f.cold, Reliability: f.rel, Series: f.series, Tests: f.tests.vals, Duration: f.duration,
+		Cold: f.cold, Reliability: f.rel, Series: f.series, Tests: f.tests.vals, Duration: f.duration, Plan: f.plan, CellJobs: f.cellJobs,
 		Progress: func(s string) { fmt.Fprintln(stderr, "bench: "+s) }}
 	for _, w := range f.what.vals {
 		o.What[w] = true

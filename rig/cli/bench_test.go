@@ -16,6 +16,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--arch", "sparc"}, `unknown arch "sparc"`},
 		{[]string{"bench", "--n", "0"}, "at least 1"},
 		{[]string{"bench", "stray"}, `unexpected argument "stray"`},
+		{[]string{"bench", "--what", "nightly", "--plan", "/nonexistent/plan.yaml"}, "--plan: plan /nonexistent/plan.yaml"},
+		{[]string{"bench", "--what", "nightly", "--jobs", "-1"}, "must not be negative"},
 	} {
 		var out, errb bytes.Buffer
 		if code := Execute(context.Background(), tc.args, &out, &errb); code != ExitUsage {

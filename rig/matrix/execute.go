@@ -49,11 +49,10 @@ func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string,
 		return nil, "", err
 	}
 	if o.Jobs == 0 {
-		mb, err := guestMB(specs, o.Run)
-		if err != nil {
+		var err error
+		if o.Jobs, err = JobsFor(specs, o.Run); err != nil {
 			return nil, "", err
 		}
-		o.Jobs = DefaultJobs(mb)
 	}
 	if o.Run.Jobs == 0 {
 		o.Run.Jobs = MakeJobs(runtime.NumCPU(), o.Jobs, len(Groups(specs)))
@@ -92,6 +91,16 @@ func Execute(ctx context.Context, specs []Spec, o Options) (*result.Run, string,
 	}
 	rn := Runner{Exec: exec, Jobs: o.Jobs, Log: ui.Printf, Known: o.Run.Known}
 	return r, dir, rn.Run(ctx, specs, dir, r)
+}
+
+// JobsFor is the default -j of a run of specs with o: DefaultJobs of its
+// largest guest (guestMB).
+func JobsFor(specs []Spec, o run.Options) (int, error) {
+	mb, err := guestMB(specs, o)
+	if err != nil {
+		return 0, err
+	}
+	return DefaultJobs(mb), nil
 }
 
 // MakeJobs is make's -j for each build when jobs cells run at once out of

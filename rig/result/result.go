@@ -248,6 +248,11 @@ type Cell struct {
 	Oopses  []Oops  `json:"oopses,omitempty"`
 	Stages  []Stage `json:"stages,omitempty"`
 	Patches []Patch `json:"patches,omitempty"`
+	// BaselineStages are, in a matrix cell judged against its baseline,
+	// the stages of the unpatched twin it ran first (in <cell>/baseline/;
+	// `rig run` records that twin as a cell of its own), so the run's time
+	// is all in run.json.
+	BaselineStages []Stage `json:"baseline_stages,omitempty"`
 	// Base is the tree the series was applied to and why that one.
 	Base *Base `json:"base,omitempty"`
 

@@ -55,6 +55,9 @@ func (e Executor) RunCell(ctx context.Context, s Spec, dir string) result.Cell {
 		}
 	}
 	labelTwins(cells)
+	if len(cells) == 2 {
+		c.res.BaselineStages = cells[0].res.Stages
+	}
 	if ctx.Err() != nil && (c.res.Status == "" || c.res.Status == result.InfraError) {
 		c.res.Status, c.res.Cause = result.Interrupted, "interrupted"
 	}
