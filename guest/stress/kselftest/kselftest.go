@@ -71,7 +71,11 @@ const reruns = 2
 // long as its longest sleep. Asleep they take no CPU from the selftests in
 // turn, whose own sleeps (timingSensitive) are what a busy CPU disturbs;
 // each sleeper's own sleep is 1 s or more for a thread to block or return,
-// which the short selftests beside it do not deny.
+// which the short selftests beside it do not deny. Once the selftests in
+// turn are done (about 2-3 s), that has long happened (the thread blocks or
+// returns within milliseconds) and the sleepers only wait out their
+// sleeps: the test tells the runner it is asleep, so the next test starts
+// beside them. A sleeper that failed is rerun there (docs/speed.md).
 var sleepers = map[string]string{
 	"futex_wait_uninitialized_heap":   "5 s",
 	"futex_wait_private_mapped_file":  "3 s",
@@ -203,6 +207,9 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 			one(i)
 		}
 	}
+	// What is left is the sleepers' sleeps, their verdicts already settled
+	// (below): the runner may start the next test beside them.
+	env.ReportAsleep()
 	side.Wait()
 
 	ev := map[string]string{}

@@ -354,7 +354,9 @@ func TestKselftestFutexSleepers(t *testing.T) {
 		return "touch " + filepath.Join(marks, me) + "\nfor i in $(seq 30); do [ -e " + filepath.Join(marks, other) + " ] && break; sleep 0.1; done\n" +
 			"[ -e " + filepath.Join(marks, other) + " ] || { echo 1..1; echo 'not ok 1 " + other + " never ran beside " + me + "'; exit 1; }\n"
 	}
-	writeScript(t, dir, "futex_wait_uninitialized_heap", meet("heap", "turn")+"echo 1..1; echo 'ok 1 heap'\n")
+	// The heap sleeper also waits for the test to say it is asleep, which
+	// it does once the selftests in turn are done.
+	writeScript(t, dir, "futex_wait_uninitialized_heap", meet("heap", "turn")+meet("heap", "asleep")+"echo 1..1; echo 'ok 1 heap'\n")
 	writeScript(t, dir, "futex_requeue_pi_mismatched_ops", meet("ops", "turn")+"echo 1..1; echo 'not ok 1 mismatched'; exit 1\n")
 	writeScript(t, dir, "futex_wait", meet("turn", "heap")+"echo 1..1; echo 'ok 1 wait'\n")
 	writeScript(t, dir, "futex_waitv", "echo 1..1; echo 'not ok 1 waitv'; exit 1\n")
@@ -363,10 +365,16 @@ func TestKselftestFutexSleepers(t *testing.T) {
 	binaryTimeout = 10 * time.Second
 	var mu sync.Mutex
 	var progress []map[string]int64
+	var atAsleep []map[string]int64
 	o := run(context.Background(), stress.Env{Progress: func(c map[string]int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		progress = append(progress, c)
+	}, Asleep: func() {
+		mu.Lock()
+		defer mu.Unlock()
+		atAsleep = append(atAsleep, progress[len(progress)-1])
+		os.WriteFile(filepath.Join(marks, "asleep"), nil, 0o644)
 	}})
 	t.Logf("%s: %s", o.Status, o.Reason)
 	if ev := o.Evidence["futex_wait"]; !strings.HasPrefix(ev, "pass: ") {
@@ -381,5 +389,10 @@ func TestKselftestFutexSleepers(t *testing.T) {
 	}
 	if len(progress) != 4 || progress[3]["done"] != 4 || progress[3]["pass"] != 2 || progress[3]["fail"] != 2 {
 		t.Errorf("progress %v", progress)
+	}
+	// Asleep once, after both selftests in turn and before the heap
+	// sleeper (which waited for it) was done.
+	if len(atAsleep) != 1 || atAsleep[0]["done"] < 2 || atAsleep[0]["done"] > 3 {
+		t.Errorf("asleep at %v, want once with 2 or 3 done", atAsleep)
 	}
 }
