@@ -36,7 +36,7 @@ import (
 var imageDir = "/kselftest/futex"
 
 // binaryTimeout bounds one binary (the slowest, futex_wait_uninitialized_heap,
-// sleeps 5 s; all 29 lines in turn take 11-13 s under TCG).
+// sleeps 5 s; the 29 lines one after the other take 11-13 s under TCG).
 var binaryTimeout = 30 * time.Second
 
 // notBuilt mirrors rig/kselftest.NotBuilt.
@@ -208,7 +208,7 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 		}
 	}
 	// What is left is the sleepers' sleeps, their verdicts already settled
-	// (below): the runner may start the next test beside them.
+	// (see sleepers): the runner may start the next test beside them.
 	env.ReportAsleep()
 	side.Wait()
 
