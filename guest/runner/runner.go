@@ -1,7 +1,8 @@
 // Package runner runs the selected guest tests in order and reports them:
 // start/progress/result events on the event port and one human line per
-// result on the console. A panicking or hung test becomes an `error`
-// result; the run goes on.
+// result on the console. A test that says what is left of it only sleeps
+// (stress.Env.Asleep) lets the next one start beside it. A panicking or
+// hung test becomes an `error` result; the run goes on.
 package runner
 
 import (
@@ -31,6 +32,8 @@ type Runner struct {
 	// Heartbeat is the longest a running test goes without a progress
 	// event (default event.Heartbeat).
 	Heartbeat time.Duration
+
+	consoleMu sync.Mutex // a test asleep beside another reports at any time
 }
 
 func (r *Runner) heartbeat() time.Duration {
@@ -96,17 +99,31 @@ type Result struct {
 	Took    time.Duration
 }
 
-// Run runs names in order (nil: every test of r.Tests, by name) and
-// reports whether every test passed or was skipped.
+// Run runs names in order (nil: every test of r.Tests, by name), each
+// after the one before has returned or said it is asleep, and reports
+// whether every test passed or was skipped. Results are in names' order.
 func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 	if names == nil {
 		names = stress.Names(r.Tests)
 	}
+	results := make([]Result, len(names))
+	var all sync.WaitGroup
+	for i, name := range names {
+		returned, asleep := make(chan struct{}), make(chan struct{})
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			defer close(returned)
+			results[i] = r.one(ctx, name, sync.OnceFunc(func() { close(asleep) }))
+		}()
+		select {
+		case <-returned:
+		case <-asleep:
+		}
+	}
+	all.Wait()
 	ok := true
-	var results []Result
-	for _, name := range names {
-		res := r.one(ctx, name)
-		results = append(results, res)
+	for _, res := range results {
 		if res.Outcome.Status != event.Pass && res.Outcome.Status != event.Skip {
 			ok = false
 		}
@@ -114,7 +131,8 @@ func (r *Runner) Run(ctx context.Context, names []string) ([]Result, bool) {
 	return results, ok
 }
 
-func (r *Runner) one(ctx context.Context, name string) Result {
+// one runs test name; asleep is its Env.Asleep.
+func (r *Runner) one(ctx context.Context, name string, asleep func()) Result {
 	start := time.Now()
 	r.send(event.Event{Ev: event.Start, Test: name, Seed: r.Seed})
 	var o stress.Outcome
@@ -123,12 +141,14 @@ func (r *Runner) one(ctx context.Context, name string) Result {
 		o = stress.Outcome{Status: event.Error,
 			Reason: fmt.Sprintf("unknown test %q (valid: %s)", name, strings.Join(stress.Names(r.Tests), ", "))}
 	} else {
-		o = r.run(ctx, t)
+		o = r.run(ctx, t, asleep)
 	}
 	o.Reason = stress.OneLine(o.Reason)
 	res := Result{Test: name, Outcome: o, Took: time.Since(start)}
 	r.send(event.Event{Ev: event.Result, Test: name, Status: o.Status, Reason: o.Reason, Evidence: o.Evidence})
 	if r.Console != nil {
+		r.consoleMu.Lock()
+		defer r.consoleMu.Unlock()
 		fmt.Fprintf(r.Console, "rig-guest: %s: %s (%.2fs) %s\n", name, strings.ToUpper(o.Status), res.Took.Seconds(), o.Reason)
 	}
 	return res
@@ -144,7 +164,7 @@ func (r *Runner) lookup(name string) (stress.Test, bool) {
 }
 
 // run runs t with its deadline, turning panics and hangs into errors.
-func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
+func (r *Runner) run(parent context.Context, t stress.Test, asleep func()) stress.Outcome {
 	timeout := t.Timeout(r.Duration)
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
@@ -154,7 +174,7 @@ func (r *Runner) run(parent context.Context, t stress.Test) stress.Outcome {
 	defer beat.stop()
 	env := stress.Env{Seed: r.Seed, Duration: r.Duration, MinKills: r.MinKills, Progress: beat.progress, Output: func(line string) {
 		r.send(event.Event{Ev: event.Output, Test: t.Name, Msg: line})
-	}}
+	}, Asleep: asleep}
 	done := make(chan stress.Outcome, 1)
 	go func() {
 		defer func() {

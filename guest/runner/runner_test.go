@@ -103,3 +103,49 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// A test that says it is asleep lets the next start beside it: here the
+// sleeper returns only once the next test has run, which a runner that
+// waited for it to return could not let happen (it would time out). The
+// results keep the names' order.
+func TestAsleep(t *testing.T) {
+	ran := make(chan struct{})
+	sleeper := stress.Test{Test: catalog.Test{Name: "aa-sleeper", MaxTime: 5 * time.Second},
+		Run: func(ctx context.Context, env stress.Env) stress.Outcome {
+			env.ReportAsleep()
+			env.ReportAsleep() // a second call does nothing
+			select {
+			case <-ran:
+				return stress.Outcome{Status: event.Pass}
+			case <-ctx.Done():
+				return stress.Outcome{Status: event.Fail, Reason: "the next test did not run beside it"}
+			}
+		}}
+	next := stress.Test{Test: catalog.Test{Name: "bb-next"}, Run: func(context.Context, stress.Env) stress.Outcome {
+		close(ran)
+		return stress.Outcome{Status: event.Pass}
+	}}
+	var evs, con bytes.Buffer
+	r := Runner{Tests: []stress.Test{next, sleeper}, Events: event.NewWriter(&evs), Console: &con, Duration: time.Second}
+	res, ok := r.Run(context.Background(), nil)
+	if !ok || len(res) != 2 || res[0].Test != "aa-sleeper" || res[1].Test != "bb-next" {
+		t.Fatalf("ok %v, results %+v", ok, res)
+	}
+	d := event.NewDecoder(&evs)
+	var seq []string
+	for {
+		e, _, err := d.Next()
+		if err != nil {
+			break
+		}
+		seq = append(seq, e.Ev+" "+e.Test)
+	}
+	// The sleeper's result and the next test's come in either order.
+	if got := strings.Join(seq, ", "); got != "start aa-sleeper, start bb-next, result bb-next, result aa-sleeper" &&
+		got != "start aa-sleeper, start bb-next, result aa-sleeper, result bb-next" {
+		t.Errorf("events: %s", got)
+	}
+	if !strings.Contains(con.String(), "rig-guest: aa-sleeper: PASS") {
+		t.Errorf("console: %s", con.String())
+	}
+}

@@ -27,6 +27,18 @@ type Env struct {
 	// Output sends one line of what the test's program printed (may be
 	// nil).
 	Output func(line string)
+	// Asleep tells the runner that what is left of the test only sleeps,
+	// its outcome already settled or settling without CPU: the runner
+	// starts the next test beside it, and the test's result still comes
+	// when it returns. May be nil; a second call does nothing.
+	Asleep func()
+}
+
+// ReportAsleep calls Asleep, if there is one.
+func (e Env) ReportAsleep() {
+	if e.Asleep != nil {
+		e.Asleep()
+	}
 }
 
 // ReportProgress sends counters through Progress, if there is one.

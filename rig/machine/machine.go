@@ -41,7 +41,8 @@ type Config struct {
 	BootTimeout time.Duration
 	RunTimeout  time.Duration
 	// EventTimeout, if set, bounds the silence on the events port while a
-	// test runs (between a start event and its result): a guest that sends
+	// test runs (between a start event and its result, while any test has
+	// started without one): a guest that sends
 	// nothing for that long is stopped and the Outcome is Silent. The guest
 	// sends a progress event at least every event.Heartbeat while a test
 	// runs (docs/protocol.md).
@@ -384,21 +385,28 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 		}
 	}()
 	// watchSilence arms, re-arms or disarms the silence timer on an event
-	// (with mu held): armed from a start event to its result.
-	watchSilence := func(ev string) {
+	// (with mu held): armed while a test has started without its result.
+	// Tests may overlap (a test asleep lets the next start beside it:
+	// guest/runner), so one's result leaves the timer armed for the other.
+	running := map[string]bool{}
+	watchSilence := func(e event.Event) {
+		switch e.Ev {
+		case event.Start:
+			running[e.Test] = true
+		case event.Result:
+			delete(running, e.Test)
+		case event.Done:
+			clear(running)
+		}
 		if cfg.EventTimeout <= 0 || cfg.Shell || cfg.GDBPort != 0 {
 			return
 		}
 		if silenceTimer != nil {
 			silenceTimer.Stop()
-		}
-		switch ev {
-		case event.Result, event.Done:
 			silenceTimer = nil
-		default:
-			if ev == event.Start || silenceTimer != nil {
-				silenceTimer = time.AfterFunc(cfg.EventTimeout, func() { cancel(errSilent) })
-			}
+		}
+		if len(running) > 0 {
+			silenceTimer = time.AfterFunc(cfg.EventTimeout, func() { cancel(errSilent) })
 		}
 	}
 
@@ -412,7 +420,7 @@ func Boot(ctx context.Context, cfg Config, out func(Output)) (*Outcome, error) {
 		// In shell mode the guest says done before starting the shell: the
 		// machine then lives as long as the human wants it.
 		if o.Kind == Event {
-			watchSilence(o.Event.Ev)
+			watchSilence(o.Event)
 		}
 		if o.Kind == Event && o.Event.Ev == event.Done && doneTimer == nil && !cfg.Shell && cfg.GDBPort == 0 {
 			doneTimer = time.AfterFunc(doneGrace, func() { cancel(errHungDone) })

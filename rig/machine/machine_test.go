@@ -78,6 +78,10 @@ func ev(at time.Duration, kind string) Output {
 	return Output{Kind: Event, Event: event.Event{Ev: kind}, Time: at}
 }
 
+func testEv(at time.Duration, kind, test string) Output {
+	return Output{Kind: Event, Event: event.Event{Ev: kind, Test: test}, Time: at}
+}
+
 func TestWithDefaults(t *testing.T) {
 	c, err := Config{Kernel: "/k"}.WithDefaults()
 	if err != nil {
@@ -262,6 +266,13 @@ func TestEventTimeout(t *testing.T) {
 			ev(ms(260), "progress"), ev(ms(310), "progress"), ev(ms(360), "result"), ev(ms(370), "done")}, false},
 		{"silent between tests", []Output{ev(ms(5), "hello"), ev(ms(10), "start"),
 			ev(ms(20), "result"), ev(ms(600), "done")}, false},
+		// A test asleep lets the next start beside it; its result leaves
+		// the other still watched.
+		{"silent in a test beside one that ended", []Output{ev(ms(5), "hello"), testEv(ms(10), "start", "a"),
+			testEv(ms(20), "start", "b"), testEv(ms(30), "result", "a"), testEv(ms(900), "result", "b")}, true},
+		{"overlapping tests that keep talking", []Output{ev(ms(5), "hello"), testEv(ms(10), "start", "a"),
+			testEv(ms(20), "start", "b"), testEv(ms(200), "result", "a"), testEv(ms(380), "progress", "b"),
+			testEv(ms(400), "result", "b"), ev(ms(900), "done")}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeBackend{outputs: tc.outputs, life: time.Second}

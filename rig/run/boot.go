@@ -98,8 +98,12 @@ type bootState struct {
 	wedge   *oops.Report
 	wedgeAt time.Duration
 	onWedge func(oops.Report)
-	// running is the test started last and not finished.
-	running string
+	// running are the tests started and not finished, in start order (a
+	// test that says it is asleep lets the guest start the next beside
+	// it: guest/runner); order is each test's place in the start order,
+	// which results keep whichever finished first.
+	running []string
+	order   map[string]int
 }
 
 // WedgeGrace is how long the run stage lets a wedged machine go on after
@@ -174,9 +178,15 @@ func (b *bootState) out(o machine.Output) {
 			}
 		case event.Start:
 			b.started[ev.Test] = ev
-			b.running = ev.Test
+			b.running = append(b.running, ev.Test)
+			if b.order == nil {
+				b.order = map[string]int{}
+			}
+			if _, ok := b.order[ev.Test]; !ok {
+				b.order[ev.Test] = len(b.order)
+			}
 		case event.Result:
-			b.running = ""
+			b.running = slices.DeleteFunc(b.running, func(n string) bool { return n == ev.Test })
 			t := result.Test{Name: ev.Test, Status: ev.Status, Reason: ev.Reason, Evidence: ev.Evidence}
 			if st, ok := b.started[ev.Test]; ok {
 				t.Seed = st.Seed
@@ -188,7 +198,7 @@ func (b *bootState) out(o machine.Output) {
 				}
 				t.Evidence["log"] = programLog(ev.Test)
 			}
-			b.results = append(b.results, t)
+			b.addResult(t)
 		case event.Output:
 			b.output(ev.Test, ev.Msg)
 		case event.Kmsg:
@@ -197,6 +207,22 @@ func (b *bootState) out(o machine.Output) {
 			b.done, b.doneAt = true, o.Time
 		}
 	}
+}
+
+// addResult adds t to the results, in the order the tests started (a
+// result without a start goes last).
+func (b *bootState) addResult(t result.Test) {
+	place := func(name string) int {
+		if i, ok := b.order[name]; ok {
+			return i
+		}
+		return len(b.order)
+	}
+	i := len(b.results)
+	for i > 0 && place(b.results[i-1].Name) > place(t.Name) {
+		i--
+	}
+	b.results = slices.Insert(b.results, i, t)
 }
 
 func (c *cell) boot(ctx context.Context, kernel, initrd string) {
@@ -340,7 +366,7 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 	}
 	c.res.BootedVersion = st.booted
 	ob := Observed{Hello: st.hello, Done: st.done, Results: st.results,
-		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: st.running,
+		WantBuildID: c.res.BuildID, BootedVersion: st.booted, Running: strings.Join(st.running, ", "),
 		Oopses: c.res.Oopses, ConsoleTail: st.lastLines, BootTimeout: cfg.BootTimeout, RunTimeout: runTimeout,
 		EventTimeout: cfg.EventTimeout}
 	if st.wedge != nil {
@@ -405,7 +431,7 @@ type Observed struct {
 	BootTimeout   time.Duration
 	RunTimeout    time.Duration
 	EventTimeout  time.Duration
-	// Running is the test started last without a result; WedgeLine the
+	// Running are the tests started without a result; WedgeLine the
 	// console line of the report that meant the machine was wedged (0:
 	// none).
 	Running   string

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,13 +29,14 @@ import (
 // command line per line ("futex_requeue_pi -b -l -t 500000"), in the order
 // of the tree's functional/run.sh; '#' lines are comments, except
 // "# not built: NAME: REASON" for a test the host could not compile.
-// Each line runs in turn with its own timeout; its TAP output decides it.
+// Each line runs with its own timeout, in turn except the sleepers (below),
+// which run beside the others; its TAP output decides it.
 
 // imageDir is where the image holds the binaries (tests override it).
 var imageDir = "/kselftest/futex"
 
-// binaryTimeout bounds one binary (the slowest, futex_requeue_pi with a
-// 2 s timeout, takes about 2 s; all 29 lines take about 9 s under TCG).
+// binaryTimeout bounds one binary (the slowest, futex_wait_uninitialized_heap,
+// sleeps 5 s; the 29 lines one after the other take 11-13 s under TCG).
 var binaryTimeout = 30 * time.Second
 
 // notBuilt mirrors rig/kselftest.NotBuilt.
@@ -61,6 +63,24 @@ var timingSensitive = map[string]string{
 
 // reruns is how many more times a failing selftest runs.
 const reruns = 2
+
+// sleepers names the selftests that spend nearly all their time in one
+// fixed sleep, and how long: about 9 of the 11-13 s the 29 lines take in
+// turn under TCG (docs/speed.md). They start first, each beside the
+// others, and the rest run in turn meanwhile, so the test takes about as
+// long as its longest sleep. Asleep they take no CPU from the selftests in
+// turn, whose own sleeps (timingSensitive) are what a busy CPU disturbs;
+// each sleeper's own sleep is 1 s or more for a thread to block or return,
+// which the short selftests beside it do not deny. Once the selftests in
+// turn are done (about 2-3 s), that has long happened (the thread blocks or
+// returns within milliseconds) and the sleepers only wait out their
+// sleeps: the test tells the runner it is asleep, so the next test starts
+// beside them. A sleeper that failed is rerun there (docs/speed.md).
+var sleepers = map[string]string{
+	"futex_wait_uninitialized_heap":   "5 s",
+	"futex_wait_private_mapped_file":  "3 s",
+	"futex_requeue_pi_mismatched_ops": "1 s",
+}
 
 // Test is kselftest-futex.
 var Test = stress.New("kselftest-futex", run, nil)
@@ -140,15 +160,14 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 	}
 	defer os.RemoveAll(work)
 
-	ev := map[string]string{}
-	var failed, skipped, notBuilt, flaky, flakyNames []string
-	passed, done := 0, 0
-	for _, c := range cases {
-		if c.Argv == nil {
-			ev[c.Key] = "skip: not built on the host: " + c.NotBuilt
-			notBuilt = append(notBuilt, c.Key)
-			continue
-		}
+	// Each case's verdict, by its place in the list: the evidence and the
+	// reason name them in run.list's order whichever finished first.
+	verdicts := make([]verdict, len(cases))
+	notes := make([]string, len(cases)) // a flaky pass's note
+	var mu sync.Mutex
+	passed, done, nFailed, nSkipped := 0, 0, 0, 0
+	one := func(i int) {
+		c := cases[i]
 		var r verdict
 		if ctx.Err() != nil {
 			r = verdict{Status: event.Fail, Reason: "not run: the test's deadline passed"}
@@ -156,18 +175,59 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 			r = runBinary(ctx, dir, work, c.Argv, binaryTimeout)
 		}
 		if r.Status == event.Fail && !r.TimedOut && ctx.Err() == nil {
-			var note string
-			r, note = rerun(ctx, dir, work, c.Argv, r, timingSensitive[c.Argv[0]])
-			if r.Status == event.Pass {
-				flaky = append(flaky, c.Key+" ("+note+")")
-				flakyNames = append(flakyNames, c.Key)
-			}
+			r, notes[i] = rerun(ctx, dir, work, c.Argv, r, timingSensitive[c.Argv[0]])
 		}
+		verdicts[i] = r
+		mu.Lock()
+		defer mu.Unlock()
 		done++
-		ev[c.Key] = r.Status + ": " + r.Reason
 		switch r.Status {
 		case event.Pass:
 			passed++
+		case event.Skip:
+			nSkipped++
+		default:
+			nFailed++
+		}
+		env.ReportProgress(map[string]int64{"done": int64(done), "total": int64(runnable),
+			"pass": int64(passed), "fail": int64(nFailed), "skip": int64(nSkipped)})
+	}
+	var side sync.WaitGroup
+	for i, c := range cases {
+		if _, ok := sleepers[argv0(c)]; ok {
+			side.Add(1)
+			go func() {
+				defer side.Done()
+				one(i)
+			}()
+		}
+	}
+	for i, c := range cases {
+		if _, ok := sleepers[argv0(c)]; !ok && c.Argv != nil {
+			one(i)
+		}
+	}
+	// What is left is the sleepers' sleeps, their verdicts already settled
+	// (see sleepers): the runner may start the next test beside them.
+	env.ReportAsleep()
+	side.Wait()
+
+	ev := map[string]string{}
+	var failed, skipped, notBuilt, flaky, flakyNames []string
+	for i, c := range cases {
+		if c.Argv == nil {
+			ev[c.Key] = "skip: not built on the host: " + c.NotBuilt
+			notBuilt = append(notBuilt, c.Key)
+			continue
+		}
+		r := verdicts[i]
+		ev[c.Key] = r.Status + ": " + r.Reason
+		switch r.Status {
+		case event.Pass:
+			if notes[i] != "" {
+				flaky = append(flaky, c.Key+" ("+notes[i]+")")
+				flakyNames = append(flakyNames, c.Key)
+			}
 			if r.Output != "" { // a flaky pass keeps its failed run's output
 				ev[c.Key+" output"] = r.Output
 			}
@@ -179,8 +239,6 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 				ev[c.Key+" output"] = r.Output
 			}
 		}
-		env.ReportProgress(map[string]int64{"done": int64(done), "total": int64(runnable),
-			"pass": int64(passed), "fail": int64(len(failed)), "skip": int64(len(skipped))})
 	}
 	summary := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, len(failed), len(skipped))
 	if len(flakyNames) > 0 {
@@ -199,6 +257,14 @@ func run(ctx context.Context, env stress.Env) stress.Outcome {
 		return stress.Skip("every futex selftest skipped: "+summary, ev)
 	}
 	return stress.Pass(summary, ev)
+}
+
+// argv0 is c's binary ("" for one that was not built).
+func argv0(c listEntry) string {
+	if c.Argv == nil {
+		return ""
+	}
+	return c.Argv[0]
 }
 
 // rerun reruns a failed selftest until a run passes or reruns more runs

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -340,5 +341,58 @@ func TestKselftestFutexHost(t *testing.T) {
 	}
 	if selftests != 29 || progress != 29 || !strings.HasPrefix(o.Reason, "29 passed, 0 failed, 0 skipped") {
 		t.Errorf("%d selftests in the evidence, %d progress events, reason %q; want 29", selftests, progress, o.Reason)
+	}
+}
+
+// TestKselftestFutexSleepers: the sleepers run beside the selftests in
+// turn. Here each sleeper and the selftest in turn wait for the other's
+// mark, which neither could see if they ran one after the other (each
+// would time out); the verdicts still come in run.list's order.
+func TestKselftestFutexSleepers(t *testing.T) {
+	dir, marks := t.TempDir(), t.TempDir()
+	meet := func(me, other string) string { // marks me, then waits up to 3 s for other
+		return "touch " + filepath.Join(marks, me) + "\nfor i in $(seq 30); do [ -e " + filepath.Join(marks, other) + " ] && break; sleep 0.1; done\n" +
+			"[ -e " + filepath.Join(marks, other) + " ] || { echo 1..1; echo 'not ok 1 " + other + " never ran beside " + me + "'; exit 1; }\n"
+	}
+	// The heap sleeper also waits for the test to say it is asleep, which
+	// it does once the selftests in turn are done.
+	writeScript(t, dir, "futex_wait_uninitialized_heap", meet("heap", "turn")+meet("heap", "asleep")+"echo 1..1; echo 'ok 1 heap'\n")
+	writeScript(t, dir, "futex_requeue_pi_mismatched_ops", meet("ops", "turn")+"echo 1..1; echo 'not ok 1 mismatched'; exit 1\n")
+	writeScript(t, dir, "futex_wait", meet("turn", "heap")+"echo 1..1; echo 'ok 1 wait'\n")
+	writeScript(t, dir, "futex_waitv", "echo 1..1; echo 'not ok 1 waitv'; exit 1\n")
+	os.WriteFile(filepath.Join(dir, "run.list"), []byte("futex_wait\nfutex_requeue_pi_mismatched_ops\nfutex_waitv\nfutex_wait_uninitialized_heap\n"), 0o644)
+	withImageDir(t, dir)
+	binaryTimeout = 10 * time.Second
+	var mu sync.Mutex
+	var progress []map[string]int64
+	var atAsleep []map[string]int64
+	o := run(context.Background(), stress.Env{Progress: func(c map[string]int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		progress = append(progress, c)
+	}, Asleep: func() {
+		mu.Lock()
+		defer mu.Unlock()
+		atAsleep = append(atAsleep, progress[len(progress)-1])
+		os.WriteFile(filepath.Join(marks, "asleep"), nil, 0o644)
+	}})
+	t.Logf("%s: %s", o.Status, o.Reason)
+	if ev := o.Evidence["futex_wait"]; !strings.HasPrefix(ev, "pass: ") {
+		t.Errorf("futex_wait (in turn) = %q", ev)
+	}
+	if ev := o.Evidence["futex_wait_uninitialized_heap"]; !strings.HasPrefix(ev, "pass: ") {
+		t.Errorf("futex_wait_uninitialized_heap (a sleeper) = %q", ev)
+	}
+	if o.Status != event.Fail || !strings.HasPrefix(o.Reason, "2 of 4 futex selftests failed: futex_requeue_pi_mismatched_ops (failed 3 of 3 runs (rerun): 1 mismatched); futex_waitv (") ||
+		!strings.HasSuffix(o.Reason, "2 passed, 2 failed, 0 skipped") {
+		t.Errorf("verdict %s: %s", o.Status, o.Reason)
+	}
+	if len(progress) != 4 || progress[3]["done"] != 4 || progress[3]["pass"] != 2 || progress[3]["fail"] != 2 {
+		t.Errorf("progress %v", progress)
+	}
+	// Asleep once, after both selftests in turn and before the heap
+	// sleeper (which waited for it) was done.
+	if len(atAsleep) != 1 || atAsleep[0]["done"] < 2 || atAsleep[0]["done"] > 3 {
+		t.Errorf("asleep at %v, want once with 2 or 3 done", atAsleep)
 	}
 }
