@@ -226,7 +226,7 @@ func TestKselftestFutexFake(t *testing.T) {
 
 // TestKselftestFutexTimingSensitive: a selftest that fails once passes
 // labelled flaky (named in the "flaky" evidence); one that fails every run
-// fails after 1+reruns runs, timing-sensitive or not.
+// fails after 1+reruns runs, or 1+timingReruns when timing-sensitive.
 func TestKselftestFutexTimingSensitive(t *testing.T) {
 	dir, runs := t.TempDir(), t.TempDir()
 	count := func(name string) string { // appends a line per run, prints the run number
@@ -244,14 +244,14 @@ func TestKselftestFutexTimingSensitive(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(runs, name))
 		return strings.Count(string(b), "\n")
 	}
-	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + reruns, 1 + reruns} {
-		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d %d]", got, 1+reruns, 1+reruns)
+	if got := [3]int{lines("requeue"), lines("wait"), lines("wakeop")}; got != [3]int{2, 1 + timingReruns, 1 + reruns} {
+		t.Errorf("runs (requeue, wait, wake_op) = %v, want [2 %d %d]", got, 1+timingReruns, 1+reruns)
 	}
 	if o.Evidence[event.Flaky] != "futex_requeue" {
 		t.Errorf("flaky evidence %q, want futex_requeue", o.Evidence[event.Flaky])
 	}
 	if o.Status != event.Fail ||
-		!strings.Contains(o.Reason, "futex_wait (failed 3 of 3 runs (timing-sensitive, rerun): 1 run 1)") ||
+		!strings.Contains(o.Reason, "futex_wait (failed 7 of 7 runs (timing-sensitive, rerun): 1 run 1)") ||
 		!strings.Contains(o.Reason, "futex_wake_op (failed 3 of 3 runs (rerun): 1 run 1)") ||
 		!strings.Contains(o.Reason, "1 passed, 2 failed, 0 skipped, 1 flaky (futex_requeue (failed 1 of 2 runs))") {
 		t.Errorf("verdict %s: %s", o.Status, o.Reason)
