@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/rig-kernel/rig/rig/cache"
 )
 
 func inode(t *testing.T, p string) uint64 {
@@ -100,5 +103,77 @@ func TestLinkedSlotsStayApart(t *testing.T) {
 		if got := snapshot(t, b.Dir, ".git")[p]; got != v {
 			t.Errorf("b/%s = %q after a's apply and checkout, want %q", p, got, v)
 		}
+	}
+}
+
+// The real path: Debian's tree from the rig's cache (imported once, read
+// only here), checked out into a pristine tree of the test's own and linked
+// into two slots; the README's example series applied in one slot with git
+// apply leaves the pristine tree and the other slot as they were.
+func TestLinkedDebianSlots(t *testing.T) {
+	if testing.Short() {
+		t.Skip("checks Debian's tree out (1.4 GiB)")
+	}
+	needGit(t)
+	cacheDir, err := cache.Dir()
+	if err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tr, err := Default(ctx, cacheDir, func(s string) { t.Log(s) })
+	if err != nil {
+		t.Skipf("no default kernel tree: %v", err)
+	}
+	if !strings.HasPrefix(filepath.Base(tr.Pristine), "pristine-") {
+		t.Errorf("Default's pristine tree is %q, want an entry of cache.PristineCheckouts", tr.Pristine)
+	}
+	dir := t.TempDir()
+	tr.Pristine = filepath.Join(dir, "pristine") // not the shared cache's
+	start := time.Now()
+	a, err := tr.Checkout(ctx, filepath.Join(dir, "a", "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pristine checkout and first slot: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	b, err := tr.Checkout(ctx, filepath.Join(dir, "b", "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("second slot: %v", time.Since(start).Round(time.Millisecond))
+	const core = "kernel/futex/core.c"
+	orig, err := os.ReadFile(filepath.Join(tr.Pristine, core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*Worktree{a, b} {
+		if inode(t, filepath.Join(w.Dir, core)) != inode(t, filepath.Join(tr.Pristine, core)) ||
+			inode(t, filepath.Join(w.Dir, "Makefile")) != inode(t, filepath.Join(tr.Pristine, "Makefile")) {
+			t.Errorf("%s: files are not the pristine tree's", w.Dir)
+		}
+		if out, err := w.Git(ctx, "status", "--porcelain", "--untracked-files=all"); err != nil || out != "" {
+			t.Errorf("git status in %s: %q, %v; want clean", w.Dir, out, err)
+		}
+	}
+	for _, p := range []string{"0001-futex-note-why-handle_futex_death-must-not-store-to-.patch", "0002-futex-pr_debug-when-a-task-dies-holding-a-robust-fut.patch"} {
+		abs, err := filepath.Abs(filepath.Join("..", "..", "patches", "example", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := a.Git(ctx, "apply", "--index", abs); err != nil {
+			t.Fatalf("git apply %s: %v %s", p, err, out)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(a.Dir, core)); string(got) == string(orig) {
+		t.Fatalf("the example series did not change %s in a", core)
+	}
+	for _, d := range []string{tr.Pristine, b.Dir} {
+		if got, _ := os.ReadFile(filepath.Join(d, core)); string(got) != string(orig) {
+			t.Errorf("the series applied in a changed %s/%s", d, core)
+		}
+	}
+	if out, err := b.Git(ctx, "status", "--porcelain"); err != nil || out != "" {
+		t.Errorf("git status in b after a's series: %q, %v", out, err)
 	}
 }
