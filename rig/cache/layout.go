@@ -35,6 +35,7 @@ const (
 	TestKernel
 	TestFixtures
 	Baselines
+	PristineCheckouts
 	numKinds
 
 	// Unknown is the kind of a name no row of the table matches.
@@ -108,6 +109,7 @@ var kinds = [numKinds]row{
 	BenchTrees:        {dir: "bench", parts: []part{archPart}, isDir: true, holds: "the checkout `rig bench --cold` builds from"},
 	TestKernel:        {prefix: "testkernel", isDir: true, locked: true, each: true, holds: "the kernel end-to-end tests boot (rig/internal/testkernel)"},
 	TestFixtures:      {dir: "test", parts: []part{anyPart}, isDir: true, holds: "trees the tests make once and reuse"},
+	PristineCheckouts: {dir: "src", prefix: "pristine-", parts: []part{verPart}, isDir: true, locked: true, each: true, holds: "a work tree of Debian's source at its commit that build slots are hard-linked from, so a cold run checks the tree out once, not once per slot (source.Tree.Checkout)"},
 	Baselines:         {dir: "baselines", parts: []part{archPart, keyPart}, suffix: ".json", locked: true, holds: "what a base tree's kernel did under one test configuration, counts summed over its boots (run's base results)"},
 }
 

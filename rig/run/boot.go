@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -286,12 +285,16 @@ func (c *cell) boot(ctx context.Context, kernel, initrd string) {
 
 	var accel string
 	if err := c.stage("accel", func() (bool, string, error) {
-		if c.arch.HostGOARCH != runtime.GOARCH && s.Accel != "kvm" {
+		if !c.probes() {
 			// KVM cannot run another arch's guest: no probe needed.
 			accel = "tcg"
 			return false, "tcg", nil
 		}
-		a, notice, err := c.environment().ResolveAccel(ctx, s.Accel, cfg, cache.KVMProbe.Path(o.Cache))
+		// Decided while the run's cells built (accelprobe.go), or now.
+		a, notice, early, err := c.accels.answer(ctx, c)
+		if !early {
+			a, notice, err = c.environment().ResolveAccel(ctx, s.Accel, cfg, cache.KVMProbe.Path(o.Cache))
+		}
 		if err != nil {
 			return false, "", err
 		}

@@ -48,6 +48,9 @@ type cell struct {
 	// vmlinux is the booted kernel's vmlinux, when it is kept (the kernel
 	// cache's entry, or beside a kernel given to rig boot).
 	vmlinux string
+	// accels, if set, decides the run's accelerators while its cells
+	// still build (accelprobe.go).
+	accels *accelProbes
 }
 
 // record is the run record the cells of one run write into, under a lock
@@ -223,6 +226,9 @@ func (c *cell) execute(ctx context.Context, t turn) {
 		kern, initrd, ok = c.prepare(ctx, c.environment(), c.spec.Patches)
 	}
 	c.bootable = ok
+	if ok && ctx.Err() == nil {
+		c.accels.start(ctx, c, kern, initrd)
+	}
 	done()
 	bootDone, err := t.boot(ctx)
 	if err != nil {

@@ -295,8 +295,10 @@ func runScheduled(ctx context.Context, cells []*cell) {
 	eachTwin(cells, func(base, c *cell) { base.twins = append(base.twins, c) })
 	gatePrefixes(cells)
 	sched := newSchedule(cells)
+	accels := newAccelProbes()
 	var wg sync.WaitGroup
 	for i, c := range cells {
+		c.accels = accels
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

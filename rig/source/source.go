@@ -38,6 +38,11 @@ type Tree struct {
 	// Dirty: Commit is a snapshot of the checkout's uncommitted changes
 	// on Head (see Snapshot).
 	Dirty bool
+	// Pristine, if set, is the cache entry of a shared work tree of
+	// Commit (Debian's tree: cache.PristineCheckouts). A slot's first
+	// Checkout hard-links its files from there instead of writing the
+	// whole tree once more (see linkTree).
+	Pristine string
 }
 
 // Error is a tree that cannot be used; it names the path and what to do.
@@ -84,7 +89,12 @@ func Default(ctx context.Context, cacheDir string, progress func(string)) (*Tree
 	if err != nil {
 		return nil, err
 	}
-	return openPrepared(ctx, dir, desc)
+	t, err := openPrepared(ctx, dir, desc)
+	if err != nil {
+		return nil, err
+	}
+	t.Pristine = cache.PristineCheckouts.Path(cacheDir, sanitize(pkgVer))
+	return t, nil
 }
 
 // openPrepared opens the bare repository prepared by Default.
@@ -306,11 +316,16 @@ func (t *Tree) Checkout(ctx context.Context, dir string) (*Worktree, error) {
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		if _, err := git(ctx, dir, "init", "-q"); err != nil {
-			return nil, err
+		if t.Pristine != "" {
+			// The checkout below then finds every file in place and
+			// rewrites only what differs from the pristine tree.
+			if err := t.linkPristine(ctx, dir); err != nil {
+				return nil, err
+			}
+		} else {
+			if err := initWorkTree(ctx, dir); err != nil {
+				return nil, err
+			}
 		}
 	}
 	alt := filepath.Join(dir, ".git", "objects", "info", "alternates")
