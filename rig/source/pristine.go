@@ -3,12 +3,12 @@ package source
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/rig-kernel/rig/rig/cache"
+	"github.com/rig-kernel/rig/rig/internal/atomicfile"
 )
 
 // A cold run used to check the whole tree out once per build slot (one per
@@ -111,34 +111,8 @@ func linkTree(src, dst string) error {
 		return err
 	}
 	tmpGit := filepath.Join(dst, ".git.tmp")
-	if err := walk(filepath.Join(src, ".git"), tmpGit, copyFile); err != nil {
+	if err := walk(filepath.Join(src, ".git"), tmpGit, atomicfile.Copy); err != nil {
 		return err
 	}
 	return os.Rename(tmpGit, filepath.Join(dst, ".git"))
-}
-
-// copyFile copies the regular file from to the new file to, with its mode
-// and modification time (git's index records the latter).
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Chtimes(to, st.ModTime(), st.ModTime())
 }
