@@ -53,9 +53,12 @@ type Arch struct {
 // under TCG is QEMU's default CPU (qemu64) with Intel's vendor string:
 // the kernel then marks the TSC constant (family 15, model 3 and later) and
 // CPU1 reuses CPU0's delay-loop calibration instead of measuring its own,
-// which took 100-150 ms of CPU1's bring-up (docs/speed.md).
+// which took 100-150 ms of CPU1's bring-up (docs/speed.md). x86_64 boots
+// vmlinux itself through its PVH entry point (CONFIG_PVH in
+// kconfigs/x86_64.config; QEMU's -kernel loads the ELF): no bzImage to
+// compress at build time, none to decompress under TCG at boot.
 var Table = []Arch{
-	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
+	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "vmlinux", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "qemu64,vendor=GenuineIntel", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd",
 		ELF: elf.EM_X86_64},
 	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64",

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/internal/lines"
 )
 
@@ -112,8 +113,17 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 	today, hasToday := TodayVariant(img.Arch)
 	t := Pair{What: "boot " + img.Arch + " vs today", Rig: p.Rig, Goal: TodayGoal[img.Arch],
 		Limit: Sample{Name: "today's raw command (rig/bench/today.go) to first byte on the events port"}}
-	if hasToday {
-		if err := TodayKernel(img.Arch, img.Kernel); err != nil {
+	todayImg := img
+	if img.Today != "" {
+		todayImg.Kernel = img.Today
+	} else if hasToday {
+		err := TodayKernel(img.Arch, img.Kernel)
+		if a, lerr := arch.Lookup(img.Arch); lerr == nil && ownTodayKernel(a) {
+			// The image's kernel has today's options but is not today's
+			// kernel (its image or added options differ).
+			err = fmt.Errorf("today's %s kernel is one of its own and was not built: %s", img.Arch, orDash(img.TodayErr))
+		}
+		if err != nil {
 			t.Limit.Errors = append(t.Limit.Errors, err.Error())
 			hasToday = false
 		}
@@ -122,7 +132,7 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 		var old RawTimes
 		var oldErr error
 		if hasToday {
-			old, oldErr = RawBoot(ctx, img, today, "")
+			old, oldErr = RawBoot(ctx, todayImg, today, "")
 		}
 		raw, rawErr := RawBoot(ctx, img, Variant{}, "")
 		first := raw.First

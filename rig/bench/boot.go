@@ -23,6 +23,9 @@ type Image struct {
 	Arch      string
 	Kernel    string
 	Initramfs string
+	// Today is today's kernel (BuildToday) where the arch's kernel is no
+	// longer today's; "" means Kernel is. TodayErr says why it is missing.
+	Today, TodayErr string
 }
 
 // probeCmdline makes the guest send hello and done, then power off.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/kconfig"
 )
 
@@ -113,5 +115,28 @@ func TestTodayKernel(t *testing.T) {
 		if err := TodayKernel(a, k); err == nil || !strings.Contains(err.Error(), "CONFIG_FUTEX") || !strings.Contains(err.Error(), "rig run --arch "+a) {
 			t.Errorf("%s without FUTEX: %v; want the option named and what to do", a, err)
 		}
+	}
+}
+
+// TestTodayOwnKernel: x86_64 boots vmlinux through PVH now, so today's
+// reference is a kernel of its own, from today's fragment (no CONFIG_PVH)
+// into today's bzImage; arm64's is still the rig's. Without that kernel,
+// today's pair is an error, never a boot of the rig's kernel.
+func TestTodayOwnKernel(t *testing.T) {
+	x, _ := arch.Lookup("x86_64")
+	a, _ := arch.Lookup("arm64")
+	if !ownTodayKernel(x) || ownTodayKernel(a) {
+		t.Fatalf("own today's kernel: x86_64 %v, arm64 %v; want true, false", ownTodayKernel(x), ownTodayKernel(a))
+	}
+	frags, err := todayFrags("x86_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := string(frags[1].Data); strings.Contains(d, "CONFIG_PVH") || !strings.Contains(d, "CONFIG_KERNEL_GZIP=y") {
+		t.Errorf("today's x86_64 fragment is not today's:\n%s", d)
+	}
+	pairs := BootPair(context.Background(), Image{Arch: "x86_64", Kernel: "/k/vmlinux", Initramfs: "/i", TodayErr: "no tree"}, 0, nil)
+	if len(pairs) != 2 || len(pairs[1].Limit.Errors) != 1 || !strings.Contains(pairs[1].Limit.Errors[0], "no tree") {
+		t.Fatalf("today's pair without today's kernel: %+v", pairs)
 	}
 }

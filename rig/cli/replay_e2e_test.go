@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/result"
 )
 
@@ -88,7 +89,11 @@ func TestE2EReproduce(t *testing.T) {
 	for _, j := range jobs {
 		c, dir := j.c, j.dir
 		want := scriptVerdict(t, c)
-		image := map[string]string{"x86_64": "bzImage", "arm64": "Image"}[c.Arch]
+		a, err := arch.Lookup(c.Arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		image := filepath.Base(a.Image)
 		if c.Reproduce != "reproduce.sh" {
 			t.Errorf("%s: run.json names no reproduce.sh (%q)", c.ID, c.Reproduce)
 		}

@@ -223,7 +223,7 @@ exit 2
 	}
 	args := strings.Split(strings.TrimSpace(string(argv)), "\n")
 	want := append([]string{"-C", src, "O=" + out, "-j3"}, MakeArgs(a, "")...)
-	want = append(want, "bzImage")
+	want = append(want, "vmlinux") // x86_64 boots vmlinux through PVH
 	if strings.Join(args, "|") != strings.Join(want, "|") {
 		t.Errorf("make argv = %q, want %q", args, want)
 	}
@@ -253,7 +253,7 @@ func TestBuildRunSuccess(t *testing.T) {
 	fakeMake(t, `
 for a in "$@"; do case "$a" in O=*) out="${a#O=}";; esac; done
 i=0; while [ $i -lt 201 ]; do echo "  CC      f$i.o"; i=$((i+1)); done
-mkdir -p "$out/arch/x86/boot" && echo image > "$out/arch/x86/boot/bzImage"
+mkdir -p "$out" && echo image > "$out/vmlinux"
 `)
 	a, _ := arch.Lookup("x86_64")
 	out := t.TempDir()
@@ -262,7 +262,7 @@ mkdir -p "$out/arch/x86/boot" && echo image > "$out/arch/x86/boot/bzImage"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img != filepath.Join(out, "arch/x86/boot/bzImage") {
+	if img != filepath.Join(out, "vmlinux") {
 		t.Errorf("image = %s", img)
 	}
 	if n := readInt(filepath.Join(out, ".rig-steps")); n != 201 {
@@ -282,9 +282,9 @@ mkdir -p "$out/arch/x86/boot" && echo image > "$out/arch/x86/boot/bzImage"
 
 func TestBuildRunMissingImage(t *testing.T) {
 	fakeMake(t, "exit 0\n")
-	a, _ := arch.Lookup("x86_64")
+	a, _ := arch.Lookup("arm64")
 	_, err := Build{Arch: a, Src: t.TempDir(), Dir: t.TempDir()}.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "bzImage") {
+	if err == nil || !strings.Contains(err.Error(), "arch/arm64/boot/Image is missing") {
 		t.Errorf("err = %v, want one naming the missing image", err)
 	}
 }

@@ -53,7 +53,8 @@ func (k Kernel) Vmlinux() string { return filepath.Join(k.Dir, KernelVmlinuxFile
 
 // Publish copies a verified build into the entry, atomically: another rig
 // sees the whole entry or none. Losing a race to another rig publishing
-// the same key is not an error. vmlinux is copied too unless it is "".
+// the same key is not an error. vmlinux is copied too unless it is "" or
+// the image is vmlinux.
 func (k Kernel) Publish(image, vmlinux, config, buildLog, release string) error {
 	if err := os.MkdirAll(filepath.Dir(k.Dir), 0o755); err != nil {
 		return err
@@ -68,6 +69,9 @@ func (k Kernel) Publish(image, vmlinux, config, buildLog, release string) error 
 	} {
 		if f.from == "" {
 			continue
+		}
+		if _, err := os.Stat(filepath.Join(tmp, f.to)); err == nil {
+			continue // x86_64's boot image is vmlinux itself: copied once
 		}
 		if err := atomicfile.Copy(f.from, filepath.Join(tmp, f.to)); err != nil {
 			return err

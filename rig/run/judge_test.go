@@ -139,7 +139,7 @@ func TestBaseResultsKept(t *testing.T) {
 			t.Errorf("step %d: reused cell %s accel %q %+v", i, c.res.Status, c.res.Accel, c.res.Tests)
 		}
 		// Reused or booted, a failing base can be replayed without the cache.
-		if c.res.Reproduce != ReproduceScript || !slices.Contains(c.res.Kept, "bzImage") || !slices.Contains(c.res.Kept, keptInitramfs) {
+		if c.res.Reproduce != ReproduceScript || !slices.Contains(c.res.Kept, "vmlinux") || !slices.Contains(c.res.Kept, keptInitramfs) {
 			if step.sumHit != "0" {
 				t.Errorf("step %d: base %s has script %q, kept %v", i, c.res.Status, c.res.Reproduce, c.res.Kept)
 			}

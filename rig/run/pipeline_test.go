@@ -178,9 +178,14 @@ var poweredOff = machine.Outcome{Shutdown: machine.GuestShutdown, Exit: machine.
 // newTestCell is a cell of a one-cell run writing into a temporary
 // directory, with env as its world and the series patches.
 func newTestCell(t *testing.T, env Env, o Options, tests []string, patches []patch.Patch) *cell {
+	return newArchCell(t, env, o, "x86_64", tests, patches)
+}
+
+// newArchCell is newTestCell for arch.
+func newArchCell(t *testing.T, env Env, o Options, arch string, tests []string, patches []patch.Patch) *cell {
 	dir := t.TempDir()
 	o.Duration, o.Seed, o.BootTimeout, o.Cache, o.Root, o.UI = time.Second, 7, time.Minute, t.TempDir(), "../..", ui.Discard()
-	s := Spec{ID: "x86_64", Arch: "x86_64", Tests: tests, Series: "s", Patches: patches}
+	s := Spec{ID: arch, Arch: arch, Tests: tests, Series: "s", Patches: patches}
 	c, err := newCell(o, s, &record{run: &result.Run{ID: "r"}, dir: dir}, dir)
 	if err != nil {
 		t.Fatal(err)

@@ -224,7 +224,9 @@ func (c *cell) keep(kernel, initrd string) {
 	files := []struct{ src, name string }{
 		{kernel, filepath.Base(c.arch.Image)},
 		{initrd, keptInitramfs},
-		{filepath.Join(filepath.Dir(kernel), kbuild.KernelVmlinuxFile), keptVmlinux},
+	}
+	if filepath.Base(c.arch.Image) != keptVmlinux { // else the image is vmlinux (x86_64)
+		files = append(files, struct{ src, name string }{filepath.Join(filepath.Dir(kernel), kbuild.KernelVmlinuxFile), keptVmlinux})
 	}
 	c.res.Kept, c.res.KeptBytes = nil, 0
 	for _, f := range files {

@@ -25,14 +25,14 @@ var update = flag.Bool("update", false, "rewrite testdata/reproduce-*.sh from th
 func TestReproduceScriptGolden(t *testing.T) {
 	for _, arch := range []string{"x86_64", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
+			a, _ := archpkg.Lookup(arch)
 			cfg := machine.Config{Arch: arch, Accel: "tcg", CPUs: 2, MemoryMB: 512,
-				Kernel: "/cache/kernels/k/bzImage", Initramfs: "/cache/images/i/initramfs.cpio",
+				Kernel: "/cache/kernels/k/" + filepath.Base(a.Image), Initramfs: "/cache/images/i/initramfs.cpio",
 				Cmdline: "rig.seed=42 rig.duration=3s rig.tests=robust-unmap-remap"}
 			argv, err := reproduceArgv(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, _ := archpkg.Lookup(arch)
 			s := script{Run: "20261207-120000-abcdef", Cell: arch, Arch: arch, Argv: argv, Kernel: filepath.Base(a.Image), Initramfs: keptInitramfs,
 				KernelFrom: cfg.Kernel, InitramfsFrom: "/cache/images/it's here/initramfs.cpio", Timeout: 183 * time.Second}
 			got := s.render()
@@ -92,13 +92,14 @@ type keepEnv struct {
 
 func (e *keepEnv) CachedKernel(c *cell, treeID string) (kbuild.Kernel, bool) {
 	e.call("cached")
-	k := filepath.Join(e.dir, "kernels", "x86_64-k1")
+	k := filepath.Join(e.dir, "kernels", "k1")
 	os.MkdirAll(k, 0o755)
-	os.WriteFile(filepath.Join(k, "bzImage"), []byte("kernel image"), 0o644)
-	if !e.noVmlinux {
+	img := filepath.Base(c.arch.Image)
+	os.WriteFile(filepath.Join(k, img), []byte("kernel image"), 0o644)
+	if !e.noVmlinux && img != "vmlinux" {
 		os.WriteFile(filepath.Join(k, "vmlinux"), []byte("ELF vmlinux"), 0o644)
 	}
-	return kbuild.Kernel{Key: "k1", Dir: k, Image: filepath.Join(k, "bzImage"), BuildID: "rig-fake"}, true
+	return kbuild.Kernel{Key: "k1", Dir: k, Image: filepath.Join(k, img), BuildID: "rig-fake"}, true
 }
 
 func (e *keepEnv) Pack(ctx context.Context, c *cell, selftests map[string]string) (*initramfs.Image, error) {
@@ -111,33 +112,39 @@ func (e *keepEnv) Pack(ctx context.Context, c *cell, selftests map[string]string
 // TestKeep: a cell that did not pass keeps its kernel, initramfs and
 // vmlinux beside its results as hard links (the cache's copies can go); a
 // passing cell keeps them only with KeepKernel; every booted cell has its
-// reproduce.sh, and a cell that never booted has none.
+// reproduce.sh, and a cell that never booted has none. arm64 boots Image,
+// x86_64 vmlinux itself: kept once.
 func TestKeep(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
+		arch      string
 		env       *fakeEnv
 		keep      bool
 		noVmlinux bool
 		script    bool
 		kept      string
 	}{
-		{name: "failing", env: &fakeEnv{events: testEvents("fail", "lost"), outcome: poweredOff}, script: true, kept: "bzImage initramfs.cpio vmlinux"},
-		{name: "no guest verdict", env: &fakeEnv{outcome: machine.Outcome{Shutdown: machine.GuestReset, Exit: machine.Exited(0)}}, script: true, kept: "bzImage initramfs.cpio vmlinux"},
-		{name: "failing, a kernel cached without its vmlinux", env: &fakeEnv{events: testEvents("fail", "lost"), outcome: poweredOff}, noVmlinux: true, script: true, kept: "bzImage initramfs.cpio"},
+		{name: "failing", env: &fakeEnv{events: testEvents("fail", "lost"), outcome: poweredOff}, script: true, kept: "Image initramfs.cpio vmlinux"},
+		{name: "failing, x86_64", arch: "x86_64", env: &fakeEnv{events: testEvents("fail", "lost"), outcome: poweredOff}, script: true, kept: "vmlinux initramfs.cpio"},
+		{name: "no guest verdict", env: &fakeEnv{outcome: machine.Outcome{Shutdown: machine.GuestReset, Exit: machine.Exited(0)}}, script: true, kept: "Image initramfs.cpio vmlinux"},
+		{name: "failing, a kernel cached without its vmlinux", env: &fakeEnv{events: testEvents("fail", "lost"), outcome: poweredOff}, noVmlinux: true, script: true, kept: "Image initramfs.cpio"},
 		{name: "passing", env: &fakeEnv{events: testEvents("pass", ""), outcome: poweredOff}, script: true},
-		{name: "passing with KeepKernel", env: &fakeEnv{events: testEvents("pass", ""), outcome: poweredOff}, keep: true, script: true, kept: "bzImage initramfs.cpio vmlinux"},
+		{name: "passing with KeepKernel", env: &fakeEnv{events: testEvents("pass", ""), outcome: poweredOff}, keep: true, script: true, kept: "Image initramfs.cpio vmlinux"},
 		{name: "never booted", env: &fakeEnv{badSeries: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.arch == "" {
+				tc.arch = "arm64"
+			}
 			env := &keepEnv{fakeEnv: tc.env, dir: t.TempDir(), noVmlinux: tc.noVmlinux}
-			c := newTestCell(t, env, Options{KeepKernel: tc.keep}, []string{"pi-giveup"}, []patch.Patch{{Name: "0001-x.patch"}})
+			c := newArchCell(t, env, Options{KeepKernel: tc.keep}, tc.arch, []string{"pi-giveup"}, []patch.Patch{{Name: "0001-x.patch"}})
 			c.execute(context.Background(), nil)
 			if got := strings.Join(c.res.Kept, " "); got != tc.kept {
 				t.Fatalf("kept %q, want %q (status %s: %s)", got, tc.kept, c.res.Status, c.res.Cause)
 			}
 			var size int64
 			for _, name := range c.res.Kept {
-				src := filepath.Join(env.dir, "kernels", "x86_64-k1", name)
+				src := filepath.Join(env.dir, "kernels", "k1", name)
 				if name == keptInitramfs {
 					src = filepath.Join(env.dir, "images", name)
 				}
@@ -171,7 +178,8 @@ func TestKeep(t *testing.T) {
 				t.Fatalf("%s: %v, mode %v, recorded %q", ReproduceScript, err, st.Mode(), c.res.Reproduce)
 			}
 			b, _ := os.ReadFile(filepath.Join(c.dir, ReproduceScript))
-			for _, want := range []string{`kernel="$here/bzImage"`, "kernel=" + filepath.Join(env.dir, "kernels", "x86_64-k1", "bzImage"), "rig.seed=7"} {
+			img := filepath.Base(c.arch.Image)
+			for _, want := range []string{`kernel="$here/` + img + `"`, "kernel=" + filepath.Join(env.dir, "kernels", "k1", img), "rig.seed=7"} {
 				if !strings.Contains(string(b), want) {
 					t.Errorf("%s lacks %q", ReproduceScript, want)
 				}
@@ -221,7 +229,7 @@ func TestReusedBaseReplay(t *testing.T) {
 			t.Errorf("script lacks %q", want)
 		}
 	}
-	if strings.Join(c.res.Kept, " ") != "bzImage initramfs.cpio" {
+	if strings.Join(c.res.Kept, " ") != "vmlinux initramfs.cpio" { // x86_64's image is vmlinux
 		t.Errorf("a failing reused base kept %v", c.res.Kept)
 	}
 }

@@ -21,9 +21,9 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 kernel="$here/Image"
-[ -f "$kernel" ] || kernel=/cache/kernels/k/bzImage
+[ -f "$kernel" ] || kernel=/cache/kernels/k/Image
 if [ ! -f "$kernel" ]; then
-	echo "reproduce.sh: Image not kept beside the script and gone from the rig's cache (/cache/kernels/k/bzImage): rig rerun builds it again" >&2
+	echo "reproduce.sh: Image not kept beside the script and gone from the rig's cache (/cache/kernels/k/Image): rig rerun builds it again" >&2
 	exit 2
 fi
 initrd="$here/initramfs.cpio"

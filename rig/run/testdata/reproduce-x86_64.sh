@@ -20,10 +20,10 @@
 # RIG_EVENTS=FILE keeps a copy of the events.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-kernel="$here/bzImage"
-[ -f "$kernel" ] || kernel=/cache/kernels/k/bzImage
+kernel="$here/vmlinux"
+[ -f "$kernel" ] || kernel=/cache/kernels/k/vmlinux
 if [ ! -f "$kernel" ]; then
-	echo "reproduce.sh: bzImage not kept beside the script and gone from the rig's cache (/cache/kernels/k/bzImage): rig rerun builds it again" >&2
+	echo "reproduce.sh: vmlinux not kept beside the script and gone from the rig's cache (/cache/kernels/k/vmlinux): rig rerun builds it again" >&2
 	exit 2
 fi
 initrd="$here/initramfs.cpio"
