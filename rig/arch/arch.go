@@ -19,6 +19,9 @@ type Arch struct {
 	KernelArch string // ARCH= for make
 	Cross      string // CROSS_COMPILE= prefix when the host is another arch
 	Image      string // boot image, relative to the build directory
+	// NoPVHImage is the boot image of a kernel that cannot boot through
+	// PVH (kconfig's pvh=off, KASAN): x86_64's bzImage.
+	NoPVHImage string
 	GOARCH     string // for the guest binary
 	Fragment   string // kconfigs/<Fragment>.config, merged after base
 	HostGOARCH string // runtime.GOARCH of a host that builds it natively
@@ -56,9 +59,13 @@ type Arch struct {
 // which took 100-150 ms of CPU1's bring-up (docs/speed.md). x86_64 boots
 // vmlinux itself through its PVH entry point (CONFIG_PVH in
 // kconfigs/x86_64.config; QEMU's -kernel loads the ELF): no bzImage to
-// compress at build time, none to decompress under TCG at boot.
+// compress at build time, none to decompress under TCG at boot. A KASAN
+// kernel cannot (pvh=off in kconfigs/kasan.config): the PVH entry calls
+// instrumented code (memcmp, on the hypervisor's signature) before KASAN's
+// early shadow exists, and the machine resets before its console starts;
+// it boots its bzImage.
 var Table = []Arch{
-	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "vmlinux", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
+	{Name: "x86_64", KernelArch: "x86_64", Cross: "x86_64-linux-gnu-", Image: "vmlinux", NoPVHImage: "arch/x86/boot/bzImage", GOARCH: "amd64", Fragment: "x86_64", HostGOARCH: "amd64",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86", Machine: "pc", TCGCPU: "qemu64,vendor=GenuineIntel", KVMCPU: "host", Console: "ttyS0", Events: "/dev/ttyS1", Cmdline: "no_timer_check i8042.noaux i8042.nokbd",
 		ELF: elf.EM_X86_64},
 	{Name: "arm64", KernelArch: "arm64", Cross: "aarch64-linux-gnu-", Image: "arch/arm64/boot/Image", GOARCH: "arm64", Fragment: "arm64", HostGOARCH: "arm64",

@@ -22,6 +22,9 @@ type Needs struct {
 	// Slowdown is how many times longer the kernel takes to boot and run
 	// the tests than one without the fragment; 0 means 1.
 	Slowdown float64
+	// NoPVH (pvh=off): the kernel cannot boot through x86_64's PVH entry,
+	// so the rig builds and boots its bzImage (rig/arch).
+	NoPVH bool
 }
 
 // directive starts a directive comment.
@@ -45,7 +48,7 @@ func ParseNeeds(data []byte, from string) (Needs, error) {
 			continue
 		}
 		bad := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: %s (want %q with memory=MiB and/or slowdown=factor)", from, line,
+			return fmt.Errorf("%s:%d: %s (want %q with memory=MiB, slowdown=factor and/or pvh=off)", from, line,
 				fmt.Sprintf(format, a...), directive+" memory=1024 slowdown=3")
 		}
 		for _, kv := range strings.Fields(rest) {
@@ -63,6 +66,11 @@ func ParseNeeds(data []byte, from string) (Needs, error) {
 					return Needs{}, bad("slowdown=%q is not a factor from 1 to %d", snippet(v), maxSlowdown)
 				}
 				n.Slowdown = f
+			case "pvh":
+				if v != "off" {
+					return Needs{}, bad("pvh=%q: only pvh=off is a setting", snippet(v))
+				}
+				n.NoPVH = true
 			default:
 				return Needs{}, bad("unknown setting %q", snippet(kv))
 			}
@@ -81,6 +89,7 @@ func NeedsOf(frags []Fragment) (Needs, error) {
 			return Needs{}, err
 		}
 		all.MemoryMB = max(all.MemoryMB, n.MemoryMB)
+		all.NoPVH = all.NoPVH || n.NoPVH
 		if n.Slowdown > 0 {
 			all.Slowdown = all.Factor() * n.Slowdown
 		}

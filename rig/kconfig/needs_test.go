@@ -26,6 +26,8 @@ func TestParseNeeds(t *testing.T) {
 		{"# rig: slowdown=1e9\n", kconfig.Needs{}, `slowdown="1e9"`},
 		{"# rig: slowdown=NaN\n", kconfig.Needs{}, `slowdown="NaN"`},
 		{"# rig: cpus=4\n", kconfig.Needs{}, `f.config:1: unknown setting "cpus=4"`},
+		{"# rig: memory=1024 pvh=off\n", kconfig.Needs{MemoryMB: 1024, NoPVH: true}, ""},
+		{"# rig: pvh=on\n", kconfig.Needs{}, `pvh="on": only pvh=off`},
 	} {
 		got, err := kconfig.ParseNeeds([]byte(tc.data), "f.config")
 		switch {
@@ -44,15 +46,15 @@ func TestParseNeeds(t *testing.T) {
 func TestNeedsOf(t *testing.T) {
 	frags := []kconfig.Fragment{
 		{Path: "base", Data: []byte("CONFIG_A=y\n")},
-		{Path: "kasan", Data: []byte("# rig: memory=1024 slowdown=3\n")},
+		{Path: "kasan", Data: []byte("# rig: memory=1024 slowdown=3 pvh=off\n")},
 		{Path: "ubsan", Data: []byte("# rig: memory=768 slowdown=2\n")},
 	}
 	got, err := kconfig.NeedsOf(frags)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (kconfig.Needs{MemoryMB: 1024, Slowdown: 6}); got != want {
-		t.Errorf("NeedsOf = %+v, want %+v (the largest memory, the product of slowdowns)", got, want)
+	if want := (kconfig.Needs{MemoryMB: 1024, Slowdown: 6, NoPVH: true}); got != want {
+		t.Errorf("NeedsOf = %+v, want %+v (the largest memory, the product of slowdowns, PVH off if any says so)", got, want)
 	}
 	if n, _ := kconfig.NeedsOf(frags[:1]); n.Factor() != 1 || n.MemoryMB != 0 {
 		t.Errorf("no directive: %+v, factor %v; want nothing needed, factor 1", n, n.Factor())

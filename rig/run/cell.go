@@ -116,6 +116,9 @@ func newCell(o Options, s Spec, rec *record, dir string) (*cell, error) {
 		if needs, err = kconfig.NeedsOf(frags); err != nil {
 			return nil, &UsageError{err}
 		}
+		if needs.NoPVH && a.NoPVHImage != "" {
+			a.Image = a.NoPVHImage // built, cached, booted and kept as such
+		}
 	} else {
 		names = nil
 	}

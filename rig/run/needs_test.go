@@ -70,3 +70,29 @@ func TestMachineFromFragments(t *testing.T) {
 		})
 	}
 }
+
+// A KASAN kernel cannot boot through x86_64's PVH entry (pvh=off in
+// kconfigs/kasan.config): its cell builds, caches and boots the bzImage;
+// every other x86_64 cell, and arm64 with KASAN, keep the arch's image.
+func TestImageFromFragments(t *testing.T) {
+	for _, tc := range []struct {
+		arch    string
+		configs []string
+		image   string
+	}{
+		{"x86_64", nil, "vmlinux"},
+		{"x86_64", []string{"kcsan"}, "vmlinux"},
+		{"x86_64", []string{"kasan"}, "arch/x86/boot/bzImage"},
+		{"arm64", []string{"kasan"}, "arch/arm64/boot/Image"},
+	} {
+		o := Options{Duration: time.Second, Seed: 7, Cache: t.TempDir(), Root: "../..", UI: ui.Discard()}
+		dir := t.TempDir()
+		c, err := newCell(o, Spec{ID: tc.arch, Arch: tc.arch, Configs: tc.configs}, &record{run: &result.Run{ID: "r"}, dir: dir}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.arch.Image != tc.image {
+			t.Errorf("%s %v: image %s, want %s", tc.arch, tc.configs, c.arch.Image, tc.image)
+		}
+	}
+}
