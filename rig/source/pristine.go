@@ -64,6 +64,13 @@ func (t *Tree) linkPristine(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("the pristine work tree %s: %w", t.Pristine, err)
 	}
+	// A file's times are shared by every link: a touch in any slot (rig
+	// bench's rebuilds touch kernel/futex/core.c) leaves the pristine
+	// index's stat data stale, and the new slot's checkout would then
+	// rewrite that file instead of keeping the link. Refreshing the
+	// index reads contents only where stat data differ; a rig refreshing
+	// at the same time holds index.lock, and this one goes on without.
+	_, _ = git(ctx, t.Pristine, "update-index", "-q", "--refresh")
 	if err := linkTree(t.Pristine, dir); err != nil {
 		_ = os.RemoveAll(dir) // a half-linked tree has no .git: redone next time
 		return fmt.Errorf("linking %s from %s: %w", dir, t.Pristine, err)

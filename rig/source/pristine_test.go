@@ -104,6 +104,24 @@ func TestLinkedSlotsStayApart(t *testing.T) {
 			t.Errorf("b/%s = %q after a's apply and checkout, want %q", p, got, v)
 		}
 	}
+
+	// A touch in b (rig bench touches kernel/futex/core.c) moves the
+	// shared file's mtime under the pristine index: a new slot still
+	// links it instead of writing a copy.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(b.Dir, core), later, later); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.Checkout(ctx, filepath.Join(slots, "c", "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, filepath.Join(c.Dir, core)) != inode(t, filepath.Join(tr.Pristine, core)) {
+		t.Errorf("after a touch in b, the new slot's %s is not the pristine tree's: its checkout rewrote it", core)
+	}
+	if out := runGit(t, c.Dir, "status", "--porcelain"); out != "" {
+		t.Errorf("git status in %s: %q, want clean", c.Dir, out)
+	}
 }
 
 // The real path: Debian's tree from the rig's cache and its pristine work
