@@ -117,11 +117,14 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 	if img.Today != "" {
 		todayImg.Kernel = img.Today
 	} else if hasToday {
-		err := TodayKernel(img.Arch, img.Kernel)
+		var err error
 		if a, lerr := arch.Lookup(img.Arch); lerr == nil && ownTodayKernel(a) {
-			// The image's kernel has today's options but is not today's
-			// kernel (its image or added options differ).
+			// The image's kernel may have every option today's fragments
+			// ask for and still not be today's kernel (its image and added
+			// options differ): only BuildToday's counts.
 			err = fmt.Errorf("today's %s kernel is one of its own and was not built: %s", img.Arch, orDash(img.TodayErr))
+		} else {
+			err = TodayKernel(img.Arch, img.Kernel)
 		}
 		if err != nil {
 			t.Limit.Errors = append(t.Limit.Errors, err.Error())
