@@ -113,10 +113,8 @@ func BootPair(ctx context.Context, img Image, n int, progress func(string)) []Pa
 	today, hasToday := TodayVariant(img.Arch)
 	t := Pair{What: "boot " + img.Arch + " vs today", Rig: p.Rig, Goal: TodayGoal[img.Arch],
 		Limit: Sample{Name: "today's raw command (rig/bench/today.go) to first byte on the events port"}}
-	todayImg := img
-	if img.Today != "" {
-		todayImg.Kernel = img.Today
-	} else if hasToday {
+	todayImg := img.withToday()
+	if img.Today == "" && hasToday {
 		var err error
 		if a, lerr := arch.Lookup(img.Arch); lerr == nil && ownTodayKernel(a) {
 			// The image's kernel may have every option today's fragments

@@ -28,6 +28,14 @@ type Image struct {
 	Today, TodayErr string
 }
 
+// withToday is img with today's kernel where it has one of its own.
+func (img Image) withToday() Image {
+	if img.Today != "" {
+		img.Kernel = img.Today
+	}
+	return img
+}
+
 // probeCmdline makes the guest send hello and done, then power off.
 const probeCmdline = machine.ProbeCmdline
 

@@ -74,19 +74,15 @@ func Run(ctx context.Context, o Options) *Report {
 				if argv, err := RawArgv(img, Variant{}, "console.log"); err == nil {
 					r.Commands["boot "+a.Name+" raw"] = shellQuote(argv)
 				}
-				_, hasToday := TodayVariant(a.Name)
+				v, hasToday := TodayVariant(a.Name)
 				if hasToday && ownTodayKernel(a) && o.What["boot"] {
 					say(fmt.Sprintf("boot %s: building today's kernel for today's raw command (once: later a no-op make)", a.Name))
 					if img.Today, err = BuildToday(ctx, o.Cache, a, o.Jobs, io.Discard); err != nil {
 						img.TodayErr, hasToday = err.Error(), false
 					}
 				}
-				if v, ok := TodayVariant(a.Name); ok && hasToday {
-					todayImg := img
-					if img.Today != "" {
-						todayImg.Kernel = img.Today
-					}
-					if argv, err := RawArgv(todayImg, v, "console.log"); err == nil {
+				if hasToday {
+					if argv, err := RawArgv(img.withToday(), v, "console.log"); err == nil {
 						r.Commands["boot "+a.Name+" today's raw"] = shellQuote(argv)
 					}
 				}
