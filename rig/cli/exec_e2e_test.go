@@ -239,8 +239,13 @@ func TestE2EExecRobustMutexCatchesBreak(t *testing.T) {
 // killed and reported as a hang, as any guest test that hangs is (an
 // error: the rig could not decide), naming it; the guest still sends its
 // done event, so the cause is the test, not a missing verdict.
+//
+// Its guest idles for the minute, so it runs in parallel with
+// TestE2EWedgedKernel, the only other parallel test of the package, after
+// every sequential one (docs/testing.md, "End to end").
 func TestE2EExecHang(t *testing.T) {
 	_, results := e2e(t)
+	t.Parallel()
 	prog := cc(t, "x86_64", t.TempDir(), "hangs", "#include <stdio.h>\n#include <unistd.h>\nint main(void) { puts(\"waiting forever\"); fflush(stdout); for (;;) pause(); }\n")
 	code, r, dir, _ := rig(t, "run", "--arch", "x86_64", "--results", results, "--exec", prog, "--tests", "hangs", "--duration", "1s")
 	if r == nil || code != ExitInfra || r.Status != result.InfraError {

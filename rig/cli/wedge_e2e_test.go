@@ -26,8 +26,11 @@ const wedgeBound = 10 * time.Second
 // With one vCPU the whole guest stops, events included: with a 10 s
 // --event-timeout the cell ends as a timeout naming the running test,
 // before the stall is even printed.
+//
+// It runs in parallel with TestE2EExecHang, whose guest idles: see there.
 func TestE2EWedgedKernel(t *testing.T) {
 	root, results := e2e(t)
+	t.Parallel()
 	series := filepath.Join(root, "patches/break-exit-spin")
 
 	t.Run("stall", func(t *testing.T) {
