@@ -48,6 +48,42 @@ var wedging = map[string]bool{
 // that waiting for the guest's verdict is pointless.
 func Wedges(kind string) bool { return wedging[kind] }
 
+// Ranks of a kind of report for naming a boot's cause (CauseRank), most
+// telling first.
+const (
+	// rankMemory: a memory sanitizer caught a bad access. Whatever else
+	// the boot reports may follow from it: a WARNING that checks the
+	// freed object, an Oops on a pointer loaded from it. Another CPU can
+	// print such a report before the sanitizer's, and KASAN reports only
+	// the first bad access, so a second one shows only as its symptom.
+	rankMemory = iota
+	rankOther
+	// rankEnd: a panic or reboot, whose cause is printed before it.
+	rankEnd
+)
+
+var causeRanks = map[string]int{
+	KindKASAN:  rankMemory,
+	KindKFENCE: rankMemory,
+	KindPanic:  rankEnd,
+	KindReboot: rankEnd,
+}
+
+// CauseRank ranks a kind of report for naming a boot's cause: of a boot's
+// reports, the first of the lowest rank names it.
+func CauseRank(kind string) int {
+	if r, ok := causeRanks[kind]; ok {
+		return r
+	}
+	return rankOther
+}
+
+// ByCause sorts reports most telling first: by CauseRank, each rank in
+// console order.
+func ByCause(rs []Report) {
+	sort.SliceStable(rs, func(i, j int) bool { return CauseRank(rs[i].Kind) < CauseRank(rs[j].Kind) })
+}
+
 // Limits that keep a Scanner's work and memory bounded on hostile input.
 const (
 	MaxLineLen  = 4096 // bytes of a line looked at; the rest is ignored
@@ -58,6 +94,11 @@ const (
 	window = 40
 	// maxOpen bounds the reports open at once (one per printk caller).
 	maxOpen = 8
+	// accessWindow is how many lines after a KASAN header its access line
+	// ("Read of size 8 at addr") may come: the next, or a few later when
+	// another CPU's report is printed at the same time. Only KASAN prints
+	// such a line; a report that has none (a double-free) ends here.
+	accessWindow = 8
 )
 
 // build says how a matched line becomes a report.
@@ -271,13 +312,16 @@ func (s *Scanner) Line(text string) []Report {
 		return out
 	}
 	if i := s.find(ctx, titleKASAN); i >= 0 {
-		// The line after a KASAN header names the access, if any.
+		// The line after a KASAN header names the access, if any; another
+		// CPU's lines may come between them.
 		o := s.open[i]
 		if m := accessRe.FindStringSubmatch(msg); m != nil {
 			o.Title = sanitizerTitle(o.what+" "+m[1], o.fn)
 			return s.finish(out, i)
 		}
-		out = s.finish(out, i)
+		if s.line-o.Line >= accessWindow {
+			out = s.finish(out, i)
+		}
 	}
 	if m := kasanNullRe.FindStringSubmatch(msg); m != nil {
 		if i := s.find(ctx, titleOops); i >= 0 {

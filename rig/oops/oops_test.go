@@ -470,3 +470,32 @@ func TestWedges(t *testing.T) {
 		}
 	}
 }
+
+// TestByCause: a memory sanitizer's report comes first wherever the console
+// has it, a panic or reboot last, and each rank keeps console order.
+func TestByCause(t *testing.T) {
+	r := func(kind string, line int) Report { return Report{Kind: kind, Line: line} }
+	for _, tc := range []struct {
+		name     string
+		in, want []Report
+	}{
+		{"a WARNING another CPU printed first",
+			[]Report{r(KindWarning, 178), r(KindKASAN, 180)},
+			[]Report{r(KindKASAN, 180), r(KindWarning, 178)}},
+		{"KFENCE ahead of an Oops, the panic after both",
+			[]Report{r(KindPanic, 10), r(KindOops, 20), r(KindKFENCE, 30), r(KindReboot, 40)},
+			[]Report{r(KindKFENCE, 30), r(KindOops, 20), r(KindPanic, 10), r(KindReboot, 40)}},
+		{"the rest in console order: KCSAN and UBSAN do not outrank a BUG",
+			[]Report{r(KindBUG, 5), r(KindKCSAN, 6), r(KindUBSAN, 7), r(KindWarning, 8)},
+			[]Report{r(KindBUG, 5), r(KindKCSAN, 6), r(KindUBSAN, 7), r(KindWarning, 8)}},
+		{"two KASAN reports keep their order",
+			[]Report{r(KindWarning, 1), r(KindKASAN, 3), r(KindKASAN, 9)},
+			[]Report{r(KindKASAN, 3), r(KindKASAN, 9), r(KindWarning, 1)}},
+	} {
+		got := slices.Clone(tc.in)
+		ByCause(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: ByCause = %s, want %s", tc.name, format(got), format(tc.want))
+		}
+	}
+}

@@ -244,7 +244,10 @@ type Cell struct {
 	// is expected and does not count.
 	Known string `json:"known,omitempty"`
 
-	Tests   []Test  `json:"tests,omitempty"`
+	Tests []Test `json:"tests,omitempty"`
+	// Oopses are the boot's kernel reports, most telling first (a memory
+	// sanitizer's, then the rest, then a panic or reboot; each group in
+	// console order): the first names the cell's cause.
 	Oopses  []Oops  `json:"oopses,omitempty"`
 	Stages  []Stage `json:"stages,omitempty"`
 	Patches []Patch `json:"patches,omitempty"`

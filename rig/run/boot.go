@@ -445,16 +445,18 @@ type Observed struct {
 // (docs/design.md). It is a pure function of what was observed.
 func Decide(out *machine.Outcome, ob Observed) (result.Status, string) {
 	firstOops := func() (result.Oops, bool) {
-		// The most telling report first: a panic's cause precedes the panic.
+		// The most telling report (oops.CauseRank): a sanitizer's bad
+		// access before what it set off, a panic's cause before the panic.
 		if len(ob.Oopses) == 0 {
 			return result.Oops{}, false
 		}
-		for _, o := range ob.Oopses {
-			if o.Kind != oops.KindPanic && o.Kind != oops.KindReboot {
-				return o, true
+		first := ob.Oopses[0]
+		for _, o := range ob.Oopses[1:] {
+			if oops.CauseRank(o.Kind) < oops.CauseRank(first.Kind) {
+				first = o
 			}
 		}
-		return ob.Oopses[0], true
+		return first, true
 	}
 	oopsCause := func(o result.Oops) string {
 		where := ""

@@ -137,6 +137,17 @@ func TestDecide(t *testing.T) {
 			want:   []string{"WARNING", warnOops.Title, "console.log:31"},
 		},
 		{
+			// Another CPU's WARNING, a symptom of the freed object KASAN
+			// reports, printed just before KASAN's report.
+			name: "all pass with a WARNING printed before the KASAN report it follows from",
+			out:  machine.Outcome{Shutdown: "guest-shutdown", Exit: machine.Exited(0)},
+			ob: run.Observed{Hello: true, Done: true, Results: []result.Test{pass("a")}, Oopses: []result.Oops{
+				{Kind: oops.KindWarning, Title: "WARNING in put_pi_state", Line: 178},
+				{Kind: oops.KindKASAN, Title: "KASAN: slab-use-after-free Read in put_pi_state", Line: 180}}},
+			status: result.Fail,
+			want:   []string{"kernel KASAN: slab-use-after-free Read in put_pi_state (console.log:180)"},
+		},
+		{
 			name:   "guest reset without verdict",
 			out:    machine.Outcome{Shutdown: "guest-reset", Exit: machine.Exited(0)},
 			ob:     run.Observed{Hello: true, Results: []result.Test{pass("a")}, ConsoleTail: tail},

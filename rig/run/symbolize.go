@@ -45,11 +45,15 @@ func (c *cell) findVmlinux(path string) {
 }
 
 // oopses turns the scanner's reports into the cell's, each with its stack
-// as printed.
+// as printed, most telling first (oops.ByCause): what reads the first
+// report (the cause, the baseline's judgement, the report's summary)
+// names the bad access and not its symptom.
 func oopses(sc *oops.Scanner) ([]result.Oops, [][]oops.Frame) {
 	var out []result.Oops
 	var stacks [][]oops.Frame
-	for _, r := range sc.Reports() {
+	rs := sc.Reports()
+	oops.ByCause(rs)
+	for _, r := range rs {
 		o := result.Oops{Kind: r.Kind, Title: r.Title, Line: r.Line}
 		fs := sc.Frames(r)
 		for _, f := range fs {

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +49,38 @@ func TestReportStacks(t *testing.T) {
 	st, cause := Decide(out, ob)
 	if st != result.Fail || cause != "kernel WARNING in handle_futex_death at kernel/futex/core.c:766 (in inlined futex_cmpxchg_value_locked, kernel/futex/core.c:536) (console.log:1)" {
 		t.Errorf("Decide = %s, %q", st, cause)
+	}
+}
+
+// A KASAN report comes first though another CPU's WARNING was printed
+// before it, and each report keeps its own stack: the symbolizer decodes
+// stacks[i] into Oopses[i]. The console is a real x86_64 KASAN run of
+// patches/break-pi-uaf in which the two CPUs' reports interleave.
+func TestReportsMostTellingFirst(t *testing.T) {
+	data, err := os.ReadFile("../oops/testdata/kasan-pi-uaf-interleaved-x86_64-6.12.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := oops.NewScanner()
+	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		sc.Line(l)
+	}
+	oo, stacks := oopses(sc)
+	if len(oo) != 2 || len(stacks) != 2 {
+		t.Fatalf("oopses: %+v, stacks %v", oo, stacks)
+	}
+	if oo[0].Kind != oops.KindKASAN || oo[0].Line != 179 || oo[1].Kind != oops.KindWarning || oo[1].Line != 178 {
+		t.Fatalf("oopses %+v; want the KASAN report (line 179) before the WARNING (line 178)", oo)
+	}
+	// Without printk caller ids the interleaved frames all join the
+	// report still open, KASAN's; the WARNING keeps none.
+	if len(oo[0].Stack) == 0 || len(oo[1].Stack) != 0 {
+		t.Errorf("stacks: KASAN %v, WARNING %v; want the frames with KASAN", oo[0].Stack, oo[1].Stack)
+	}
+	for i, o := range oo {
+		if len(o.Stack) != len(stacks[i]) || len(o.Stack) > 0 && o.Stack[0].Func != stacks[i][0].Sym {
+			t.Errorf("report %d (%s): stack %v, stacks[%d] %v", i, o.Kind, o.Stack, i, stacks[i])
+		}
 	}
 }
 
