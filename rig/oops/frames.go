@@ -62,6 +62,9 @@ var (
 	// PID: 36 Comm: ...", "NMI backtrace for cpu 1"): frames after it are
 	// the report's own again.
 	ownStackRe = re(`^(?:CPU: \d+ (?:UID: \d+ )?PID: \d+ |NMI backtrace for cpu \d+$)`)
+	// nmiBacktraceRe starts a CPU's stack that another CPU asked for (not
+	// "... skipped: idling at", which has none).
+	nmiBacktraceRe = re(`^NMI backtrace for cpu (\d+)$`)
 )
 
 // trace is the stack being collected for the last report of one printk
@@ -71,6 +74,9 @@ type trace struct {
 	inCall  bool // inside its "Call Trace:" lines (or a further stack's)
 	hasPC   bool
 	section string
+	// callCtx is the printk caller of its "Call Trace:" line: while it
+	// is printed, another caller's lines are not this trace's.
+	callCtx string
 	// traced: the further stack has had its call trace, so a CPU's own
 	// registers may follow (a section for another CPU prints its own
 	// "CPU:" and RIP lines before its trace).
@@ -120,15 +126,44 @@ func (s *Scanner) pcLine(ctx, sym string) {
 	}
 }
 
+// adoptBacktrace follows a report across printk callers: a report that
+// asks other CPUs for their stacks ("Sending NMI from CPU 0 to CPUs 1:",
+// an RCU stall detected by another CPU) gets each one printed by that CPU,
+// in its NMI or IPI handler, so under caller C1 where the report is C0's.
+// On C1's "NMI backtrace for cpu 1", when C1 has no report of its own
+// open, C1's lines go to the latest other caller's report.
+func (s *Scanner) adoptBacktrace(ctx, msg string) {
+	m := nmiBacktraceRe.FindStringSubmatch(msg)
+	if m == nil || ctx != "C"+m[1] {
+		return
+	}
+	if t := s.traces[ctx]; t != nil && (s.line-t.report <= traceWindow || t.inCall) {
+		return
+	}
+	var latest *trace
+	for k, t := range s.traces {
+		if k != ctx && s.line-t.report <= traceWindow && (latest == nil || t.report > latest.report) {
+			latest = t
+		}
+	}
+	if latest != nil {
+		s.traces[ctx] = latest
+	}
+}
+
 // frameLine reports whether msg belongs to a call trace (a frame or one of
 // its markers) and takes a frame into the caller's report.
 func (s *Scanner) frameLine(ctx, msg string) bool {
+	s.adoptBacktrace(ctx, msg)
 	t := s.traceFor(ctx)
 	if t == nil {
 		return false
 	}
+	if t.inCall && ctx != t.callCtx {
+		return false // another CPU's line in the middle of this trace
+	}
 	if msg == "Call Trace:" || msg == "Call trace:" {
-		t.inCall, t.traced = true, true
+		t.inCall, t.traced, t.callCtx = true, true, ctx
 		return true
 	}
 	if m := otherTaskRe.FindStringSubmatch(msg); m != nil {
@@ -141,7 +176,7 @@ func (s *Scanner) frameLine(ctx, msg string) bool {
 	}
 	if strings.HasSuffix(msg, ":") && (t.inCall || strings.Contains(msg, " by task ")) {
 		if m := sectionRe.FindStringSubmatch(msg); m != nil {
-			t.inCall, t.section, t.traced = true, m[1], true
+			t.inCall, t.section, t.traced, t.callCtx = true, m[1], true, ctx
 			return true
 		}
 	}

@@ -302,3 +302,45 @@ func TestParseFrame(t *testing.T) {
 		}
 	}
 }
+
+// An RCU stall detected by the other CPU: C0 prints the report and asks
+// CPU 1 for its stack, which CPU 1 prints from its NMI handler under its
+// own caller id, C1, while C0 goes on printing. The stalled CPU's stack is
+// the report's; C0's interleaved lines do not end it; a CPU that skips its
+// backtrace adds nothing.
+func TestFramesNMIBacktraceOfAnotherCaller(t *testing.T) {
+	s := NewScanner()
+	for _, l := range []string{
+		"[   23.1][    C1] NMI backtrace for cpu 1", // before any report: nothing to join
+		"[   23.1][    C1]  stray_frame+0x1/0x2",
+		"[   23.2][    C0] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+		"[   23.2][    C0] rcu: \t1-....: (5247 ticks this GP) idle=8c5c/1/0x4000000000000000 softirq=323/323 fqs=2624",
+		"[   23.2][    C0] rcu: \t(detected by 0, t=5252 jiffies, g=-571, q=45 ncpus=2)",
+		"[   23.2][    C0] Sending NMI from CPU 0 to CPUs 1:",
+		"[   23.2][    C1] NMI backtrace for cpu 1",
+		"[   23.2][    C1] CPU: 1 UID: 0 PID: 316 Comm: exe Not tainted 6.12.118+ #rig-e98d09f1483c",
+		"[   23.2][    C1] RIP: 0010:handle_futex_death+0xdd/0xf1",
+		"[   23.2][    C1] RSP: 0018:ffff8880003dfcf8 EFLAGS: 00000286",
+		"[   23.2][    C0] rcu: rcu_sched kthread timer wakeup didn't happen for 2 jiffies! g-571 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x402",
+		"[   23.2][    C1] Call Trace:",
+		"[   23.2][    C1]  <NMI>",
+		"[   23.2][    C1]  </NMI>",
+		"[   23.2][    C1]  <TASK>",
+		"[   23.2][    C1]  ? futex_cleanup+0xc9/0x26b",
+		"[   23.2][    C0] rcu: \tPossible timer handling issue on cpu=1 timer-softirq=78",
+		"[   23.2][    C1]  ? do_exit+0x1e8/0x75a",
+		"[   23.2][    C1]  </TASK>",
+		"[   23.3][    C0] NMI backtrace for cpu 0 skipped: idling at default_idle+0x13/0x20",
+	} {
+		s.Line(l)
+	}
+	rs := s.Reports()
+	if len(rs) != 1 || rs[0].Kind != KindRCUStall {
+		t.Fatalf("reports %+v; want the stall", rs)
+	}
+	got := syms(s.Frames(rs[0]))
+	want := []string{"PC handle_futex_death+0xdd/0xf1", "? futex_cleanup+0xc9/0x26b", "? do_exit+0x1e8/0x75a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
