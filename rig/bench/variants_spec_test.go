@@ -118,15 +118,16 @@ func TestTodayKernel(t *testing.T) {
 	}
 }
 
-// TestTodayOwnKernel: x86_64 boots vmlinux through PVH now, so today's
-// reference is a kernel of its own, from today's fragment (no CONFIG_PVH)
-// into today's bzImage; arm64's is still the rig's. Without that kernel,
-// today's pair is an error, never a boot of the rig's kernel.
+// TestTodayOwnKernel: x86_64 boots vmlinux through PVH now, and both
+// arches' kernels print the printk caller, so today's reference is a
+// kernel of its own on each, from today's fragments (no CONFIG_PVH, no
+// CONFIG_PRINTK_CALLER), x86_64's into today's bzImage. Without that
+// kernel, today's pair is an error, never a boot of the rig's kernel.
 func TestTodayOwnKernel(t *testing.T) {
 	x, _ := arch.Lookup("x86_64")
 	a, _ := arch.Lookup("arm64")
-	if !ownTodayKernel(x) || ownTodayKernel(a) {
-		t.Fatalf("own today's kernel: x86_64 %v, arm64 %v; want true, false", ownTodayKernel(x), ownTodayKernel(a))
+	if !ownTodayKernel(x) || !ownTodayKernel(a) {
+		t.Fatalf("own today's kernel: x86_64 %v, arm64 %v; want true, true", ownTodayKernel(x), ownTodayKernel(a))
 	}
 	frags, err := todayFrags("x86_64")
 	if err != nil {
@@ -134,6 +135,9 @@ func TestTodayOwnKernel(t *testing.T) {
 	}
 	if d := string(frags[1].Data); strings.Contains(d, "CONFIG_PVH") || !strings.Contains(d, "CONFIG_KERNEL_GZIP=y") {
 		t.Errorf("today's x86_64 fragment is not today's:\n%s", d)
+	}
+	if d := string(frags[0].Data); frags[0].Name != "base" || strings.Contains(d, "CONFIG_PRINTK_CALLER") || !strings.Contains(d, "CONFIG_FUTEX=y") {
+		t.Errorf("today's base fragment is not today's:\n%s", d)
 	}
 	pairs := BootPair(context.Background(), Image{Arch: "x86_64", Kernel: "/k/vmlinux", Initramfs: "/i", TodayErr: "no tree"}, 0, nil)
 	if len(pairs) != 2 || len(pairs[1].Limit.Errors) != 1 || !strings.Contains(pairs[1].Limit.Errors[0], "no tree") {
