@@ -71,6 +71,11 @@ func Run(ctx context.Context, o Options) *Report {
 			if err != nil {
 				r.Pairs = append(r.Pairs, Pair{What: "boot " + a.Name, Rig: Sample{Errors: []string{err.Error()}}})
 			} else {
+				say(fmt.Sprintf("boot %s: the last kernel the rig built, %s", a.Name, k))
+				if extra, err := ExtraConfigs(k); err == nil && len(extra) > 0 {
+					say(fmt.Sprintf("boot %s: notice: that kernel has the %s config on top of the default one; the boot goals are about the default kernel: run `rig run --arch %s` without --config first",
+						a.Name, strings.Join(extra, ", "), a.Name))
+				}
 				if argv, err := RawArgv(img, Variant{}, "console.log"); err == nil {
 					r.Commands["boot "+a.Name+" raw"] = shellQuote(argv)
 				}

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rig-kernel/rig/kconfigs"
 	"github.com/rig-kernel/rig/rig/arch"
@@ -171,4 +173,36 @@ func TodayKernel(arch, kernel string) error {
 		return fmt.Errorf("kernel %s is not built from today's config (%s): run `rig run --arch %s` without --config first, so the last kernel built is the default one", kernel, miss[0], arch)
 	}
 	return nil
+}
+
+// ExtraConfigs names the fragments of kconfigs/ (other than base and the
+// arches') whose every option the config beside kernel has: what the
+// kernel was built with on top of the default, as far as its .config
+// tells. The boot goals are about the default kernel, and `rig bench`
+// boots the last one the rig built, which may be a KASAN one.
+func ExtraConfigs(kernel string) ([]string, error) {
+	final, err := os.ReadFile(filepath.Join(filepath.Dir(kernel), "kernel.config"))
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(kconfigs.Fragments, "*.config")
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	for _, n := range names {
+		name := strings.TrimSuffix(n, ".config")
+		if _, err := arch.Lookup(name); err == nil || name == "base" {
+			continue
+		}
+		b, err := kconfigs.Fragments.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		req := kconfig.Requested([]kconfig.Fragment{{Name: name, Data: b}})
+		if len(req) > 0 && len(kconfig.Check(final, req)) == 0 {
+			extra = append(extra, name)
+		}
+	}
+	return extra, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rig-kernel/rig/kconfigs"
 	"github.com/rig-kernel/rig/rig/arch"
 	"github.com/rig-kernel/rig/rig/kconfig"
 )
@@ -142,5 +143,50 @@ func TestTodayOwnKernel(t *testing.T) {
 	pairs := BootPair(context.Background(), Image{Arch: "x86_64", Kernel: "/k/vmlinux", Initramfs: "/i", TodayErr: "no tree"}, 0, nil)
 	if len(pairs) != 2 || len(pairs[1].Limit.Errors) != 1 || !strings.Contains(pairs[1].Limit.Errors[0], "no tree") {
 		t.Fatalf("today's pair without today's kernel: %+v", pairs)
+	}
+}
+
+// TestExtraConfigs: a kernel whose config has every option of kasan.config
+// is named a KASAN kernel; the default one (base and arch options only)
+// has nothing extra; a kernel without its config is an error.
+func TestExtraConfigs(t *testing.T) {
+	frag := func(name string) kconfig.Fragment {
+		b, err := kconfigs.Fragments.ReadFile(name + ".config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kconfig.Fragment{Name: name, Data: b}
+	}
+	for _, tc := range []struct {
+		frags []string
+		want  []string
+	}{
+		{[]string{"base", "x86_64"}, nil},
+		{[]string{"base", "arm64", "kasan"}, []string{"kasan"}},
+		{[]string{"base", "x86_64", "debug"}, []string{"debug"}},
+	} {
+		var cfg strings.Builder
+		var frags []kconfig.Fragment
+		for _, n := range tc.frags {
+			frags = append(frags, frag(n))
+		}
+		for _, o := range kconfig.Requested(frags) {
+			if o.Value == "n" {
+				fmt.Fprintf(&cfg, "# %s is not set\n", o.Name)
+			} else {
+				fmt.Fprintf(&cfg, "%s=%s\n", o.Name, o.Value)
+			}
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "kernel.config"), []byte(cfg.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ExtraConfigs(filepath.Join(dir, "vmlinux"))
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v: ExtraConfigs = %v, %v; want %v", tc.frags, got, err, tc.want)
+		}
+	}
+	if _, err := ExtraConfigs(filepath.Join(t.TempDir(), "vmlinux")); err == nil {
+		t.Error("a kernel without kernel.config: no error")
 	}
 }
